@@ -1,0 +1,1 @@
+"""exchange_wss: threaded, callback-driven WebSocket clients for crypto exchanges."""

@@ -1,0 +1,373 @@
+"""Typed events delivered to callbacks, shared by every exchange.
+
+Each event is a small slots dataclass; ``raw`` keeps the decoded frame (or the
+part of it the event came from) so nothing the exchange sent is lost, and
+fields the exchange appends later stay reachable through it. Parsers never
+unpack arrays to a fixed length: a missing trailing field becomes ``None``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, List, Optional, Tuple
+
+__all__ = [
+    "Ticker", "FundingTicker", "Trade", "FundingTrade", "TradesSnapshot",
+    "BookSnapshot", "BookUpdate", "RawBookUpdate", "Candle", "CandlesSnapshot",
+    "DerivativesStatus", "Liquidation", "Order", "Fill", "Wallet", "Position",
+    "Notification", "Snapshot", "Info", "ConnectionState",
+]
+
+
+@dataclass(slots=True)
+class Ticker:
+    """Best bid/ask and daily statistics of a trading pair."""
+
+    symbol: str
+    bid: float
+    bid_size: float
+    ask: float
+    ask_size: float
+    daily_change: float
+    daily_change_relative: float
+    last_price: float
+    volume: float
+    high: float
+    low: float
+    raw: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(slots=True)
+class FundingTicker:
+    """Ticker of a funding currency (``fUSD``): rates instead of prices."""
+
+    symbol: str
+    frr: float
+    bid: float
+    bid_period: int
+    bid_size: float
+    ask: float
+    ask_period: int
+    ask_size: float
+    daily_change: float
+    daily_change_relative: float
+    last_price: float
+    volume: float
+    high: float
+    low: float
+    frr_amount_available: Optional[float] = None
+    raw: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(slots=True)
+class Trade:
+    """A public trade. ``amount`` > 0 is a buy (taker bought), < 0 a sell.
+
+    ``kind`` says where it came from: ``"snapshot"``, ``"te"`` (executed, fast)
+    or ``"tu"`` (the same trade confirmed later, Bitfinex only).
+    """
+
+    symbol: str
+    id: int
+    mts: int
+    amount: float
+    price: float
+    kind: str = "te"
+    raw: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def side(self) -> str:
+        """``"buy"`` or ``"sell"``, from the sign of ``amount``."""
+        return "buy" if self.amount > 0 else "sell"
+
+
+@dataclass(slots=True)
+class FundingTrade:
+    """A public funding trade (``fte``/``ftu``): a rate for a period in days."""
+
+    symbol: str
+    id: int
+    mts: int
+    amount: float
+    rate: float
+    period: int
+    kind: str = "fte"
+    raw: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(slots=True)
+class TradesSnapshot:
+    """The recent trades sent on subscribe, oldest first."""
+
+    symbol: str
+    trades: List[Any]
+    raw: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(slots=True)
+class BookSnapshot:
+    """A whole order book as sent on subscribe (and after a resync).
+
+    ``bids`` and ``asks`` are best first. Levels are ``(price, count, amount)``
+    for aggregated books, ``(order_id, price, amount)`` for raw books, and
+    ``(price, size)`` where the exchange sends no count. Amounts keep
+    Bitfinex's sign (asks negative).
+    """
+
+    symbol: str
+    bids: List[Tuple]
+    asks: List[Tuple]
+    raw: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(slots=True)
+class BookUpdate:
+    """One aggregated level changed. ``count == 0`` deletes the level."""
+
+    symbol: str
+    price: float
+    count: int
+    amount: float
+    raw: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def side(self) -> str:
+        """``"bid"`` or ``"ask"`` (trading books: positive amount is a bid)."""
+        return "bid" if self.amount > 0 else "ask"
+
+
+@dataclass(slots=True)
+class RawBookUpdate:
+    """One order changed in a raw (R0) book. ``price == 0`` deletes it."""
+
+    symbol: str
+    order_id: int
+    price: float
+    amount: float
+    raw: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(slots=True)
+class Candle:
+    """An OHLCV candle; ``mts`` is its open time in ms."""
+
+    symbol: str
+    timeframe: str
+    mts: int
+    open: float
+    close: float
+    high: float
+    low: float
+    volume: float
+    raw: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(slots=True)
+class CandlesSnapshot:
+    """The candles sent on subscribe, oldest first (Bitfinex sends newest first)."""
+
+    symbol: str
+    timeframe: str
+    candles: List[Candle]
+    raw: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(slots=True)
+class DerivativesStatus:
+    """A ``deriv:`` status row: prices, funding and open interest of a perpetual."""
+
+    key: str
+    mts: int
+    deriv_price: Optional[float]
+    spot_price: Optional[float]
+    insurance_fund_balance: Optional[float]
+    next_funding_evt_mts: Optional[int]
+    next_funding_accrued: Optional[float]
+    next_funding_step: Optional[int]
+    current_funding: Optional[float]
+    mark_price: Optional[float]
+    open_interest: Optional[float]
+    raw: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(slots=True)
+class Liquidation:
+    """A ``liq:global`` liquidation."""
+
+    pos_id: int
+    mts: int
+    symbol: str
+    amount: float
+    base_price: float
+    is_match: Optional[int]
+    is_market_sold: Optional[int]
+    liquidation_price: Optional[float]
+    raw: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(slots=True)
+class Order:
+    """One of the user's orders. ``amount`` < 0 is a sell; ``amount`` is what remains.
+
+    ``kind`` is the stream it came from (Bitfinex ``os``/``on``/``ou``/``oc``,
+    Binance/FTX ``"update"``).
+    """
+
+    id: Optional[int]
+    gid: Optional[int]
+    cid: Optional[int]
+    symbol: Optional[str]
+    mts_create: Optional[int]
+    mts_update: Optional[int]
+    amount: Optional[float]
+    amount_orig: Optional[float]
+    type: Optional[str]
+    status: Optional[str]
+    price: Optional[float]
+    price_avg: Optional[float]
+    flags: Optional[int]
+    kind: str = "on"
+    raw: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def side(self) -> Optional[str]:
+        """``"buy"`` or ``"sell"`` from the original amount's sign."""
+        if self.amount_orig is None:
+            return None
+        return "buy" if self.amount_orig > 0 else "sell"
+
+    @property
+    def filled(self) -> Optional[float]:
+        """Absolute amount executed so far."""
+        if self.amount_orig is None or self.amount is None:
+            return None
+        return abs(self.amount_orig - self.amount)
+
+
+@dataclass(slots=True)
+class Fill:
+    """An execution of one of the user's orders (a private trade).
+
+    ``amount`` is signed (< 0 sold); ``maker`` is True for a maker fill. ``fee``
+    is reported as the exchange does (Bitfinex: negative = paid) and may be
+    ``None`` until confirmed (Bitfinex ``te``; ``tu`` carries it).
+    """
+
+    id: int
+    symbol: str
+    mts: int
+    order_id: int
+    amount: float
+    price: float
+    fee: Optional[float] = None
+    fee_currency: Optional[str] = None
+    maker: Optional[bool] = None
+    order_type: Optional[str] = None
+    order_price: Optional[float] = None
+    cid: Optional[int] = None
+    fee_rate: Optional[float] = None
+    kind: str = "te"
+    raw: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def side(self) -> str:
+        """``"buy"`` or ``"sell"``."""
+        return "buy" if self.amount > 0 else "sell"
+
+    @property
+    def size(self) -> float:
+        """Absolute executed amount."""
+        return abs(self.amount)
+
+    @property
+    def liquidity(self) -> Optional[str]:
+        """``"maker"`` or ``"taker"`` (FTX's word for :attr:`maker`)."""
+        if self.maker is None:
+            return None
+        return "maker" if self.maker else "taker"
+
+
+@dataclass(slots=True)
+class Wallet:
+    """A balance in one wallet (Bitfinex ``exchange``/``margin``/``funding``; Binance ``spot``...)."""
+
+    type: str
+    currency: str
+    balance: float
+    unsettled_interest: Optional[float] = None
+    available: Optional[float] = None
+    kind: str = "wu"
+    raw: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(slots=True)
+class Position:
+    """A margin or derivatives position. ``amount`` < 0 is short."""
+
+    symbol: str
+    status: Optional[str]
+    amount: float
+    base_price: Optional[float]
+    pl: Optional[float] = None
+    price_liq: Optional[float] = None
+    leverage: Optional[float] = None
+    id: Optional[int] = None
+    kind: str = "pu"
+    raw: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(slots=True)
+class Notification:
+    """An exchange notification (Bitfinex ``n``): the answer to a request.
+
+    ``type`` is e.g. ``"on-req"``; ``status`` ``"SUCCESS"``, ``"ERROR"`` or
+    ``"FAILURE"``. ``data`` is an :class:`Order` for order requests, else the
+    decoded payload.
+    """
+
+    mts: Optional[float]
+    type: str
+    status: Optional[str]
+    text: Optional[str]
+    data: Any
+    raw: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        """True when ``status`` is ``"SUCCESS"``."""
+        return self.status == "SUCCESS"
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """A list of account items sent after authenticating (``os``, ``ws``, ``ps``...).
+
+    ``kind`` is the stream abbreviation; ``items`` are typed where a type
+    exists (orders, wallets, positions), else decoded rows.
+    """
+
+    kind: str
+    items: List[Any]
+    raw: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(slots=True)
+class Info:
+    """An ``info`` event from the server (``code`` None for the greeting)."""
+
+    code: Optional[int]
+    msg: Optional[str]
+    raw: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(slots=True)
+class ConnectionState:
+    """A connection changed state: ``"connected"``, ``"disconnected"``,
+    ``"reconnected"``, ``"authenticated"``, ``"paused"``, ``"resumed"``, ``"gave_up"``.
+
+    ``connection`` names the connection (``"auth"``, ``"public-0"``...).
+    """
+
+    state: str
+    connection: str
+    reason: Optional[str] = None
