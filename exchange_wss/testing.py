@@ -1,0 +1,1 @@
+"""pytest plugin for users: fixtures that run a sandbox exchange and a client."""
