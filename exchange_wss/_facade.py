@@ -1,0 +1,183 @@
+"""What every exchange facade shares: lifecycle, hooks, safe callbacks, marshalling.
+
+The facades (``WssClient`` and its Binance and FTX siblings) are used from any
+thread; everything that touches connections runs on the reactor thread. This
+base class owns that hand-over, the user's ``on_event``/``on_error`` hooks, and
+the isolation of user callbacks: an exception in one is logged with its
+traceback and passed to ``on_error``; the connection and every other callback
+go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Callable, Optional
+
+from . import _reactor
+from .connection import ConnectionOptions
+from .errors import ClientStopped, LocalProtocolError
+from .models import ConnectionState
+
+log = logging.getLogger("exchange_wss.client")
+
+Callback = Callable[[Any], Any]
+
+
+class CallbackError(Exception):
+    """A user callback raised; ``__cause__`` is the original exception."""
+
+    def __init__(self, where: str):
+        super().__init__(f"exception in user callback for {where}")
+        self.where = where
+
+
+class BaseClient:
+    """Shared machinery of the exchange clients (not public API).
+
+    Args:
+        on_event: called with informational events (connection state changes,
+            server info, subscribed/unsubscribed acknowledgements, pongs).
+        on_error: called with exceptions that did not stop the client:
+            exchange errors, protocol errors, checksum mismatches, exceptions
+            raised by user callbacks.
+        reactor: a reactor to run on instead of the library's own thread
+            (tests pass a ``MemoryReactorClock``; the caller then drives it).
+        The reliability keywords are those of :class:`~exchange_wss.connection.ConnectionOptions`.
+    """
+
+    def __init__(self, *, on_event: Optional[Callback] = None, on_error: Optional[Callback] = None,
+                 ping_interval: Optional[float] = 20.0, ping_timeout: Optional[float] = 10.0,
+                 reconnect_delay: float = 1.0, max_reconnect_delay: float = 60.0,
+                 max_reconnect: Optional[int] = None, stale_timeout: Optional[float] = 30.0,
+                 open_timeout: float = 10.0, tls_options: Any = None, reactor: Any = None) -> None:
+        if on_event is not None and not callable(on_event):
+            raise LocalProtocolError("on_event must be callable")
+        if on_error is not None and not callable(on_error):
+            raise LocalProtocolError("on_error must be callable")
+        self.on_event = on_event
+        self.on_error = on_error
+        self._conn_options = ConnectionOptions(
+            ping_interval=ping_interval, ping_timeout=ping_timeout,
+            reconnect_delay=reconnect_delay, max_reconnect_delay=max_reconnect_delay,
+            max_reconnect=max_reconnect, stale_timeout=stale_timeout,
+            open_timeout=open_timeout, tls_options=tls_options)
+        self._own_reactor = reactor is None
+        self._reactor = reactor
+        self._started = False
+        self._stopped = False
+        self._lock = threading.Lock()
+
+    # -- thread hand-over -----------------------------------------------------
+    def _get_reactor(self):
+        if self._reactor is None:
+            self._reactor = _reactor.get_reactor()
+        return self._reactor
+
+    def _call(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn`` on the reactor thread (now, when already there)."""
+        if self._stopped:
+            raise ClientStopped("the client was stopped")
+        if not self._own_reactor:
+            fn(*args)
+        else:
+            _reactor.call_soon(fn, *args)
+
+    def _call_and_wait(self, fn: Callable[..., Any], *args: Any, timeout: float = 10.0) -> Any:
+        if not self._own_reactor:
+            return fn(*args)
+        return _reactor.call_and_wait(fn, *args, timeout=timeout)
+
+    # -- lifecycle --------------------------------------------------------------
+    def start(self) -> None:
+        """Start connecting. Requests made before ``start()`` are sent once connected."""
+        with self._lock:
+            if self._stopped:
+                raise ClientStopped("a stopped client cannot be restarted; create a new one")
+            if self._started:
+                return
+            self._started = True
+        if self._own_reactor:
+            _reactor.ensure_running()
+        self._call(self._start_connections)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close this client's connections gracefully and fail what is pending.
+
+        Other clients on the same reactor are untouched. Blocks until the
+        connections are closed or ``timeout`` seconds passed. Idempotent.
+        """
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        if not self._started:
+            self._fail_pending(ClientStopped("the client was stopped"))
+            return
+        try:
+            self._call_and_wait(self._stop_connections, timeout=timeout)
+        except TimeoutError:
+            log.warning("stop(): connections did not close within %.1fs", timeout)
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        """True between ``start()`` and ``stop()``."""
+        return self._started and not self._stopped
+
+    # -- hooks ----------------------------------------------------------------------
+    def _emit_event(self, event: Any) -> None:
+        hook = self.on_event
+        if hook is not None:
+            try:
+                hook(event)
+            except Exception as exc:  # the user's hook must not break the connection
+                self._callback_failed("on_event", exc)
+
+    def _emit_error(self, error: BaseException) -> None:
+        hook = self.on_error
+        if hook is None:
+            log.warning("%s: %s", type(error).__name__, error)
+            return
+        try:
+            hook(error)
+        except Exception:
+            log.exception("exception in on_error hook (ignored)")
+
+    def _emit_state(self, state: str, connection: str, reason: Optional[str] = None) -> None:
+        log.info("%s: %s%s", connection, state, f" ({reason})" if reason else "")
+        self._emit_event(ConnectionState(state, connection, reason))
+
+    def _callback_failed(self, where: str, exc: BaseException) -> None:
+        log.error("exception in user callback for %s", where, exc_info=exc)
+        err = CallbackError(where)
+        err.__cause__ = exc
+        self._emit_error(err)
+
+    def _safe(self, callback: Callback, where: str) -> Callback:
+        """Wrap a user callback so an exception in it is reported, never fatal."""
+        failed = self._callback_failed
+
+        def deliver(event: Any) -> None:
+            try:
+                callback(event)
+            except Exception as exc:
+                failed(where, exc)
+
+        return deliver
+
+    # -- for subclasses ---------------------------------------------------------------
+    def _start_connections(self) -> None:
+        raise NotImplementedError
+
+    def _stop_connections(self) -> Any:
+        raise NotImplementedError
+
+    def _fail_pending(self, error: BaseException) -> None:
+        """Fail every pending request future with ``error``."""

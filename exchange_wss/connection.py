@@ -1,0 +1,335 @@
+"""Exchange-agnostic WebSocket connection: autobahn client, reconnect, watchdog.
+
+One :class:`WebSocketConnection` is one logical connection to one URL. It keeps
+itself connected with Twisted's ``ClientService`` (capped exponential backoff
+with jitter), counts a connection as made only once the WebSocket handshake
+completes (so an HTTP 429 at the handshake backs off like a refused TCP
+connect), drops connections on which nothing at all arrived for
+``stale_timeout`` seconds, and hands decoded frames to a listener. It knows no
+exchange: the facade's listener decides what to send on open and what a frame
+means.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Protocol
+from urllib.parse import urlsplit
+
+import orjson
+from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
+from twisted.application.internet import ClientService
+from twisted.internet import defer
+from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
+from twisted.internet.ssl import optionsForClientTLS
+
+from .errors import LocalProtocolError
+
+__all__ = ["ConnectionOptions", "ConnectionListener", "WebSocketConnection", "ReconnectPolicy"]
+
+log = logging.getLogger("exchange_wss.connection")
+
+
+@dataclass
+class ConnectionOptions:
+    """Reliability settings of a connection (the ``WssClient`` keywords of the same names).
+
+    Attributes:
+        ping_interval: seconds between WebSocket-level pings (None: no pings).
+        ping_timeout: seconds to wait for the pong before dropping the connection.
+        reconnect_delay: first delay before reconnecting, in seconds.
+        max_reconnect_delay: the cap of the exponential backoff.
+        max_reconnect: consecutive failed attempts before giving up (None: forever).
+        stale_timeout: drop and reconnect when no frame at all (heartbeats
+            included) arrived for this long (None: off).
+        open_timeout: seconds allowed for the opening handshake.
+        tls_options: a Twisted ``IOpenSSLClientConnectionCreator`` to use instead of
+            the default, which verifies the certificate chain and hostname.
+    """
+
+    ping_interval: Optional[float] = 20.0
+    ping_timeout: Optional[float] = 10.0
+    reconnect_delay: float = 1.0
+    max_reconnect_delay: float = 60.0
+    max_reconnect: Optional[int] = None
+    stale_timeout: Optional[float] = 30.0
+    open_timeout: float = 10.0
+    tls_options: Any = None
+
+    def __post_init__(self) -> None:
+        for name in ("ping_interval", "ping_timeout", "stale_timeout"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise LocalProtocolError(f"{name} must be positive or None, got {value!r}")
+        if self.reconnect_delay < 0 or self.max_reconnect_delay < self.reconnect_delay:
+            raise LocalProtocolError("need 0 <= reconnect_delay <= max_reconnect_delay")
+        if self.max_reconnect is not None and self.max_reconnect < 0:
+            raise LocalProtocolError("max_reconnect must be >= 0 or None")
+
+
+class ReconnectPolicy:
+    """Capped exponential backoff with "equal jitter": half fixed, half random.
+
+    ``delay(n)`` for the n-th consecutive failed attempt (n >= 1) is drawn from
+    ``[b/2, b]`` with ``b = min(first * 2**(n-1), cap)``, so clients that lost
+    the same server spread out instead of reconnecting in lockstep.
+    """
+
+    def __init__(self, first: float, cap: float, rng: Callable[[], float] = random.random):
+        self.first = first
+        self.cap = cap
+        self.rng = rng
+
+    def __call__(self, attempt: int) -> float:
+        base = min(self.first * (2 ** min(attempt - 1, 64)), self.cap)
+        return base / 2 + base / 2 * self.rng()
+
+
+class ConnectionListener(Protocol):
+    """What a :class:`WebSocketConnection` tells its owner (the facade)."""
+
+    def connection_open(self, connection: "WebSocketConnection") -> None: ...
+
+    def frame_received(self, msg: Any) -> None: ...
+
+    def frame_malformed(self, payload: bytes, reason: str) -> None: ...
+
+    def connection_closed(self, connection: "WebSocketConnection", reason: str) -> None: ...
+
+    def connection_gave_up(self, connection: "WebSocketConnection", reason: str) -> None: ...
+
+
+class _ClientProtocol(WebSocketClientProtocol):
+    """Autobahn protocol that forwards to its :class:`WebSocketConnection`."""
+
+    owner: "WebSocketConnection"
+
+    def onOpen(self) -> None:
+        self.owner._opened(self)
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        self.owner._message(payload, isBinary)
+
+    def onClose(self, wasClean: bool, code: Optional[int], reason: Optional[str]) -> None:
+        self.owner._closed(self, wasClean, code, reason)
+
+
+class _ClientFactory(WebSocketClientFactory):
+    protocol = _ClientProtocol
+
+    def __init__(self, owner: "WebSocketConnection", url: str, reactor: Any) -> None:
+        super().__init__(url, reactor=reactor)
+        self.owner = owner
+
+    def buildProtocol(self, addr):  # noqa: N802 - Twisted hook
+        proto = super().buildProtocol(addr)
+        proto.owner = self.owner
+        self.owner._connecting = proto
+        return proto
+
+
+class WebSocketConnection:
+    """A self-healing WebSocket connection to one URL.
+
+    Args:
+        url: ``ws://`` or ``wss://`` URL.
+        listener: receives the connection's events (see :class:`ConnectionListener`).
+        name: a short name for logs and connection-state events.
+        options: :class:`ConnectionOptions`.
+        reactor: the reactor (tests pass a ``MemoryReactorClock``).
+        decode: turns a text frame's bytes into an object (default ``orjson.loads``).
+        rng: random source of the backoff jitter (tests make it deterministic).
+        endpoint_factory: ``(reactor, host, port) -> IStreamClientEndpoint`` for
+            the TCP part (default ``HostnameEndpoint``); TLS is added on top for wss.
+    """
+
+    def __init__(self, url: str, listener: ConnectionListener, *, name: str = "ws",
+                 options: Optional[ConnectionOptions] = None, reactor: Any = None,
+                 decode: Callable[[bytes], Any] = orjson.loads,
+                 rng: Callable[[], float] = random.random,
+                 endpoint_factory: Optional[Callable[[Any, str, int], Any]] = None) -> None:
+        if reactor is None:
+            from twisted.internet import reactor as default_reactor
+            reactor = default_reactor
+        parts = urlsplit(url)
+        if parts.scheme not in ("ws", "wss") or not parts.hostname:
+            raise LocalProtocolError(f"not a WebSocket URL: {url!r}")
+        self.url = url
+        self.name = name
+        self.listener = listener
+        self.options = options or ConnectionOptions()
+        self.reactor = reactor
+        self._decode = decode
+        secure = parts.scheme == "wss"
+        self._host = parts.hostname
+        self._port = parts.port or (443 if secure else 80)
+        self._secure = secure
+        self._endpoint_factory = endpoint_factory
+        self._factory = _ClientFactory(self, url, reactor)
+        opts = self.options
+        self._factory.setProtocolOptions(
+            autoPingInterval=opts.ping_interval or 0,
+            autoPingTimeout=opts.ping_timeout or 0,
+            openHandshakeTimeout=opts.open_timeout,
+            closeHandshakeTimeout=2,
+        )
+        self._policy = ReconnectPolicy(opts.reconnect_delay, opts.max_reconnect_delay, rng)
+        self._service: Optional[ClientService] = None
+        self._connecting: Optional[_ClientProtocol] = None
+        self.protocol: Optional[_ClientProtocol] = None
+        self.frames_received = 0
+        self.opens = 0
+        self._watchdog = None
+        self._stopping = False
+        self._gave_up = False
+        self._last_failure = ""
+        self._failures = 0
+
+    # -- public -----------------------------------------------------------
+    @property
+    def is_open(self) -> bool:
+        """True while the WebSocket is open."""
+        return self.protocol is not None
+
+    def start(self) -> None:
+        """Start connecting (on the reactor thread). Idempotent."""
+        if self._service is not None:
+            return
+        self._stopping = False
+        self._gave_up = False
+        if self._endpoint_factory is not None:
+            endpoint = self._endpoint_factory(self.reactor, self._host, self._port)
+        else:
+            endpoint = HostnameEndpoint(self.reactor, self._host, self._port,
+                                        timeout=self.options.open_timeout)
+        if self._secure:
+            tls = self.options.tls_options or optionsForClientTLS(self._host)
+            endpoint = wrapClientTLS(tls, endpoint)
+        self._service = ClientService(endpoint, self._factory, retryPolicy=self._retry_delay,
+                                      clock=self.reactor)
+        self._service.startService()
+        if self.options.stale_timeout:
+            self._schedule_watchdog()
+
+    def stop(self) -> defer.Deferred:
+        """Close gracefully (close frame, then TCP close) and stop reconnecting.
+
+        Returns a Deferred that fires once the connection is down.
+        """
+        self._stopping = True
+        self._cancel_watchdog()
+        service, self._service = self._service, None
+        if self.protocol is not None:
+            # Autobahn writes the close frame before the transport goes away.
+            self.protocol.sendClose(1000)
+        if service is None:
+            return defer.succeed(None)
+        return service.stopService()
+
+    def send(self, obj: Any) -> bool:
+        """Serialise ``obj`` to JSON and send it as a text frame. False when not open."""
+        proto = self.protocol
+        if proto is None:
+            return False
+        proto.sendMessage(orjson.dumps(obj), isBinary=False)
+        return True
+
+    def send_text(self, data: bytes) -> bool:
+        """Send already-encoded UTF-8 JSON. False when not open."""
+        proto = self.protocol
+        if proto is None:
+            return False
+        proto.sendMessage(data, isBinary=False)
+        return True
+
+    def drop(self, reason: str = "dropped by client") -> None:
+        """Abort the current connection at once; the service reconnects."""
+        self._last_failure = reason
+        proto = self.protocol or self._connecting
+        if proto is not None and proto.transport is not None:
+            proto.transport.abortConnection()
+
+    # -- ClientService hooks -------------------------------------------------
+    def _retry_delay(self, _service_attempt: int) -> float:
+        # ClientService counts a TCP connect as success, so a server refusing
+        # the WebSocket handshake (HTTP 429) would be retried at the first
+        # delay forever. Count consecutive attempts that never reached an open
+        # WebSocket instead; only onOpen resets the count.
+        self._failures += 1
+        attempt = self._failures
+        limit = self.options.max_reconnect
+        if limit is not None and attempt > limit and not self._stopping:
+            self.reactor.callLater(0, self._give_up, attempt - 1)
+            return 3600.0
+        delay = self._policy(attempt)
+        log.info("%s: reconnect attempt %d in %.2fs (%s)", self.name, attempt, delay,
+                 self._last_failure or "connection failed")
+        return delay
+
+    def _give_up(self, attempts: int) -> None:
+        if self._stopping or self._gave_up:
+            return
+        self._gave_up = True
+        reason = f"gave up after {attempts} failed reconnect attempts: {self._last_failure}"
+        log.error("%s: %s", self.name, reason)
+        self.stop()
+        self.listener.connection_gave_up(self, reason)
+
+    # -- protocol events -------------------------------------------------------
+    def _opened(self, proto: _ClientProtocol) -> None:
+        self.protocol = proto
+        self.opens += 1
+        self._failures = 0
+        self._activity_mark = self.frames_received
+        self._activity_at = self.reactor.seconds()
+        self.listener.connection_open(self)
+
+    def _message(self, payload: bytes, is_binary: bool) -> None:
+        self.frames_received += 1
+        if is_binary:
+            self.listener.frame_malformed(payload, "binary frame")
+            return
+        try:
+            msg = self._decode(payload)
+        except ValueError as exc:
+            self.listener.frame_malformed(payload, f"invalid JSON: {exc}")
+            return
+        self.listener.frame_received(msg)
+
+    def _closed(self, proto: _ClientProtocol, was_clean: bool, code: Optional[int],
+                reason: Optional[str]) -> None:
+        text = reason or proto.wasNotCleanReason or self._last_failure or "connection lost"
+        if code is not None:
+            text = f"{text} (close code {code})"
+        self._last_failure = text
+        if self.protocol is proto:
+            self.protocol = None
+            self.listener.connection_closed(self, text)
+
+    # -- watchdog -----------------------------------------------------------------
+    def _schedule_watchdog(self) -> None:
+        interval = min(1.0, self.options.stale_timeout / 4)
+        self._watchdog = self.reactor.callLater(interval, self._check_stale)
+
+    def _cancel_watchdog(self) -> None:
+        if self._watchdog is not None and self._watchdog.active():
+            self._watchdog.cancel()
+        self._watchdog = None
+
+    def _check_stale(self) -> None:
+        # Counting frames is cheaper on the hot path than a timestamp per frame;
+        # the check runs a few times per timeout, so detection is within 25%.
+        self._watchdog = None
+        now = self.reactor.seconds()
+        if self.protocol is not None:
+            if self.frames_received != self._activity_mark:
+                self._activity_mark = self.frames_received
+                self._activity_at = now
+            elif now - self._activity_at >= self.options.stale_timeout:
+                log.warning("%s: no frame for %.1fs, reconnecting", self.name,
+                            now - self._activity_at)
+                self.drop(f"stale: no frame for {self.options.stale_timeout}s")
+        if not self._stopping:
+            self._schedule_watchdog()
