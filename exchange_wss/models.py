@@ -13,7 +13,8 @@ from typing import Any, List, Optional, Tuple
 
 __all__ = [
     "Ticker", "FundingTicker", "Trade", "FundingTrade", "TradesSnapshot",
-    "BookSnapshot", "BookUpdate", "RawBookUpdate", "Candle", "CandlesSnapshot",
+    "BookSnapshot", "BookUpdate", "RawBookUpdate", "FundingBookUpdate",
+    "FundingRawBookUpdate", "Candle", "CandlesSnapshot",
     "DerivativesStatus", "Liquidation", "Order", "Fill", "Wallet", "Position",
     "Notification", "Snapshot", "Info", "ConnectionState",
 ]
@@ -145,6 +146,44 @@ class RawBookUpdate:
     price: float
     amount: float
     raw: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(slots=True)
+class FundingBookUpdate:
+    """One level changed in a Bitfinex funding book (``fUSD``). ``count == 0`` deletes it.
+
+    Funding books are keyed by (rate, period) and their side is reversed:
+    a negative ``amount`` is a bid (demand), a positive one an offer.
+    """
+
+    symbol: str
+    rate: float
+    period: int
+    count: int
+    amount: float
+    raw: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def side(self) -> str:
+        """``"bid"`` or ``"ask"`` (funding: negative amount is a bid)."""
+        return "bid" if self.amount < 0 else "ask"
+
+
+@dataclass(slots=True)
+class FundingRawBookUpdate:
+    """One offer changed in a raw funding book. ``rate == 0`` deletes it."""
+
+    symbol: str
+    offer_id: int
+    period: int
+    rate: float
+    amount: float
+    raw: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def side(self) -> str:
+        """``"bid"`` or ``"ask"`` (funding: negative amount is a bid)."""
+        return "bid" if self.amount < 0 else "ask"
 
 
 @dataclass(slots=True)

@@ -1,0 +1,338 @@
+"""A maintained, exchange-agnostic order book with the exchanges' checksum helpers.
+
+Pure Python (no Twisted): the protocol layers feed it snapshots and updates and
+ask it for a checksum; users read ``bids``/``asks`` best first. Each side is a
+:class:`sortedcontainers.SortedDict` whose key sorts the best level first, so an
+update costs O(log n) and reading the top N costs O(N).
+
+Three shapes of level (``kind``):
+
+- ``"price"``: aggregated levels ``(price, count, amount)`` (Bitfinex P0-P4).
+- ``"raw"``: single orders ``(order_id, price, amount)`` (Bitfinex R0).
+- ``"size"``: levels ``(price, size)`` without a count (Binance, FTX).
+
+Bitfinex funding books (``funding=True``) keep each entry as received,
+``(rate, period, count, amount)`` or raw ``(offer_id, period, rate, amount)``,
+and their side is reversed: a negative amount is a bid.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from sortedcontainers import SortedDict
+
+from .errors import LocalProtocolError
+from .numtext import crc32_signed, js_number_text, python_number_text
+
+__all__ = ["OrderBook", "BOOK_KINDS"]
+
+#: The level shapes :class:`OrderBook` knows.
+BOOK_KINDS = ("price", "raw", "size")
+
+_BID_SIDES = frozenset(("bid", "bids", "buy", "b"))
+_ASK_SIDES = frozenset(("ask", "asks", "sell", "a", "offer"))
+
+
+class OrderBook:
+    """An order book kept sorted, best level first on each side.
+
+    Sort keys (the keys of the two SortedDicts) are chosen so that ascending key
+    order is best-first:
+
+    - trading aggregated/size books: bids ``-price``, asks ``price``;
+    - raw books: bids ``(-price, order_id)``, asks ``(price, order_id)`` (ties by
+      lower order id first, as bfx-api-node-models does);
+    - funding aggregated books: bids ``(-rate, period)``, asks ``(rate, period)``;
+    - funding raw books: bids ``(-rate, offer_id)``, asks ``(rate, offer_id)``.
+
+    Raw books also keep ``order_id -> (side dict, sort key)`` so an order that
+    moves to another price (or side) is found without a scan.
+
+    Args:
+        symbol: the instrument, kept for the caller's convenience.
+        kind: ``"price"``, ``"raw"`` or ``"size"`` (see the module docstring).
+        funding: a Bitfinex funding book (entries as received, side reversed).
+
+    Raises:
+        LocalProtocolError: unknown ``kind``, or ``funding`` with ``kind="size"``.
+    """
+
+    __slots__ = ("symbol", "kind", "funding", "_bids", "_asks", "_orders",
+                 "_text_cache")
+
+    def __init__(self, symbol: str, *, kind: str = "price", funding: bool = False):
+        if kind not in BOOK_KINDS:
+            raise LocalProtocolError(
+                f"unknown book kind {kind!r}; expected one of {BOOK_KINDS}")
+        if funding and kind == "size":
+            raise LocalProtocolError("funding books are 'price' or 'raw' books")
+        self.symbol = symbol
+        self.kind = kind
+        self.funding = bool(funding)
+        self._bids: SortedDict = SortedDict()
+        self._asks: SortedDict = SortedDict()
+        # order/offer id -> (side SortedDict, sort key); raw books only.
+        self._orders: Dict[Any, Tuple[SortedDict, Any]] = {}
+        # level tuple -> its "key:amount" checksum text. Rebuilt from the top
+        # levels at each checksum, so it never outgrows 2*depth entries and
+        # updates pay nothing for it.
+        self._text_cache: Dict[Tuple, str] = {}
+
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def bids(self) -> List[Tuple]:
+        """Bid levels, best (highest price or rate) first."""
+        return list(self._bids.values())
+
+    @property
+    def asks(self) -> List[Tuple]:
+        """Ask levels, best (lowest price or rate) first."""
+        return list(self._asks.values())
+
+    @property
+    def best_bid(self) -> Optional[Tuple]:
+        """The best bid level, or None when there are no bids."""
+        return self._bids.peekitem(0)[1] if self._bids else None
+
+    @property
+    def best_ask(self) -> Optional[Tuple]:
+        """The best ask level, or None when there are no asks."""
+        return self._asks.peekitem(0)[1] if self._asks else None
+
+    def top(self, depth: int) -> Tuple[List[Tuple], List[Tuple]]:
+        """Return ``(bids, asks)``, each cut to the best ``depth`` levels."""
+        return (list(self._bids.values()[:depth]),
+                list(self._asks.values()[:depth]))
+
+    def __len__(self) -> int:
+        return len(self._bids) + len(self._asks)
+
+    def __repr__(self) -> str:
+        return (f"<OrderBook {self.symbol} {self.kind}{' funding' if self.funding else ''}"
+                f" bids={len(self._bids)} asks={len(self._asks)}>")
+
+    def clear(self) -> None:
+        """Remove every level."""
+        self._bids.clear()
+        self._asks.clear()
+        self._orders.clear()
+        self._text_cache.clear()
+
+    # ------------------------------------------------------- Bitfinex entries
+
+    def apply_snapshot(self, entries: Iterable[Sequence]) -> None:
+        """Replace the whole book with a Bitfinex snapshot.
+
+        Args:
+            entries: the snapshot rows as received (``[PRICE,COUNT,AMOUNT]``,
+                ``[ORDER_ID,PRICE,AMOUNT]`` or the funding shapes).
+        """
+        self.clear()
+        apply = self.apply_update
+        for entry in entries:
+            apply(entry)
+
+    def apply_update(self, entry: Sequence) -> None:
+        """Apply one Bitfinex book entry.
+
+        Aggregated books delete the level when COUNT is 0 (AMOUNT 1/-1 names
+        the side); raw books delete the order when PRICE (RATE) is 0. Anything
+        else adds or replaces the level/order on the side given by the sign of
+        AMOUNT (trading: > 0 is a bid; funding: < 0 is a bid). A level that
+        reappears on the other side is moved, and a raw order that changes price
+        is moved.
+
+        Args:
+            entry: one book row as received; extra trailing fields are ignored.
+        """
+        if self.kind == "price":
+            if self.funding:
+                self._update_funding_price(entry)
+            else:
+                self._update_price(entry)
+        elif self.kind == "raw":
+            self._update_raw(entry)
+        else:
+            raise LocalProtocolError(
+                "apply_update takes Bitfinex entries; use set_level() on a 'size' book")
+
+    def _update_price(self, entry: Sequence) -> None:
+        price = entry[0]
+        count = entry[1]
+        amount = entry[2]
+        neg = -price
+        if count == 0:
+            # The named side first; fall back to the other in case the
+            # server's ±1 disagrees with where we have the level.
+            if amount > 0:
+                if self._bids.pop(neg, None) is None:
+                    self._asks.pop(price, None)
+            elif self._asks.pop(price, None) is None:
+                self._bids.pop(neg, None)
+            return
+        if amount > 0:
+            self._bids[neg] = (price, count, amount)
+            if self._asks and price in self._asks:  # level flipped side
+                del self._asks[price]
+        else:
+            self._asks[price] = (price, count, amount)
+            if self._bids and neg in self._bids:
+                del self._bids[neg]
+
+    def _update_funding_price(self, entry: Sequence) -> None:
+        rate = entry[0]
+        period = entry[1]
+        count = entry[2]
+        amount = entry[3]
+        bid_key = (-rate, period)
+        ask_key = (rate, period)
+        if count == 0:
+            if amount < 0:  # funding: negative amount names the bid side
+                if self._bids.pop(bid_key, None) is None:
+                    self._asks.pop(ask_key, None)
+            elif self._asks.pop(ask_key, None) is None:
+                self._bids.pop(bid_key, None)
+            return
+        level = (rate, period, count, amount)
+        if amount < 0:
+            self._bids[bid_key] = level
+            self._asks.pop(ask_key, None)
+        else:
+            self._asks[ask_key] = level
+            self._bids.pop(bid_key, None)
+
+    def _update_raw(self, entry: Sequence) -> None:
+        oid = entry[0]
+        if self.funding:
+            # [OFFER_ID, PERIOD, RATE, AMOUNT]
+            price = entry[2]
+            amount = entry[3]
+            level = (oid, entry[1], price, amount)
+            is_bid = amount < 0
+        else:
+            # [ORDER_ID, PRICE, AMOUNT]
+            price = entry[1]
+            amount = entry[2]
+            level = (oid, price, amount)
+            is_bid = amount > 0
+        old = self._orders.pop(oid, None)
+        if old is not None:
+            del old[0][old[1]]
+        if price == 0:
+            return
+        if is_bid:
+            side = self._bids
+            key = (-price, oid)
+        else:
+            side = self._asks
+            key = (price, oid)
+        side[key] = level
+        self._orders[oid] = (side, key)
+
+    # --------------------------------------------------------- generic levels
+
+    def set_level(self, side: str, price: float, size: float) -> None:
+        """Set one ``(price, size)`` level of a ``"size"`` book; size 0 deletes it.
+
+        Args:
+            side: ``"bid"``/``"buy"``/``"bids"`` or ``"ask"``/``"sell"``/``"asks"``.
+            price: the level's price.
+            size: the quantity at that price (0 removes the level).
+
+        Raises:
+            LocalProtocolError: the book is not a ``"size"`` book, or bad side.
+        """
+        if self.kind != "size":
+            raise LocalProtocolError("set_level() is for kind='size' books")
+        if side in _BID_SIDES:
+            book, key = self._bids, -price
+        elif side in _ASK_SIDES:
+            book, key = self._asks, price
+        else:
+            raise LocalProtocolError(f"unknown side {side!r}; expected 'bid' or 'ask'")
+        if size == 0:
+            book.pop(key, None)
+        else:
+            book[key] = (price, size)
+
+    def set_snapshot(self, bids: Iterable[Sequence], asks: Iterable[Sequence]) -> None:
+        """Replace a ``"size"`` book with ``[price, size]`` rows per side."""
+        self.clear()
+        for price, size, *_ in bids:
+            self.set_level("bid", price, size)
+        for price, size, *_ in asks:
+            self.set_level("ask", price, size)
+
+    # -------------------------------------------------------------- checksums
+
+    def checksum(self, depth: int = 25) -> Optional[int]:
+        """Bitfinex's book checksum, as the signed int32 the ``cs`` frame carries.
+
+        Over the top ``depth`` levels per side, interleaved bid[i] then ask[i]:
+        ``key:amount`` with the key the price (P books) or order id (R0), the
+        amount signed as received, each number as JavaScript writes it
+        (:func:`~exchange_wss.numtext.js_number_text`), all joined by ``":"``.
+        Level texts are cached, so unchanged top levels are not reformatted.
+
+        Returns:
+            The signed CRC32, or None for funding books: Bitfinex's funding
+            books are not verifiable (bitfinex-api-node skips them, "invalid
+            backend sorting").
+
+        Raises:
+            LocalProtocolError: on a ``"size"`` book (no Bitfinex checksum).
+        """
+        if self.funding:
+            return None
+        if self.kind == "size":
+            raise LocalProtocolError("checksum() is Bitfinex's; use ftx_checksum()")
+        old = self._text_cache
+        cache: Dict[Tuple, str] = {}
+        bid_texts = []
+        for level in self._bids.values()[:depth]:
+            text = old.get(level)
+            if text is None:
+                text = js_number_text(level[0]) + ":" + js_number_text(level[2])
+            cache[level] = text
+            bid_texts.append(text)
+        ask_texts = []
+        for level in self._asks.values()[:depth]:
+            text = old.get(level)
+            if text is None:
+                text = js_number_text(level[0]) + ":" + js_number_text(level[2])
+            cache[level] = text
+            ask_texts.append(text)
+        self._text_cache = cache
+        return crc32_signed(":".join(_interleave(bid_texts, ask_texts)))
+
+    def ftx_checksum(self, depth: int = 100) -> int:
+        """FTX's book checksum: unsigned CRC32 of ``bidP:bidS:askP:askS:...``.
+
+        Numbers are written as Python's ``str(float)`` (FTX is a Python server);
+        when one side is shorter the other continues alone.
+
+        Raises:
+            LocalProtocolError: the book is not a ``"size"`` book.
+        """
+        if self.kind != "size":
+            raise LocalProtocolError("ftx_checksum() is for kind='size' books")
+        bid_texts = [python_number_text(p) + ":" + python_number_text(s)
+                     for p, s in self._bids.values()[:depth]]
+        ask_texts = [python_number_text(p) + ":" + python_number_text(s)
+                     for p, s in self._asks.values()[:depth]]
+        return zlib.crc32(":".join(_interleave(bid_texts, ask_texts)).encode("ascii"))
+
+
+def _interleave(bids: List[str], asks: List[str]) -> List[str]:
+    """bid[0], ask[0], bid[1], ask[1], ... skipping whichever side ran out."""
+    out = []
+    nb, na = len(bids), len(asks)
+    for i in range(max(nb, na)):
+        if i < nb:
+            out.append(bids[i])
+        if i < na:
+            out.append(asks[i])
+    return out
