@@ -25,6 +25,7 @@ setup(
     extras_require={
         "test": [
             "pytest>=7.4",
+            "pytest-timeout>=2.1",
             "hypothesis>=6.80",
             "bitfinex-api-py>=3.0",
         ],
