@@ -9,8 +9,9 @@ Quick start::
     client.start()
 """
 
+from typing import Any
+
 from . import errors, models, utils
-from .bitfinex.client import WssClient
 from .errors import (AuthenticationError, ChecksumMismatch, ClientStopped, ConnectionLost,
                      ExchangeError, ExchangePaused, ExchangeWssError, LocalProtocolError,
                      OrderRejected, OrderStateUnknown, RemoteProtocolError, SequenceGap,
@@ -24,3 +25,18 @@ __all__ = [
     "AuthenticationError", "SubscriptionError", "OrderRejected", "OrderStateUnknown",
     "ChecksumMismatch", "SequenceGap", "ConnectionLost", "ExchangePaused", "ClientStopped",
 ]
+
+
+# The clients pull in Twisted and autobahn; import them on first use so that
+# `import exchange_wss` (and the pytest plugin every test run loads) stays cheap.
+_LAZY = {"WssClient": "exchange_wss.bitfinex.client"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'exchange_wss' has no attribute {name!r}")
+    import importlib
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -43,7 +43,8 @@ class BaseClient:
             raised by user callbacks.
         reactor: a reactor to run on instead of the library's own thread
             (tests pass a ``MemoryReactorClock``; the caller then drives it).
-        The reliability keywords are those of :class:`~exchange_wss.connection.ConnectionOptions`.
+
+    The other keywords are those of :class:`~exchange_wss.connection.ConnectionOptions`.
     """
 
     def __init__(self, *, on_event: Optional[Callback] = None, on_error: Optional[Callback] = None,

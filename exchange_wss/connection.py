@@ -186,6 +186,7 @@ class WebSocketConnection:
         self._gave_up = False
         self._last_failure = ""
         self._failures = 0
+        self._close_waiters: list = []
 
     # -- public -----------------------------------------------------------
     @property
@@ -214,19 +215,28 @@ class WebSocketConnection:
             self._schedule_watchdog()
 
     def stop(self) -> defer.Deferred:
-        """Close gracefully (close frame, then TCP close) and stop reconnecting.
+        """Close gracefully and stop reconnecting.
 
+        Sends a Close frame and waits for the closing handshake (autobahn
+        drops the TCP connection itself if the peer does not answer within
+        2 s) before stopping the service, so the server sees a clean 1000.
         Returns a Deferred that fires once the connection is down.
         """
         self._stopping = True
         self._cancel_watchdog()
         service, self._service = self._service, None
-        if self.protocol is not None:
-            # Autobahn writes the close frame before the transport goes away.
-            self.protocol.sendClose(1000)
         if service is None:
             return defer.succeed(None)
-        return service.stopService()
+        proto = self.protocol
+        if proto is None:
+            return service.stopService()
+        closed: defer.Deferred = defer.Deferred()
+        self._close_waiters.append(closed)
+        proto.sendClose(1000)
+        closed.addTimeout(5, self.reactor)
+        closed.addErrback(lambda _f: None)  # a timeout still stops the service below
+        closed.addCallback(lambda _: service.stopService())
+        return closed
 
     def send(self, obj: Any) -> bool:
         """Serialise ``obj`` to JSON and send it as a text frame. False when not open."""
@@ -253,6 +263,9 @@ class WebSocketConnection:
 
     # -- ClientService hooks -------------------------------------------------
     def _retry_delay(self, _service_attempt: int) -> float:
+        if self._stopping:
+            return 3600.0  # stop() cancels it right away
+
         # ClientService counts a TCP connect as success, so a server refusing
         # the WebSocket handshake (HTTP 429) would be retried at the first
         # delay forever. Count consecutive attempts that never reached an open
@@ -300,13 +313,19 @@ class WebSocketConnection:
 
     def _closed(self, proto: _ClientProtocol, was_clean: bool, code: Optional[int],
                 reason: Optional[str]) -> None:
-        text = reason or proto.wasNotCleanReason or self._last_failure or "connection lost"
-        if code is not None:
-            text = f"{text} (close code {code})"
-        self._last_failure = text
+        if self._stopping:
+            text = "closed by client"
+        else:
+            text = reason or proto.wasNotCleanReason or self._last_failure or "connection lost"
+            if code is not None:
+                text = f"{text} (close code {code})"
+            self._last_failure = text
         if self.protocol is proto:
             self.protocol = None
             self.listener.connection_closed(self, text)
+        waiters, self._close_waiters = self._close_waiters, []
+        for waiter in waiters:
+            waiter.callback(None)
 
     # -- watchdog -----------------------------------------------------------------
     def _schedule_watchdog(self) -> None:

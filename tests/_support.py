@@ -67,6 +67,7 @@ class ScriptedServer:
         self.on_open = on_open
         self.on_message = on_message
         self.received: "queue.Queue[bytes]" = queue.Queue()
+        self.closes: "queue.Queue[tuple]" = queue.Queue()
         self.protocols: list = []
         self.port = None
 
@@ -85,6 +86,7 @@ class ScriptedServer:
                     server.on_message(self, payload, isBinary)
 
             def onClose(self, wasClean, code, reason):
+                server.closes.put((wasClean, code))
                 if self in server.protocols:
                     server.protocols.remove(self)
 

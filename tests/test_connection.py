@@ -214,3 +214,13 @@ def test_live_reconnects_after_the_server_drops_it(server):
         assert conn.opens == 2
     finally:
         _reactor.call_and_wait(conn.stop)
+
+
+def test_live_stop_completes_the_close_handshake(server):
+    """stop() sends Close 1000 and waits for the answer: the server sees a clean close."""
+    conn, listener = make_live(server.url)
+    listener.events.wait_for(lambda e: e[0] == "open")
+    _reactor.call_and_wait(conn.stop)
+    assert server.closes.get(timeout=5) == (True, 1000)
+    assert listener.events.wait_for(lambda e: e[0] == "closed")[1] == "closed by client"
+    assert conn.opens == 1

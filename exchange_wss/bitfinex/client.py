@@ -279,10 +279,12 @@ class WssClient(BaseClient):
         raw: deliver decoded frames (lists) instead of typed models.
         checksum: ask for ``OB_CHECKSUM`` and verify every book (default True).
         seq_all: ask for ``SEQ_ALL`` and resync the connection on a gap.
-        on_event, on_error: hooks, see :class:`~exchange_wss._facade.BaseClient`.
-        ping_interval, ping_timeout, reconnect_delay, max_reconnect_delay,
-        max_reconnect, stale_timeout, open_timeout, tls_options: reliability
-            settings, see :class:`~exchange_wss.connection.ConnectionOptions`.
+        **options: the hooks ``on_event`` and ``on_error`` (see
+            :class:`~exchange_wss._facade.BaseClient`) and the reliability
+            settings ``ping_interval``, ``ping_timeout``, ``reconnect_delay``,
+            ``max_reconnect_delay``, ``max_reconnect``, ``stale_timeout``,
+            ``open_timeout``, ``tls_options`` (see
+            :class:`~exchange_wss.connection.ConnectionOptions`).
     """
 
     def __init__(self, key: Optional[str] = None, secret: Optional[str] = None,
