@@ -1,0 +1,29 @@
+"""The scripts in examples/ run against an in-process sandbox and exit 0."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
+
+
+def test_there_are_examples():
+    """examples/ holds the documented scripts."""
+    names = {path.name for path in EXAMPLES}
+    assert {"ticker.py", "orderbook.py", "orders.py", "reconnect.py"} <= names
+
+
+@pytest.mark.parametrize("script", EXAMPLES, ids=[path.name for path in EXAMPLES])
+def test_example_runs_and_exits_zero(script):
+    """The example, given a short --duration, does its job against the sandbox and exits 0."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    result = subprocess.run([sys.executable, str(script), "--duration", "4"],
+                            capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
+    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
