@@ -26,6 +26,7 @@ from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.ssl import optionsForClientTLS
 
 from .errors import LocalProtocolError
+from .pacing import PacedEndpoint
 
 __all__ = ["ConnectionOptions", "ConnectionListener", "WebSocketConnection", "ReconnectPolicy"]
 
@@ -143,13 +144,16 @@ class WebSocketConnection:
         rng: random source of the backoff jitter (tests make it deterministic).
         endpoint_factory: ``(reactor, host, port) -> IStreamClientEndpoint`` for
             the TCP part (default ``HostnameEndpoint``); TLS is added on top for wss.
+        open_pacer: a :class:`~exchange_wss.pacing.Pacer` every connect attempt
+            waits for (the exchange's limit on connection opens).
     """
 
     def __init__(self, url: str, listener: ConnectionListener, *, name: str = "ws",
                  options: Optional[ConnectionOptions] = None, reactor: Any = None,
                  decode: Callable[[bytes], Any] = orjson.loads,
                  rng: Callable[[], float] = random.random,
-                 endpoint_factory: Optional[Callable[[Any, str, int], Any]] = None) -> None:
+                 endpoint_factory: Optional[Callable[[Any, str, int], Any]] = None,
+                 open_pacer: Any = None) -> None:
         if reactor is None:
             from twisted.internet import reactor as default_reactor
             reactor = default_reactor
@@ -167,6 +171,7 @@ class WebSocketConnection:
         self._port = parts.port or (443 if secure else 80)
         self._secure = secure
         self._endpoint_factory = endpoint_factory
+        self._open_pacer = open_pacer
         self._factory = _ClientFactory(self, url, reactor)
         opts = self.options
         self._factory.setProtocolOptions(
@@ -208,6 +213,8 @@ class WebSocketConnection:
         if self._secure:
             tls = self.options.tls_options or optionsForClientTLS(self._host)
             endpoint = wrapClientTLS(tls, endpoint)
+        if self._open_pacer is not None:
+            endpoint = PacedEndpoint(endpoint, self._open_pacer)
         self._service = ClientService(endpoint, self._factory, retryPolicy=self._retry_delay,
                                       clock=self.reactor)
         self._service.startService()

@@ -14,7 +14,8 @@ from __future__ import annotations
 import itertools
 import logging
 from concurrent.futures import Future
-from typing import Any, Callable, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
+from urllib.parse import urlsplit
 
 from .. import models
 from .._facade import BaseClient, Callback
@@ -23,6 +24,7 @@ from ..errors import (AuthenticationError, ChecksumMismatch, ClientStopped, Conn
                       ExchangeError, ExchangePaused, LocalProtocolError, OrderRejected,
                       OrderStateUnknown, RemoteProtocolError, SequenceGap, SubscriptionError)
 from ..orderbook import OrderBook
+from ..pacing import Pacer, shared_pacer
 from . import protocol as bfx
 from .protocol import ChannelSpec
 from .utils import NonceGenerator, cid_to_date, create_cid, order_symbol
@@ -36,6 +38,12 @@ DEFAULT_PUBLIC_URL = "wss://api-pub.bitfinex.com/ws/2"
 
 #: Order requests: sent only once authenticated, never replayed after a reconnect.
 _ORDER_OPS = frozenset({"on", "oc", "oc_multi", "ou", "ox_multi", "fon", "foc"})
+
+#: Connection opens Bitfinex allows per host and period (api 5 per 15 s, api-pub 20 per
+#: minute; more is refused with HTTP 429). Other hosts (the sandbox) are not paced.
+_OPEN_LIMITS = {"api.bitfinex.com": (5, 15.0), "api-pub.bitfinex.com": (20, 60.0)}
+#: calc requests per second per client.
+_CALC_PER_SECOND = 8
 
 _INFO_RECONNECT = 20051
 _INFO_MAINTENANCE_START = 20060
@@ -85,8 +93,12 @@ class _Link:
         # Requests waiting for the socket (public) or for authentication (orders).
         self.outbox: List[Any] = []
         self.order_outbox: List[Any] = []
+        reactor = client._get_reactor()
+        host = urlsplit(url).hostname
+        limit = _OPEN_LIMITS.get(host)
+        pacer = shared_pacer(host, limit[0], limit[1], reactor) if limit else None
         self.conn = WebSocketConnection(url, self, name=name, options=client._conn_options,
-                                        reactor=client._get_reactor())
+                                        reactor=reactor, open_pacer=pacer)
 
     # -- sending ----------------------------------------------------------------
     def send(self, frame: Any) -> None:
@@ -318,6 +330,7 @@ class WssClient(BaseClient):
         self._pending: Dict[int, Future] = {}
         self._in_doubt: Dict[int, Future] = {}
         self._paused = False
+        self._calc_pacer: Optional[Pacer] = None
 
     def __repr__(self) -> str:
         key = f"{self.key[:4]}…" if self.key else None
@@ -599,7 +612,12 @@ class WssClient(BaseClient):
         self._call(self._send_calc, bfx.input_frame("calc", payload))
 
     def _send_calc(self, frame: Any) -> None:
-        self._ensure_auth_link().send_order(frame)
+        # Bitfinex computes 8 calc requests per second per client and may
+        # disconnect a client that asks for more: queue, never drop.
+        if self._calc_pacer is None:
+            self._calc_pacer = Pacer(_CALC_PER_SECOND, 1.0, self._get_reactor())
+        link = self._ensure_auth_link()
+        self._calc_pacer.call(link.send_order, frame)
 
     def _send_order(self, op: str, payload: Any) -> None:
         self._check_can_order()
@@ -692,6 +710,8 @@ class WssClient(BaseClient):
     def _stop_connections(self):
         from twisted.internet import defer
         self._fail_pending(ClientStopped("the client was stopped"))
+        if self._calc_pacer is not None:
+            self._calc_pacer.clear()
         return defer.DeferredList([link.conn.stop() for link in self._links()],
                                   consumeErrors=True)
 
