@@ -15,8 +15,9 @@ import threading
 from typing import Any, Callable, Optional
 
 from . import _reactor
+from ._dispatch import CallbackWorker
 from .connection import ConnectionOptions
-from .errors import ClientStopped, LocalProtocolError
+from .errors import CallbackOverflow, ClientStopped, LocalProtocolError
 from .models import ConnectionState
 
 log = logging.getLogger("exchange_wss.client")
@@ -43,6 +44,12 @@ class BaseClient:
             raised by user callbacks.
         reactor: a reactor to run on instead of the library's own thread
             (tests pass a ``MemoryReactorClock``; the caller then drives it).
+        callback_thread: run callbacks on a worker thread of their own, so a
+            slow callback cannot stall heartbeats or other channels (see
+            :mod:`exchange_wss._dispatch` for the overflow policy).
+        callback_queue_size: market-data events the worker may hold; beyond
+            it the oldest are dropped and :class:`~exchange_wss.errors.CallbackOverflow`
+            is reported. Account events are never dropped.
 
     The other keywords are those of :class:`~exchange_wss.connection.ConnectionOptions`.
     """
@@ -51,7 +58,8 @@ class BaseClient:
                  ping_interval: Optional[float] = 20.0, ping_timeout: Optional[float] = 10.0,
                  reconnect_delay: float = 1.0, max_reconnect_delay: float = 60.0,
                  max_reconnect: Optional[int] = None, stale_timeout: Optional[float] = 30.0,
-                 open_timeout: float = 10.0, tls_options: Any = None, reactor: Any = None) -> None:
+                 open_timeout: float = 10.0, tls_options: Any = None, reactor: Any = None,
+                 callback_thread: bool = False, callback_queue_size: int = 10_000) -> None:
         if on_event is not None and not callable(on_event):
             raise LocalProtocolError("on_event must be callable")
         if on_error is not None and not callable(on_error):
@@ -68,6 +76,12 @@ class BaseClient:
         self._started = False
         self._stopped = False
         self._lock = threading.Lock()
+        self._worker: Optional[CallbackWorker] = None
+        if callback_thread:
+            if callback_queue_size < 1:
+                raise LocalProtocolError("callback_queue_size must be >= 1")
+            self._worker = CallbackWorker(callback_queue_size, self._callback_failed,
+                                          self._callbacks_overflowed)
 
     # -- thread hand-over -----------------------------------------------------
     def _get_reactor(self):
@@ -112,13 +126,17 @@ class BaseClient:
             if self._stopped:
                 return
             self._stopped = True
-        if not self._started:
-            self._fail_pending(ClientStopped("the client was stopped"))
-            return
         try:
-            self._call_and_wait(self._stop_connections, timeout=timeout)
-        except TimeoutError:
-            log.warning("stop(): connections did not close within %.1fs", timeout)
+            if not self._started:
+                self._fail_pending(ClientStopped("the client was stopped"))
+                return
+            try:
+                self._call_and_wait(self._stop_connections, timeout=timeout)
+            except TimeoutError:
+                log.warning("stop(): connections did not close within %.1fs", timeout)
+        finally:
+            if self._worker is not None:
+                self._worker.stop(timeout)
 
     def __enter__(self):
         self.start()
@@ -161,8 +179,25 @@ class BaseClient:
         err.__cause__ = exc
         self._emit_error(err)
 
-    def _safe(self, callback: Callback, where: str) -> Callback:
-        """Wrap a user callback so an exception in it is reported, never fatal."""
+    def _callbacks_overflowed(self, dropped: int) -> None:
+        log.warning("callbacks fell behind: %d market-data events dropped so far", dropped)
+        self._emit_error(CallbackOverflow(
+            f"callbacks fell behind; oldest market-data events dropped ({dropped} so far)"))
+
+    def _safe(self, callback: Callback, where: str, droppable: bool = True) -> Callback:
+        """Wrap a user callback so an exception in it is reported, never fatal.
+
+        With a callback worker, the wrapper queues the call instead;
+        ``droppable=False`` (account events) exempts it from the overflow policy.
+        """
+        worker = self._worker
+        if worker is not None:
+            submit = worker.submit
+
+            def queue(event: Any) -> None:
+                submit(callback, event, where, droppable)
+
+            return queue
         failed = self._callback_failed
 
         def deliver(event: Any) -> None:

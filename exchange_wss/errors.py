@@ -14,7 +14,7 @@ __all__ = [
     "ExchangeWssError", "LocalProtocolError", "RemoteProtocolError",
     "ExchangeError", "AuthenticationError", "SubscriptionError",
     "OrderRejected", "OrderStateUnknown", "ChecksumMismatch",
-    "SequenceGap", "ConnectionLost", "ExchangePaused", "ClientStopped",
+    "SequenceGap", "ConnectionLost", "ExchangePaused", "ClientStopped", "CallbackOverflow",
 ]
 
 
@@ -90,3 +90,8 @@ class ExchangePaused(ExchangeWssError):
 
 class ClientStopped(ExchangeWssError):
     """The client was stopped; the request will never be sent."""
+
+
+class CallbackOverflow(ExchangeWssError):
+    """Callbacks fell behind (``callback_thread=True``): the oldest market-data
+    events were dropped. Books and order futures are unaffected."""

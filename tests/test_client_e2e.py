@@ -536,3 +536,25 @@ def test_secret_never_appears_in_logs_or_repr(make_client, caplog):
     client.events.wait_for(lambda e: getattr(e, "state", None) == "authenticated")
     assert DEFAULT_SECRET not in repr(client)
     assert all(DEFAULT_SECRET not in r.getMessage() for r in caplog.records)
+
+
+def test_slow_callback_on_worker_thread_does_not_stall_the_connection(make_client):
+    """With callback_thread, a callback slower than the feed drops old events, never the socket."""
+    from exchange_wss.errors import CallbackOverflow
+    client = make_client(public_only=True, callback_thread=True, callback_queue_size=5,
+                         stale_timeout=0.5)
+    seen = Recorder()
+
+    def slow(event):
+        seen(event)
+        time.sleep(0.2)  # the slow user code under test
+
+    client.subscribe_to_ticker("tBTCUSD", slow)
+    client.subscribe_to_orderbook("tBTCUSD", "P0", lambda e: None)
+    client.start()
+    seen.wait_for(lambda e: True)
+    client.errors.wait_for(lambda e: isinstance(e, CallbackOverflow))
+    link = client._public_links[0]
+    frames = link.conn.frames_received
+    eventually(lambda: link.conn.frames_received > frames + 50)
+    assert not states(client, "disconnected")

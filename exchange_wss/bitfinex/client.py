@@ -470,7 +470,7 @@ class WssClient(BaseClient):
         if filters is not None and (isinstance(filters, str) or
                                     not all(isinstance(f, str) for f in filters)):
             raise LocalProtocolError("filters must be a list of strings")
-        deliver = self._safe(callback, "auth") if callback is not None else None
+        deliver = self._safe(callback, "auth", droppable=False) if callback is not None else None
         self._call(self._authenticate, deliver, list(filters) if filters else None, bool(dms))
 
     def _authenticate(self, deliver: Optional[Callback], filters, dms: bool) -> None:
