@@ -192,6 +192,7 @@ class WebSocketConnection:
         self._last_failure = ""
         self._failures = 0
         self._close_waiters: list = []
+        self._drop_reason = ""
 
     # -- public -----------------------------------------------------------
     @property
@@ -263,7 +264,7 @@ class WebSocketConnection:
 
     def drop(self, reason: str = "dropped by client") -> None:
         """Abort the current connection at once; the service reconnects."""
-        self._last_failure = reason
+        self._drop_reason = reason
         proto = self.protocol or self._connecting
         if proto is not None and proto.transport is not None:
             proto.transport.abortConnection()
@@ -322,6 +323,10 @@ class WebSocketConnection:
                 reason: Optional[str]) -> None:
         if self._stopping:
             text = "closed by client"
+        elif self._drop_reason:
+            # We aborted it ourselves: our reason, not autobahn's "peer dropped".
+            text, self._drop_reason = self._drop_reason, ""
+            self._last_failure = text
         else:
             text = reason or proto.wasNotCleanReason or self._last_failure or "connection lost"
             if code is not None:
