@@ -1,0 +1,27 @@
+"""The sandbox exchange: a local Bitfinex v2 WebSocket server with a simulated market.
+
+It is the server of the end-to-end tests, the default of ``exchange-wss demo``,
+and a way to test trading bots offline::
+
+    from exchange_wss.sandbox import BitfinexSandbox, DEFAULT_KEY, DEFAULT_SECRET
+
+    sb = BitfinexSandbox(seed=1).start()      # listens on 127.0.0.1, a free port
+    print(sb.url)                             # ws://127.0.0.1:<port>/ws/2
+    sb.faults.stall(5)                        # inject faults
+    sb.stop()
+
+Modules: :mod:`.engine` (matching engine), :mod:`.market` (simulated market and
+public views), :mod:`.bitfinex_server` (the WebSocket server), :mod:`.faults`.
+"""
+
+from .bitfinex_server import (DEFAULT_BALANCES, DEFAULT_KEY, DEFAULT_SECRET, BitfinexSandbox,
+                              SandboxServer)
+from .engine import MatchingEngine, OrderView, PairSpec, Result
+from .faults import Faults
+from .market import BookMirror, SimulatedMarket
+
+__all__ = [
+    "BitfinexSandbox", "DEFAULT_KEY", "DEFAULT_SECRET", "DEFAULT_BALANCES", "SandboxServer",
+    "Faults", "MatchingEngine", "OrderView", "PairSpec", "Result", "SimulatedMarket",
+    "BookMirror",
+]
