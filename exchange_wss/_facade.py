@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from . import _reactor
@@ -31,6 +32,21 @@ class CallbackError(Exception):
     def __init__(self, where: str):
         super().__init__(f"exception in user callback for {where}")
         self.where = where
+
+
+@dataclass
+class ClientStats:
+    """Counters of what went wrong and was survived, for monitoring.
+
+    Read them from any thread (``client.stats.reconnects``); they only grow.
+    """
+
+    reconnects: int = 0
+    malformed_frames: int = 0
+    checksum_mismatches: int = 0
+    sequence_gaps: int = 0
+    callback_errors: int = 0
+    callback_events_dropped: int = 0
 
 
 class BaseClient:
@@ -76,6 +92,7 @@ class BaseClient:
         self._started = False
         self._stopped = False
         self._lock = threading.Lock()
+        self.stats = ClientStats()
         self._worker: Optional[CallbackWorker] = None
         if callback_thread:
             if callback_queue_size < 1:
@@ -170,16 +187,20 @@ class BaseClient:
             log.exception("exception in on_error hook (ignored)")
 
     def _emit_state(self, state: str, connection: str, reason: Optional[str] = None) -> None:
+        if state == "reconnected":
+            self.stats.reconnects += 1
         log.info("%s: %s%s", connection, state, f" ({reason})" if reason else "")
         self._emit_event(ConnectionState(state, connection, reason))
 
     def _callback_failed(self, where: str, exc: BaseException) -> None:
+        self.stats.callback_errors += 1
         log.error("exception in user callback for %s", where, exc_info=exc)
         err = CallbackError(where)
         err.__cause__ = exc
         self._emit_error(err)
 
     def _callbacks_overflowed(self, dropped: int) -> None:
+        self.stats.callback_events_dropped = dropped
         log.warning("callbacks fell behind: %d market-data events dropped so far", dropped)
         self._emit_error(CallbackOverflow(
             f"callbacks fell behind; oldest market-data events dropped ({dropped} so far)"))

@@ -60,6 +60,7 @@ def test_sequence_gap_resyncs_the_connection(sandbox, client):
     sandbox.faults.skip_sequence()
     client.errors.wait_for(lambda e: isinstance(e, SequenceGap))
     flowing_again(got, client)
+    assert client.stats.sequence_gaps == 1 and client.stats.reconnects >= 1
 
 
 def test_malformed_frame_is_reported_not_fatal(sandbox, client):
@@ -70,6 +71,7 @@ def test_malformed_frame_is_reported_not_fatal(sandbox, client):
     got.wait_for(lambda e: True)
     sandbox.faults.malformed_frame()
     client.errors.wait_for(lambda e: isinstance(e, RemoteProtocolError))
+    assert client.stats.malformed_frames == 1
     count = len(got.items)
     got.wait_count(lambda e: True, count + 3)
     assert state_count(client, "disconnected") == 0

@@ -222,11 +222,13 @@ class _Link:
         elif kind is bfx.ChecksumFailed:
             sub = self._sub_by_chan_id(event.chan_id)
             label = sub.spec.label if sub else f"channel {event.chan_id}"
+            client.stats.checksum_mismatches += 1
             client._emit_error(ChecksumMismatch(
                 f"{label}: checksum {event.computed} != server {event.expected}; resubscribing"))
             if sub is not None:
                 self.resubscribe(sub)
         elif kind is bfx.SequenceGapEvent:
+            client.stats.sequence_gaps += 1
             client._emit_error(SequenceGap(
                 f"{self.name}: expected seq {event.expected}, got {event.got}; reconnecting"))
             self.conn.drop("sequence gap")
@@ -716,6 +718,7 @@ class WssClient(BaseClient):
                                   consumeErrors=True)
 
     def _protocol_error(self, text: str, raw: Any) -> None:
+        self.stats.malformed_frames += 1
         log.warning("%s", text)
         err = RemoteProtocolError(text)
         err.raw = raw
