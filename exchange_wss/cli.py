@@ -132,7 +132,9 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         print(f"  API key:    {key}")
         print(f"  API secret: {secret}   (sandbox-only credentials, valid on this sandbox alone)")
         print(f"  connect:    WssClient(key, secret, url={sandbox.url!r})")
-        print("Press Ctrl-C to stop.", flush=True)
+        print("Type a fault to inject (`help` lists them). Press Ctrl-C to stop.", flush=True)
+        threading.Thread(target=_read_fault_commands, args=(sandbox.faults, sys.stdin),
+                         name="exchange_wss-fault-commands", daemon=True).start()
         stop.wait()
     except KeyboardInterrupt:
         pass
@@ -141,6 +143,72 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         sandbox.stop()
     print("sandbox stopped", flush=True)
     return EXIT_OK
+
+
+#: Fault commands of ``exchange-wss sandbox``: name -> (usage, what it does).
+FAULT_COMMANDS = {
+    "drop": ("drop", "abort every connection"),
+    "info": ("info CODE", "send an info event, e.g. `info 20051` (please reconnect)"),
+    "maintenance": ("maintenance start|end", "send 20060 (orders refused) or 20061"),
+    "stall": ("stall [SECONDS]", "send no frame at all, heartbeats included"),
+    "resume": ("resume", "end a stall; held frames are sent in order"),
+    "malformed": ("malformed", "send one frame that is not JSON"),
+    "corrupt-checksum": ("corrupt-checksum", "make the next book checksum wrong"),
+    "skip-seq": ("skip-seq", "skip one sequence number (clients using SEQ_ALL)"),
+    "reject-handshake": ("reject-handshake [STATUS]", "answer the next handshake with HTTP 429"),
+}
+
+
+def apply_fault_command(faults: Any, line: str) -> str:
+    """Run one fault command on a sandbox's ``faults``; return what to print.
+
+    Raises:
+        ValueError: an unknown command or a bad argument (the text says which).
+    """
+    words = line.split()
+    if not words:
+        return ""
+    name, args = words[0].lower(), words[1:]
+    if name == "help":
+        return "\n".join(f"  {usage:28s} {text}" for usage, text in FAULT_COMMANDS.values())
+    if name not in FAULT_COMMANDS:
+        raise ValueError(f"unknown fault {name!r}; `help` lists them")
+    if name == "drop":
+        return f"dropped {faults.drop_connections()} connection(s)"
+    if name == "info":
+        if len(args) != 1 or not args[0].isdigit():
+            raise ValueError("usage: info CODE")
+        faults.send_info(int(args[0]))
+        return f"sent info {args[0]}"
+    if name == "maintenance":
+        if args not in (["start"], ["end"]):
+            raise ValueError("usage: maintenance start|end")
+        (faults.maintenance_start if args[0] == "start" else faults.maintenance_end)()
+        return f"maintenance {args[0]}"
+    if name == "stall":
+        seconds = float(args[0]) if args else None
+        faults.stall(seconds)
+        return "stalled" + (f" for {seconds:g}s" if seconds else " until `resume`")
+    if name == "reject-handshake":
+        status = int(args[0]) if args else 429
+        faults.reject_next_handshake(status)
+        return f"the next handshake gets HTTP {status}"
+    action = {"resume": faults.resume, "malformed": faults.malformed_frame,
+              "corrupt-checksum": faults.corrupt_next_checksum,
+              "skip-seq": faults.skip_sequence}[name]
+    action()
+    return f"{name}: done"
+
+
+def _read_fault_commands(faults: Any, stream: Any) -> None:
+    """Apply fault commands read line by line until end of input."""
+    for line in stream:
+        try:
+            reply = apply_fault_command(faults, line)
+        except ValueError as exc:
+            reply = f"error: {exc}"
+        if reply:
+            print(reply, flush=True)
 
 
 def _on_sigterm(handler: Callable[[], None]) -> Any:

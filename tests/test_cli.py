@@ -160,3 +160,70 @@ def test_sandbox_accepts_the_printed_credentials(sandbox_process):
         events.wait_for(lambda e: isinstance(e, ConnectionState) and e.state == "authenticated")
     finally:
         client.stop()
+
+
+class FakeFaults:
+    """Records which fault methods the CLI called."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __getattr__(self, name):
+        def record(*args):
+            self.calls.append((name, args))
+            return 2
+        return record
+
+
+@pytest.mark.parametrize("line, call", [
+    ("drop", ("drop_connections", ())),
+    ("info 20051", ("send_info", (20051,))),
+    ("maintenance start", ("maintenance_start", ())),
+    ("maintenance end", ("maintenance_end", ())),
+    ("stall 5", ("stall", (5.0,))),
+    ("stall", ("stall", (None,))),
+    ("resume", ("resume", ())),
+    ("malformed", ("malformed_frame", ())),
+    ("corrupt-checksum", ("corrupt_next_checksum", ())),
+    ("skip-seq", ("skip_sequence", ())),
+    ("reject-handshake", ("reject_next_handshake", (429,))),
+])
+def test_fault_commands_map_to_sandbox_faults(line, call):
+    """Each CLI fault command calls the matching sandbox fault."""
+    from exchange_wss.cli import apply_fault_command
+    faults = FakeFaults()
+    apply_fault_command(faults, line)
+    assert faults.calls == [call]
+
+
+def test_unknown_fault_command_is_a_clear_error():
+    """A typo names the command and points at `help`; nothing is injected."""
+    from exchange_wss.cli import apply_fault_command
+    faults = FakeFaults()
+    with pytest.raises(ValueError, match="unknown fault 'dorp'"):
+        apply_fault_command(faults, "dorp")
+    assert faults.calls == []
+
+
+def test_sandbox_command_injects_a_fault_typed_on_stdin():
+    """`exchange-wss sandbox` reads `drop` on stdin and drops a connected client."""
+    proc = subprocess.Popen([sys.executable, "-m", "exchange_wss", "sandbox"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        url = None
+        for line in proc.stdout:
+            if "listening on" in line:
+                url = line.split()[-1]
+                break
+        from websockets.sync.client import connect
+        with connect(url, close_timeout=1) as ws:
+            ws.recv(timeout=5)  # the info event
+            proc.stdin.write("drop\n")
+            proc.stdin.flush()
+            for line in proc.stdout:
+                if line.startswith("dropped"):
+                    assert line.strip() == "dropped 1 connection(s)"
+                    break
+    finally:
+        proc.terminate()
+        proc.wait(10)

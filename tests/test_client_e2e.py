@@ -558,3 +558,36 @@ def test_slow_callback_on_worker_thread_does_not_stall_the_connection(make_clien
     frames = link.conn.frames_received
     eventually(lambda: link.conn.frames_received > frames + 50)
     assert not states(client, "disconnected")
+
+
+def test_update_order_changes_a_resting_order(sandbox, make_client):
+    """update_order(id=..., price=...) moves a resting order; an `ou` update says so."""
+    client = make_client()
+    got = Recorder()
+    client.authenticate(got)
+    client.start()
+    price = round(_best(sandbox, "bids") * 0.9, 0)
+    order = client.submit_order("EXCHANGE LIMIT", "tBTCUSD", "0.01", price).result(10)
+    client.update_order(id=order.id, price=str(price - 10))
+    updated = got.wait_for(lambda e: isinstance(e, models.Order) and e.kind == "ou")
+    assert updated.id == order.id and updated.price == price - 10
+
+
+def test_status_channel_delivers_derivatives_status(make_client):
+    """subscribe_to_status('deriv:...') delivers DerivativesStatus rows."""
+    client = make_client(public_only=True)
+    got = Recorder()
+    client.subscribe_to_status("deriv:tBTCF0:USTF0", got)
+    client.start()
+    status = got.wait_for(lambda e: isinstance(e, models.DerivativesStatus))
+    assert status.key == "deriv:tBTCF0:USTF0" and status.mark_price is not None
+
+
+def test_ping_is_answered_with_its_cid(make_client):
+    """ping() on the auth connection comes back as a Pong with the same cid."""
+    client = make_client()
+    client.authenticate()
+    client.start()
+    cid = client.ping("auth")
+    pong = client.events.wait_for(lambda e: type(e).__name__ == "Pong")
+    assert pong.cid == cid
