@@ -138,3 +138,22 @@ def test_order_in_flight_that_is_gone_fails_as_unknown(sandbox, client):
         future.result(10)
     assert len([o for o in sandbox.orders_received(DEFAULT_KEY)
                 if o.get("cid") == future.cid]) == 1
+
+
+def test_giving_up_is_never_silent():
+    """With max_reconnect, a server that never answers ends in gave_up and ConnectionLost."""
+    import socket
+    from exchange_wss import ConnectionLost
+    with socket.socket() as s:  # a port with nobody listening
+        s.bind(("127.0.0.1", 0))
+        url = f"ws://127.0.0.1:{s.getsockname()[1]}/ws/2"
+    events, errors = Recorder(), Recorder()
+    client = WssClient(url=url, on_event=events, on_error=errors, reconnect_delay=0.02,
+                       max_reconnect_delay=0.05, max_reconnect=2)
+    try:
+        client.subscribe_to_ticker("tBTCUSD", Recorder())
+        client.start()
+        events.wait_for(lambda e: getattr(e, "state", None) == "gave_up")
+        assert "2 failed" in str(errors.wait_for(lambda e: isinstance(e, ConnectionLost)))
+    finally:
+        client.stop()
