@@ -17,8 +17,8 @@ from typing import Any, Callable, Optional
 
 from . import _reactor
 from ._dispatch import CallbackWorker
-from .connection import ConnectionOptions
-from .errors import CallbackOverflow, ClientStopped, LocalProtocolError
+from .connection import ConnectionOptions, WebSocketConnection
+from .errors import CallbackOverflow, ClientStopped, ConnectionLost, LocalProtocolError
 from .models import ConnectionState
 
 log = logging.getLogger("exchange_wss.client")
@@ -238,3 +238,84 @@ class BaseClient:
 
     def _fail_pending(self, error: BaseException) -> None:
         """Fail every pending request future with ``error``."""
+
+    def _protocol_error(self, text: str, raw: Any) -> None:
+        """The server sent something unusable: count, log, report; never fatal."""
+        from .errors import RemoteProtocolError
+        self.stats.malformed_frames += 1
+        log.warning("%s", text)
+        err = RemoteProtocolError(text)
+        err.raw = raw
+        self._emit_error(err)
+
+
+class Link:
+    """One logical connection of a facade: a self-healing WebSocket plus, while
+    it is open, a fresh pure protocol session.
+
+    Exchange facades subclass it: :meth:`new_session` makes the session,
+    :meth:`replay` sends what must be re-established on every open
+    (subscriptions, login), :meth:`closed` reacts to a lost connection.
+    Requests sent while closed wait in an outbox and go out, in order, right
+    after the replay.
+    """
+
+    def __init__(self, client: "BaseClient", name: str, url: str, *, open_pacer: Any = None
+                 ) -> None:
+        self.client = client
+        self.name = name
+        self.session: Any = None
+        self.opened_before = False
+        self.outbox: list = []
+        self.conn = WebSocketConnection(url, self, name=name, options=client._conn_options,
+                                        reactor=client._get_reactor(), open_pacer=open_pacer)
+
+    # -- for subclasses -----------------------------------------------------------
+    def new_session(self) -> Any:
+        """A fresh protocol session for a new connection (must have ``receive``)."""
+        raise NotImplementedError
+
+    def replay(self, conn: WebSocketConnection, session: Any) -> None:
+        """Re-establish subscriptions and login on a (re)opened connection."""
+
+    def closed(self, reason: str) -> None:
+        """The connection was lost (it will be re-opened unless stopped)."""
+
+    # -- sending --------------------------------------------------------------------
+    def send(self, frame: Any) -> None:
+        """Send now if open, else right after the next open's replay."""
+        if self.session is not None and self.conn.send(frame):
+            return
+        self.outbox.append(frame)
+
+    # -- ConnectionListener ---------------------------------------------------------
+    def connection_open(self, conn: WebSocketConnection) -> None:
+        self.session = session = self.new_session()
+        # The session's receive is the hot path: bind it straight to the connection.
+        self.frame_received = session.receive
+        self.replay(conn, session)
+        outbox, self.outbox = self.outbox, []
+        for frame in outbox:
+            conn.send(frame)
+        self.client._emit_state("reconnected" if self.opened_before else "connected", self.name)
+        self.opened_before = True
+
+    def frame_received(self, msg: Any) -> None:  # replaced by session.receive while open
+        pass
+
+    def frame_malformed(self, payload: bytes, reason: str) -> None:
+        self.client._protocol_error(f"{self.name}: {reason}", payload[:200])
+
+    def connection_closed(self, conn: WebSocketConnection, reason: str) -> None:
+        self.session = None
+        self.frame_received = _drop_frame
+        self.closed(reason)
+        self.client._emit_state("disconnected", self.name, reason)
+
+    def connection_gave_up(self, conn: WebSocketConnection, reason: str) -> None:
+        self.client._emit_state("gave_up", self.name, reason)
+        self.client._emit_error(ConnectionLost(f"{self.name}: {reason}"))
+
+
+def _drop_frame(_msg: Any) -> None:
+    pass

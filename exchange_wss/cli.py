@@ -426,7 +426,6 @@ class _Demo:
         self.where = "the real Bitfinex" if args.live else "the in-process sandbox"
 
     def run(self) -> int:
-        state = self.state
         deadline = time.monotonic() + self.args.duration
         failure: Optional[str] = None
         status = EXIT_OK

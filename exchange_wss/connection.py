@@ -246,6 +246,19 @@ class WebSocketConnection:
         closed.addCallback(lambda _: service.stopService())
         return closed
 
+    def set_url(self, url: str) -> None:
+        """Use ``url`` from the next connect on (same scheme, host and port).
+
+        For URLs that carry a credential in the path, such as a Binance
+        listenKey that was replaced.
+        """
+        parts = urlsplit(url)
+        if (parts.scheme == "wss") != self._secure or parts.hostname != self._host or (
+                parts.port or (443 if self._secure else 80)) != self._port:
+            raise LocalProtocolError("set_url can change the path only, not the server")
+        self.url = url
+        self._factory.setSessionParameters(url=url)
+
     def send(self, obj: Any) -> bool:
         """Serialise ``obj`` to JSON and send it as a text frame. False when not open."""
         proto = self.protocol

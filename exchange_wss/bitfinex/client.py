@@ -18,7 +18,7 @@ from typing import Any, Dict, Iterable, List, Optional
 from urllib.parse import urlsplit
 
 from .. import models
-from .._facade import BaseClient, Callback
+from .._facade import BaseClient, Callback, Link
 from ..connection import WebSocketConnection
 from ..errors import (AuthenticationError, ChecksumMismatch, ClientStopped, ConnectionLost,
                       ExchangeError, ExchangePaused, LocalProtocolError, OrderRejected,
@@ -79,33 +79,19 @@ def _ignore(_event: Any) -> None:
     pass
 
 
-class _Link:
-    """One Bitfinex connection: replays subscriptions and auth on every open."""
+class _Link(Link):
+    """One Bitfinex connection: replays conf, auth and subscriptions on every open."""
 
     def __init__(self, client: "WssClient", name: str, url: str, *, auth: bool) -> None:
-        self.client = client
-        self.name = name
-        self.auth = auth
-        self.subs: Dict[int, _Subscription] = {}
-        self.session: Optional[bfx.BitfinexSession] = None
-        self.authenticated = False
-        self.opened_before = False
-        # Requests waiting for the socket (public) or for authentication (orders).
-        self.outbox: List[Any] = []
-        self.order_outbox: List[Any] = []
-        reactor = client._get_reactor()
         host = urlsplit(url).hostname
         limit = _OPEN_LIMITS.get(host)
-        pacer = shared_pacer(host, limit[0], limit[1], reactor) if limit else None
-        self.conn = WebSocketConnection(url, self, name=name, options=client._conn_options,
-                                        reactor=reactor, open_pacer=pacer)
-
-    # -- sending ----------------------------------------------------------------
-    def send(self, frame: Any) -> None:
-        """Send now if open, else once the connection opens."""
-        if self.session is not None and self.conn.send(frame):
-            return
-        self.outbox.append(frame)
+        pacer = shared_pacer(host, limit[0], limit[1], client._get_reactor()) if limit else None
+        super().__init__(client, name, url, open_pacer=pacer)
+        self.auth = auth
+        self.subs: Dict[int, _Subscription] = {}
+        self.authenticated = False
+        # Order requests wait for authentication, not just for the socket.
+        self.order_outbox: List[Any] = []
 
     def send_order(self, frame: Any) -> None:
         """Send once authenticated; queued requests go out in order."""
@@ -146,47 +132,27 @@ class _Link:
             self.session.cancel_pending(sub.sub_id)
         self._subscribe(sub)
 
-    # -- ConnectionListener ---------------------------------------------------------
-    def connection_open(self, conn: WebSocketConnection) -> None:
+    # -- Link hooks ---------------------------------------------------------------------
+    def new_session(self) -> bfx.BitfinexSession:
+        return bfx.BitfinexSession(self._control, seq_all=self.client.seq_all)
+
+    def replay(self, conn: WebSocketConnection, session: bfx.BitfinexSession) -> None:
         client = self.client
-        self.session = session = bfx.BitfinexSession(self._control, seq_all=client.seq_all)
-        # The session's receive is the hot path: bind it directly.
-        self.frame_received = session.receive
-        flags = client.conf_flags
-        if flags:
-            conn.send(bfx.conf_request(flags))
+        if client.conf_flags:
+            conn.send(bfx.conf_request(client.conf_flags))
         if self.auth:
             session.expect_auth(client._auth_deliver, raw=client.raw)
             conn.send(client._auth_request())
         for sub in list(self.subs.values()):
             self._subscribe(sub)
-        outbox, self.outbox = self.outbox, []
-        for frame in outbox:
-            conn.send(frame)
-        client._emit_state("reconnected" if self.opened_before else "connected", self.name)
-        self.opened_before = True
 
-    def frame_received(self, msg: Any) -> None:  # replaced by session.receive while open
-        if self.session is not None:
-            self.session.receive(msg)
-
-    def frame_malformed(self, payload: bytes, reason: str) -> None:
-        self.client._protocol_error(f"{self.name}: {reason}", payload[:200])
-
-    def connection_closed(self, conn: WebSocketConnection, reason: str) -> None:
-        self.session = None
-        self.frame_received = self._frame_while_closed
+    def closed(self, reason: str) -> None:
         was_authenticated, self.authenticated = self.authenticated, False
         if self.auth and was_authenticated:
             self.client._orders_in_doubt()
-        self.client._emit_state("disconnected", self.name, reason)
-
-    def _frame_while_closed(self, msg: Any) -> None:
-        pass
 
     def connection_gave_up(self, conn: WebSocketConnection, reason: str) -> None:
-        self.client._emit_state("gave_up", self.name, reason)
-        self.client._emit_error(ConnectionLost(f"{self.name}: {reason}"))
+        super().connection_gave_up(conn, reason)
         if self.auth:
             self.client._fail_pending(ConnectionLost(reason))
 
@@ -716,10 +682,3 @@ class WssClient(BaseClient):
             self._calc_pacer.clear()
         return defer.DeferredList([link.conn.stop() for link in self._links()],
                                   consumeErrors=True)
-
-    def _protocol_error(self, text: str, raw: Any) -> None:
-        self.stats.malformed_frames += 1
-        log.warning("%s", text)
-        err = RemoteProtocolError(text)
-        err.raw = raw
-        self._emit_error(err)

@@ -695,7 +695,6 @@ class MatchingEngine:
         self._execute_limit(order, spec, op)
 
     def _execute_limit(self, order: Order, spec: PairSpec, op: _Op) -> None:
-        book = self._books[order.symbol]
         bid, ask = self.best(order.symbol)
         crosses = (ask is not None and order.price >= ask) if order.amount > 0 else \
             (bid is not None and order.price <= bid)

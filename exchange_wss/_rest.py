@@ -1,0 +1,68 @@
+"""Blocking REST calls (``requests``) run off the reactor thread.
+
+Binance needs a few REST calls next to its sockets (listenKey create and
+keepalive, depth snapshots). ``requests`` blocks, so every call runs in the
+reactor's thread pool and comes back as a Deferred; the reactor never waits on
+the network.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+import requests
+from twisted.internet import threads
+
+from .errors import ExchangeError
+
+__all__ = ["RestClient"]
+
+
+class RestClient:
+    """A small JSON-over-HTTPS client whose calls return Deferreds.
+
+    Args:
+        base_url: e.g. ``https://fapi.binance.com``.
+        reactor: the reactor whose thread pool runs the calls.
+        api_key: sent as ``X-MBX-APIKEY`` when given (never logged).
+        timeout: seconds per request.
+    """
+
+    def __init__(self, base_url: str, reactor: Any, api_key: Optional[str] = None,
+                 timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.reactor = reactor
+        self._session = requests.Session()
+        if api_key:
+            self._session.headers["X-MBX-APIKEY"] = api_key
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"<RestClient {self.base_url}>"
+
+    def call(self, method: str, path: str, params: Optional[Dict[str, Any]] = None):
+        """``method path?params`` in the thread pool; a Deferred of the decoded JSON.
+
+        Errors: :class:`~exchange_wss.errors.ExchangeError` carrying the
+        exchange's ``code`` and ``msg`` (or the HTTP status when the body has none).
+        """
+        return threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(),
+                                         self._call_blocking, method, path, params)
+
+    def _call_blocking(self, method: str, path: str, params: Optional[Dict[str, Any]]) -> Any:
+        response = self._session.request(method, self.base_url + path, params=params,
+                                         timeout=self.timeout)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code >= 400:
+            if isinstance(body, dict) and "code" in body:
+                raise ExchangeError(body.get("code"), body.get("msg"), body)
+            raise ExchangeError(response.status_code, f"HTTP {response.status_code} on {path}",
+                                body)
+        return body
+
+    def close(self) -> None:
+        """Release the HTTP connection pool."""
+        self._session.close()
