@@ -17,6 +17,7 @@ __all__ = [
     "FundingRawBookUpdate", "Candle", "CandlesSnapshot",
     "DerivativesStatus", "Liquidation", "Order", "Fill", "Wallet", "Position",
     "Notification", "Snapshot", "Info", "ConnectionState",
+    "BookTicker", "BookDiff", "BalanceUpdate", "UserEvent",
 ]
 
 
@@ -199,6 +200,9 @@ class Candle:
     low: float
     volume: float
     raw: Any = field(default=None, repr=False, compare=False)
+    #: Binance ``k.x``: True once the candle is final (None where not sent).
+    #: After ``raw`` so positional construction by older parsers is unchanged.
+    closed: Optional[bool] = None
 
 
 @dataclass(slots=True)
@@ -410,3 +414,57 @@ class ConnectionState:
     state: str
     connection: str
     reason: Optional[str] = None
+
+
+@dataclass(slots=True)
+class BookTicker:
+    """Best bid and ask with their sizes (Binance ``bookTicker``)."""
+
+    symbol: str
+    bid: Optional[float]
+    bid_size: Optional[float]
+    ask: Optional[float]
+    ask_size: Optional[float]
+    update_id: Optional[int] = None
+    mts: Optional[int] = None
+    raw: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(slots=True)
+class BookDiff:
+    """One diff-depth event (Binance ``depthUpdate``): absolute sizes, size 0 deletes.
+
+    ``bids``/``asks`` are ``(price, size)`` as sent; ``first_update_id`` and
+    ``last_update_id`` are ``U``/``u``, ``prev_update_id`` the futures ``pu``.
+    """
+
+    symbol: str
+    bids: List[Tuple]
+    asks: List[Tuple]
+    first_update_id: Optional[int]
+    last_update_id: Optional[int]
+    prev_update_id: Optional[int] = None
+    mts: Optional[int] = None
+    raw: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(slots=True)
+class BalanceUpdate:
+    """A change of one balance by ``delta`` (Binance ``balanceUpdate``: deposits,
+    withdrawals, transfers). Not a balance: the new total is not sent."""
+
+    type: str
+    currency: str
+    delta: float
+    mts: Optional[int]
+    raw: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(slots=True)
+class UserEvent:
+    """An account event without a dedicated model; ``type`` is the exchange's
+    event name (``"listStatus"``, ``"MARGIN_CALL"``...), the fields are in ``raw``."""
+
+    type: Optional[str]
+    mts: Optional[int]
+    raw: Any = field(default=None, repr=False, compare=False)

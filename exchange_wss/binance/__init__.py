@@ -1,0 +1,1 @@
+"""Binance (Spot, margin, USDT-M and COIN-M futures): sans-I/O protocol and client."""
