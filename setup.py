@@ -28,6 +28,7 @@ setup(
             "pytest-timeout>=2.1",
             "hypothesis>=6.80",
             "bitfinex-api-py>=3.0",
+            "binance-connector>=3.0",
         ],
         "docs": ["sphinx>=7.0"],
     },

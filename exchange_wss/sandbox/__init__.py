@@ -1,4 +1,4 @@
-"""The sandbox exchange: a local Bitfinex v2 WebSocket server with a simulated market.
+"""The sandbox exchange: local Bitfinex v2 and Binance servers with a simulated market.
 
 It is the server of the end-to-end tests, the default of ``exchange-wss demo``,
 and a way to test trading bots offline::
@@ -10,12 +10,21 @@ and a way to test trading bots offline::
     sb.faults.stall(5)                        # inject faults
     sb.stop()
 
+Binance (Spot, USD-M or COIN-M; REST and WebSocket on one port)::
+
+    from exchange_wss.sandbox import BinanceSandbox
+    sb = BinanceSandbox(market="usdm").start()   # sb.rest_url, sb.stream_url, sb.api_url
+    sb.stop()
+
 Modules: :mod:`.engine` (matching engine), :mod:`.market` (simulated market and
-public views), :mod:`.bitfinex_server` (the WebSocket server), :mod:`.faults`.
+public views), :mod:`.bitfinex_server` (the Bitfinex WebSocket server),
+:mod:`.binance_server` and :mod:`.binance_rest` (the Binance server), :mod:`.faults`.
 """
 
 from .bitfinex_server import (DEFAULT_BALANCES, DEFAULT_KEY, DEFAULT_SECRET, BitfinexSandbox,
                               SandboxServer)
+from .binance_server import (DEFAULT_BINANCE_BALANCES, DEFAULT_BINANCE_KEY,
+                             DEFAULT_BINANCE_SECRET, BinanceFaults, BinanceSandbox, BinanceServer)
 from .engine import MatchingEngine, OrderView, PairSpec, Result
 from .faults import Faults
 from .market import BookMirror, SimulatedMarket
@@ -23,5 +32,6 @@ from .market import BookMirror, SimulatedMarket
 __all__ = [
     "BitfinexSandbox", "DEFAULT_KEY", "DEFAULT_SECRET", "DEFAULT_BALANCES", "SandboxServer",
     "Faults", "MatchingEngine", "OrderView", "PairSpec", "Result", "SimulatedMarket",
-    "BookMirror",
+    "BookMirror", "BinanceSandbox", "BinanceServer", "BinanceFaults", "DEFAULT_BINANCE_KEY",
+    "DEFAULT_BINANCE_SECRET", "DEFAULT_BINANCE_BALANCES",
 ]

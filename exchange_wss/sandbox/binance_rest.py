@@ -1,0 +1,213 @@
+"""The Binance sandbox's REST side, and the twisted.web root that shares its port with WebSockets.
+
+:class:`RestApi` is pure request handling (method, path, query, headers in;
+status and JSON body out), so tests can call it without HTTP. :func:`make_site`
+builds the ``Site`` whose root sends WebSocket upgrades to autobahn's
+``WebSocketResource`` (after the handshake-rejection fault) and everything else
+to :class:`RestApi`.
+
+Endpoints (prefix ``/api/v3`` Spot, ``/fapi/v1`` USDⓈ-M, ``/dapi/v1`` COIN-M):
+
+- ``GET <prefix>/ping``, ``GET <prefix>/time``, ``GET <prefix>/exchangeInfo`` (symbols only);
+- ``GET <prefix>/depth?symbol=&limit=``: ``{"lastUpdateId","bids","asks"}`` (+ ``E``, ``T``
+  on futures), consistent with the depth diff streams' ``U``/``u``;
+- listenKey ``POST/PUT/DELETE`` on ``/fapi/v1/listenKey``, ``/dapi/v1/listenKey`` or
+  ``/sapi/v1/userDataStream`` (header ``X-MBX-APIKEY``; ``listenKey`` in the query or
+  form body where Binance takes it): PUT of a dead key is HTTP 400 ``-1125``;
+- the retired Spot ``/api/v3/userDataStream`` and ``/api/v1/userDataStream``: HTTP 410.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Mapping, Optional
+
+import orjson
+from autobahn.twisted.resource import WebSocketResource
+from twisted.internet import defer
+from twisted.web.http import HTTPChannel
+from twisted.web.resource import Resource
+from twisted.web.server import Site
+
+from .binance_server import _RETIRED_SPOT_PATHS, ApiError, BinanceServer
+
+__all__ = ["RestApi", "make_site", "RETIRED_MSG"]
+
+_LOT_STEP = Decimal("0.00000001")
+RETIRED_MSG = ("This endpoint was retired on 2026-02-20: Spot user data now comes from the "
+               "WebSocket API (userDataStream.subscribe.signature on /ws-api/v3).")
+
+
+class RestApi:
+    """Binance REST requests against a :class:`BinanceServer` (reactor thread only)."""
+
+    def __init__(self, server: BinanceServer):
+        self.server = server
+
+    def handle(self, method: str, path: str, query: Mapping[str, str],
+               headers: Mapping[str, str]) -> tuple:
+        """Answer one request: returns ``(http_status, json_body)``."""
+        try:
+            return 200, self._route(method.upper(), path.rstrip("/") or "/", query, headers)
+        except ApiError as err:
+            return err.status, {"code": err.code, "msg": err.msg}
+
+    def _route(self, method: str, path: str, q: Mapping[str, str], h: Mapping[str, str]) -> Any:
+        srv = self.server
+        prof = srv.profile
+        if prof.name == "spot" and path in _RETIRED_SPOT_PATHS:
+            raise ApiError(-1020, RETIRED_MSG, 410)
+        if path == prof.listen_key_path:
+            return self._listen_key(method, q, h)
+        if not path.startswith(prof.rest_prefix + "/"):
+            raise ApiError(-1000, f"Unknown endpoint {method} {path}", 404)
+        name = path[len(prof.rest_prefix) + 1:]
+        if method != "GET" or name not in ("ping", "time", "depth", "exchangeInfo"):
+            raise ApiError(-1000, f"Unknown endpoint {method} {path}", 404)
+        if name == "ping":
+            return {}
+        if name == "time":
+            return {"serverTime": srv.now_ms()}
+        if name == "exchangeInfo":
+            return self._exchange_info()
+        symbol = q.get("symbol")
+        if not symbol:
+            raise ApiError(-1102, "Mandatory parameter 'symbol' was not sent, was empty/null, "
+                                  "or malformed.")
+        limit: Optional[int] = None
+        if q.get("limit"):
+            try:
+                limit = int(q["limit"])
+            except ValueError:
+                raise ApiError(-1100, "Illegal characters found in parameter 'limit'; legal "
+                                      "range is '^[0-9]{1,20}$'.") from None
+        return srv.depth_snapshot(symbol, limit)
+
+    def _listen_key(self, method: str, q: Mapping[str, str], h: Mapping[str, str]) -> Any:
+        srv = self.server
+        api_key = h.get("x-mbx-apikey")
+        if not api_key:
+            raise ApiError(-2014, "API-key format invalid.", 401)
+        if api_key not in srv.accounts:
+            raise ApiError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
+        spot = srv.profile.name == "spot"
+        key = q.get("listenKey")
+        if method == "POST":
+            return {"listenKey": srv.create_listen_key(api_key)}
+        if method == "PUT":
+            if spot and not key:
+                srv.keepalive_log[api_key].append(srv.now())
+                raise ApiError(-1102, "Mandatory parameter 'listenKey' was not sent, was "
+                                      "empty/null, or malformed.")
+            live = srv.keepalive_listen_key(api_key, key)
+            if live is None:
+                raise ApiError(-1125, "This listenKey does not exist.")
+            return {} if spot else {"listenKey": live}
+        if method == "DELETE":
+            if spot and not key:
+                raise ApiError(-1102, "Mandatory parameter 'listenKey' was not sent, was "
+                                      "empty/null, or malformed.")
+            if not srv.delete_listen_key(api_key, key) and spot:
+                raise ApiError(-1125, "This listenKey does not exist.")
+            return {}
+        raise ApiError(-1000, f"Unknown endpoint {method}", 405)
+
+    def _exchange_info(self) -> dict:
+        srv = self.server
+        symbols = []
+        for bsym, sym in srv.profile.symbols.items():
+            spec = srv.engine.pairs[sym]
+            symbols.append({"symbol": bsym, "status": "TRADING", "baseAsset": spec.base,
+                            "quoteAsset": srv.asset(spec.quote),
+                            "orderTypes": (["LIMIT", "MARKET"] if srv.profile.futures
+                                           else ["LIMIT", "LIMIT_MAKER", "MARKET"]),
+                            "filters": [{"filterType": "PRICE_FILTER",
+                                         "note": "5 significant digits"},
+                                        {"filterType": "LOT_SIZE", "minQty": srv.px(spec.min_size),
+                                         "stepSize": srv.px(_LOT_STEP)}]})
+        return {"timezone": "UTC", "serverTime": srv.now_ms(), "symbols": symbols}
+
+
+# -- twisted.web glue -------------------------------------------------------------------
+
+class _Root(Resource):
+    """Every path: WebSocket upgrades to autobahn, the rest to :class:`RestApi`."""
+
+    isLeaf = True
+
+    def __init__(self, server: BinanceServer, rest: RestApi, ws: WebSocketResource):
+        super().__init__()
+        self.server = server
+        self.rest = rest
+        self.ws = ws
+
+    def render(self, request):
+        upgrade = (request.getHeader(b"upgrade") or b"").lower()
+        if upgrade == b"websocket":
+            status = self.server.faults.take_handshake_rejection()
+            if status is not None:
+                request.setResponseCode(status)
+                request.setHeader(b"content-type", b"application/json")
+                return orjson.dumps({"code": -1003, "msg": "Too many requests; handshake refused "
+                                                           "by the sandbox fault."})
+            return self.ws.render(request)
+        query = {k.decode("utf-8", "replace"): v[0].decode("utf-8", "replace")
+                 for k, v in (request.args or {}).items() if v}
+        headers = {k.decode("latin-1").lower(): v[0].decode("latin-1")
+                   for k, v in request.requestHeaders.getAllRawHeaders()}
+        path = request.path.decode("utf-8", "replace")
+        status, body = self.rest.handle(request.method.decode("ascii", "replace"), path, query,
+                                        headers)
+        request.setResponseCode(status)
+        request.setHeader(b"content-type", b"application/json;charset=UTF-8")
+        return orjson.dumps(body)
+
+
+class _Channel(HTTPChannel):
+    def connectionLost(self, reason):  # noqa: N802
+        super().connectionLost(reason)
+        site = getattr(self, "site", None)
+        if site is not None:
+            site._lost(self)
+
+
+class _Site(Site):
+    """A Site that knows its HTTP connections, so stop() can close keep-alive ones."""
+
+    protocol = _Channel
+    noisy = False
+
+    def __init__(self, resource: Resource):
+        super().__init__(resource)
+        self.channels: set = set()
+        self._waiters: dict = {}
+
+    def buildProtocol(self, addr):  # noqa: N802
+        channel = super().buildProtocol(addr)
+        channel.site = self
+        self.channels.add(channel)
+        return channel
+
+    def _lost(self, channel) -> None:
+        self.channels.discard(channel)
+        for d in self._waiters.pop(channel, []):
+            d.callback(None)
+
+    def abort_channels(self) -> list:
+        """Abort every HTTP connection still owned by twisted.web; Deferreds fire when closed."""
+        ds = []
+        for ch in list(self.channels):
+            transport = ch.transport
+            if transport is None:  # taken over by a WebSocket: the factory closes those
+                self.channels.discard(ch)
+                continue
+            d = defer.Deferred()
+            self._waiters.setdefault(ch, []).append(d)
+            ds.append(d)
+            transport.abortConnection()
+        return ds
+
+
+def make_site(server: BinanceServer, rest: RestApi, factory) -> Site:
+    """The one-port Site: REST and WebSocket upgrades."""
+    return _Site(_Root(server, rest, WebSocketResource(factory)))

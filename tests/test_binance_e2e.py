@@ -1,0 +1,210 @@
+"""BinanceWssClient end to end against the sandbox's Binance server over loopback."""
+
+from __future__ import annotations
+
+import pytest
+
+from exchange_wss import BinanceWssClient, LocalProtocolError, OrderRejected, models
+from exchange_wss.sandbox import DEFAULT_BINANCE_KEY, DEFAULT_BINANCE_SECRET, BinanceSandbox
+
+from _support import Recorder
+from test_client_e2e import eventually
+
+
+@pytest.fixture(params=["spot", "usdm"])
+def sandbox(request):
+    sb = BinanceSandbox(market=request.param, seed=3, tick_interval=0.05).start()
+    yield sb
+    sb.stop()
+
+
+@pytest.fixture
+def make_client(sandbox):
+    clients = []
+
+    def make(**kwargs):
+        events, errors = Recorder(), Recorder()
+        creds = () if kwargs.pop("public_only", False) else (DEFAULT_BINANCE_KEY,
+                                                               DEFAULT_BINANCE_SECRET)
+        client = BinanceWssClient(*creds, market=sandbox.market, rest_url=sandbox.rest_url,
+                                  stream_url=sandbox.stream_url, api_url=sandbox.api_url,
+                                  on_event=events, on_error=errors, reconnect_delay=0.05,
+                                  max_reconnect_delay=0.3, **kwargs)
+        client.events, client.errors = events, errors
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.stop()
+
+
+def test_trades_and_tickers_arrive_typed(make_client):
+    """Trade and ticker streams deliver typed models for their symbol."""
+    client = make_client(public_only=True)
+    trades, tickers = Recorder(), Recorder()
+    client.subscribe_to_trades("BTCUSDT", trades)
+    client.subscribe_to_ticker("btcusdt", tickers)
+    client.start()
+    trade = trades.wait_for(lambda e: isinstance(e, models.Trade))
+    assert trade.symbol == "BTCUSDT" and trade.price > 0
+    assert tickers.wait_for(lambda e: isinstance(e, models.Ticker)).symbol == "BTCUSDT"
+
+
+def test_candles_arrive_typed(make_client):
+    """A kline stream delivers Candles of its interval."""
+    client = make_client(public_only=True)
+    got = Recorder()
+    client.subscribe_to_candles("BTCUSDT", "1m", got)
+    client.start()
+    assert got.wait_for(lambda e: isinstance(e, models.Candle)).timeframe == "1m"
+
+
+def test_book_ticker_arrives(make_client):
+    """bookTicker delivers best bid and ask (on USDT-M through the /public route)."""
+    client = make_client(public_only=True)
+    got = Recorder()
+    client.subscribe_to_book_ticker("BTCUSDT", got)
+    client.start()
+    event = got.wait_for(lambda e: isinstance(e, models.BookTicker))
+    assert event.bid < event.ask
+
+
+def test_order_book_syncs_with_the_rest_snapshot(sandbox, make_client):
+    """The diff stream plus a REST snapshot give a book equal to the server's top levels."""
+    client = make_client(public_only=True)
+    got = Recorder()
+    client.subscribe_to_orderbook("BTCUSDT", got, limit=100)
+    client.start()
+    got.wait_for(lambda e: isinstance(e, models.BookSnapshot))
+    got.wait_count(lambda e: isinstance(e, models.BookDiff), 5)
+
+    def same():
+        mine = client.order_book("BTCUSDT")
+        theirs = sandbox.book("BTCUSDT", limit=5)
+        return ([(float(p), float(q)) for p, q in theirs["bids"]] == mine.bids[:5] and
+                [(float(p), float(q)) for p, q in theirs["asks"]] == mine.asks[:5])
+
+    eventually(same, timeout=10)
+
+
+def test_user_data_and_an_order_over_the_socket(sandbox, make_client):
+    """An order placed over the WebSocket API is accepted and comes back on the user stream."""
+    client = make_client()
+    orders = Recorder()
+    client.subscribe_to_orders(orders)
+    client.start()
+    if sandbox.market == "spot":
+        client.events.wait_for(lambda e: getattr(e, "state", None) == "user data subscribed")
+    else:
+        client.events.wait_for(lambda e: getattr(e, "connection", None) == "user"
+                               and e.state == "connected")
+    resting_price = sandbox.book("BTCUSDT", limit=20)["bids"][-1][0]  # on the tick grid
+    future = client.submit_order("BTCUSDT", "BUY", "LIMIT", "0.01", resting_price,
+                                 time_in_force="GTC")
+    order = future.result(10)
+    assert isinstance(order, models.Order) and order.id is not None
+    update = orders.wait_for(lambda e: isinstance(e, models.Order) and e.id == order.id)
+    assert update.status == "NEW"
+    assert len([o for o in sandbox.orders_received(DEFAULT_BINANCE_KEY)
+                if o.get("newClientOrderId") == future.client_order_id]) <= 1
+
+
+def test_cancel_of_an_unknown_order_is_rejected(make_client):
+    """Cancelling an order that does not exist fails with Binance's -2011."""
+    client = make_client()
+    client.start()
+    with pytest.raises(OrderRejected) as info:
+        client.cancel_order("BTCUSDT", order_id=987654321).result(10)
+    assert info.value.code == -2011
+
+
+def test_bad_stream_arguments_fail_fast():
+    """An unknown kline interval and a bad market are refused before anything is sent."""
+    client = BinanceWssClient(stream_url="ws://127.0.0.1:9")
+    with pytest.raises(LocalProtocolError):
+        client.subscribe_to_candles("BTCUSDT", "7m", print)
+    with pytest.raises(LocalProtocolError):
+        BinanceWssClient(market="options")
+
+
+@pytest.fixture
+def futures_sandbox():
+    sb = BinanceSandbox(market="usdm", seed=4, tick_interval=0.05, ping_interval=0.2).start()
+    yield sb
+    sb.stop()
+
+
+def futures_client(sb, **kwargs):
+    events, errors = Recorder(), Recorder()
+    client = BinanceWssClient(DEFAULT_BINANCE_KEY, DEFAULT_BINANCE_SECRET, market="usdm",
+                              rest_url=sb.rest_url, stream_url=sb.stream_url, api_url=sb.api_url,
+                              on_event=events, on_error=errors, reconnect_delay=0.05,
+                              max_reconnect_delay=0.3, **kwargs)
+    client.events, client.errors = events, errors
+    return client
+
+
+def place_resting(sb, client):
+    price = sb.book("BTCUSDT", limit=20)["bids"][-1][0]
+    return client.submit_order("BTCUSDT", "BUY", "LIMIT", "0.01", price,
+                               time_in_force="GTC").result(10)
+
+
+def test_listen_key_keepalives_arrive_on_time(futures_sandbox):
+    """With keepalive_interval=0.3 s the server sees a keepalive about every 0.3 s."""
+    client = futures_client(futures_sandbox, keepalive_interval=0.3)
+    try:
+        client.subscribe_to_user_data(Recorder())
+        client.start()
+        times = eventually(lambda: (lambda t: t if len(t) >= 4 else None)(
+            futures_sandbox.keepalives(DEFAULT_BINANCE_KEY)))
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        assert all(0.25 <= g <= 1.5 for g in gaps), gaps
+    finally:
+        client.stop()
+
+
+def test_expired_listen_key_is_replaced_without_losing_the_subscription(futures_sandbox):
+    """After listenKeyExpired the client gets a new key, reconnects, and events flow again."""
+    client = futures_client(futures_sandbox)
+    orders = Recorder()
+    try:
+        client.subscribe_to_orders(orders)
+        client.start()
+        client.events.wait_for(lambda e: getattr(e, "connection", None) == "user"
+                               and e.state == "connected")
+        old_key = futures_sandbox.listen_key(DEFAULT_BINANCE_KEY)
+        futures_sandbox.faults.expire_listen_key()
+        client.events.wait_for(lambda e: getattr(e, "connection", None) == "user"
+                               and e.state == "reconnected")
+        assert futures_sandbox.listen_key(DEFAULT_BINANCE_KEY) not in (None, old_key)
+        order = place_resting(futures_sandbox, client)
+        orders.wait_for(lambda e: isinstance(e, models.Order) and e.id == order.id)
+    finally:
+        client.stop()
+
+
+def test_server_pings_are_answered_with_their_payload(futures_sandbox):
+    """Every server ping gets a pong echoing its payload (autobahn does it for us)."""
+    client = futures_client(futures_sandbox)
+    try:
+        client.subscribe_to_ticker("BTCUSDT", Recorder())
+        client.start()
+        eventually(lambda: len(futures_sandbox.pongs()) >= 3)
+        assert futures_sandbox.pongs_ok()
+    finally:
+        client.stop()
+
+
+def test_server_shutdown_reconnects_the_api_and_orders_work_after(make_client, sandbox):
+    """serverShutdown makes the client reconnect; user data and orders work on the new socket."""
+    client = make_client()
+    orders = Recorder()
+    client.subscribe_to_orders(orders)
+    client.start()
+    place_resting(sandbox, client)
+    sandbox.faults.server_shutdown()
+    client.events.wait_for(lambda e: getattr(e, "state", None) == "reconnected")
+    order = place_resting(sandbox, client)
+    orders.wait_for(lambda e: isinstance(e, models.Order) and e.id == order.id)
