@@ -15,6 +15,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+from twisted.internet import defer
+
 from . import _reactor
 from ._dispatch import CallbackWorker
 from .connection import ConnectionOptions, WebSocketConnection
@@ -66,6 +68,10 @@ class BaseClient:
         callback_queue_size: market-data events the worker may hold; beyond
             it the oldest are dropped and :class:`~exchange_wss.errors.CallbackOverflow`
             is reported. Account events are never dropped.
+        max_connection_age: rotate each connection after this many seconds,
+            opening the new one before closing the old (exchanges that cut
+            connections at a fixed age, like Binance at 24 h). None: never.
+        rotation_overlap: seconds both connections stay open during a rotation.
 
     The other keywords are those of :class:`~exchange_wss.connection.ConnectionOptions`.
     """
@@ -75,7 +81,9 @@ class BaseClient:
                  reconnect_delay: float = 1.0, max_reconnect_delay: float = 60.0,
                  max_reconnect: Optional[int] = None, stale_timeout: Optional[float] = 30.0,
                  open_timeout: float = 10.0, tls_options: Any = None, reactor: Any = None,
-                 callback_thread: bool = False, callback_queue_size: int = 10_000) -> None:
+                 callback_thread: bool = False, callback_queue_size: int = 10_000,
+                 max_connection_age: Optional[float] = None, rotation_overlap: float = 5.0
+                 ) -> None:
         if on_event is not None and not callable(on_event):
             raise LocalProtocolError("on_event must be callable")
         if on_error is not None and not callable(on_error):
@@ -92,6 +100,12 @@ class BaseClient:
         self._started = False
         self._stopped = False
         self._lock = threading.Lock()
+        if max_connection_age is not None and max_connection_age <= 0:
+            raise LocalProtocolError("max_connection_age must be positive or None")
+        if rotation_overlap <= 0:
+            raise LocalProtocolError("rotation_overlap must be positive")
+        self.max_connection_age = max_connection_age
+        self.rotation_overlap = rotation_overlap
         self.stats = ClientStats()
         self._worker: Optional[CallbackWorker] = None
         if callback_thread:
@@ -267,8 +281,17 @@ class Link:
         self.session: Any = None
         self.opened_before = False
         self.outbox: list = []
-        self.conn = WebSocketConnection(url, self, name=name, options=client._conn_options,
-                                        reactor=client._get_reactor(), open_pacer=open_pacer)
+        self._open_pacer = open_pacer
+        self.conn = self._new_connection(url)
+        # Rotation state (make-before-break, see rotate()).
+        self._rotation_timer: Any = None
+        self.retiring: Any = None        # (connection, session) being retired
+        self._seen: Optional[dict] = None  # frame key -> 1 while de-duplicating
+
+    def _new_connection(self, url: str) -> WebSocketConnection:
+        client = self.client
+        return WebSocketConnection(url, self, name=self.name, options=client._conn_options,
+                                   reactor=client._get_reactor(), open_pacer=self._open_pacer)
 
     # -- for subclasses -----------------------------------------------------------
     def new_session(self) -> Any:
@@ -281,6 +304,15 @@ class Link:
     def closed(self, reason: str) -> None:
         """The connection was lost (it will be re-opened unless stopped)."""
 
+    def frame_key(self, msg: Any) -> Any:
+        """A key equal for the same frame on two connections, for de-duplication
+        during a rotation; None: never a duplicate (e.g. answers to requests).
+        Links that rotate must override it."""
+        return None
+
+    def retired(self, connection: WebSocketConnection) -> None:
+        """A rotated-out connection is closing: settle what was in flight on it."""
+
     # -- sending --------------------------------------------------------------------
     def send(self, frame: Any) -> None:
         """Send now if open, else right after the next open's replay."""
@@ -291,14 +323,86 @@ class Link:
     # -- ConnectionListener ---------------------------------------------------------
     def connection_open(self, conn: WebSocketConnection) -> None:
         self.session = session = self.new_session()
-        # The session's receive is the hot path: bind it straight to the connection.
-        self.frame_received = session.receive
+        if self._seen is None:
+            # The session's receive is the hot path: bind it straight to the connection.
+            self.frame_received = session.receive
+        else:
+            self.frame_received = lambda msg, s=session: self._dedup(s, msg)
         self.replay(conn, session)
         outbox, self.outbox = self.outbox, []
         for frame in outbox:
             conn.send(frame)
-        self.client._emit_state("reconnected" if self.opened_before else "connected", self.name)
+        if self.retiring is not None:
+            self.client._emit_state("rotated", self.name)
+            self.client._get_reactor().callLater(self.client.rotation_overlap, self._retire)
+        else:
+            self.client._emit_state("reconnected" if self.opened_before else "connected",
+                                    self.name)
         self.opened_before = True
+        self._schedule_rotation()
+
+    # -- rotation (make-before-break) -------------------------------------------------
+    def _schedule_rotation(self) -> None:
+        age = self.client.max_connection_age
+        if age is None:
+            return
+        if self._rotation_timer is not None and self._rotation_timer.active():
+            self._rotation_timer.cancel()
+        self._rotation_timer = self.client._get_reactor().callLater(age, self.rotate)
+
+    def rotate(self) -> None:
+        """Replace the connection without a gap: open a new one, replay on it,
+        keep both for ``rotation_overlap`` seconds delivering each frame once,
+        then close the old one gracefully."""
+        if self.session is None or self.retiring is not None or self.client._stopped:
+            return
+        old_conn, old_session = self.conn, self.session
+        self.retiring = (old_conn, old_session)
+        self._seen = {}
+        old_conn.listener = _RetiringListener(self, old_session)
+        self.conn = self._new_connection(old_conn.url)
+        self.session = None  # requests wait for the new connection
+        self.conn.start()
+
+    def _dedup(self, session: Any, msg: Any) -> None:
+        seen = self._seen
+        key = self.frame_key(msg) if seen is not None else None
+        if key is not None:
+            # Each frame arrives at most twice (once per connection): deliver it
+            # on first arrival, forget it on the second. Both connections are
+            # ordered, so first arrivals keep the order.
+            if seen.pop(key, None) is not None:
+                return
+            seen[key] = 1
+        session.receive(msg)
+
+    def _retire(self) -> None:
+        if self.retiring is None:
+            return
+        old_conn, _old_session = self.retiring
+        self.retiring = None
+        self.retired(old_conn)
+        old_conn.stop()
+        # Frames the old connection delivered may still be on their way on the
+        # new one: keep de-duplicating for one more overlap.
+        self.client._get_reactor().callLater(self.client.rotation_overlap, self._end_dedup)
+
+    def _end_dedup(self) -> None:
+        if self.retiring is not None:
+            return  # another rotation began meanwhile
+        self._seen = None
+        if self.session is not None:
+            self.frame_received = self.session.receive
+
+    def stop(self) -> defer.Deferred:
+        """Stop this link's connections (both, during a rotation)."""
+        if self._rotation_timer is not None and self._rotation_timer.active():
+            self._rotation_timer.cancel()
+        stops = [self.conn.stop()]
+        if self.retiring is not None:
+            stops.append(self.retiring[0].stop())
+            self.retiring = None
+        return defer.DeferredList(stops, consumeErrors=True)
 
     def frame_received(self, msg: Any) -> None:  # replaced by session.receive while open
         pass
@@ -319,3 +423,27 @@ class Link:
 
 def _drop_frame(_msg: Any) -> None:
     pass
+
+
+class _RetiringListener:
+    """Listens to a connection being rotated out: its frames still count (through
+    the de-duplication), its closing is expected and reported to nobody."""
+
+    def __init__(self, link: Link, session: Any) -> None:
+        self.link = link
+        self.session = session
+
+    def connection_open(self, conn: WebSocketConnection) -> None:  # pragma: no cover
+        conn.stop()  # a retired connection must not come back
+
+    def frame_received(self, msg: Any) -> None:
+        self.link._dedup(self.session, msg)
+
+    def frame_malformed(self, payload: bytes, reason: str) -> None:
+        self.link.frame_malformed(payload, reason)
+
+    def connection_closed(self, conn: WebSocketConnection, reason: str) -> None:
+        pass
+
+    def connection_gave_up(self, conn: WebSocketConnection, reason: str) -> None:
+        pass

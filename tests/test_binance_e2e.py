@@ -208,3 +208,88 @@ def test_server_shutdown_reconnects_the_api_and_orders_work_after(make_client, s
     client.events.wait_for(lambda e: getattr(e, "state", None) == "reconnected")
     order = place_resting(sandbox, client)
     orders.wait_for(lambda e: isinstance(e, models.Order) and e.id == order.id)
+
+
+def run_through_cuts(max_connection_age, seconds=5.0):
+    """Trades and orders for `seconds` on a sandbox that cuts connections at 2 s."""
+    import time
+    sb = BinanceSandbox(market="spot", seed=9, tick_interval=0.05, max_connection_age=2.0).start()
+    events, errors, trades, orders = Recorder(), Recorder(), Recorder(), Recorder()
+    client = BinanceWssClient(DEFAULT_BINANCE_KEY, DEFAULT_BINANCE_SECRET, market="spot",
+                              rest_url=sb.rest_url, stream_url=sb.stream_url, api_url=sb.api_url,
+                              on_event=events, on_error=errors, reconnect_delay=0.05,
+                              max_reconnect_delay=0.2, max_connection_age=max_connection_age,
+                              rotation_overlap=0.3)
+    placed = []
+    try:
+        # aggTrade ids run 1, 2, 3... per symbol: a gap would be a lost trade.
+        client.subscribe_to_trades("BTCUSDT", trades, aggregate=True)
+        client.subscribe_to_orders(orders)
+        client.start()
+        trades.wait_for(lambda e: True)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            placed.append(place_resting(sb, client).id)
+            time.sleep(0.25)  # the pace of the order flow under test
+        for order_id in placed:
+            orders.wait_for(lambda e, i=order_id: isinstance(e, models.Order) and e.id == i)
+    finally:
+        client.stop()
+        sb.stop()
+    states = [e.state for e in events.items if isinstance(e, models.ConnectionState)
+              and e.reason != "closed by client"]  # our own stop() at the end
+    news = [e.id for e in orders.items if isinstance(e, models.Order) and e.status == "NEW"]
+    return states, [t.id for t in trades.items], news, placed
+
+
+def test_rotation_before_the_cut_loses_and_duplicates_nothing():
+    """Rotating before the server's age cut: no disconnect, no trade or order event twice or lost."""
+    states, trade_ids, news, placed = run_through_cuts(max_connection_age=1.0)
+    assert "disconnected" not in states and states.count("rotated") >= 4
+    assert trade_ids == sorted(set(trade_ids)), "a trade was delivered twice or out of order"
+    assert trade_ids == list(range(trade_ids[0], trade_ids[0] + len(trade_ids))), "a trade was lost"
+    assert sorted(news) == sorted(placed), "an order event was lost or delivered twice"
+
+
+def test_without_rotation_the_cut_disconnects():
+    """Control: with rotation off, the same server's cut shows up as disconnects."""
+    states, _trades, _news, _placed = run_through_cuts(max_connection_age=None, seconds=3.0)
+    assert "disconnected" in states
+
+
+def test_keepalive_on_a_vanished_key_gets_a_new_one(futures_sandbox):
+    """A keepalive answered with -1125 (key gone) leads to a new key and a reconnect."""
+    import requests
+    client = futures_client(futures_sandbox, keepalive_interval=0.3)
+    orders = Recorder()
+    try:
+        client.subscribe_to_orders(orders)
+        client.start()
+        client.events.wait_for(lambda e: getattr(e, "connection", None) == "user"
+                               and e.state == "connected")
+        old_key = futures_sandbox.listen_key(DEFAULT_BINANCE_KEY)
+        requests.delete(f"{futures_sandbox.rest_url}/fapi/v1/listenKey",
+                        headers={"X-MBX-APIKEY": DEFAULT_BINANCE_KEY}, timeout=5)
+        eventually(lambda: futures_sandbox.listen_key(DEFAULT_BINANCE_KEY) not in (None, old_key))
+        client.events.wait_for(lambda e: getattr(e, "connection", None) == "user"
+                               and e.state == "reconnected")
+        order = place_resting(futures_sandbox, client)
+        orders.wait_for(lambda e: isinstance(e, models.Order) and e.id == order.id)
+    finally:
+        client.stop()
+
+
+def test_a_burst_of_subscriptions_stays_under_the_control_rate(make_client, sandbox):
+    """Twelve subscriptions at once are paced: the server never closes the connection."""
+    client = make_client(public_only=True)
+    recorders = []
+    client.subscribe_to_ticker("BTCUSDT", Recorder())
+    client.start()
+    client.events.wait_for(lambda e: getattr(e, "state", None) == "connected")
+    for interval in ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d"):
+        rec = Recorder()
+        recorders.append(rec)
+        client.subscribe_to_candles("ETHUSDT", interval, rec)
+    for rec in recorders:
+        rec.wait_for(lambda e: True, timeout=15)
+    assert not [e for e in client.events.items if getattr(e, "state", None) == "disconnected"]

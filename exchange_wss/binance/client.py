@@ -20,6 +20,7 @@ import time
 from concurrent.futures import Future
 from typing import Any, Callable, Dict, List, Optional
 
+import orjson
 from twisted.internet import defer
 
 from .. import models
@@ -66,6 +67,26 @@ def _ignore(_event: Any) -> None:
     pass
 
 
+#: Binance cuts every connection at 24 h; rotate a little before.
+DEFAULT_MAX_CONNECTION_AGE = 23.5 * 3600
+
+
+def _frame_key(msg: Any) -> Any:
+    """Identity of a Binance frame across two connections (None: answers to requests).
+
+    Stream frames and account events are byte-identical on both sockets; the
+    WebSocket API wraps events with a per-connection subscriptionId, so the
+    event inside is the key.
+    """
+    if msg.__class__ is not dict:
+        return None
+    if "id" in msg:
+        return None
+    if "subscriptionId" in msg:
+        msg = msg.get("event")
+    return orjson.dumps(msg)
+
+
 class _MarketLink(Link):
     """A combined-stream connection: re-subscribes its streams on every open."""
 
@@ -81,10 +102,16 @@ class _MarketLink(Link):
     def new_session(self) -> Any:
         return bn.BinanceSession(self.client._market_control(self), market=self.client.market)
 
+    frame_key = staticmethod(_frame_key)
+
     def replay(self, conn: WebSocketConnection, session: Any) -> None:
+        rotating = self.retiring is not None
         for sub in self.subs.values():
             self._expect(session, sub)
-            if sub.sync is not None:
+            if sub.sync is not None and not rotating:
+                # A reconnect may have lost diffs: start over from a snapshot.
+                # A rotation loses none (the old socket delivers until the new
+                # one runs), so the book carries on.
                 sub.sync.reset()
         if self.subs:
             self._control(bn.subscribe_request, list(self.subs))
@@ -130,9 +157,22 @@ class _ApiLink(Link):
         super().__init__(client, "api", url)
         self.waiting: List[Any] = []      # (frame, on_result) not sent yet
         self.in_flight: Dict[Any, Callable[[Any, Any], None]] = {}
+        self.sent_on: Dict[Any, WebSocketConnection] = {}
 
     def new_session(self) -> Any:
         return bn.BinanceSession(self.client._api_control, market=self.client.market)
+
+    frame_key = staticmethod(_frame_key)
+
+    def retired(self, connection: WebSocketConnection) -> None:
+        for rid, conn in list(self.sent_on.items()):
+            if conn is connection:
+                callback = self.in_flight.pop(rid, None)
+                del self.sent_on[rid]
+                if callback is not None:
+                    callback(None, OrderStateUnknown(
+                        "connection rotated before the answer; check the order before "
+                        "placing it again"))
 
     def replay(self, conn: WebSocketConnection, session: Any) -> None:
         client = self.client
@@ -156,8 +196,10 @@ class _ApiLink(Link):
     def _send(self, frame: Any, on_result: Callable[[Any, Any], None]) -> None:
         rid = frame["id"]
         self.in_flight[rid] = on_result
+        self.sent_on[rid] = self.conn
 
         def answered(result: Any, error: Any, rid=rid) -> None:
+            self.sent_on.pop(rid, None)
             callback = self.in_flight.pop(rid, None)
             if callback is not None:
                 callback(result, error)
@@ -169,6 +211,7 @@ class _ApiLink(Link):
         # Requests written before the drop may or may not have reached Binance:
         # never re-send them; tell their callers the state is unknown.
         in_flight, self.in_flight = self.in_flight, {}
+        self.sent_on.clear()
         for on_result in in_flight.values():
             on_result(None, OrderStateUnknown(
                 f"connection lost before the answer ({reason}); check the order before "
@@ -184,6 +227,7 @@ class _UserStreamLink(Link):
         self.listen_key: Optional[str] = None
         self._keepalive = None
         self._renewing = False
+        self._starting = False
 
     def new_session(self) -> Any:
         client = self.client
@@ -191,7 +235,14 @@ class _UserStreamLink(Link):
         session.expect_user_data(client._user_deliver, raw=client.raw)
         return session
 
+    frame_key = staticmethod(_frame_key)
+
     def start(self) -> None:
+        """Get a listenKey, then connect on it. Idempotent: a subscription made
+        just after ``client.start()`` and ``start()`` itself may both ask."""
+        if self._starting:
+            return
+        self._starting = True
         self._obtain_key().addCallbacks(self._start_with_key, self._key_failed)
 
     def _obtain_key(self) -> defer.Deferred:
@@ -210,6 +261,7 @@ class _UserStreamLink(Link):
         self._schedule_keepalive()
 
     def _key_failed(self, failure: Any) -> None:
+        self._starting = False
         self.client._emit_error(failure.value)
         # Try again later: a user stream must not silently stay down.
         self.client._get_reactor().callLater(self.client._conn_options.reconnect_delay * 5,
@@ -263,7 +315,7 @@ class _UserStreamLink(Link):
     def stop(self) -> defer.Deferred:
         if self._keepalive is not None and self._keepalive.active():
             self._keepalive.cancel()
-        return self.conn.stop()
+        return super().stop()
 
 
 class BinanceWssClient(BaseClient):
@@ -279,7 +331,9 @@ class BinanceWssClient(BaseClient):
         raw: deliver decoded frames instead of typed models.
         keepalive_interval: seconds between listenKey keepalives (futures, margin).
         legacy_user_stream: use ``/ws/<listenKey>`` for USDT-M too.
-        **options: hooks and reliability settings as for ``WssClient``.
+        **options: hooks and reliability settings as for ``WssClient``;
+            ``max_connection_age`` defaults to 23.5 h here, so connections are
+            rotated (new one first) before Binance's 24 h cut.
     """
 
     def __init__(self, key: Optional[str] = None, secret: Optional[str] = None, *,
@@ -288,6 +342,7 @@ class BinanceWssClient(BaseClient):
                  raw: bool = False, keepalive_interval: float = 1800.0,
                  legacy_user_stream: bool = False, recv_window: Optional[int] = None,
                  **options: Any) -> None:
+        options.setdefault("max_connection_age", DEFAULT_MAX_CONNECTION_AGE)
         super().__init__(**options)
         if market not in bn.MARKETS:
             raise LocalProtocolError(f"market must be one of {bn.MARKETS}, not {market!r}")
@@ -589,10 +644,10 @@ class BinanceWssClient(BaseClient):
             self._user_link.start()
 
     def _stop_connections(self):
-        links = [link.conn.stop() for link in self._market_links]
+        links = [link.stop() for link in self._market_links]
         if self._api_link is not None:
             self._api_link.closed("client stopped")
-            links.append(self._api_link.conn.stop())
+            links.append(self._api_link.stop())
         if self._user_link is not None:
             links.append(self._user_link.stop())
         if self._rest_client is not None:

@@ -395,7 +395,7 @@ class WssClient(BaseClient):
         link.remove(sub)
         if not link.subs and link in self._public_links:
             self._public_links.remove(link)
-            link.conn.stop()
+            link.stop()
 
     def _next_sub_id(self) -> int:
         return next(self._sub_ids)
@@ -680,5 +680,5 @@ class WssClient(BaseClient):
         self._fail_pending(ClientStopped("the client was stopped"))
         if self._calc_pacer is not None:
             self._calc_pacer.clear()
-        return defer.DeferredList([link.conn.stop() for link in self._links()],
+        return defer.DeferredList([link.stop() for link in self._links()],
                                   consumeErrors=True)
