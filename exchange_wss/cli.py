@@ -4,8 +4,11 @@
 ``exchange-wss demo`` starts a sandbox in-process, streams ticker, trades, a
 maintained book and candles, authenticates, places an order that rests, one
 that fills, cancels the resting one, and shows it all live (``rich``) or as
-plain lines when stdout is not a terminal. ``python -m exchange_wss`` is the
-same command.
+plain lines when stdout is not a terminal. ``exchange-wss demo --exchange
+binance [--market spot|usdm]`` does the same against an in-process Binance
+sandbox with ``BinanceWssClient`` (ticker, trades, book ticker, a book synced
+with REST snapshots, user data, orders over the WebSocket API).
+``python -m exchange_wss`` is the same command.
 
 Exit status: 0 when the command did its job, 1 when the demo's scripted flow
 failed (the reason is printed), 2 for a usage error, 130 after Ctrl-C in the demo.
@@ -26,9 +29,13 @@ __all__ = ["main", "build_parser"]
 
 #: The pair the demo trades and watches.
 DEMO_SYMBOL = "tBTCUSD"
+#: The pair the Binance demo trades and watches (Spot and USDT-M name it alike).
+BINANCE_SYMBOL = "BTCUSDT"
 #: Size of each demo order, in BTC.
 DEMO_AMOUNT = 0.01
-_EXCHANGES_LATER = ("binance", "ftx")
+_EXCHANGES_LATER = ("ftx",)
+#: Binance markets the demo runs on (COIN-M counts in contracts: not demoed).
+DEMO_BINANCE_MARKETS = ("spot", "usdm")
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -61,24 +68,28 @@ def build_parser() -> argparse.ArgumentParser:
     sb.set_defaults(func=cmd_sandbox)
 
     demo = sub.add_parser("demo", help="stream market data and trade against an in-process sandbox",
-                          description="Start a sandbox exchange in-process and run a WssClient "
-                                      "against it: ticker, trades, book and candles for "
-                                      f"{DEMO_SYMBOL}, then an order that rests, one that "
+                          description="Start a sandbox exchange in-process and run a client "
+                                      "against it: ticker, trades and a maintained book for "
+                                      f"{DEMO_SYMBOL} (Binance: {BINANCE_SYMBOL}), the "
+                                      "account's events, then an order that rests, one that "
                                       "fills, and a cancel.")
     demo.add_argument("--duration", type=float, default=20.0,
                       help="seconds to run (default %(default)s); the scripted flow must "
                            "finish within it")
     demo.add_argument("--live", action="store_true",
                       help="public channels only, against the real Bitfinex "
-                           "(no sandbox, no orders)")
+                           "(no sandbox, no orders; bitfinex only)")
     demo.add_argument("--no-ui", action="store_true",
                       help="print plain progress lines instead of the live view (automatic when "
                            "stdout is not a terminal)")
     demo.add_argument("--seed", type=int, default=1,
                       help="seed of the sandbox market (default %(default)s)")
     demo.add_argument("--exchange", default="bitfinex",
-                      help="exchange to demo: bitfinex (default); binance and ftx are "
+                      help="exchange to demo: bitfinex (default) or binance; ftx is "
                            "not available yet")
+    demo.add_argument("--market", choices=DEMO_BINANCE_MARKETS, default=None,
+                      help="Binance market of the sandbox: spot (default) or usdm "
+                           "(USDT-M futures); --exchange binance only")
     demo.set_defaults(func=cmd_demo)
     return parser
 
@@ -224,6 +235,13 @@ def _restore_sigterm(previous: Any) -> None:
 
 
 # -- exchange-wss demo ------------------------------------------------------------------------
+#
+# The demo is split in two: what every exchange shares (DemoState: what was seen;
+# _Demo: the scripted flow, the watch loop and the summary; _DemoView: the live view)
+# and what differs only in the client calls (a venue: _BitfinexVenue, _BinanceVenue).
+# Events reach DemoState as the shared models of exchange_wss.models, so the state,
+# the flow and the view never look at an exchange's wire format.
+
 class DemoFailure(Exception):
     """The scripted demo flow did not complete; the message says which step and why."""
 
@@ -237,13 +255,15 @@ class DemoState:
         self.started = time.monotonic()
         self.counts: Counter = Counter()
         self.ticker: Any = None
+        self.book_ticker: Any = None
         self.candle: Any = None
         self.book_ready = False
-        self.top: Any = None  # (bids, asks), 5 levels each, refreshed by the main loop
+        self.top: Any = None  # (bids, asks), 5 (price, size) levels each, refreshed by the main loop
         self.trades: deque = deque(maxlen=8)
-        self.orders: Dict[int, Any] = {}
-        self.fills: Dict[int, List[Any]] = {}
+        self.orders: Dict[Any, Any] = {}
+        self.fills: Dict[Any, List[Any]] = {}
         self.wallets: Dict[tuple, Any] = {}
+        self.positions: Dict[str, Any] = {}
         self.notifications: List[Any] = []
         self.log: deque = deque(maxlen=12)
         self.errors: List[BaseException] = []
@@ -252,6 +272,8 @@ class DemoState:
         self.listeners: List[Callable[[str], None]] = []
         self.stopping = False
         self.connected = False  # any connection opened at least once
+        #: (connection, state) pairs seen on on_event, e.g. ("api", "user data subscribed").
+        self.conn_states: set = set()
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -276,6 +298,15 @@ class DemoState:
                     return result
                 self.cond.wait(left)
 
+    def record_order(self, order: Any) -> None:
+        """Keep an order the exchange acknowledged, unless an update already brought it:
+        the update is at least as new as the acknowledgement."""
+        if order is None or order.id is None:
+            return
+        with self.cond:
+            self.orders.setdefault(order.id, order)
+            self.cond.notify_all()
+
     # -- callbacks (reactor thread) ------------------------------------------------------
     def on_ticker(self, ticker: Any) -> None:
         first = False
@@ -288,13 +319,19 @@ class DemoState:
             self.note(f"first ticker {ticker.symbol}: bid {_fmt(ticker.bid)} "
                       f"ask {_fmt(ticker.ask)} last {_fmt(ticker.last_price)}")
 
+    def on_book_ticker(self, event: Any) -> None:
+        with self.cond:
+            self.counts["book_ticker"] += 1
+            self.book_ticker = event
+            self.cond.notify_all()
+
     def on_trades(self, event: Any) -> None:
         from .models import Trade, TradesSnapshot
         with self.cond:
             self.counts["trades"] += 1
             if isinstance(event, TradesSnapshot):
                 self.trades.extend(t for t in event.trades if isinstance(t, Trade))
-            elif isinstance(event, Trade) and event.kind != "tu":  # tu repeats a te
+            elif isinstance(event, Trade) and event.kind != "tu":  # Bitfinex tu repeats a te
                 self.trades.append(event)
             self.cond.notify_all()
 
@@ -316,17 +353,23 @@ class DemoState:
                 self.candle = event
             self.cond.notify_all()
 
-    def on_auth(self, event: Any) -> None:
-        from .models import Fill, Notification, Order, Snapshot, Wallet
+    def on_account(self, event: Any, channel: str = "auth") -> None:
+        """Account events (Bitfinex ``authenticate``, Binance user data), counted as
+        ``channel``: orders, fills, wallets, positions, notifications."""
+        from .models import BalanceUpdate, Fill, Notification, Order, Position, Snapshot, Wallet
         notes = []
         with self.cond:
-            self.counts["auth"] += 1
+            self.counts[channel] += 1
             items = event.items if isinstance(event, Snapshot) else [event]
             for item in items:
                 if isinstance(item, Order) and item.id is not None:
                     self.orders[item.id] = item
                 elif isinstance(item, Wallet):
                     self.wallets[(item.type, item.currency)] = item
+                elif isinstance(item, Position):
+                    self.positions[item.symbol] = item
+                elif isinstance(item, BalanceUpdate):
+                    notes.append(f"balance {item.currency} {_fmt(item.delta, '+g')}")
                 elif isinstance(item, Fill):
                     self.fills.setdefault(item.order_id, []).append(item)
                     if item.kind != "tu":
@@ -339,12 +382,16 @@ class DemoState:
         for text in notes:
             self.note(text)
 
+    # The Bitfinex name of on_account, kept for code written against it.
+    on_auth = on_account
+
     def on_event(self, event: Any) -> None:
         from .models import ConnectionState
         if isinstance(event, ConnectionState):
             if self.stopping:
                 return  # our own stop() closing the connections: not news
             with self.cond:
+                self.conn_states.add((event.connection, event.state))
                 if event.state == "reconnected":
                     self.reconnects += 1
                 if event.state in ("connected", "reconnected"):
@@ -360,28 +407,299 @@ class DemoState:
         self.note(f"error: {type(error).__name__}: {error}")
 
 
+# -- venues: what differs between exchanges -------------------------------------------------------
+class _Venue:
+    """One exchange as the demo sees it: its client calls, and nothing else.
+
+    Attributes:
+        symbol: the pair the demo watches and trades.
+        where: how the summary and the live view name the server.
+        channels: the message counters the summary lists, in order.
+        account_channel: the counter of account events (None: no account).
+        book_title, wallets_title: panel titles of the live view.
+    """
+
+    symbol = ""
+    where = ""
+    channels: Sequence[str] = ()
+    account_channel: Optional[str] = None
+    book_title = "book, top 5"
+    wallets_title = "wallets"
+
+    def __init__(self, args: argparse.Namespace, state: DemoState) -> None:
+        self.args = args
+        self.state = state
+        self.sandbox: Any = None
+        self.client: Any = None
+
+    @property
+    def trades(self) -> bool:
+        """Whether the flow places orders (False: public channels only)."""
+        return self.account_channel is not None
+
+    def start(self) -> None:
+        """Start the sandbox (if any) and the client, subscribed to everything shown."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        if self.client is not None:
+            self.client.stop()
+        if self.sandbox is not None:
+            self.sandbox.stop()
+
+    def top(self) -> Any:
+        """The client's maintained book, top 5 levels a side as ``(price, size)``; raises
+        :class:`~exchange_wss.errors.ExchangeWssError` while there is none."""
+        raise NotImplementedError
+
+    def account_ready(self) -> bool:
+        """Called under ``state.cond``: may orders be placed (their events will arrive)?"""
+        return True
+
+    def order_prices(self, best_bid: float, best_ask: float) -> tuple:
+        """``(resting, marketable)`` buy prices the exchange accepts."""
+        raise NotImplementedError
+
+    def submit(self, price: Any) -> tuple:
+        """Send a buy of :data:`DEMO_AMOUNT` at ``price``: ``(Future of Order, reference)``."""
+        raise NotImplementedError
+
+    def executed(self, order_id: Any) -> bool:
+        """Called under ``state.cond``: has the order (partly) filled?"""
+        raise NotImplementedError
+
+    def cancel(self, order: Any) -> None:
+        """Ask for ``order`` to be cancelled; the outcome comes through :meth:`cancel_outcome`."""
+        raise NotImplementedError
+
+    def cancel_outcome(self, order_id: Any) -> Optional[str]:
+        """Called under ``state.cond``: ``"CANCELED"``, the exchange's refusal, or None (waiting)."""
+        raise NotImplementedError
+
+
+class _BitfinexVenue(_Venue):
+    """Bitfinex v2: an in-process :class:`~exchange_wss.sandbox.BitfinexSandbox`, or the
+    real exchange's public channels with ``--live``."""
+
+    wallets_title = "wallets"
+    book_title = "book P0, top 5"
+
+    def __init__(self, args: argparse.Namespace, state: DemoState) -> None:
+        super().__init__(args, state)
+        self.symbol = DEMO_SYMBOL  # read now, not at import: tests patch it
+        self.where = "the real Bitfinex" if args.live else "the in-process sandbox"
+        self.account_channel = None if args.live else "auth"
+        self.channels = ["ticker", "trades", "book", "candles"] + ([] if args.live else ["auth"])
+
+    def start(self) -> None:
+        from . import WssClient
+        state = self.state
+        options = dict(on_event=state.on_event, on_error=state.on_error,
+                       reconnect_delay=0.5, max_reconnect_delay=5.0)
+        if self.args.live:
+            state.note("connecting to the real Bitfinex (public channels only)")
+            self.client = WssClient(**options)
+        else:
+            from .sandbox import DEFAULT_KEY, DEFAULT_SECRET, BitfinexSandbox
+            self.sandbox = BitfinexSandbox(host="127.0.0.1", port=0, seed=self.args.seed).start()
+            state.note(f"sandbox listening on {self.sandbox.url}")
+            self.client = WssClient(DEFAULT_KEY, DEFAULT_SECRET, url=self.sandbox.url, **options)
+        client = self.client
+        client.subscribe_to_ticker(self.symbol, state.on_ticker)
+        client.subscribe_to_trades(self.symbol, state.on_trades)
+        client.subscribe_to_orderbook(self.symbol, "P0", state.on_book)
+        client.subscribe_to_candles(self.symbol, "1m", state.on_candles)
+        if not self.args.live:
+            client.authenticate(state.on_account)
+        client.start()
+
+    def top(self) -> Any:
+        snap = self.client.order_book(self.symbol, "P0")
+        # P0 levels are (price, count, amount), asks with negative amounts.
+        return ([(p, a) for p, _c, a in snap.bids[:5]],
+                [(p, abs(a)) for p, _c, a in snap.asks[:5]])
+
+    def order_prices(self, best_bid: float, best_ask: float) -> tuple:
+        # Well below the best bid (it rests), above the best ask (it fills at once).
+        return _price(best_bid * 0.95), _price(best_ask * 1.01)
+
+    def submit(self, price: Any) -> tuple:
+        future = self.client.submit_order("EXCHANGE LIMIT", self.symbol, DEMO_AMOUNT, price=price)
+        return future, f"cid {future.cid}"
+
+    def executed(self, order_id: Any) -> bool:
+        # A fill event or an EXECUTED status, whichever comes first.
+        if self.state.fills.get(order_id):
+            return True
+        order = self.state.orders.get(order_id)
+        return order is not None and "EXECUTED" in (order.status or "")
+
+    def cancel(self, order: Any) -> None:
+        self.client.cancel_order(order.id)
+
+    def cancel_outcome(self, order_id: Any) -> Optional[str]:
+        order = self.state.orders.get(order_id)
+        if order is not None and "CANCELED" in (order.status or ""):
+            return "CANCELED"
+        # Bitfinex refuses a cancel with an oc-req error notification.
+        for note in self.state.notifications:
+            data = note.data
+            if (note.type == "oc-req" and not note.ok
+                    and getattr(data, "id", None) in (order_id, None)):
+                return note.text or note.status or "refused"
+        return None
+
+
+class _BinanceVenue(_Venue):
+    """Binance: an in-process :class:`~exchange_wss.sandbox.BinanceSandbox` (``--market``
+    spot or usdm) and a :class:`~exchange_wss.BinanceWssClient` with user data."""
+
+    account_channel = "user"
+    channels = ("ticker", "trades", "book_ticker", "book", "user")
+    book_title = "book (REST snapshot + diffs), top 5"
+    wallets_title = "balances"
+
+    def __init__(self, args: argparse.Namespace, state: DemoState) -> None:
+        super().__init__(args, state)
+        self.symbol = BINANCE_SYMBOL
+        self.market = args.market or "spot"
+        self.where = f"the in-process Binance sandbox ({self.market})"
+        self._cancel_errors: Dict[Any, str] = {}
+        self._statuses: Dict[Any, str] = {}
+        self._orders_sent = 0
+
+    def start(self) -> None:
+        from .binance.client import BinanceWssClient
+        from .sandbox import DEFAULT_BINANCE_KEY, DEFAULT_BINANCE_SECRET, BinanceSandbox
+        state = self.state
+        self.sandbox = BinanceSandbox(host="127.0.0.1", port=0, market=self.market,
+                                      seed=self.args.seed).start()
+        state.note(f"Binance {self.market} sandbox: REST {self.sandbox.rest_url}, "
+                   f"streams {self.sandbox.stream_url}, API {self.sandbox.api_url}")
+        self.client = client = BinanceWssClient(
+            DEFAULT_BINANCE_KEY, DEFAULT_BINANCE_SECRET, market=self.market,
+            rest_url=self.sandbox.rest_url, stream_url=self.sandbox.stream_url,
+            api_url=self.sandbox.api_url, on_event=state.on_event, on_error=state.on_error,
+            reconnect_delay=0.5, max_reconnect_delay=5.0)
+        client.subscribe_to_ticker(self.symbol, state.on_ticker)
+        client.subscribe_to_trades(self.symbol, state.on_trades)
+        client.subscribe_to_book_ticker(self.symbol, state.on_book_ticker)
+        # 100 levels: a valid snapshot limit on every market, and plenty for a top 5.
+        client.subscribe_to_orderbook(self.symbol, state.on_book, limit=100)
+        client.subscribe_to_user_data(self._on_user)
+        client.start()
+
+    def _on_user(self, event: Any) -> None:
+        from .models import Order
+        self.state.on_account(event, "user")
+        # Binance sends no notifications: say what happened to our orders from their updates.
+        if isinstance(event, Order) and event.id is not None:
+            if self._statuses.get(event.id) != event.status:
+                self._statuses[event.id] = event.status
+                self.state.note(f"order {event.id}: {event.status}")
+
+    def top(self) -> Any:
+        snap = self.client.order_book(self.symbol)
+        return snap.bids[:5], snap.asks[:5]
+
+    def account_ready(self) -> bool:
+        # Orders placed before the user-data stream is up would lose their first events:
+        # Spot subscribes on the WebSocket API, futures open a listenKey stream.
+        seen = self.state.conn_states
+        if self.market == "spot":
+            return ("api", "user data subscribed") in seen
+        return ("user", "connected") in seen or ("user", "reconnected") in seen
+
+    def order_prices(self, best_bid: float, best_ask: float) -> tuple:
+        # Prices must sit on the tick grid (PRICE_FILTER): take them from the sandbox's
+        # own book, as text, rather than computing them. The deepest bid of 100 levels
+        # rests; the 20th ask is above the best ask, so that buy fills at once.
+        bids = self.sandbox.book(self.symbol, limit=100)["bids"]
+        asks = self.sandbox.book(self.symbol, limit=20)["asks"]
+        if not bids or not asks:
+            raise DemoFailure(f"the sandbox's {self.symbol} book has an empty side")
+        return bids[-1][0], asks[-1][0]
+
+    def submit(self, price: Any) -> tuple:
+        # Our own client order id, so the order can be named before Binance answers.
+        self._orders_sent += 1
+        client_id = f"exwss-demo-{int(time.time() * 1000)}-{self._orders_sent}"
+        future = self.client.submit_order(self.symbol, "BUY", "LIMIT", DEMO_AMOUNT, price,
+                                          time_in_force="GTC", client_order_id=client_id)
+        return future, f"client id {client_id}"
+
+    def executed(self, order_id: Any) -> bool:
+        if self.state.fills.get(order_id):
+            return True
+        order = self.state.orders.get(order_id)
+        return order is not None and order.status in ("FILLED", "PARTIALLY_FILLED")
+
+    def cancel(self, order: Any) -> None:
+        future = self.client.cancel_order(self.symbol, order_id=order.id)
+        state = self.state
+
+        def done(f: Any) -> None:
+            # The answer settles the outcome even if the user-data update is slow.
+            error = f.exception()
+            with state.cond:
+                if error is not None:
+                    self._cancel_errors[order.id] = f"{type(error).__name__}: {error}"
+                else:
+                    result = f.result()
+                    if result is not None and result.status == "CANCELED":
+                        state.orders[order.id] = result
+                state.cond.notify_all()
+
+        future.add_done_callback(done)
+
+    def cancel_outcome(self, order_id: Any) -> Optional[str]:
+        order = self.state.orders.get(order_id)
+        if order is not None and order.status == "CANCELED":
+            return "CANCELED"
+        return self._cancel_errors.get(order_id)
+
+
+#: The demo's venues, by ``--exchange`` name.
+_VENUES = {"bitfinex": _BitfinexVenue, "binance": _BinanceVenue}
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the scripted demo; see the module docstring."""
     exchange = args.exchange.strip().lower()
     if exchange in _EXCHANGES_LATER:
         print(f"exchange-wss demo: --exchange {exchange} is not available yet; "
-              "only bitfinex is supported for now", file=sys.stderr)
+              f"supported: {', '.join(_VENUES)}", file=sys.stderr)
         return EXIT_USAGE
-    if exchange != "bitfinex":
-        print(f"exchange-wss demo: unknown exchange {args.exchange!r}; only bitfinex is supported",
-              file=sys.stderr)
+    if exchange not in _VENUES:
+        print(f"exchange-wss demo: unknown exchange {args.exchange!r}; "
+              f"supported: {', '.join(_VENUES)}", file=sys.stderr)
         return EXIT_USAGE
     if args.duration <= 0:
         print("exchange-wss demo: --duration must be positive", file=sys.stderr)
+        return EXIT_USAGE
+    if exchange != "binance" and args.market is not None:
+        print("exchange-wss demo: --market applies to --exchange binance only", file=sys.stderr)
+        return EXIT_USAGE
+    if exchange != "bitfinex" and args.live:
+        print("exchange-wss demo: --live is available for --exchange bitfinex only",
+              file=sys.stderr)
         return EXIT_USAGE
 
     use_ui = not args.no_ui and sys.stdout.isatty()
     state = DemoState()
     if not use_ui:
-        state.listeners.append(lambda line: print(line, flush=True))
+        printing = threading.Lock()
+
+        def print_line(line: str) -> None:
+            # Lines come from the reactor thread and the main thread: one at a time,
+            # or print()'s separate writes of text and newline interleave.
+            with printing:
+                print(line, flush=True)
+
+        state.listeners.append(print_line)
     restore_logging = _configure_logging(state, use_ui)
     try:
-        return _Demo(args, state, use_ui).run()
+        return _Demo(args, state, use_ui, _VENUES[exchange](args, state)).run()
     finally:
         restore_logging()
 
@@ -415,15 +733,24 @@ def _configure_logging(state: DemoState, use_ui: bool) -> Callable[[], None]:
 
 
 class _Demo:
-    """One run of ``exchange-wss demo``: set up, scripted flow, live view, summary."""
+    """One run of ``exchange-wss demo``: set up, scripted flow, live view, summary.
+    Exchange-agnostic: every client call goes through ``venue``."""
 
-    def __init__(self, args: argparse.Namespace, state: DemoState, use_ui: bool) -> None:
+    def __init__(self, args: argparse.Namespace, state: DemoState, use_ui: bool,
+                 venue: Optional[_Venue] = None) -> None:
         self.args = args
         self.state = state
         self.use_ui = use_ui
-        self.sandbox: Any = None
-        self.client: Any = None
-        self.where = "the real Bitfinex" if args.live else "the in-process sandbox"
+        self.venue = venue if venue is not None else _BitfinexVenue(args, state)
+        self.where = self.venue.where
+
+    @property
+    def client(self) -> Any:
+        return self.venue.client
+
+    @property
+    def sandbox(self) -> Any:
+        return self.venue.sandbox
 
     def run(self) -> int:
         deadline = time.monotonic() + self.args.duration
@@ -431,7 +758,7 @@ class _Demo:
         status = EXIT_OK
         live = None
         try:
-            self._start()
+            self.venue.start()
             if self.use_ui:
                 live = self._start_live_view()
             try:
@@ -455,64 +782,41 @@ class _Demo:
         self._print_summary(failure)
         return status
 
-    # -- setup and teardown ---------------------------------------------------------------
-    def _start(self) -> None:
-        from . import WssClient
-        state = self.state
-        options = dict(on_event=state.on_event, on_error=state.on_error,
-                       reconnect_delay=0.5, max_reconnect_delay=5.0)
-        if self.args.live:
-            state.note("connecting to the real Bitfinex (public channels only)")
-            self.client = WssClient(**options)
-        else:
-            from .sandbox import DEFAULT_KEY, DEFAULT_SECRET, BitfinexSandbox
-            self.sandbox = BitfinexSandbox(host="127.0.0.1", port=0, seed=self.args.seed).start()
-            state.note(f"sandbox listening on {self.sandbox.url}")
-            self.client = WssClient(DEFAULT_KEY, DEFAULT_SECRET, url=self.sandbox.url, **options)
-        client = self.client
-        client.subscribe_to_ticker(DEMO_SYMBOL, state.on_ticker)
-        client.subscribe_to_trades(DEMO_SYMBOL, state.on_trades)
-        client.subscribe_to_orderbook(DEMO_SYMBOL, "P0", state.on_book)
-        client.subscribe_to_candles(DEMO_SYMBOL, "1m", state.on_candles)
-        if not self.args.live:
-            client.authenticate(state.on_auth)
-        client.start()
-
     def _stop(self) -> None:
         self.state.stopping = True
-        if self.client is not None:
-            self.client.stop()
-        if self.sandbox is not None:
-            self.sandbox.stop()
+        self.venue.stop()
 
     # -- the scripted flow ------------------------------------------------------------------
     def _flow(self, deadline: float) -> None:
-        state = self.state
+        state, venue, symbol = self.state, self.venue, self.venue.symbol
         duration = self.args.duration
         if not state.wait(lambda: state.ticker is not None, deadline):
             hint = "" if state.connected else " (no connection could be opened: check the network)"
-            raise DemoFailure(f"no {DEMO_SYMBOL} ticker arrived within {duration:g}s "
+            raise DemoFailure(f"no {symbol} ticker arrived within {duration:g}s "
                               f"from {self.where}{hint}")
         if not state.wait(lambda: state.book_ready, deadline):
-            raise DemoFailure(f"no {DEMO_SYMBOL} order book arrived within {duration:g}s")
+            raise DemoFailure(f"no {symbol} order book arrived within {duration:g}s")
         best_bid, best_ask = self._best_prices(deadline)
         state.note(f"book ready: best bid {best_bid:g}, best ask {best_ask:g}")
-        if self.args.live:
+        if not venue.trades:
             return  # public part only: no account, no orders
+        if not state.wait(venue.account_ready, deadline):
+            raise DemoFailure(f"the account stream was not ready within {duration:g}s")
 
-        # 1. A buy well below the best bid: it rests on the book.
-        resting = self._place("resting buy", _price(best_bid * 0.95), deadline)
+        resting_price, taker_price = venue.order_prices(best_bid, best_ask)
+        # 1. A buy below the best bid: it rests on the book.
+        resting = self._place("resting buy", resting_price, deadline)
         # 2. A buy above the best ask: marketable, it fills at once.
-        taker = self._place("marketable buy", _price(best_ask * 1.01), deadline)
-        if not state.wait(lambda: self._executed(taker.id), deadline):
+        taker = self._place("marketable buy", taker_price, deadline)
+        if not state.wait(lambda: venue.executed(taker.id), deadline):
             raise DemoFailure(f"order {taker.id} (buy at {_fmt(taker.price)}, above the best ask) "
                               f"was not filled within {duration:g}s")
         with state.cond:
             state.filled += 1
         state.note(f"order {taker.id} filled")
         # 3. Cancel the resting one.
-        self.client.cancel_order(resting.id)
-        result = state.wait(lambda: self._cancel_outcome(resting.id), deadline)
+        venue.cancel(resting)
+        result = state.wait(lambda: venue.cancel_outcome(resting.id), deadline)
         if not result:
             raise DemoFailure(f"order {resting.id} was not cancelled within {duration:g}s")
         if result != "CANCELED":
@@ -530,49 +834,30 @@ class _Demo:
             if top is not None and top[0] and top[1]:
                 return top[0][0][0], top[1][0][0]
             if time.monotonic() >= deadline:
-                raise DemoFailure(f"the {DEMO_SYMBOL} book has an empty side")
+                raise DemoFailure(f"the {self.venue.symbol} book has an empty side")
             with state.cond:  # wait for the next book message, not a fixed sleep
                 seen = state.counts["book"]
                 state.cond.wait_for(lambda: state.counts["book"] != seen,
                                     max(0.0, deadline - time.monotonic()))
 
-    def _place(self, what: str, price: float, deadline: float) -> Any:
+    def _place(self, what: str, price: Any, deadline: float) -> Any:
         from .errors import ExchangeWssError
-        state = self.state
-        future = self.client.submit_order("EXCHANGE LIMIT", DEMO_SYMBOL, DEMO_AMOUNT, price=price)
+        state, symbol = self.state, self.venue.symbol
+        # Noted before the call: the exchange's answer and events may beat the return.
+        state.note(f"submitting {what}: {DEMO_AMOUNT:g} {symbol} @ {_fmt(_number(price))}")
+        future, ref = self.venue.submit(price)
         with state.cond:
             state.placed += 1
-        state.note(f"submitted {what}: {DEMO_AMOUNT:g} {DEMO_SYMBOL} @ {price:g} "
-                   f"(cid {future.cid})")
         try:
             order = future.result(timeout=max(0.0, deadline - time.monotonic()))
         except TimeoutError:
-            raise DemoFailure(f"{what} (cid {future.cid}) was not acknowledged within "
+            raise DemoFailure(f"{what} ({ref}) was not acknowledged within "
                               f"{self.args.duration:g}s") from None
         except ExchangeWssError as exc:
-            raise DemoFailure(f"{what} (cid {future.cid}) failed: "
-                              f"{type(exc).__name__}: {exc}") from exc
-        state.note(f"{what} accepted: order {order.id}, status {order.status}")
+            raise DemoFailure(f"{what} ({ref}) failed: {type(exc).__name__}: {exc}") from exc
+        state.record_order(order)
+        state.note(f"{what} accepted: order {order.id} ({ref}), status {order.status}")
         return order
-
-    def _executed(self, order_id: int) -> bool:
-        # Called under state.cond. A fill event or an EXECUTED status, whichever comes first.
-        if self.state.fills.get(order_id):
-            return True
-        order = self.state.orders.get(order_id)
-        return order is not None and "EXECUTED" in (order.status or "")
-
-    def _cancel_outcome(self, order_id: int) -> Optional[str]:
-        # Called under state.cond: "CANCELED", the exchange's refusal text, or None (waiting).
-        order = self.state.orders.get(order_id)
-        if order is not None and "CANCELED" in (order.status or ""):
-            return "CANCELED"
-        for note in self.state.notifications:
-            data = note.data
-            if (note.type == "oc-req" and not note.ok
-                    and getattr(data, "id", None) in (order_id, None)):
-                return note.text or note.status or "refused"
-        return None
 
     # -- after the flow ------------------------------------------------------------------------
     def _watch(self, deadline: float) -> None:
@@ -594,20 +879,20 @@ class _Demo:
     def _print_status(self) -> None:
         state = self.state
         with state.cond:
-            ticker, counts = state.ticker, dict(state.counts)
+            ticker, bbo, counts = state.ticker, state.book_ticker, dict(state.counts)
         if ticker is not None:
             total = sum(counts.values())
-            state.note(f"{ticker.symbol} bid {_fmt(ticker.bid)} ask {_fmt(ticker.ask)} "
+            bid, ask = _best(ticker, bbo)
+            state.note(f"{ticker.symbol} bid {_fmt(bid)} ask {_fmt(ask)} "
                        f"last {_fmt(ticker.last_price)}; {total} messages so far")
 
     def _refresh_top(self) -> Any:
         """Copy the top 5 levels of the client's maintained book into the state."""
         from .errors import ExchangeWssError
         try:
-            snap = self.client.order_book(DEMO_SYMBOL, "P0")
+            top = self.venue.top()
         except (ExchangeWssError, TimeoutError):
             return None  # not subscribed yet, or the client is going away
-        top = (snap.bids[:5], snap.asks[:5])
         with self.state.cond:
             self.state.top = top
         return top
@@ -620,12 +905,12 @@ class _Demo:
             elapsed = state.elapsed()
             placed, filled, cancelled = state.placed, state.filled, state.cancelled
             reconnects = state.reconnects
-        channels = ["ticker", "trades", "book", "candles"] + ([] if self.args.live else ["auth"])
         lines = [
             f"Summary ({self.where}, {elapsed:.1f}s):",
-            "  messages: " + ", ".join(f"{name} {counts.get(name, 0)}" for name in channels),
+            "  messages: " + ", ".join(f"{name} {counts.get(name, 0)}"
+                                       for name in self.venue.channels),
         ]
-        if not self.args.live:
+        if self.venue.trades:
             lines.append(f"  orders: placed {placed}, filled {filled}, cancelled {cancelled}")
         lines.append(f"  reconnects: {reconnects}")
         lines.append(f"  errors: {len(errors)}")
@@ -635,10 +920,9 @@ class _Demo:
             lines.append("Demo OK")
         else:
             lines.append(f"Demo FAILED: {failure}")
-        out = sys.stdout if failure is None else sys.stderr
         if failure is not None:
             print("\n".join(lines[:-1]), flush=True)
-            print(lines[-1], file=out, flush=True)
+            print(lines[-1], file=sys.stderr, flush=True)
         else:
             print("\n".join(lines), flush=True)
 
@@ -660,6 +944,25 @@ def _fmt(value: Any, spec: str = "g") -> str:
         return str(value)
 
 
+def _number(value: Any) -> Any:
+    """A price as a float for display (Binance prices are decimal text); else as given."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def _best(ticker: Any, book_ticker: Any) -> tuple:
+    """Best bid and ask: the ticker's, or the book ticker's where the ticker has none
+    (Binance futures tickers carry no bid/ask)."""
+    bid = ticker.bid if ticker is not None else None
+    ask = ticker.ask if ticker is not None else None
+    if book_ticker is not None:
+        bid = book_ticker.bid if bid is None else bid
+        ask = book_ticker.ask if ask is None else ask
+    return bid, ask
+
+
 def _price(value: float) -> float:
     """Round to 5 significant digits, the precision Bitfinex accepts for prices."""
     return float(f"{value:.5g}")
@@ -676,12 +979,13 @@ class _DemoView:
         from rich.panel import Panel
         from rich.table import Table
 
-        demo, state = self.demo, self.demo.state
+        demo, state, venue = self.demo, self.demo.state, self.demo.venue
         with state.cond:
-            ticker, candle, top = state.ticker, state.candle, state.top
+            ticker, bbo, candle, top = state.ticker, state.book_ticker, state.candle, state.top
             trades = list(state.trades)[::-1]
             orders = sorted(state.orders.values(), key=lambda o: o.id or 0, reverse=True)[:6]
             wallets = sorted(state.wallets.values(), key=lambda w: (w.type, w.currency))
+            positions = sorted(state.positions.values(), key=lambda p: p.symbol)
             log_lines = list(state.log)
             counts = dict(state.counts)
             reconnects, n_errors = state.reconnects, len(state.errors)
@@ -691,11 +995,14 @@ class _DemoView:
         ticker_t.add_column(style="bold")
         ticker_t.add_column(justify="right")
         if ticker is not None:
-            for name, value in (("bid", ticker.bid), ("ask", ticker.ask),
+            bid, ask = _best(ticker, bbo)
+            for name, value in (("bid", bid), ("ask", ask),
                                 ("last", ticker.last_price), ("high", ticker.high),
                                 ("low", ticker.low), ("volume", ticker.volume),
                                 ("change", _fmt(ticker.daily_change_relative, "+.2%"))):
                 ticker_t.add_row(name, value if isinstance(value, str) else _fmt(value))
+        if bbo is not None:
+            ticker_t.add_row("book ticker", f"{_fmt(bbo.bid)} / {_fmt(bbo.ask)}")
         if candle is not None:
             ticker_t.add_row("1m close", _fmt(candle.close))
         ticker_t.add_row("reconnects", str(reconnects))
@@ -709,10 +1016,10 @@ class _DemoView:
             for i in range(max(len(bids), len(asks))):
                 bid = bids[i] if i < len(bids) else None
                 ask = asks[i] if i < len(asks) else None
-                book_t.add_row(_fmt(bid[2]) if bid else "",
+                book_t.add_row(_fmt(bid[1]) if bid else "",
                                f"[green]{_fmt(bid[0])}[/]" if bid else "",
                                f"[red]{_fmt(ask[0])}[/]" if ask else "",
-                               _fmt(abs(ask[2])) if ask else "")
+                               _fmt(ask[1]) if ask else "")
 
         trades_t = Table(box=None, padding=(0, 1), show_edge=False)
         trades_t.add_column("price", justify="right")
@@ -733,22 +1040,25 @@ class _DemoView:
             wallets_t.add_column(name, justify="right" if name == "balance" else "left")
         for wallet in wallets:
             wallets_t.add_row(wallet.type, wallet.currency, _fmt(wallet.balance))
+        for position in positions:
+            wallets_t.add_row("position", position.symbol, _fmt(position.amount, "+g"))
 
         top_row = Table.grid(expand=True)
         for _ in range(3):
             top_row.add_column(ratio=1)
-        top_row.add_row(Panel(ticker_t, title=f"ticker {DEMO_SYMBOL}"),
-                        Panel(book_t, title="book P0, top 5"),
+        top_row.add_row(Panel(ticker_t, title=f"ticker {venue.symbol}"),
+                        Panel(book_t, title=venue.book_title),
                         Panel(trades_t, title="last trades"))
         account_row = Table.grid(expand=True)
         account_row.add_column(ratio=2)
         account_row.add_column(ratio=1)
-        account_row.add_row(Panel(orders_t, title="my orders"), Panel(wallets_t, title="wallets"))
+        account_row.add_row(Panel(orders_t, title="my orders"),
+                            Panel(wallets_t, title=venue.wallets_title))
         msgs = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
         header = (f"[bold]exchange-wss demo[/] against {demo.where}  "
                   f"{elapsed:4.1f}/{demo.args.duration:g}s  messages: {msgs}")
         parts = [header, top_row]
-        if not demo.args.live:
+        if venue.trades:
             parts.append(account_row)
         parts.append(Panel("\n".join(log_lines) or "…", title="events"))
         return Group(*parts)

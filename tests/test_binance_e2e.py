@@ -160,7 +160,9 @@ def test_listen_key_keepalives_arrive_on_time(futures_sandbox):
         times = eventually(lambda: (lambda t: t if len(t) >= 4 else None)(
             futures_sandbox.keepalives(DEFAULT_BINANCE_KEY)))
         gaps = [b - a for a, b in zip(times, times[1:])]
-        assert all(0.25 <= g <= 1.5 for g in gaps), gaps
+        # Never early (a second keepalive chain would show as tiny gaps); late
+        # only by scheduling delay on a loaded machine.
+        assert all(0.25 <= g <= 3.0 for g in gaps), gaps
     finally:
         client.stop()
 

@@ -68,9 +68,64 @@ def test_demo_fails_clearly_without_a_ticker(monkeypatch, capsys):
 
 
 def test_demo_refuses_exchanges_not_available_yet(capsys):
-    """``--exchange binance`` exits 2 saying it is not available yet."""
-    assert cli.main(["demo", "--exchange", "binance"]) == cli.EXIT_USAGE
+    """``--exchange ftx`` exits 2 saying it is not available yet."""
+    assert cli.main(["demo", "--exchange", "ftx"]) == cli.EXIT_USAGE
     assert "not available yet" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module", params=["spot", "usdm"])
+def binance_demo_run(request) -> subprocess.CompletedProcess:
+    """One 5-second Binance demo run per market in a subprocess (plain output), shared."""
+    result = subprocess.run([sys.executable, "-m", "exchange_wss", "demo", "--exchange", "binance",
+                             "--market", request.param, "--duration", "5", "--no-ui"],
+                            capture_output=True, text=True, timeout=90, env=_env(), cwd=ROOT)
+    result.market = request.param
+    return result
+
+
+def test_binance_demo_exits_zero_with_the_summary(binance_demo_run):
+    """``demo --exchange binance`` completes its flow against the in-process Binance sandbox
+    (Spot and USDT-M), exits 0 and prints the summary."""
+    out = binance_demo_run.stdout
+    assert binance_demo_run.returncode == 0, out + binance_demo_run.stderr
+    assert f"Summary (the in-process Binance sandbox ({binance_demo_run.market})" in out
+    assert "orders: placed 2, filled 1, cancelled 1" in out, out
+    assert "  errors: 0" in out and "  reconnects: 0" in out, out
+    assert out.rstrip().endswith("Demo OK"), out
+
+
+def test_binance_demo_counts_every_stream(binance_demo_run):
+    """The Binance summary counts ticker, trades, book ticker, book and user data, all > 0."""
+    line = next(line for line in binance_demo_run.stdout.splitlines()
+                if line.startswith("  messages:"))
+    counts = dict(re.findall(r"(\w+) (\d+)", line.split("messages:", 1)[1]))
+    assert set(counts) == {"ticker", "trades", "book_ticker", "book", "user"}
+    assert all(int(n) > 0 for n in counts.values()), line
+
+
+def test_binance_demo_follows_the_orders_on_user_data(binance_demo_run):
+    """The resting order is seen NEW then CANCELED, and the fill arrives, on the user stream."""
+    out = binance_demo_run.stdout
+    resting = re.search(r"resting buy accepted: order (\d+)", out).group(1)
+    assert f"order {resting}: NEW" in out and f"order {resting}: CANCELED" in out, out
+    assert re.search(r"fill: order \d+ \+0\.01 @ ", out), out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["demo", "--market", "usdm"], "--market applies to --exchange binance only"),
+    (["demo", "--exchange", "binance", "--live"], "--live is available for --exchange bitfinex"),
+    (["demo", "--exchange", "kraken"], "unknown exchange 'kraken'"),
+])
+def test_demo_option_mismatches_are_usage_errors(argv, message, capsys):
+    """Options that do not apply to the chosen exchange exit 2 with a one-line reason."""
+    assert cli.main(argv) == cli.EXIT_USAGE
+    assert message in capsys.readouterr().err
+
+
+def test_demo_rejects_an_unknown_binance_market(capsys):
+    """``--market`` accepts spot and usdm only (argparse exits 2)."""
+    assert cli.main(["demo", "--exchange", "binance", "--market", "coinm"]) == cli.EXIT_USAGE
+    assert "invalid choice" in capsys.readouterr().err
 
 
 def test_no_subcommand_is_a_usage_error(capsys):

@@ -16,14 +16,26 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 def test_there_are_examples():
     """examples/ holds the documented scripts."""
     names = {path.name for path in EXAMPLES}
-    assert {"ticker.py", "orderbook.py", "orders.py", "reconnect.py"} <= names
+    assert {"ticker.py", "orderbook.py", "orders.py", "reconnect.py",
+            "binance_user_data.py"} <= names
+
+
+def _run(script: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return subprocess.run([sys.executable, str(script), "--duration", "4", *args],
+                          capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
 
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=[path.name for path in EXAMPLES])
 def test_example_runs_and_exits_zero(script):
     """The example, given a short --duration, does its job against the sandbox and exits 0."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    result = subprocess.run([sys.executable, str(script), "--duration", "4"],
-                            capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
+    result = _run(script)
     assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+
+
+def test_binance_user_data_example_runs_on_usdm():
+    """binance_user_data.py also follows its order on a USDT-M listenKey stream and exits 0."""
+    result = _run(ROOT / "examples" / "binance_user_data.py", "--market", "usdm")
+    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert "CANCELED" in result.stdout

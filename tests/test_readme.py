@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 MAIN_JOB = "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/exchange-wss demo"
 
@@ -41,10 +43,14 @@ def _literal_block_after(text: str, marker: str) -> str:
     return "\n".join(block).strip() + "\n"
 
 
-def test_readme_quick_start_runs():
-    """The quick start code in README.rst runs as written against the sandbox and exits 0."""
+@pytest.mark.parametrize("marker", [
+    "Against the sandbox, so it runs anywhere::",
+    "for Binance itself)::",
+], ids=["bitfinex", "binance"])
+def test_readme_quick_start_runs(marker):
+    """Each quick start in README.rst runs as written against the sandbox and exits 0."""
     readme = (ROOT / "README.rst").read_text(encoding="utf-8")
-    code = _literal_block_after(readme, "Against the sandbox, so it runs anywhere::")
+    code = _literal_block_after(readme, marker)
     assert "submit_order" in code
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
