@@ -295,3 +295,23 @@ def test_a_burst_of_subscriptions_stays_under_the_control_rate(make_client, sand
     for rec in recorders:
         rec.wait_for(lambda e: True, timeout=15)
     assert not [e for e in client.events.items if getattr(e, "state", None) == "disconnected"]
+
+
+def test_order_unanswered_at_a_drop_is_unknown_and_never_resent(make_client, sandbox):
+    """An order whose answer is lost to a drop fails with OrderStateUnknown and is not re-sent."""
+    from exchange_wss import OrderStateUnknown
+    client = make_client()
+    client.start()
+    place_resting(sandbox, client)  # the API connection is up
+    sandbox.faults.stall()
+    price = sandbox.book("BTCUSDT", limit=20)["bids"][-1][0]
+    future = client.submit_order("BTCUSDT", "BUY", "LIMIT", "0.01", price, time_in_force="GTC")
+    eventually(lambda: [o for o in sandbox.orders_received(DEFAULT_BINANCE_KEY)
+                        if o.get("newClientOrderId") == future.client_order_id])
+    sandbox.faults.drop_connections()
+    sandbox.faults.resume()
+    with pytest.raises(OrderStateUnknown):
+        future.result(10)
+    client.events.wait_for(lambda e: getattr(e, "state", None) == "reconnected")
+    assert len([o for o in sandbox.orders_received(DEFAULT_BINANCE_KEY)
+                if o.get("newClientOrderId") == future.client_order_id]) == 1

@@ -30,6 +30,7 @@ from ..connection import WebSocketConnection
 from ..errors import (ClientStopped, ExchangeError, LocalProtocolError, OrderRejected,
                       OrderStateUnknown)
 from ..orderbook import OrderBook
+from ..utils import create_cid
 from ..pacing import Pacer
 from . import protocol as bn
 
@@ -95,9 +96,13 @@ class _MarketLink(Link):
         super().__init__(client, name, url)
         self.route = route
         self.subs: Dict[str, _StreamSub] = {}
-        # Binance counts every control message against a per-second limit and
-        # closes the connection beyond it: pace them, never drop.
-        self.pacer = Pacer(bn.CONTROL_RATE[client.market], 1.0, client._get_reactor())
+        # Binance counts every incoming message (control JSON, pings and pongs)
+        # against a per-second limit and closes the connection beyond it: pace
+        # them, never drop. Headroom: one message a window is left for pongs,
+        # and the window is 10% longer than a second, since the server measures
+        # arrival times that network jitter moves.
+        self.pacer = Pacer(max(1, bn.CONTROL_RATE[client.market] - 1), 1.1,
+                           client._get_reactor())
 
     def new_session(self) -> Any:
         return bn.BinanceSession(self.client._market_control(self), market=self.client.market)
@@ -569,6 +574,10 @@ class BinanceWssClient(BaseClient):
         the Future fails with :class:`~exchange_wss.errors.OrderStateUnknown`.
         """
         self._require_credentials()
+        if client_order_id is None:
+            # Always name the order: it is how its events and its fate after a
+            # lost answer are found (Binance allows [.A-Za-z0-9:/_-]{1,36}).
+            client_order_id = f"ews-{create_cid()}"
         rid = self._next_id()
         frame = bn.order_place_request(self.key, self._secret, self._timestamp(), rid,
                                        symbol=symbol, side=side, type=order_type,
