@@ -315,3 +315,25 @@ def test_order_unanswered_at_a_drop_is_unknown_and_never_resent(make_client, san
     client.events.wait_for(lambda e: getattr(e, "state", None) == "reconnected")
     assert len([o for o in sandbox.orders_received(DEFAULT_BINANCE_KEY)
                 if o.get("newClientOrderId") == future.client_order_id]) == 1
+
+
+def test_coinm_user_data_on_the_ws_listen_key_path():
+    """COIN-M: the listenKey stream on /ws/<key> carries the ORDER_TRADE_UPDATE of an order."""
+    sb = BinanceSandbox(market="coinm", seed=6, tick_interval=0.05).start()
+    client = BinanceWssClient(DEFAULT_BINANCE_KEY, DEFAULT_BINANCE_SECRET, market="coinm",
+                              rest_url=sb.rest_url, stream_url=sb.stream_url, api_url=sb.api_url,
+                              on_event=Recorder(), reconnect_delay=0.05)
+    orders = Recorder()
+    try:
+        client.subscribe_to_orders(orders)
+        client.start()
+        client.on_event.wait_for(lambda e: getattr(e, "connection", None) == "user"
+                                 and e.state == "connected")
+        assert "/ws/" in client._user_link.conn.url
+        price = sb.book("BTCUSD_PERP", limit=20)["bids"][-1][0]
+        order = client.submit_order("BTCUSD_PERP", "BUY", "LIMIT", "1", price,
+                                    time_in_force="GTC").result(10)
+        orders.wait_for(lambda e: isinstance(e, models.Order) and e.id == order.id)
+    finally:
+        client.stop()
+        sb.stop()
