@@ -13,9 +13,14 @@ keeping a lossless copy of every frame. Python's own ``repr`` differs
 
 from __future__ import annotations
 
+import math
 import zlib
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
-__all__ = ["js_number_text", "python_number_text", "crc32_signed"]
+from .errors import LocalProtocolError
+
+__all__ = ["js_number_text", "python_number_text", "crc32_signed", "decimal_text"]
 
 
 def js_number_text(value: float | int) -> str:
@@ -73,3 +78,34 @@ def crc32_signed(text: str) -> int:
     """CRC32 (IEEE, as zlib) of ``text`` as a signed 32-bit int, as Bitfinex sends it."""
     crc = zlib.crc32(text.encode("ascii"))
     return crc - 0x100000000 if crc & 0x80000000 else crc
+
+
+def decimal_text(value: Any, what: str = "number") -> str:
+    """A number as a plain decimal string without exponent, as exchanges want amounts.
+
+    Floats use their shortest round-trip text (``0.1`` -> ``"0.1"``,
+    ``1e-07`` -> ``"0.0000001"``); Decimals and strings keep their digits.
+
+    Raises:
+        LocalProtocolError: not a finite number (bools are refused too).
+    """
+    if isinstance(value, bool):
+        raise LocalProtocolError(f"{what} must be a number, got {value!r}")
+    if isinstance(value, int):
+        return str(value)
+    try:
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise LocalProtocolError(f"{what} must be finite, got {value!r}")
+            dec = Decimal(repr(value))
+        elif isinstance(value, Decimal):
+            dec = value
+        elif isinstance(value, str):
+            dec = Decimal(value.strip())
+        else:
+            raise LocalProtocolError(f"{what} must be a number or numeric string, got {value!r}")
+    except InvalidOperation:
+        raise LocalProtocolError(f"{what} is not a number: {value!r}") from None
+    if not dec.is_finite():
+        raise LocalProtocolError(f"{what} must be finite, got {value!r}")
+    return format(dec, "f")

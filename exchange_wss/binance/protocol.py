@@ -29,12 +29,13 @@ import math
 import re
 from collections import deque
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Callable, Deque, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 from urllib.parse import quote
 
 from ..errors import (AuthenticationError, ExchangeError, LocalProtocolError, OrderRejected,
                       RemoteProtocolError)
+from ..numtext import decimal_text
 from ..models import (BalanceUpdate, BookDiff, BookSnapshot, BookTicker, Candle, Fill, Order,
                       Position, Snapshot, Ticker, Trade, UserEvent, Wallet)
 from ..orderbook import OrderBook
@@ -405,32 +406,8 @@ def list_subscriptions_request(req_id: Any) -> Dict[str, Any]:
 
 # --------------------------------------------------------------------------- signing
 
-def _decimal_text(value: Any, what: str) -> str:
-    """A number as plain decimal text (no exponent), as Binance wants quantities."""
-    if isinstance(value, bool):
-        raise _fail(f"{what} must be a number, got {value!r}")
-    if isinstance(value, int):
-        return str(value)
-    try:
-        if isinstance(value, float):
-            if not math.isfinite(value):
-                raise _fail(f"{what} must be finite, got {value!r}")
-            dec = Decimal(repr(value))
-        elif isinstance(value, Decimal):
-            dec = value
-        elif isinstance(value, str):
-            dec = Decimal(value.strip())
-        else:
-            raise _fail(f"{what} must be a number or numeric string, got {value!r}")
-    except InvalidOperation:
-        raise _fail(f"{what} is not a number: {value!r}") from None
-    if not dec.is_finite():
-        raise _fail(f"{what} must be finite, got {value!r}")
-    return format(dec, "f")
-
-
 def _positive_text(value: Any, what: str) -> str:
-    text = _decimal_text(value, what)
+    text = decimal_text(value, what)
     if Decimal(text) <= 0:
         raise _fail(f"{what} must be > 0, got {value!r}")
     return text
@@ -447,7 +424,7 @@ def _wire_value(value: Any, what: str) -> Any:
     if isinstance(value, (int, str)):
         return value
     if isinstance(value, (float, Decimal)):
-        return _decimal_text(value, what)
+        return decimal_text(value, what)
     raise _fail(f"parameter {what} must be a string, number or bool, got {value!r}")
 
 
@@ -457,7 +434,7 @@ def _param_text(value: Any) -> str:
     if value is False:
         return "false"
     if isinstance(value, (float, Decimal)):
-        return _decimal_text(value, "parameter")
+        return decimal_text(value, "parameter")
     return str(value)
 
 
@@ -514,7 +491,7 @@ def sign_ed25519(private_key_pem: Union[str, bytes], payload: Union[Mapping[str,
 def _recv_window(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, str)):
         raise _fail(f"recv_window must be a number of ms, got {value!r}")
-    text = _decimal_text(value, "recv_window")
+    text = decimal_text(value, "recv_window")
     dec = Decimal(text)
     if not 0 < dec <= MAX_RECV_WINDOW or dec.as_tuple().exponent < -3:
         raise _fail(f"recv_window must be in (0, {MAX_RECV_WINDOW}] ms with at most 3 "

@@ -14,10 +14,9 @@ SEQ_ALL appends sequence numbers, and some rows arrive shorter than documented.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from ..errors import LocalProtocolError
@@ -27,6 +26,7 @@ from ..models import (
     Notification, Order, Position, RawBookUpdate, Snapshot, Ticker, Trade, TradesSnapshot,
     Wallet,
 )
+from ..numtext import decimal_text
 from ..orderbook import OrderBook
 from .utils import auth_signature, create_cid, order_symbol
 
@@ -314,37 +314,6 @@ def auth_request(api_key: str, secret: str, nonce: int, filters: Optional[Iterab
     if dms:
         req["dms"] = 4
     return req
-
-
-def decimal_text(value: Any, what: str = "number") -> str:
-    """A number as a plain decimal string without exponent, as Bitfinex wants amounts.
-
-    Floats use their shortest round-trip text (``0.1`` -> ``"0.1"``,
-    ``1e-07`` -> ``"0.0000001"``); Decimals and strings keep their digits.
-
-    Raises:
-        LocalProtocolError: not a finite number (bools are refused too).
-    """
-    if isinstance(value, bool):
-        raise _fail(f"{what} must be a number, got {value!r}")
-    if isinstance(value, int):
-        return str(value)
-    try:
-        if isinstance(value, float):
-            if not math.isfinite(value):
-                raise _fail(f"{what} must be finite, got {value!r}")
-            dec = Decimal(repr(value))
-        elif isinstance(value, Decimal):
-            dec = value
-        elif isinstance(value, str):
-            dec = Decimal(value.strip())
-        else:
-            raise _fail(f"{what} must be a number or numeric string, got {value!r}")
-    except InvalidOperation:
-        raise _fail(f"{what} is not a number: {value!r}") from None
-    if not dec.is_finite():
-        raise _fail(f"{what} must be finite, got {value!r}")
-    return format(dec, "f")
 
 
 def _sum_flags(flags: Any) -> int:

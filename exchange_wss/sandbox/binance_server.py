@@ -64,11 +64,12 @@ from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any, Callable, Mapping, Optional
 
 import orjson
-from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from autobahn.twisted.websocket import WebSocketServerFactory
 from autobahn.websocket.types import ConnectionDeny
 from twisted.internet import defer
 from twisted.internet.task import LoopingCall
 
+from ._ws import TrackedServerFactory, TrackedServerProtocol
 from .engine import FLAG_POST_ONLY, OrderEvent, TradeEvent, WalletEvent, round_sig, PRICE_SIG_DIGITS
 from .faults import FaultState
 from .market import SimulatedMarket
@@ -1772,16 +1773,12 @@ class BinanceServer:
 
 # -- autobahn adapter ---------------------------------------------------------------------
 
-class _Protocol(WebSocketServerProtocol):
+class _Protocol(TrackedServerProtocol):
     """Moves frames between autobahn and a session; it is the session's link."""
 
     session: Optional[_Session] = None
     _route: Optional[tuple] = None
     _path = ""
-
-    def connectionMade(self):  # noqa: N802
-        super().connectionMade()
-        self.factory.protocols.add(self)
 
     def onConnect(self, request):  # noqa: N802
         try:
@@ -1836,32 +1833,10 @@ class _Protocol(WebSocketServerProtocol):
         if self.session is not None:
             self.session.pong(payload)
 
-    def onClose(self, wasClean, code, reason):  # noqa: N802,N803
-        if self.session is not None:
-            session, self.session = self.session, None
-            self.factory.server.session_closed(session)
-
-    def connectionLost(self, reason):  # noqa: N802
-        super().connectionLost(reason)
-        if self.session is not None:
-            session, self.session = self.session, None
-            self.factory.server.session_closed(session)
-        self.factory.protocols.discard(self)
-        for d in self.factory.waiters.pop(self, []):
-            d.callback(None)
 
 
-class _Factory(WebSocketServerFactory):
+class _Factory(TrackedServerFactory):
     protocol = _Protocol
-
-    def __init__(self, server: BinanceServer):
-        super().__init__()
-        self.server = server
-        self.protocols: set = set()
-        self.waiters: dict = {}
-        # Pings are the sessions' own (payload echo checked), not autobahn's.
-        self.setProtocolOptions(autoPingInterval=0, closeHandshakeTimeout=1,
-                                openHandshakeTimeout=10)
 
 
 # -- faults -----------------------------------------------------------------------------

@@ -45,11 +45,12 @@ from collections import defaultdict, deque
 from typing import Any, Callable, Mapping, Optional
 
 import orjson
-from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from autobahn.twisted.websocket import WebSocketServerFactory
 from autobahn.websocket.types import ConnectionDeny
 from twisted.internet import defer
 from twisted.internet.task import LoopingCall
 
+from ._ws import TrackedServerFactory, TrackedServerProtocol
 from .engine import OrderEvent, OrderView, Result, TradeEvent, WalletEvent
 from .faults import Faults, FaultState
 from .market import (BOOK_LENGTHS, DERIV_KEY, LIQ_KEY, PRECISIONS, BookMirror,
@@ -952,15 +953,10 @@ def random_bits(seed: int) -> int:
 
 # -- autobahn adapter -----------------------------------------------------------------
 
-class _Protocol(WebSocketServerProtocol):
+class _Protocol(TrackedServerProtocol):
     """Moves text between autobahn and a :class:`_Session`."""
 
     session: Optional[_Session] = None
-
-    def connectionMade(self):  # noqa: N802
-        super().connectionMade()
-        # Tracked from the TCP accept, so stop() also closes sockets mid-handshake.
-        self.factory.protocols.add(self)
 
     def onConnect(self, request):  # noqa: N802 (autobahn hook)
         status = self.factory.server.faults.take_handshake_rejection()
@@ -971,7 +967,6 @@ class _Protocol(WebSocketServerProtocol):
     def onOpen(self):  # noqa: N802
         server = self.factory.server
         self.session = _Session(server, self._send_text, self._abort)
-        self.factory.protocols.add(self)
         server.session_opened(self.session)
 
     def _send_text(self, text: str) -> None:
@@ -992,32 +987,10 @@ class _Protocol(WebSocketServerProtocol):
         except Exception:  # a bug here must not kill the reactor thread
             log.exception("sandbox failed handling %r", payload[:200])
 
-    def onClose(self, wasClean, code, reason):  # noqa: N802,N803
-        if self.session is not None:
-            session, self.session = self.session, None
-            self.factory.server.session_closed(session)
-
-    def connectionLost(self, reason):  # noqa: N802
-        super().connectionLost(reason)
-        if self.session is not None:
-            session, self.session = self.session, None
-            self.factory.server.session_closed(session)
-        self.factory.protocols.discard(self)
-        for d in self.factory.waiters.pop(self, []):
-            d.callback(None)
 
 
-class _Factory(WebSocketServerFactory):
+class _Factory(TrackedServerFactory):
     protocol = _Protocol
-
-    def __init__(self, server: SandboxServer):
-        super().__init__()
-        self.server = server
-        self.protocols: set = set()
-        self.waiters: dict = {}
-        # Bitfinex does not ping at the WebSocket level; its liveness signal is "hb".
-        self.setProtocolOptions(autoPingInterval=0, closeHandshakeTimeout=1,
-                                openHandshakeTimeout=10)
 
 
 # -- public handle --------------------------------------------------------------------
