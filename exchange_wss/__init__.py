@@ -20,7 +20,7 @@ from .errors import (AuthenticationError, ChecksumMismatch, ClientStopped, Conne
 __version__ = "0.1.0"
 
 __all__ = [
-    "WssClient", "BinanceWssClient", "utils", "models", "errors",
+    "WssClient", "BinanceWssClient", "FtxWssClient", "utils", "models", "errors",
     "ExchangeWssError", "LocalProtocolError", "RemoteProtocolError", "ExchangeError",
     "AuthenticationError", "SubscriptionError", "OrderRejected", "OrderStateUnknown",
     "ChecksumMismatch", "SequenceGap", "ConnectionLost", "ExchangePaused", "ClientStopped",
@@ -30,7 +30,8 @@ __all__ = [
 # The clients pull in Twisted and autobahn; import them on first use so that
 # `import exchange_wss` (and the pytest plugin every test run loads) stays cheap.
 _LAZY = {"WssClient": "exchange_wss.bitfinex.client",
-         "BinanceWssClient": "exchange_wss.binance.client"}
+         "BinanceWssClient": "exchange_wss.binance.client",
+         "FtxWssClient": "exchange_wss.ftx.client"}
 
 
 def __getattr__(name: str) -> Any:

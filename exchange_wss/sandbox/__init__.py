@@ -16,15 +16,24 @@ Binance (Spot, USD-M or COIN-M; REST and WebSocket on one port)::
     sb = BinanceSandbox(market="usdm").start()   # sb.rest_url, sb.stream_url, sb.api_url
     sb.stop()
 
+FTX (the protocol of the defunct FTX; orders placed through the handle, as FTX's REST did)::
+
+    from exchange_wss.sandbox import FtxSandbox, DEFAULT_FTX_KEY
+    sb = FtxSandbox().start()                    # sb.url: ws://127.0.0.1:<port>/ws/
+    sb.place_order(DEFAULT_FTX_KEY, "BTC-PERP", "buy", 50000, 0.01)
+    sb.stop()
+
 Modules: :mod:`.engine` (matching engine), :mod:`.market` (simulated market and
 public views), :mod:`.bitfinex_server` (the Bitfinex WebSocket server),
-:mod:`.binance_server` and :mod:`.binance_rest` (the Binance server), :mod:`.faults`.
+:mod:`.binance_server` and :mod:`.binance_rest` (the Binance server),
+:mod:`.ftx_server` (the FTX server), :mod:`.faults`.
 """
 
 from .bitfinex_server import (DEFAULT_BALANCES, DEFAULT_KEY, DEFAULT_SECRET, BitfinexSandbox,
                               SandboxServer)
 from .binance_server import (DEFAULT_BINANCE_BALANCES, DEFAULT_BINANCE_KEY,
                              DEFAULT_BINANCE_SECRET, BinanceFaults, BinanceSandbox, BinanceServer)
+from .ftx_server import DEFAULT_FTX_KEY, DEFAULT_FTX_SECRET, FtxFaults, FtxSandbox, FtxServer
 from .engine import MatchingEngine, OrderView, PairSpec, Result
 from .faults import Faults
 from .market import BookMirror, SimulatedMarket
@@ -33,5 +42,6 @@ __all__ = [
     "BitfinexSandbox", "DEFAULT_KEY", "DEFAULT_SECRET", "DEFAULT_BALANCES", "SandboxServer",
     "Faults", "MatchingEngine", "OrderView", "PairSpec", "Result", "SimulatedMarket",
     "BookMirror", "BinanceSandbox", "BinanceServer", "BinanceFaults", "DEFAULT_BINANCE_KEY",
-    "DEFAULT_BINANCE_SECRET", "DEFAULT_BINANCE_BALANCES",
+    "DEFAULT_BINANCE_SECRET", "DEFAULT_BINANCE_BALANCES", "FtxSandbox", "FtxServer", "FtxFaults",
+    "DEFAULT_FTX_KEY", "DEFAULT_FTX_SECRET",
 ]

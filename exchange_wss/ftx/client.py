@@ -1,0 +1,302 @@
+"""``FtxWssClient``: the FTX WebSocket protocol under the same callback API.
+
+FTX itself closed in 2022; its protocol lives on in recordings and in venues
+and simulators that copied it. One connection carries everything: it logs in
+afresh (new signature, new time) on every (re)connect, re-subscribes every
+channel, pings every 15 s, and reconnects when the server says it restarts
+(info 20001). Order books are checked against every update's checksum; a
+mismatch resubscribes that market.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Dict, Optional, Tuple
+
+from twisted.internet import defer
+
+from .. import models
+from .._facade import BaseClient, Callback, Link
+from ..connection import WebSocketConnection
+from ..errors import AuthenticationError, ChecksumMismatch, ExchangeError, LocalProtocolError
+from ..orderbook import OrderBook
+from . import protocol as ftx
+
+__all__ = ["FtxWssClient"]
+
+log = logging.getLogger("exchange_wss.ftx")
+
+_INFO_RESTARTING = 20001
+
+Key = Tuple[str, Optional[str]]
+
+
+class _Subscription:
+    """One channel (and market) the user asked for; survives reconnects."""
+
+    __slots__ = ("channel", "market", "callbacks", "deliver", "book")
+
+    def __init__(self, channel: str, market: Optional[str], book: Optional[OrderBook]) -> None:
+        self.channel = channel
+        self.market = market
+        self.callbacks: list = []
+        self.deliver: Callback = lambda _event: None
+        self.book = book
+
+    def add_callback(self, callback: Callback) -> None:
+        self.callbacks.append(callback)
+        if len(self.callbacks) == 1:
+            self.deliver = callback
+        else:
+            def fan_out(event: Any, _cbs=tuple(self.callbacks)) -> None:
+                for cb in _cbs:
+                    cb(event)
+            self.deliver = fan_out
+
+    @property
+    def key(self) -> Key:
+        return (self.channel, self.market)
+
+
+class _FtxLink(Link):
+    """The one FTX connection: login, subscriptions and pings, replayed on every open."""
+
+    def __init__(self, client: "FtxWssClient", url: str) -> None:
+        super().__init__(client, "ftx", url)
+        self._pinger = None
+        # Markets whose book is being resubscribed, waiting for "unsubscribed".
+        self._resubscribing: Dict[Key, _Subscription] = {}
+
+    def new_session(self) -> Any:
+        return ftx.FtxSession(self._control)
+
+    def replay(self, conn: WebSocketConnection, session: Any) -> None:
+        client = self.client
+        self._resubscribing.clear()
+        if client._login_wanted:
+            conn.send(client._login_request())
+        for sub in client._subs.values():
+            self._subscribe(session, sub)
+        self._schedule_ping()
+
+    def _subscribe(self, session: Any, sub: _Subscription) -> None:
+        if sub.book is not None:
+            sub.book.clear()
+        session.expect(sub.channel, sub.market, sub.deliver, raw=self.client.raw, book=sub.book)
+        self.conn.send(ftx.subscribe_request(sub.channel, sub.market))
+
+    def add(self, sub: _Subscription) -> None:
+        if self.session is not None:
+            self._subscribe(self.session, sub)
+
+    def remove(self, sub: _Subscription) -> None:
+        if self.session is not None:
+            self.session.forget(sub.channel, sub.market)
+            self.conn.send(ftx.unsubscribe_request(sub.channel, sub.market))
+
+    def resubscribe(self, sub: _Subscription) -> None:
+        """Unsubscribe, and subscribe again once the server confirmed it, so no
+        update of the old subscription can land on the cleared book."""
+        if self.session is None or sub.key in self._resubscribing:
+            return
+        self._resubscribing[sub.key] = sub
+        self.session.forget(sub.channel, sub.market)
+        self.conn.send(ftx.unsubscribe_request(sub.channel, sub.market))
+
+    # -- pings -------------------------------------------------------------------------
+    def _schedule_ping(self) -> None:
+        self._cancel_ping()
+        self._pinger = self.client._get_reactor().callLater(ftx.PING_INTERVAL, self._ping)
+
+    def _ping(self) -> None:
+        self._pinger = None
+        if self.session is not None:
+            self.conn.send(ftx.ping_request())
+            self._schedule_ping()
+
+    def _cancel_ping(self) -> None:
+        if self._pinger is not None and self._pinger.active():
+            self._pinger.cancel()
+        self._pinger = None
+
+    def closed(self, reason: str) -> None:
+        self._cancel_ping()
+
+    def stop(self) -> defer.Deferred:
+        self._cancel_ping()
+        return super().stop()
+
+    # -- control events ----------------------------------------------------------------
+    def _control(self, event: Any) -> None:
+        client = self.client
+        kind = type(event)
+        if kind is ftx.InfoEvent and event.code == _INFO_RESTARTING:
+            client._emit_event(event)
+            self.conn.drop("server restarting (20001)")
+        elif kind is ftx.LoginError:
+            client._emit_error(AuthenticationError(event.code, event.msg, event.raw))
+        elif kind is ftx.ErrorEvent:
+            client._emit_error(ExchangeError(event.code, event.msg, event.raw))
+        elif kind is ftx.ChecksumFailed:
+            client.stats.checksum_mismatches += 1
+            client._emit_error(ChecksumMismatch(
+                f"orderbook {event.market}: checksum {event.computed} != server "
+                f"{event.expected}; resubscribing"))
+            sub = client._subs.get(("orderbook", event.market))
+            if sub is not None:
+                self.resubscribe(sub)
+        elif kind is ftx.MalformedFrame:
+            client._protocol_error(f"{self.name}: {event.reason}", event.raw)
+        elif kind is ftx.Unsubscribed:
+            sub = self._resubscribing.pop((event.channel, event.market), None)
+            if sub is not None and self.session is not None:
+                self._subscribe(self.session, sub)
+            client._emit_event(event)
+        else:  # Subscribed, Pong, other info
+            client._emit_event(event)
+
+
+class FtxWssClient(BaseClient):
+    """Threaded, callback-driven client of the FTX WebSocket protocol.
+
+    Args:
+        key, secret: API key and secret (for fills and orders). The secret
+            appears in no log line, repr or exception.
+        subaccount: the subaccount to log in to, if any.
+        url: the endpoint (default ``wss://ftx.com/ws/``; FTX-protocol venues
+            and the sandbox have their own).
+        raw: deliver decoded frames instead of typed models.
+        **options: hooks and reliability settings as for ``WssClient``.
+    """
+
+    def __init__(self, key: Optional[str] = None, secret: Optional[str] = None, *,
+                 subaccount: Optional[str] = None, url: str = ftx.DEFAULT_URL,
+                 raw: bool = False, **options: Any) -> None:
+        super().__init__(**options)
+        if (key is None) != (secret is None):
+            raise LocalProtocolError("give both key and secret, or neither")
+        self.key = key
+        self._secret = secret
+        self.subaccount = subaccount
+        self.url = url
+        self.raw = raw
+        self._subs: Dict[Key, _Subscription] = {}
+        self._login_wanted = False
+        self._link: Optional[_FtxLink] = None
+
+    def __repr__(self) -> str:
+        key = f"{self.key[:4]}…" if self.key else None
+        return (f"<FtxWssClient url={self.url!r} key={key!r} subaccount={self.subaccount!r} "
+                f"subscriptions={len(self._subs)} running={self.running}>")
+
+    def _get_link(self) -> _FtxLink:
+        if self._link is None:
+            self._link = _FtxLink(self, self.url)
+            if self.running:
+                self._link.conn.start()
+        return self._link
+
+    # -- login ---------------------------------------------------------------------------
+    def authenticate(self, callback: Optional[Callback] = None) -> None:
+        """Log in (again on every reconnect, with a fresh signature).
+
+        Login errors go to ``on_error`` as :class:`~exchange_wss.errors.AuthenticationError`.
+        ``callback``, if given, is subscribed to fills and orders.
+        """
+        if self.key is None:
+            raise LocalProtocolError("authenticate needs key and secret: FtxWssClient(key, secret)")
+        self._call(self._authenticate)
+        if callback is not None:
+            self.subscribe_to_fills(callback)
+            self.subscribe_to_orders(callback)
+
+    def _authenticate(self) -> None:
+        if self._login_wanted:
+            return
+        self._login_wanted = True
+        link = self._get_link()
+        if link.session is not None:
+            link.conn.send(self._login_request())
+
+    def _login_request(self) -> Dict[str, Any]:
+        return ftx.login_request(self.key, self._secret, int(time.time() * 1000), self.subaccount)
+
+    # -- subscriptions -------------------------------------------------------------------
+    def subscribe_to_fills(self, callback: Callback) -> str:
+        """Your fills: :class:`~exchange_wss.models.Fill` (logs in if not done yet)."""
+        return self._private("fills", callback)
+
+    def subscribe_to_orders(self, callback: Callback) -> str:
+        """Your order updates: :class:`~exchange_wss.models.Order` (logs in if not done yet)."""
+        return self._private("orders", callback)
+
+    def subscribe_to_ticker(self, market: str, callback: Callback) -> str:
+        """Best bid/ask and last price of ``market``: :class:`~exchange_wss.models.Ticker`."""
+        return self._subscribe("ticker", market, callback)
+
+    def subscribe_to_trades(self, market: str, callback: Callback) -> str:
+        """Public trades of ``market``: one :class:`~exchange_wss.models.Trade` each."""
+        return self._subscribe("trades", market, callback)
+
+    def subscribe_to_orderbook(self, market: str, callback: Callback) -> str:
+        """The book of ``market``, kept and checksum-verified; read it with :meth:`order_book`.
+
+        ``callback`` gets a :class:`~exchange_wss.models.BookSnapshot`, then
+        :class:`~exchange_wss.models.BookDiff` events.
+        """
+        return self._subscribe("orderbook", market, callback)
+
+    def unsubscribe(self, subscription: str) -> None:
+        """Unsubscribe (all callbacks of) a subscription returned by ``subscribe_to_*``."""
+        channel, _, market = subscription.partition(":")
+        key = (channel, market or None)
+        if key not in self._subs:
+            raise LocalProtocolError(f"no subscription {subscription!r}")
+        self._call(self._unsubscribe, key)
+
+    def order_book(self, market: str) -> models.BookSnapshot:
+        """A consistent copy of the maintained book of ``market`` (levels ``(price, size)``)."""
+        sub = self._subs.get(("orderbook", market))
+        if sub is None:
+            raise LocalProtocolError(f"no order book subscription for {market}")
+        book = sub.book
+        return self._call_and_wait(lambda: models.BookSnapshot(market, book.bids, book.asks))
+
+    def _private(self, channel: str, callback: Callback) -> str:
+        self.authenticate()
+        return self._subscribe(channel, None, callback, droppable=False)
+
+    def _subscribe(self, channel: str, market: Optional[str], callback: Callback,
+                   droppable: bool = True) -> str:
+        ftx.subscribe_request(channel, market)  # validates, raises before anything is queued
+        if not callable(callback):
+            raise LocalProtocolError("callback must be callable")
+        label = channel if market is None else f"{channel}:{market}"
+        self._call(self._add, channel, market, self._safe(callback, label, droppable))
+        return label
+
+    def _add(self, channel: str, market: Optional[str], deliver: Callback) -> None:
+        sub = self._subs.get((channel, market))
+        if sub is not None:
+            sub.add_callback(deliver)
+            return
+        book = OrderBook(market, kind="size") if channel == "orderbook" else None
+        sub = self._subs[(channel, market)] = _Subscription(channel, market, book)
+        sub.add_callback(deliver)
+        self._get_link().add(sub)
+
+    def _unsubscribe(self, key: Key) -> None:
+        sub = self._subs.pop(key, None)
+        if sub is not None and self._link is not None:
+            self._link.remove(sub)
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def _start_connections(self) -> None:
+        if self._link is not None:
+            self._link.conn.start()
+
+    def _stop_connections(self):
+        if self._link is None:
+            return None
+        return self._link.stop()

@@ -1,0 +1,604 @@
+"""FTX WebSocket, sans-I/O: decoded JSON in, typed events out; requests in, frames out.
+
+Nothing here imports Twisted or autobahn. The connection layer decodes each
+message (``orjson.loads``) and hands it to :meth:`FtxSession.receive`; the
+facade builds login, ping and (un)subscribe requests with the module functions
+and sends them serialised. One :class:`FtxSession` lives per connection (a
+fresh one after every reconnect).
+
+Wire facts follow ``shared/protocol/ftx.md``. FTX shut down in Nov 2022; the
+protocol is kept for FTX-protocol venues, simulators and recordings.
+
+- One connection carries everything; data frames are
+  ``{"channel","market","type":"partial"|"update","data"}`` (``fills`` and
+  ``orders`` have no market) and are routed by ``(channel, market)``.
+- Numbers are JSON numbers and become floats. Times: fills, orders and trades
+  carry ISO 8601 text, books and tickers float seconds; both become ``mts``
+  (integer ms, truncated).
+- Book checksums: unsigned CRC32 over the top 100 levels interleaved
+  ``bidP:bidS:askP:askS:...``, each number written as Python's ``str(float)``
+  (``9805.0``, ``2.262e-05``), not as the wire text (``9805``, ``0.00002262``);
+  see :meth:`~exchange_wss.orderbook.OrderBook.ftx_checksum`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from ..errors import LocalProtocolError
+from ..models import BookDiff, BookSnapshot, Fill, Order, Ticker, Trade
+from ..orderbook import OrderBook
+
+__all__ = [
+    # constants
+    "DEFAULT_URL", "PING_INTERVAL", "CHANNELS", "PRIVATE_CHANNELS", "MARKET_CHANNELS",
+    "CHECKSUM_DEPTH", "INFO_RESTARTING",
+    # requests
+    "login_signature", "login_request", "ping_request", "subscribe_request",
+    "unsubscribe_request",
+    # control events
+    "Subscribed", "Unsubscribed", "Pong", "LoginError", "ErrorEvent", "InfoEvent",
+    "ChecksumFailed", "MalformedFrame",
+    # session
+    "FtxSession",
+]
+
+# --------------------------------------------------------------------------- constants
+
+DEFAULT_URL = "wss://ftx.com/ws/"
+#: Seconds between ``{"op":"ping"}`` (FTX: "every 15 seconds").
+PING_INTERVAL = 15.0
+#: Channels that take no market (need a login).
+PRIVATE_CHANNELS = frozenset(("fills", "orders"))
+#: Channels that need a market.
+MARKET_CHANNELS = frozenset(("ticker", "trades", "orderbook"))
+CHANNELS = ("fills", "orders", "ticker", "trades", "orderbook")
+#: Levels per side the book checksum covers.
+CHECKSUM_DEPTH = 100
+#: ``info`` code: "Server restarting, please reconnect".
+INFO_RESTARTING = 20001
+
+
+def _fail(message: str) -> LocalProtocolError:
+    return LocalProtocolError(message)
+
+
+# ----------------------------------------------------------------------------- requests
+
+def login_signature(secret: str, time_ms: int) -> str:
+    """Hex HMAC-SHA256 of ``f"{time_ms}websocket_login"`` keyed with ``secret``."""
+    return hmac.new(secret.encode(), f"{time_ms}websocket_login".encode(),
+                    hashlib.sha256).hexdigest()
+
+
+def login_request(api_key: str, secret: str, time_ms: int,
+                  subaccount: Optional[str] = None) -> Dict[str, Any]:
+    """``{"op":"login","args":{"key","sign","time"[,"subaccount"]}}``.
+
+    Args:
+        api_key: the API key.
+        secret: the API secret (used for the signature only, never sent).
+        time_ms: the current time in ms (FTX refuses stale times); use a fresh
+            one for every login.
+        subaccount: the subaccount's name, or None for the main account.
+
+    Raises:
+        LocalProtocolError: an empty key or secret, a time that is not a
+            non-negative int, or an empty/non-string subaccount.
+    """
+    if not isinstance(api_key, str) or not api_key:
+        raise _fail("an API key is required")
+    if not isinstance(secret, str) or not secret:
+        raise _fail("an API secret is required")
+    if time_ms.__class__ is not int or time_ms < 0:
+        raise _fail(f"time_ms must be a non-negative int, got {time_ms!r}")
+    args: Dict[str, Any] = {"key": api_key, "sign": login_signature(secret, time_ms),
+                            "time": time_ms}
+    if subaccount is not None:
+        if not isinstance(subaccount, str) or not subaccount:
+            raise _fail(f"subaccount must be a non-empty string, got {subaccount!r}")
+        args["subaccount"] = subaccount
+    return {"op": "login", "args": args}
+
+
+def ping_request() -> Dict[str, Any]:
+    """``{"op":"ping"}``; the server answers ``{"type":"pong"}``."""
+    return {"op": "ping"}
+
+
+def _check_channel(channel: Any, market: Any) -> Optional[str]:
+    if channel.__class__ is not str or channel not in CHANNELS:
+        raise _fail(f"unknown channel {channel!r}; expected one of {CHANNELS}")
+    if channel in PRIVATE_CHANNELS:
+        if market is not None:
+            raise _fail(f"the {channel} channel takes no market, got {market!r}")
+        return None
+    if not isinstance(market, str) or not market or market != market.strip():
+        raise _fail(f"the {channel} channel needs a market name, got {market!r}")
+    return market
+
+
+def _channel_request(op: str, channel: str, market: Optional[str]) -> Dict[str, Any]:
+    market = _check_channel(channel, market)
+    req: Dict[str, Any] = {"op": op, "channel": channel}
+    if market is not None:
+        req["market"] = market
+    return req
+
+
+def subscribe_request(channel: str, market: Optional[str] = None) -> Dict[str, Any]:
+    """``{"op":"subscribe","channel"[,"market"]}``.
+
+    Raises:
+        LocalProtocolError: a channel other than fills, orders (no market),
+            ticker, trades, orderbook (market required).
+    """
+    return _channel_request("subscribe", channel, market)
+
+
+def unsubscribe_request(channel: str, market: Optional[str] = None) -> Dict[str, Any]:
+    """``{"op":"unsubscribe","channel"[,"market"]}``; validated as :func:`subscribe_request`."""
+    return _channel_request("unsubscribe", channel, market)
+
+
+# ------------------------------------------------------------------------ control events
+
+@dataclass(slots=True)
+class Subscribed:
+    """The server confirmed a subscription (``market`` None for fills/orders)."""
+
+    channel: Any
+    market: Any
+    raw: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(slots=True)
+class Unsubscribed:
+    """The server confirmed an unsubscribe: no more data of that subscription follows."""
+
+    channel: Any
+    market: Any
+    raw: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(slots=True)
+class Pong:
+    """The answer to :func:`ping_request`."""
+
+    raw: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(slots=True)
+class LoginError:
+    """An ``error`` about logging in: invalid credentials, ``"Not logged in"``
+    (a private channel without a login), ``"Already logged in"``..."""
+
+    code: Any
+    msg: Any
+    raw: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(slots=True)
+class ErrorEvent:
+    """Any other ``error`` (e.g. an invalid market). FTX echoes nothing more than
+    ``code`` and ``msg``; the frame is in ``raw``."""
+
+    code: Any
+    msg: Any
+    raw: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(slots=True)
+class InfoEvent:
+    """An ``info`` notice; :data:`INFO_RESTARTING` (20001) means reconnect."""
+
+    code: Any
+    msg: Any
+    raw: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(slots=True)
+class ChecksumFailed:
+    """A book's checksum differs from the server's: resubscribe that market.
+
+    Reported once per snapshot; the next ``partial`` re-arms the check.
+    """
+
+    market: Any
+    expected: Any
+    computed: Any
+
+
+@dataclass(slots=True)
+class MalformedFrame:
+    """A message this session cannot use (wrong shape or types); ``reason`` says why."""
+
+    reason: str
+    raw: Any = field(default=None, repr=False, compare=False)
+
+
+# ----------------------------------------------------------------------------- parsers
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MS = timedelta(milliseconds=1)
+
+
+def _iso_mts(value: Any) -> Optional[int]:
+    """ISO 8601 text -> integer ms since the epoch (naive means UTC); else None."""
+    if value.__class__ is not str:
+        return None
+    try:
+        dt = datetime.fromisoformat(value)
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=timezone.utc)
+        return (dt - _EPOCH) // _MS
+    except (ValueError, OverflowError, TypeError):
+        return None
+
+
+def _sec_mts(value: Any) -> Optional[int]:
+    """Float seconds (book/ticker ``time``) -> integer ms; else None."""
+    cls = value.__class__
+    if cls is float or cls is int:
+        try:
+            ms = float(value) * 1000
+        except OverflowError:
+            return None
+        if math.isfinite(ms):
+            return int(ms)
+    return None
+
+
+def _f(value: Any) -> Optional[float]:
+    """A JSON number -> float; None stays None; anything else raises."""
+    cls = value.__class__
+    if cls is float:
+        return value
+    if cls is int:
+        return float(value)
+    if value is None:
+        return None
+    raise TypeError(f"expected a number, got {type(value).__name__}")
+
+
+def _req(d: dict, key: str) -> float:
+    value = _f(d.get(key))
+    if value is None:
+        raise KeyError(f"{key} is missing")
+    return value
+
+
+def _sign(side: Any) -> float:
+    if side == "buy":
+        return 1.0
+    if side == "sell":
+        return -1.0
+    raise ValueError(f"unknown side {side!r}")
+
+
+def _obj(data: Any) -> dict:
+    if data.__class__ is not dict:
+        raise TypeError(f"data must be an object, got {type(data).__name__}")
+    return data
+
+
+def _levels(rows: Any) -> List[Tuple[float, float]]:
+    if rows is None:
+        return []
+    if rows.__class__ is not list:
+        raise TypeError(f"levels must be an array, got {type(rows).__name__}")
+    out = []
+    for row in rows:
+        if row.__class__ is not list or len(row) < 2:
+            raise TypeError(f"bad level {row!r}")
+        price = _f(row[0])
+        size = _f(row[1])
+        if price is None or size is None or not (math.isfinite(price) and math.isfinite(size)):
+            raise ValueError(f"bad level {row!r}")
+        out.append((price, size))
+    return out
+
+
+def _fill(d: Any) -> Fill:
+    d = _obj(d)
+    trade_id = d.get("tradeId")
+    liquidity = d.get("liquidity")
+    maker = True if liquidity == "maker" else (False if liquidity == "taker" else None)
+    return Fill(trade_id if trade_id is not None else d.get("id"), d.get("market"),
+                _iso_mts(d.get("time")), d.get("orderId"), _sign(d.get("side")) * _req(d, "size"),
+                _req(d, "price"), _f(d.get("fee")), d.get("feeCurrency"), maker, None, None,
+                None, _f(d.get("feeRate")), "fill", d)
+
+
+def _order(d: Any) -> Order:
+    d = _obj(d)
+    sign = _sign(d.get("side"))
+    size = _req(d, "size")
+    filled = _f(d.get("filledSize"))
+    # What is left unfilled, so that Order.filled == filledSize. FTX's
+    # remainingSize drops to 0 when an order closes (cancelled or not), which
+    # would make a cancelled, unfilled order look fully filled.
+    if filled is not None:
+        amount: Optional[float] = sign * (size - filled)
+    else:
+        remaining = _f(d.get("remainingSize"))
+        amount = None if remaining is None else sign * remaining
+    return Order(d.get("id"), None, d.get("clientId"), d.get("market"),
+                 _iso_mts(d.get("createdAt")), None, amount, sign * size, d.get("type"),
+                 d.get("status"), _f(d.get("price")), _f(d.get("avgFillPrice")), None,
+                 "update", d)
+
+
+# ------------------------------------------------------------------------- channel handlers
+
+class _Handler:
+    """One expected ``(channel, market)``. ``handle(mtype, data, msg)`` gets each frame.
+
+    Parsing happens inside ``try`` and delivery outside it: a bad frame becomes
+    :class:`MalformedFrame`, while an exception raised by a callback propagates
+    (the facade guards user callbacks).
+    """
+
+    __slots__ = ("session", "channel", "market", "deliver", "raw")
+
+    def __init__(self, session: "FtxSession", channel: str, market: Optional[str],
+                 deliver: Callable[[Any], None], raw: bool):
+        self.session = session
+        self.channel = channel
+        self.market = market
+        self.deliver = deliver
+        self.raw = raw
+
+    def _bad(self, msg: Any, exc: BaseException) -> None:
+        label = self.channel if self.market is None else f"{self.channel} {self.market}"
+        self.session._on_control(MalformedFrame(f"{label}: {type(exc).__name__}: {exc}", msg))
+
+    def handle(self, mtype: str, data: Any, msg: dict) -> None:
+        if self.raw:
+            self.deliver(msg)
+            return
+        try:
+            event = self.parse(data)
+        except Exception as exc:  # noqa: BLE001 - a bad frame is reported, never raised
+            self._bad(msg, exc)
+            return
+        self.deliver(event)
+
+    def parse(self, data: Any) -> Any:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class _FillsHandler(_Handler):
+    __slots__ = ()
+
+    def parse(self, data: Any) -> Fill:
+        return _fill(data)
+
+
+class _OrdersHandler(_Handler):
+    __slots__ = ()
+
+    def parse(self, data: Any) -> Order:
+        return _order(data)
+
+
+class _TickerHandler(_Handler):
+    __slots__ = ()
+
+    def parse(self, data: Any) -> Ticker:
+        d = _obj(data)
+        # FTX's ticker has no daily statistics; its float-seconds time stays in raw.
+        return Ticker(self.market, _f(d.get("bid")), _f(d.get("bidSize")), _f(d.get("ask")),
+                      _f(d.get("askSize")), None, None, _f(d.get("last")), None, None, None, d)
+
+
+class _TradesHandler(_Handler):
+    """A frame holds a list of trades: one Trade is delivered per item."""
+
+    __slots__ = ()
+
+    def handle(self, mtype: str, data: Any, msg: dict) -> None:
+        if self.raw:
+            self.deliver(msg)
+            return
+        try:
+            items = data if data.__class__ is list else [_obj(data)]
+            market = self.market
+            trades = []
+            for item in items:
+                item = _obj(item)
+                trades.append(Trade(market, item.get("id"), _iso_mts(item.get("time")),
+                                    _sign(item.get("side")) * _req(item, "size"),
+                                    _req(item, "price"), "trade", item))
+        except Exception as exc:  # noqa: BLE001
+            self._bad(msg, exc)
+            return
+        deliver = self.deliver
+        for trade in trades:
+            deliver(trade)
+
+
+class _BookHandler(_Handler):
+    """Book frames: ``partial`` replaces the book, ``update`` applies levels (size 0
+    deletes); after each, the book is checked against the frame's ``checksum``."""
+
+    __slots__ = ("book", "have_partial", "cs_reported")
+
+    def __init__(self, session: "FtxSession", channel: str, market: Optional[str],
+                 deliver: Callable[[Any], None], raw: bool, book: Optional[OrderBook]):
+        super().__init__(session, channel, market, deliver, raw)
+        # Without the caller's book the session keeps its own, so checksums
+        # are always verified.
+        self.book = book if book is not None else OrderBook(market, kind="size")
+        self.have_partial = False
+        # One ChecksumFailed per snapshot: the facade resubscribes once.
+        self.cs_reported = False
+
+    def handle(self, mtype: str, data: Any, msg: dict) -> None:
+        failed = None
+        try:
+            d = _obj(data)
+            bids = _levels(d.get("bids"))
+            asks = _levels(d.get("asks"))
+            book = self.book
+            if mtype == "partial":
+                book.set_snapshot(bids, asks)
+                self.have_partial = True
+                self.cs_reported = False
+                event = msg if self.raw else BookSnapshot(self.market, book.bids, book.asks, d)
+            else:
+                set_level = book.set_level
+                for price, size in bids:
+                    set_level("bid", price, size)
+                for price, size in asks:
+                    set_level("ask", price, size)
+                event = msg if self.raw else BookDiff(self.market, bids, asks, None, None, None,
+                                                      _sec_mts(d.get("time")), d)
+            if self.have_partial and not self.cs_reported:
+                expected = d.get("checksum")
+                if expected.__class__ is int:
+                    computed = book.ftx_checksum(CHECKSUM_DEPTH)
+                    if computed != expected:
+                        self.cs_reported = True
+                        failed = ChecksumFailed(self.market, expected, computed)
+        except Exception as exc:  # noqa: BLE001
+            self._bad(msg, exc)
+            return
+        if failed is not None:
+            self.session._on_control(failed)
+        self.deliver(event)
+
+
+_HANDLERS = {"fills": _FillsHandler, "orders": _OrdersHandler, "ticker": _TickerHandler,
+             "trades": _TradesHandler}
+
+_LOGIN_WORDS = ("login", "logged in", "log in")
+
+
+def _is_login_error(text: Any) -> bool:
+    if text.__class__ is not str:
+        return False
+    low = text.lower()
+    return any(word in low for word in _LOGIN_WORDS)
+
+
+# ----------------------------------------------------------------------------- session
+
+class FtxSession:
+    """The protocol state of one FTX connection (make a fresh one per connect).
+
+    Feed every decoded message to :meth:`receive`:
+
+    - ``partial``/``update`` frames go to the handler expected for their
+      ``(channel, market)`` (one dict lookup); frames nobody expects (e.g.
+      still in flight after an unsubscribe) are dropped;
+    - ``subscribed``, ``unsubscribed``, ``pong``, ``error`` and ``info`` go to
+      ``on_control`` as :class:`Subscribed`, :class:`Unsubscribed`,
+      :class:`Pong`, :class:`LoginError`/:class:`ErrorEvent` and
+      :class:`InfoEvent`; book checksum mismatches as :class:`ChecksumFailed`
+      and unusable messages as :class:`MalformedFrame`.
+
+    Typed data: fills -> Fill (``kind="fill"``, signed amount, ``maker`` from
+    ``liquidity``, ``id`` the tradeId, fee as FTX sends it: positive = paid);
+    orders -> Order (``kind="update"``, ``amount`` the signed unfilled size so
+    that ``Order.filled`` is ``filledSize``); ticker -> Ticker (bid/ask, sizes,
+    last; no daily statistics); trades -> one Trade per item (``kind="trade"``);
+    orderbook -> BookSnapshot on ``partial`` (levels ``(price, size)`` best
+    first), BookDiff per ``update`` (levels as sent, ``mts`` from ``time``).
+
+    ``receive`` never raises for bad input; exceptions raised by ``deliver``
+    or ``on_control`` themselves propagate.
+
+    Args:
+        on_control: called with each control event.
+    """
+
+    def __init__(self, on_control: Callable[[Any], None]):
+        self._on_control = on_control
+        self._routes: Dict[Tuple[str, Optional[str]], _Handler] = {}
+
+    # ------------------------------------------------------------------ registration
+
+    def expect(self, channel: str, market: Optional[str], deliver: Callable[[Any], None], *,
+               raw: bool = False, book: Optional[OrderBook] = None) -> None:
+        """Route a channel's data to ``deliver`` (call before sending the subscribe).
+
+        Expecting the same ``(channel, market)`` again replaces the handler
+        (and a book's snapshot state).
+
+        Args:
+            channel: ``"fills"``, ``"orders"`` (market None), ``"ticker"``,
+                ``"trades"`` or ``"orderbook"``.
+            market: the market name as subscribed (``"BTC-PERP"``).
+            deliver: gets the typed events (see the class docstring).
+            raw: deliver each frame dict as received (a book is still kept
+                and checked).
+            book: orderbook only: a ``"size"`` :class:`~exchange_wss.orderbook.OrderBook`
+                to maintain; without one the session keeps its own.
+
+        Raises:
+            LocalProtocolError: a bad channel/market pair, a non-callable
+                ``deliver``, or a ``book`` that is not a ``"size"`` book of an
+                orderbook channel.
+        """
+        market = _check_channel(channel, market)
+        if not callable(deliver):
+            raise _fail("deliver must be callable")
+        if channel == "orderbook":
+            if book is not None and (not isinstance(book, OrderBook) or book.kind != "size"):
+                raise _fail("book must be an OrderBook(kind='size')")
+            handler: _Handler = _BookHandler(self, channel, market, deliver, bool(raw), book)
+        else:
+            if book is not None:
+                raise _fail(f"the {channel} channel keeps no book")
+            handler = _HANDLERS[channel](self, channel, market, deliver, bool(raw))
+        self._routes[(channel, market)] = handler
+
+    def forget(self, channel: str, market: Optional[str] = None) -> None:
+        """Stop routing a channel (after unsubscribing); its later frames are dropped."""
+        try:
+            self._routes.pop((channel, market), None)
+        except TypeError:
+            pass
+
+    # ---------------------------------------------------------------------- receive
+
+    def receive(self, msg: Any) -> None:
+        """Handle one decoded message."""
+        if msg.__class__ is not dict:
+            self._on_control(MalformedFrame(f"unexpected message type {type(msg).__name__}",
+                                            msg))
+            return
+        mtype = msg.get("type")
+        if mtype == "update" or mtype == "partial":
+            channel = msg.get("channel")
+            try:
+                handler = self._routes.get((channel, msg.get("market")))
+                if handler is None and channel in PRIVATE_CHANNELS:
+                    handler = self._routes.get((channel, None))
+            except TypeError:
+                self._on_control(MalformedFrame("unusable channel or market", msg))
+                return
+            if handler is not None:
+                handler.handle(mtype, msg.get("data"), msg)
+            return
+        if mtype == "pong":
+            event: Any = Pong(msg)
+        elif mtype == "subscribed":
+            event = Subscribed(msg.get("channel"), msg.get("market"), msg)
+        elif mtype == "unsubscribed":
+            event = Unsubscribed(msg.get("channel"), msg.get("market"), msg)
+        elif mtype == "error":
+            code, text = msg.get("code"), msg.get("msg")
+            event = LoginError(code, text, msg) if _is_login_error(text) else \
+                ErrorEvent(code, text, msg)
+        elif mtype == "info":
+            event = InfoEvent(msg.get("code"), msg.get("msg"), msg)
+        else:
+            event = MalformedFrame(f"unknown message type {mtype!r}", msg)
+        self._on_control(event)
