@@ -7,7 +7,9 @@ that fills, cancels the resting one, and shows it all live (``rich``) or as
 plain lines when stdout is not a terminal. ``exchange-wss demo --exchange
 binance [--market spot|usdm]`` does the same against an in-process Binance
 sandbox with ``BinanceWssClient`` (ticker, trades, book ticker, a book synced
-with REST snapshots, user data, orders over the WebSocket API).
+with REST snapshots, user data, orders over the WebSocket API), and
+``--exchange ftx`` against the FTX-protocol sandbox with ``FtxWssClient``
+(ticker, trades, a checksummed book, fills and orders).
 ``python -m exchange_wss`` is the same command.
 
 Exit status: 0 when the command did its job, 1 when the demo's scripted flow
@@ -30,10 +32,10 @@ __all__ = ["main", "build_parser"]
 #: The pair the demo trades and watches.
 DEMO_SYMBOL = "tBTCUSD"
 #: The pair the Binance demo trades and watches (Spot and USDT-M name it alike).
+FTX_SYMBOL = "BTC-PERP"
 BINANCE_SYMBOL = "BTCUSDT"
 #: Size of each demo order, in BTC.
 DEMO_AMOUNT = 0.01
-_EXCHANGES_LATER = ("ftx",)
 #: Binance markets the demo runs on (COIN-M counts in contracts: not demoed).
 DEMO_BINANCE_MARKETS = ("spot", "usdm")
 
@@ -85,8 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=1,
                       help="seed of the sandbox market (default %(default)s)")
     demo.add_argument("--exchange", default="bitfinex",
-                      help="exchange to demo: bitfinex (default) or binance; ftx is "
-                           "not available yet")
+                      help="exchange to demo: bitfinex (default), binance or ftx")
     demo.add_argument("--market", choices=DEMO_BINANCE_MARKETS, default=None,
                       help="Binance market of the sandbox: spot (default) or usdm "
                            "(USDT-M futures); --exchange binance only")
@@ -659,17 +660,108 @@ class _BinanceVenue(_Venue):
         return self._cancel_errors.get(order_id)
 
 
+class _FtxVenue(_Venue):
+    """The FTX protocol: an in-process :class:`~exchange_wss.sandbox.FtxSandbox` and a
+    :class:`~exchange_wss.FtxWssClient` logged in to fills and orders. FTX took orders over
+    REST, not the socket, so the demo places them through the sandbox's stand-in for it."""
+
+    account_channel = "account"
+    channels = ("ticker", "trades", "book", "account")
+    book_title = "orderbook (checksummed), top 5"
+    wallets_title = "wallets"
+
+    def __init__(self, args: argparse.Namespace, state: DemoState) -> None:
+        super().__init__(args, state)
+        self.symbol = FTX_SYMBOL
+        self.where = "the in-process FTX-protocol sandbox"
+        self._subscribed: set = set()
+        self._pending: Dict[str, Any] = {}
+        self._orders_sent = 0
+
+    def start(self) -> None:
+        from .ftx.client import FtxWssClient
+        from .sandbox import DEFAULT_FTX_KEY, DEFAULT_FTX_SECRET, FtxSandbox
+        state = self.state
+        self.key = DEFAULT_FTX_KEY
+        self.sandbox = FtxSandbox(host="127.0.0.1", port=0, seed=self.args.seed).start()
+        state.note(f"FTX sandbox listening on {self.sandbox.url}")
+        self.client = client = FtxWssClient(
+            DEFAULT_FTX_KEY, DEFAULT_FTX_SECRET, url=self.sandbox.url, on_event=self._on_event,
+            on_error=state.on_error, reconnect_delay=0.5, max_reconnect_delay=5.0)
+        client.subscribe_to_ticker(self.symbol, state.on_ticker)
+        client.subscribe_to_trades(self.symbol, state.on_trades)
+        client.subscribe_to_orderbook(self.symbol, state.on_book)
+        client.subscribe_to_fills(self._on_account)
+        client.subscribe_to_orders(self._on_account)
+        client.start()
+
+    def _on_event(self, event: Any) -> None:
+        if type(event).__name__ == "Subscribed":
+            with self.state.cond:
+                self._subscribed.add(event.channel)
+                self.state.cond.notify_all()
+        self.state.on_event(event)
+
+    def _on_account(self, event: Any) -> None:
+        from .models import Order
+        self.state.on_account(event, "account")
+        if isinstance(event, Order):
+            future = self._pending.pop(event.cid, None)
+            if future is not None and not future.done():
+                future.set_result(event)
+
+    def top(self) -> Any:
+        snap = self.client.order_book(self.symbol)
+        return snap.bids[:5], snap.asks[:5]
+
+    def account_ready(self) -> bool:
+        return {"fills", "orders"} <= self._subscribed
+
+    def order_prices(self, best_bid: float, best_ask: float) -> tuple:
+        book = self.sandbox.book(self.symbol, 20)
+        if not book["bids"] or not book["asks"]:
+            raise DemoFailure(f"the sandbox's {self.symbol} book has an empty side")
+        return book["bids"][-1][0], book["asks"][4][0]
+
+    def submit(self, price: Any) -> tuple:
+        from concurrent.futures import Future
+        self._orders_sent += 1
+        client_id = f"exwss-demo-{int(time.time() * 1000)}-{self._orders_sent}"
+        future: Future = Future()
+        self._pending[client_id] = future  # settled by the order's first update
+        try:
+            self.sandbox.place_order(self.key, self.symbol, "buy", float(price),
+                                     float(DEMO_AMOUNT), client_id=client_id)
+        except ValueError as exc:  # the sandbox refused it, as FTX's REST would
+            self._pending.pop(client_id, None)
+            future.set_exception(exc)
+        return future, f"client id {client_id}"
+
+    def executed(self, order_id: Any) -> bool:
+        if self.state.fills.get(order_id):
+            return True
+        order = self.state.orders.get(order_id)
+        return order is not None and bool(order.filled)
+
+    def cancel(self, order: Any) -> None:
+        if not self.sandbox.cancel_order(self.key, order.id):
+            self.state.note(f"order {order.id}: cancel refused (not open)")
+
+    def cancel_outcome(self, order_id: Any) -> Optional[str]:
+        # FTX has one end state, "closed"; closed with nothing filled is a cancel.
+        order = self.state.orders.get(order_id)
+        if order is not None and order.status == "closed":
+            return "CANCELED" if not order.filled else f"closed after filling {order.filled}"
+        return None
+
+
 #: The demo's venues, by ``--exchange`` name.
-_VENUES = {"bitfinex": _BitfinexVenue, "binance": _BinanceVenue}
+_VENUES = {"bitfinex": _BitfinexVenue, "binance": _BinanceVenue, "ftx": _FtxVenue}
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the scripted demo; see the module docstring."""
     exchange = args.exchange.strip().lower()
-    if exchange in _EXCHANGES_LATER:
-        print(f"exchange-wss demo: --exchange {exchange} is not available yet; "
-              f"supported: {', '.join(_VENUES)}", file=sys.stderr)
-        return EXIT_USAGE
     if exchange not in _VENUES:
         print(f"exchange-wss demo: unknown exchange {args.exchange!r}; "
               f"supported: {', '.join(_VENUES)}", file=sys.stderr)

@@ -67,10 +67,20 @@ def test_demo_fails_clearly_without_a_ticker(monkeypatch, capsys):
     assert "Demo FAILED: no tNOSUCHPAIR ticker arrived within 1.5s" in err
 
 
-def test_demo_refuses_exchanges_not_available_yet(capsys):
-    """``--exchange ftx`` exits 2 saying it is not available yet."""
-    assert cli.main(["demo", "--exchange", "ftx"]) == cli.EXIT_USAGE
-    assert "not available yet" in capsys.readouterr().err
+def test_demo_refuses_an_unknown_exchange(capsys):
+    """``--exchange kraken`` exits 2 naming the exchanges it knows."""
+    assert cli.main(["demo", "--exchange", "kraken"]) == cli.EXIT_USAGE
+    assert "bitfinex, binance, ftx" in capsys.readouterr().err
+
+
+def test_ftx_demo_places_fills_and_cancels():
+    """``demo --exchange ftx`` runs its scripted flow against the FTX sandbox and exits 0."""
+    result = subprocess.run([sys.executable, "-m", "exchange_wss", "demo", "--exchange", "ftx",
+                             "--duration", "4", "--no-ui"], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "orders: placed 2, filled 1, cancelled 1" in result.stdout
+    assert "errors: 0" in result.stdout
 
 
 @pytest.fixture(scope="module", params=["spot", "usdm"])
