@@ -286,6 +286,11 @@ class Order:
             return None
         return abs(self.amount_orig - self.amount)
 
+    @property
+    def remaining(self) -> Optional[float]:
+        """Absolute amount not executed (yet)."""
+        return None if self.amount is None else abs(self.amount)
+
 
 @dataclass(slots=True)
 class Fill:
@@ -328,6 +333,21 @@ class Fill:
         if self.maker is None:
             return None
         return "maker" if self.maker else "taker"
+
+    @property
+    def market(self) -> str:
+        """:attr:`symbol` under FTX's name."""
+        return self.symbol
+
+    @property
+    def trade_id(self) -> int:
+        """:attr:`id` under FTX's name."""
+        return self.id
+
+    @property
+    def time(self) -> int:
+        """:attr:`mts` (ms) under FTX's name."""
+        return self.mts
 
 
 @dataclass(slots=True)

@@ -129,3 +129,29 @@ def test_bad_arguments_fail_fast():
         client.subscribe_to_orderbook("", print)
     with pytest.raises(LocalProtocolError):
         client.subscribe_to_fills(print)  # needs key and secret
+
+
+def test_client_pings_and_gets_pongs(make_client, monkeypatch):
+    """The client sends {"op":"ping"} every PING_INTERVAL; the server's pongs arrive."""
+    from exchange_wss.ftx import protocol
+    monkeypatch.setattr(protocol, "PING_INTERVAL", 0.1)  # 15 s in production
+    client = make_client(key=None, secret=None)
+    client.subscribe_to_ticker("BTC-PERP", Recorder())
+    client.start()
+    client.events.wait_count(lambda e: type(e).__name__ == "Pong", 3)
+
+
+def test_fill_and_order_read_with_ftx_names(sandbox, make_client):
+    """Fills answer to market/trade_id/time and orders to filled/remaining, as FTX named them."""
+    client = make_client()
+    fills, orders = Recorder(), Recorder()
+    client.subscribe_to_fills(fills)
+    client.subscribe_to_orders(orders)
+    client.start()
+    client.events.wait_count(lambda e: type(e).__name__ == "Subscribed", 2)
+    ask = sandbox.book("BTC-PERP")["asks"][0][0]
+    sandbox.place_order(DEFAULT_FTX_KEY, "BTC-PERP", "buy", ask, 0.01)
+    fill = fills.wait_for(lambda e: isinstance(e, models.Fill))
+    assert fill.market == "BTC-PERP" and fill.trade_id == fill.id and fill.time > 0
+    closed = orders.wait_for(lambda e: isinstance(e, models.Order) and e.status == "closed")
+    assert closed.filled == pytest.approx(0.01) and closed.remaining == 0
