@@ -57,3 +57,96 @@ class TrackedServerFactory(WebSocketServerFactory):
         # none at the WebSocket level; Binance's payload echo is checked).
         self.setProtocolOptions(autoPingInterval=0, closeHandshakeTimeout=1,
                                 openHandshakeTimeout=10)
+
+
+class SandboxHandle:
+    """The lifecycle every sandbox's public handle shares (``BitfinexSandbox`` ...).
+
+    Subclasses set ``host``, ``_requested_port``, ``_own_reactor``, ``_reactor``,
+    ``_server`` (with ``start_loops``/``stop_loops``) and ``_factory`` (a
+    :class:`TrackedServerFactory`), ``_listening = _port = None``; they may
+    override :meth:`_listen_target` and :meth:`_shutdown_extra`.
+    """
+
+    _listening: Any = None
+    _port: Optional[int] = None
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run ``fn`` on the reactor thread and wait (directly with a caller's reactor)."""
+        if self._own_reactor:
+            from exchange_wss import _reactor
+            return _reactor.call_and_wait(fn, *args, **kwargs)
+        return fn(*args, **kwargs)
+
+    @property
+    def server(self) -> Any:
+        """The exchange object (reactor thread only)."""
+        return self._server
+
+    @property
+    def factory(self) -> TrackedServerFactory:
+        """The autobahn factory (for in-reactor tests that build protocols themselves)."""
+        return self._factory
+
+    def _listen_target(self) -> Any:
+        """What listens on the port: the WebSocket factory, or a web site around it."""
+        return self._factory
+
+    def _shutdown_extra(self) -> list:
+        """Deferreds of anything else to close at stop (e.g. HTTP channels)."""
+        return []
+
+    def listen(self) -> Any:
+        """Listen on the reactor and start the market loops; returns the listening port.
+
+        Twisted-native: call it on the reactor thread (or with your own
+        ``reactor=``). :meth:`start` does this for you from any thread.
+        """
+        if self._listening is None:
+            self._listening = self._reactor.listenTCP(self._requested_port,
+                                                      self._listen_target(),
+                                                      interface=self.host)
+            self._port = self._listening.getHost().port
+            self._server.start_loops()
+        return self._listening
+
+    def start(self):
+        """Listen (on the library's reactor thread) and return self once listening."""
+        if self._own_reactor:
+            from exchange_wss import _reactor
+            _reactor.ensure_running()
+        self._call(self.listen)
+        return self
+
+    def _shutdown(self) -> Any:
+        from twisted.internet import defer
+        self._server.stop_loops()
+        waits = []
+        if self._listening is not None:
+            waits.append(defer.maybeDeferred(self._listening.stopListening))
+            self._listening = None
+        for proto in list(self._factory.protocols):
+            gone = defer.Deferred()
+            self._factory.waiters.setdefault(proto, []).append(gone)
+            waits.append(gone)
+            if proto.transport is not None:
+                proto.transport.abortConnection()
+        waits.extend(self._shutdown_extra())
+        return defer.DeferredList(waits, consumeErrors=True).addCallback(lambda _: None)
+
+    def stop(self) -> None:
+        """Close the listener and every connection, stop the market loops; returns when done."""
+        self._call(self._shutdown)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        """The TCP port listened on (still readable after :meth:`stop`)."""
+        if self._port is None:
+            raise RuntimeError("sandbox not started")
+        return self._port

@@ -64,12 +64,10 @@ from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any, Callable, Mapping, Optional
 
 import orjson
-from autobahn.twisted.websocket import WebSocketServerFactory
 from autobahn.websocket.types import ConnectionDeny
-from twisted.internet import defer
 from twisted.internet.task import LoopingCall
 
-from ._ws import TrackedServerFactory, TrackedServerProtocol
+from ._ws import SandboxHandle, TrackedServerFactory, TrackedServerProtocol
 from .engine import FLAG_POST_ONLY, OrderEvent, TradeEvent, WalletEvent, round_sig, PRICE_SIG_DIGITS
 from .faults import FaultState
 from .market import SimulatedMarket
@@ -1891,7 +1889,7 @@ class BinanceFaults:
 
 # -- public handle ------------------------------------------------------------------------
 
-class BinanceSandbox:
+class BinanceSandbox(SandboxHandle):
     """A local Binance exchange (REST + WebSocket on one port) with a simulated market.
 
     Args:
@@ -1946,23 +1944,14 @@ class BinanceSandbox:
         #: Fault injection (see :class:`BinanceFaults`).
         self.faults = BinanceFaults(self)
 
-    def _call(self, fn: Callable, *args: Any) -> Any:
-        if self._own_reactor:
-            from exchange_wss import _reactor
-            return _reactor.call_and_wait(fn, *args)
-        return fn(*args)
-
     # -- lifecycle ------------------------------------------------------------------
 
-    @property
-    def server(self) -> BinanceServer:
-        """The exchange object (reactor thread only)."""
-        return self._server
+    def _listen_target(self):
+        # One port for REST and WebSocket upgrades, as Binance's hosts do.
+        return self._site
 
-    @property
-    def factory(self) -> WebSocketServerFactory:
-        """The autobahn factory behind the WebSocket paths."""
-        return self._factory
+    def _shutdown_extra(self) -> list:
+        return self._site.abort_channels()
 
     @property
     def site(self):
@@ -1973,56 +1962,7 @@ class BinanceSandbox:
     def market(self) -> str:
         return self._server.profile.name
 
-    def listen(self):
-        """Listen on the reactor and start the loops (reactor thread); returns the port."""
-        if self._listening is None:
-            self._listening = self._reactor.listenTCP(self._requested_port, self._site,
-                                                      interface=self.host)
-            self._port = self._listening.getHost().port
-            self._server.start_loops()
-        return self._listening
-
-    def start(self) -> "BinanceSandbox":
-        """Listen (on the library's reactor thread) and return self once listening."""
-        if self._own_reactor:
-            from exchange_wss import _reactor
-            _reactor.ensure_running()
-        self._call(self.listen)
-        return self
-
-    def _shutdown(self):
-        self._server.stop_loops()
-        ds = []
-        if self._listening is not None:
-            ds.append(defer.maybeDeferred(self._listening.stopListening))
-            self._listening = None
-        for proto in list(self._factory.protocols):
-            d = defer.Deferred()
-            self._factory.waiters.setdefault(proto, []).append(d)
-            ds.append(d)
-            if proto.transport is not None:
-                proto.transport.abortConnection()
-        ds.extend(self._site.abort_channels())
-        return defer.DeferredList(ds, consumeErrors=True).addCallback(lambda _: None)
-
-    def stop(self) -> None:
-        """Close the listener and every connection, stop the loops; returns when done."""
-        self._call(self._shutdown)
-
-    def __enter__(self) -> "BinanceSandbox":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
     # -- addresses --------------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        """The TCP port (still readable after :meth:`stop`)."""
-        if self._port is None:
-            raise RuntimeError("sandbox not started")
-        return self._port
 
     @property
     def rest_url(self) -> str:

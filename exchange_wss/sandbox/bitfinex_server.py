@@ -45,12 +45,10 @@ from collections import defaultdict, deque
 from typing import Any, Callable, Mapping, Optional
 
 import orjson
-from autobahn.twisted.websocket import WebSocketServerFactory
 from autobahn.websocket.types import ConnectionDeny
-from twisted.internet import defer
 from twisted.internet.task import LoopingCall
 
-from ._ws import TrackedServerFactory, TrackedServerProtocol
+from ._ws import SandboxHandle, TrackedServerFactory, TrackedServerProtocol
 from .engine import OrderEvent, OrderView, Result, TradeEvent, WalletEvent
 from .faults import Faults, FaultState
 from .market import (BOOK_LENGTHS, DERIV_KEY, LIQ_KEY, PRECISIONS, BookMirror,
@@ -995,7 +993,7 @@ class _Factory(TrackedServerFactory):
 
 # -- public handle --------------------------------------------------------------------
 
-class BitfinexSandbox:
+class BitfinexSandbox(SandboxHandle):
     """A local Bitfinex v2 WebSocket exchange with a simulated market.
 
     Args:
@@ -1041,82 +1039,12 @@ class BitfinexSandbox:
         #: Fault injection (see :class:`~exchange_wss.sandbox.faults.Faults`).
         self.faults = Faults(self)
 
-    # -- threading ----------------------------------------------------------------
-
-    def _call(self, fn: Callable, *args: Any) -> Any:
-        if self._own_reactor:
-            from exchange_wss import _reactor
-            return _reactor.call_and_wait(fn, *args)
-        return fn(*args)
-
     # -- lifecycle ----------------------------------------------------------------
-
-    @property
-    def factory(self) -> WebSocketServerFactory:
-        """The autobahn factory (for in-reactor tests that build protocols themselves)."""
-        return self._factory
-
-    @property
-    def server(self) -> SandboxServer:
-        """The exchange object (reactor thread only)."""
-        return self._server
-
-    def listen(self):
-        """Listen on the reactor, start the loops; returns the listening port.
-
-        Twisted-native: call it on the reactor thread (or with your own
-        ``reactor=``). :meth:`start` does this for you from any thread.
-        """
-        if self._listening is None:
-            self._listening = self._reactor.listenTCP(self._requested_port, self._factory,
-                                                      interface=self.host)
-            self._port = self._listening.getHost().port
-            self._server.start_loops()
-        return self._listening
-
-    def start(self) -> "BitfinexSandbox":
-        """Listen (on the library's reactor thread) and return self once listening."""
-        if self._own_reactor:
-            from exchange_wss import _reactor
-            _reactor.ensure_running()
-        self._call(self.listen)
-        return self
-
-    @property
-    def port(self) -> int:
-        """The TCP port listened on (still readable after :meth:`stop`)."""
-        if self._port is None:
-            raise RuntimeError("sandbox not started")
-        return self._port
 
     @property
     def url(self) -> str:
         """``ws://host:port/ws/2``."""
         return f"ws://{self.host}:{self.port}/ws/2"
-
-    def _shutdown(self):
-        self._server.stop_loops()
-        ds = []
-        if self._listening is not None:
-            ds.append(defer.maybeDeferred(self._listening.stopListening))
-            self._listening = None
-        for proto in list(self._factory.protocols):
-            d = defer.Deferred()
-            self._factory.waiters.setdefault(proto, []).append(d)
-            ds.append(d)
-            if proto.transport is not None:
-                proto.transport.abortConnection()
-        return defer.DeferredList(ds, consumeErrors=True).addCallback(lambda _: None)
-
-    def stop(self) -> None:
-        """Close the listener and every connection, stop the market loop; returns when done."""
-        self._call(self._shutdown)
-
-    def __enter__(self) -> "BitfinexSandbox":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
     # -- inspection and control -----------------------------------------------------
 

@@ -54,11 +54,9 @@ from decimal import Decimal
 from typing import Any, Callable, Mapping, Optional
 
 import orjson
-from autobahn.twisted.websocket import WebSocketServerFactory
-from twisted.internet import defer
 from twisted.internet.task import LoopingCall
 
-from ._ws import TrackedServerFactory, TrackedServerProtocol
+from ._ws import SandboxHandle, TrackedServerFactory, TrackedServerProtocol
 from .engine import FLAG_POST_ONLY, OrderEvent, OrderView, PairSpec, TradeEvent
 from .faults import FaultState
 from .market import DEFAULT_TRADING, SimulatedMarket, TradingSim
@@ -725,7 +723,7 @@ class FtxFaults:
 
 # -- public handle --------------------------------------------------------------------
 
-class FtxSandbox:
+class FtxSandbox(SandboxHandle):
     """A local FTX WebSocket exchange with a simulated market.
 
     Args:
@@ -762,70 +760,7 @@ class FtxSandbox:
         #: Fault injection (see :class:`FtxFaults`).
         self.faults = FtxFaults(self)
 
-    def _call(self, fn: Callable, *args: Any, **kw: Any) -> Any:
-        if self._own_reactor:
-            from exchange_wss import _reactor
-            return _reactor.call_and_wait(fn, *args, **kw)
-        return fn(*args, **kw)
-
     # -- lifecycle ------------------------------------------------------------------
-
-    @property
-    def server(self) -> FtxServer:
-        """The exchange object (reactor thread only)."""
-        return self._server
-
-    @property
-    def factory(self) -> WebSocketServerFactory:
-        return self._factory
-
-    def listen(self):
-        """Listen on the reactor and start the market loop (reactor thread); returns the port."""
-        if self._listening is None:
-            self._listening = self._reactor.listenTCP(self._requested_port, self._factory,
-                                                      interface=self.host)
-            self._port = self._listening.getHost().port
-            self._server.start_loops()
-        return self._listening
-
-    def start(self) -> "FtxSandbox":
-        """Listen (on the library's reactor thread) and return self once listening."""
-        if self._own_reactor:
-            from exchange_wss import _reactor
-            _reactor.ensure_running()
-        self._call(self.listen)
-        return self
-
-    def _shutdown(self):
-        self._server.stop_loops()
-        ds = []
-        if self._listening is not None:
-            ds.append(defer.maybeDeferred(self._listening.stopListening))
-            self._listening = None
-        for proto in list(self._factory.protocols):
-            d = defer.Deferred()
-            self._factory.waiters.setdefault(proto, []).append(d)
-            ds.append(d)
-            if proto.transport is not None:
-                proto.transport.abortConnection()
-        return defer.DeferredList(ds, consumeErrors=True).addCallback(lambda _: None)
-
-    def stop(self) -> None:
-        """Close the listener and every connection, stop the market loop; returns when done."""
-        self._call(self._shutdown)
-
-    def __enter__(self) -> "FtxSandbox":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        """The TCP port listened on (still readable after :meth:`stop`)."""
-        if self._port is None:
-            raise RuntimeError("sandbox not started")
-        return self._port
 
     @property
     def url(self) -> str:
