@@ -35,6 +35,15 @@ class TrackedServerProtocol(WebSocketServerProtocol):
         for d in self.factory.waiters.pop(self, []):
             d.callback(None)
 
+    def send_text(self, text: str) -> None:
+        """Send one text frame."""
+        self.sendMessage(text.encode("utf-8"), isBinary=False)
+
+    def abort(self) -> None:
+        """Drop the connection at once (no close handshake)."""
+        if self.transport is not None:
+            self.transport.abortConnection()
+
     def _end_session(self) -> None:
         if self.session is not None:
             session, self.session = self.session, None

@@ -1801,10 +1801,6 @@ class _Protocol(TrackedServerProtocol):
             # sendCloseFrame allows the protocol codes (1001, 1008) that sendClose refuses.
             self.sendCloseFrame(code=code, reasonUtf8=reason.encode()[:120], isReply=False)
 
-    def abort(self) -> None:
-        if self.transport is not None:
-            self.transport.abortConnection()
-
     # autobahn hooks ------------------------------------------------------------------
     def onMessage(self, payload, isBinary):  # noqa: N802,N803
         s = self.session

@@ -964,15 +964,8 @@ class _Protocol(TrackedServerProtocol):
 
     def onOpen(self):  # noqa: N802
         server = self.factory.server
-        self.session = _Session(server, self._send_text, self._abort)
+        self.session = _Session(server, self.send_text, self.abort)
         server.session_opened(self.session)
-
-    def _send_text(self, text: str) -> None:
-        self.sendMessage(text.encode("utf-8"), isBinary=False)
-
-    def _abort(self) -> None:
-        if self.transport is not None:
-            self.transport.abortConnection()
 
     def onMessage(self, payload, isBinary):  # noqa: N802,N803
         if self.session is None:
