@@ -159,3 +159,40 @@ class SandboxHandle:
         if self._port is None:
             raise RuntimeError("sandbox not started")
         return self._port
+
+
+class ServerTimeAndStall:
+    """Clock and stall fault shared by the exchange servers (a mixin).
+
+    The server sets ``reactor``, ``faults`` (with a ``stalled`` flag),
+    ``sessions`` (each with ``flush_held()``) and ``_stall_call = None``;
+    :meth:`_resumed` lets an exchange add what resuming means for it.
+    """
+
+    def now(self) -> float:
+        """The reactor's time, in seconds."""
+        return self.reactor.seconds()
+
+    def now_ms(self) -> int:
+        """The reactor's time, in ms."""
+        return int(self.reactor.seconds() * 1000)
+
+    def stall(self, seconds: Optional[float]) -> None:
+        """Hold every outgoing frame until :meth:`resume`, or for ``seconds``."""
+        self.faults.stalled = True
+        if self._stall_call is not None and self._stall_call.active():
+            self._stall_call.cancel()
+        self._stall_call = self.reactor.callLater(seconds, self.resume) if seconds else None
+
+    def resume(self) -> None:
+        """End a stall: the held frames go out, in order."""
+        if self._stall_call is not None and self._stall_call.active():
+            self._stall_call.cancel()
+        self._stall_call = None
+        self.faults.stalled = False
+        for session in list(self.sessions):
+            session.flush_held()
+        self._resumed()
+
+    def _resumed(self) -> None:
+        """Called after a stall ended (hook)."""

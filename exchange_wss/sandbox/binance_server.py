@@ -67,7 +67,7 @@ import orjson
 from autobahn.websocket.types import ConnectionDeny
 from twisted.internet.task import LoopingCall
 
-from ._ws import SandboxHandle, TrackedServerFactory, TrackedServerProtocol
+from ._ws import SandboxHandle, ServerTimeAndStall, TrackedServerFactory, TrackedServerProtocol
 from .engine import FLAG_POST_ONLY, OrderEvent, TradeEvent, WalletEvent, round_sig, PRICE_SIG_DIGITS
 from .faults import FaultState
 from .market import SimulatedMarket
@@ -810,7 +810,7 @@ class _ListenKey:
 
 # -- the exchange ----------------------------------------------------------------------------
 
-class BinanceServer:
+class BinanceServer(ServerTimeAndStall):
     """The Binance exchange behind the sockets. Everything here runs on the reactor thread.
 
     Args:
@@ -879,14 +879,6 @@ class BinanceServer:
         self._loops: list = []
         self._stall_call = None
         self.refresh_depth()
-
-    # -- time ---------------------------------------------------------------------
-
-    def now(self) -> float:
-        return self.reactor.seconds()
-
-    def now_ms(self) -> int:
-        return int(self.reactor.seconds() * 1000)
 
     # -- names ----------------------------------------------------------------------
 
@@ -1754,19 +1746,6 @@ class BinanceServer:
         for s in list(self.sessions):
             s.write(data)
 
-    def stall(self, seconds: Optional[float]) -> None:
-        self.faults.stalled = True
-        if self._stall_call is not None and self._stall_call.active():
-            self._stall_call.cancel()
-        self._stall_call = self.reactor.callLater(seconds, self.resume) if seconds else None
-
-    def resume(self) -> None:
-        if self._stall_call is not None and self._stall_call.active():
-            self._stall_call.cancel()
-        self._stall_call = None
-        self.faults.stalled = False
-        for s in list(self.sessions):
-            s.flush_held()
 
 
 # -- autobahn adapter ---------------------------------------------------------------------

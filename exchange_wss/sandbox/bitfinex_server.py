@@ -48,7 +48,7 @@ import orjson
 from autobahn.websocket.types import ConnectionDeny
 from twisted.internet.task import LoopingCall
 
-from ._ws import SandboxHandle, TrackedServerFactory, TrackedServerProtocol
+from ._ws import SandboxHandle, ServerTimeAndStall, TrackedServerFactory, TrackedServerProtocol
 from .engine import OrderEvent, OrderView, Result, TradeEvent, WalletEvent
 from .faults import Faults, FaultState
 from .market import (BOOK_LENGTHS, DERIV_KEY, LIQ_KEY, PRECISIONS, BookMirror,
@@ -737,7 +737,7 @@ class _Session:
         self.held.clear()
 
 
-class SandboxServer:
+class SandboxServer(ServerTimeAndStall):
     """The exchange behind the sockets. Everything here runs on the reactor thread.
 
     Args:
@@ -773,14 +773,6 @@ class SandboxServer:
         self._view_cache: dict = {}
         self._loops: list[LoopingCall] = []
         self._stall_call = None
-
-    # -- time ---------------------------------------------------------------------
-
-    def now(self) -> float:
-        return self.reactor.seconds()
-
-    def now_ms(self) -> int:
-        return int(self.reactor.seconds() * 1000)
 
     # -- loops --------------------------------------------------------------------
 
@@ -924,20 +916,9 @@ class SandboxServer:
         for s in self.sessions:
             s.skip_next_seq = True
 
-    def stall(self, seconds: Optional[float]) -> None:
-        self.faults.stalled = True
-        if self._stall_call is not None and self._stall_call.active():
-            self._stall_call.cancel()
-        self._stall_call = self.reactor.callLater(seconds, self.resume) if seconds else None
-
-    def resume(self) -> None:
-        if self._stall_call is not None and self._stall_call.active():
-            self._stall_call.cancel()
-        self._stall_call = None
-        self.faults.stalled = False
+    def _resumed(self) -> None:
         now = self.now()
         for s in list(self.sessions):
-            s.flush_held()
             # Silence during the stall does not count toward heartbeats.
             for k in s.last_sent:
                 s.last_sent[k] = now

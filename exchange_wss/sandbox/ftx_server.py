@@ -56,7 +56,7 @@ from typing import Any, Callable, Mapping, Optional
 import orjson
 from twisted.internet.task import LoopingCall
 
-from ._ws import SandboxHandle, TrackedServerFactory, TrackedServerProtocol
+from ._ws import SandboxHandle, ServerTimeAndStall, TrackedServerFactory, TrackedServerProtocol
 from .engine import FLAG_POST_ONLY, OrderEvent, OrderView, PairSpec, TradeEvent
 from .faults import FaultState
 from .market import DEFAULT_TRADING, SimulatedMarket, TradingSim
@@ -357,7 +357,7 @@ def _strip_time(ticker: dict) -> tuple:
     return (ticker["bid"], ticker["ask"], ticker["bidSize"], ticker["askSize"], ticker["last"])
 
 
-class FtxServer:
+class FtxServer(ServerTimeAndStall):
     """The exchange behind the sockets. Everything here runs on the reactor thread.
 
     Args:
@@ -395,14 +395,6 @@ class FtxServer:
         self._level_cache: dict = {}
         self._loops: list[LoopingCall] = []
         self._stall_call = None
-
-    # -- time ---------------------------------------------------------------------
-
-    def now(self) -> float:
-        return self.reactor.seconds()
-
-    def now_ms(self) -> int:
-        return int(self.reactor.seconds() * 1000)
 
     # -- loops --------------------------------------------------------------------
 
@@ -622,19 +614,6 @@ class FtxServer:
             s.drop()
         return len(sessions)
 
-    def stall(self, seconds: Optional[float]) -> None:
-        self.faults.stalled = True
-        if self._stall_call is not None and self._stall_call.active():
-            self._stall_call.cancel()
-        self._stall_call = self.reactor.callLater(seconds, self.resume) if seconds else None
-
-    def resume(self) -> None:
-        if self._stall_call is not None and self._stall_call.active():
-            self._stall_call.cancel()
-        self._stall_call = None
-        self.faults.stalled = False
-        for s in list(self.sessions):
-            s.flush_held()
 
 
 # -- autobahn adapter -----------------------------------------------------------------
