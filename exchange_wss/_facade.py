@@ -80,7 +80,8 @@ class BaseClient:
                  ping_interval: Optional[float] = 20.0, ping_timeout: Optional[float] = 10.0,
                  reconnect_delay: float = 1.0, max_reconnect_delay: float = 60.0,
                  max_reconnect: Optional[int] = None, stale_timeout: Optional[float] = 30.0,
-                 open_timeout: float = 10.0, tls_options: Any = None, reactor: Any = None,
+                 open_timeout: float = 10.0, tls_options: Any = None, fast_path: bool = True,
+                 reactor: Any = None,
                  callback_thread: bool = False, callback_queue_size: int = 10_000,
                  max_connection_age: Optional[float] = None, rotation_overlap: float = 5.0
                  ) -> None:
@@ -94,7 +95,7 @@ class BaseClient:
             ping_interval=ping_interval, ping_timeout=ping_timeout,
             reconnect_delay=reconnect_delay, max_reconnect_delay=max_reconnect_delay,
             max_reconnect=max_reconnect, stale_timeout=stale_timeout,
-            open_timeout=open_timeout, tls_options=tls_options)
+            open_timeout=open_timeout, tls_options=tls_options, fast_path=fast_path)
         self._own_reactor = reactor is None
         self._reactor = reactor
         self._started = False

@@ -263,7 +263,7 @@ class WssClient(BaseClient):
             :class:`~exchange_wss._facade.BaseClient`) and the reliability
             settings ``ping_interval``, ``ping_timeout``, ``reconnect_delay``,
             ``max_reconnect_delay``, ``max_reconnect``, ``stale_timeout``,
-            ``open_timeout``, ``tls_options`` (see
+            ``open_timeout``, ``tls_options``, ``fast_path`` (see
             :class:`~exchange_wss.connection.ConnectionOptions`).
     """
 
