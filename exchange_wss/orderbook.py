@@ -19,7 +19,9 @@ and their side is reversed: a negative amount is a bid.
 from __future__ import annotations
 
 import zlib
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from bisect import bisect_left
+from itertools import islice
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from sortedcontainers import SortedDict
 
@@ -60,7 +62,7 @@ class OrderBook:
     """
 
     __slots__ = ("symbol", "kind", "funding", "_bids", "_asks", "_orders",
-                 "_text_cache")
+                 "_bid_top", "_ask_top")
 
     def __init__(self, symbol: str, *, kind: str = "price", funding: bool = False):
         if kind not in BOOK_KINDS:
@@ -75,10 +77,12 @@ class OrderBook:
         self._asks: SortedDict = SortedDict()
         # order/offer id -> (side SortedDict, sort key); raw books only.
         self._orders: Dict[Any, Tuple[SortedDict, Any]] = {}
-        # level tuple -> its "key:amount" checksum text. Rebuilt from the top
-        # levels at each checksum, so it never outgrows 2*depth entries and
-        # updates pay nothing for it.
-        self._text_cache: Dict[Tuple, str] = {}
+        # The checksummed top of each side with its levels' texts, created by
+        # the first checksum and kept current by every change after it (see
+        # _TopTexts); None until a checksum is asked for, so books that are
+        # never checksummed pay one None test per change.
+        self._bid_top: Optional[_TopTexts] = None
+        self._ask_top: Optional[_TopTexts] = None
 
     # ------------------------------------------------------------------ reading
 
@@ -119,7 +123,7 @@ class OrderBook:
         self._bids.clear()
         self._asks.clear()
         self._orders.clear()
-        self._text_cache.clear()
+        self._bid_top = self._ask_top = None
 
     # ------------------------------------------------------- Bitfinex entries
 
@@ -164,23 +168,39 @@ class OrderBook:
         count = entry[1]
         amount = entry[2]
         neg = -price
+        bids, asks = self._bids, self._asks
         if count == 0:
             # The named side first; fall back to the other in case the
             # server's ±1 disagrees with where we have the level.
             if amount > 0:
-                if self._bids.pop(neg, None) is None:
-                    self._asks.pop(price, None)
-            elif self._asks.pop(price, None) is None:
-                self._bids.pop(neg, None)
+                if bids.pop(neg, None) is not None:
+                    self._removed(bids, neg)
+                elif asks.pop(price, None) is not None:
+                    self._removed(asks, price)
+            elif asks.pop(price, None) is not None:
+                self._removed(asks, price)
+            elif bids.pop(neg, None) is not None:
+                self._removed(bids, neg)
             return
         if amount > 0:
-            self._bids[neg] = (price, count, amount)
-            if self._asks and price in self._asks:  # level flipped side
-                del self._asks[price]
+            bids[neg] = (price, count, amount)
+            if self._bid_top is not None:
+                self._bid_top.set(neg)
+            if asks and price in asks:  # level flipped side
+                del asks[price]
+                self._removed(asks, price)
         else:
-            self._asks[price] = (price, count, amount)
-            if self._bids and neg in self._bids:
-                del self._bids[neg]
+            asks[price] = (price, count, amount)
+            if self._ask_top is not None:
+                self._ask_top.set(price)
+            if bids and neg in bids:
+                del bids[neg]
+                self._removed(bids, neg)
+
+    def _removed(self, side: SortedDict, key: Any) -> None:
+        top = self._bid_top if side is self._bids else self._ask_top
+        if top is not None:
+            top.removed(key)
 
     def _update_funding_price(self, entry: Sequence) -> None:
         rate = entry[0]
@@ -221,6 +241,7 @@ class OrderBook:
         old = self._orders.pop(oid, None)
         if old is not None:
             del old[0][old[1]]
+            self._removed(old[0], old[1])
         if price == 0:
             return
         if is_bid:
@@ -231,6 +252,9 @@ class OrderBook:
             key = (price, oid)
         side[key] = level
         self._orders[oid] = (side, key)
+        top = self._bid_top if is_bid else self._ask_top
+        if top is not None:
+            top.set(key)
 
     # --------------------------------------------------------- generic levels
 
@@ -254,9 +278,13 @@ class OrderBook:
         else:
             raise LocalProtocolError(f"unknown side {side!r}; expected 'bid' or 'ask'")
         if size == 0:
-            book.pop(key, None)
+            if book.pop(key, None) is not None:
+                self._removed(book, key)
         else:
             book[key] = (price, size)
+            top = self._bid_top if book is self._bids else self._ask_top
+            if top is not None:
+                top.set(key)
 
     def set_snapshot(self, bids: Iterable[Sequence], asks: Iterable[Sequence]) -> None:
         """Replace a ``"size"`` book with ``[price, size]`` rows per side."""
@@ -289,24 +317,7 @@ class OrderBook:
             return None
         if self.kind == "size":
             raise LocalProtocolError("checksum() is Bitfinex's; use ftx_checksum()")
-        old = self._text_cache
-        cache: Dict[Tuple, str] = {}
-        bid_texts = []
-        for level in self._bids.values()[:depth]:
-            text = old.get(level)
-            if text is None:
-                text = js_number_text(level[0]) + ":" + js_number_text(level[2])
-            cache[level] = text
-            bid_texts.append(text)
-        ask_texts = []
-        for level in self._asks.values()[:depth]:
-            text = old.get(level)
-            if text is None:
-                text = js_number_text(level[0]) + ":" + js_number_text(level[2])
-            cache[level] = text
-            ask_texts.append(text)
-        self._text_cache = cache
-        return crc32_signed(":".join(_interleave(bid_texts, ask_texts)))
+        return crc32_signed(_joined(*self._top_texts(depth, _bitfinex_level_text)))
 
     def ftx_checksum(self, depth: int = 100) -> int:
         """FTX's book checksum: unsigned CRC32 of ``bidP:bidS:askP:askS:...``.
@@ -319,20 +330,90 @@ class OrderBook:
         """
         if self.kind != "size":
             raise LocalProtocolError("ftx_checksum() is for kind='size' books")
-        bid_texts = [python_number_text(p) + ":" + python_number_text(s)
-                     for p, s in self._bids.values()[:depth]]
-        ask_texts = [python_number_text(p) + ":" + python_number_text(s)
-                     for p, s in self._asks.values()[:depth]]
-        return zlib.crc32(":".join(_interleave(bid_texts, ask_texts)).encode("ascii"))
+        return zlib.crc32(_joined(*self._top_texts(depth, _ftx_level_text)).encode("ascii"))
+
+    def _top_texts(self, depth: int,
+                   level_text: Callable[[Tuple], str]) -> Tuple[List[str], List[str]]:
+        bid_top, ask_top = self._bid_top, self._ask_top
+        if bid_top is None or bid_top.depth != depth:
+            bid_top = self._bid_top = _TopTexts(self._bids, depth)
+        if ask_top is None or ask_top.depth != depth:
+            ask_top = self._ask_top = _TopTexts(self._asks, depth)
+        return bid_top.texts_of(level_text), ask_top.texts_of(level_text)
 
 
-def _interleave(bids: List[str], asks: List[str]) -> List[str]:
-    """bid[0], ask[0], bid[1], ask[1], ... skipping whichever side ran out."""
-    out = []
+def _bitfinex_level_text(level: Tuple) -> str:
+    # (price, count, amount) or raw (order_id, price, amount): key and amount
+    return js_number_text(level[0]) + ":" + js_number_text(level[2])
+
+
+def _ftx_level_text(level: Tuple) -> str:
+    return python_number_text(level[0]) + ":" + python_number_text(level[1])
+
+
+class _TopTexts:
+    """The best ``depth`` keys of one side of a book and their checksum texts.
+
+    Kept current by the book on every change (a binary search in a list of at
+    most ``depth`` keys), so a checksum formats only the levels that changed
+    since the last one (their text is None until then) and reads the top
+    without walking the sorted structure. Invariant: ``keys`` equals the first
+    ``depth`` keys of ``side``.
+    """
+
+    __slots__ = ("side", "depth", "keys", "texts")
+
+    def __init__(self, side: SortedDict, depth: int) -> None:
+        self.side = side
+        self.depth = depth
+        self.keys: List[Any] = list(islice(side, depth))
+        self.texts: List[Optional[str]] = [None] * len(self.keys)
+
+    def set(self, key: Any) -> None:
+        """``key`` was added to the side or its level changed."""
+        keys = self.keys
+        i = bisect_left(keys, key)
+        if i < len(keys) and keys[i] == key:
+            self.texts[i] = None
+        elif i < self.depth:  # a new level inside the top
+            keys.insert(i, key)
+            self.texts.insert(i, None)
+            if len(keys) > self.depth:
+                keys.pop()
+                self.texts.pop()
+
+    def removed(self, key: Any) -> None:
+        """``key`` was removed from the side."""
+        keys = self.keys
+        i = bisect_left(keys, key)
+        if i < len(keys) and keys[i] == key:
+            del keys[i]
+            del self.texts[i]
+            if len(self.side) >= self.depth:  # the next level moves up into the top
+                keys.append(self.side.keys()[self.depth - 1])
+                self.texts.append(None)
+
+    def texts_of(self, level_text: Callable[[Tuple], str]) -> List[str]:
+        """The texts of the top levels, formatting those that changed."""
+        texts = self.texts
+        while None in texts:
+            i = texts.index(None)
+            texts[i] = level_text(self.side[self.keys[i]])
+        return texts  # type: ignore[return-value]
+
+
+def _joined(bids: List[str], asks: List[str]) -> str:
+    """``bid[0]:ask[0]:bid[1]:ask[1]:...``, the longer side continuing alone."""
     nb, na = len(bids), len(asks)
-    for i in range(max(nb, na)):
-        if i < nb:
-            out.append(bids[i])
-        if i < na:
-            out.append(asks[i])
-    return out
+    if nb != na:
+        n = min(nb, na)
+        tail = bids[n:] if nb > na else asks[n:]
+        bids, asks = bids[:n], asks[:n]
+    else:
+        tail = None
+    both = bids + asks
+    both[0::2] = bids  # interleaved by slice assignment: no Python-level loop
+    both[1::2] = asks
+    if tail:
+        both += tail
+    return ":".join(both)

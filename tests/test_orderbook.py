@@ -343,26 +343,59 @@ raw_entries = st.one_of(
 @settings(max_examples=300, deadline=None)
 @given(st.lists(price_entries, max_size=60), st.lists(price_entries, max_size=120))
 def test_price_book_incremental_equals_rebuild(snapshot, updates):
-    """A P book fed a snapshot then updates equals a naive rebuild, checksum included."""
+    """A P book fed a snapshot then updates equals a naive rebuild after every update,
+    checksum included (so no cached level text outlives its level)."""
     snapshot = [e for e in snapshot if e[1] != 0]
     book = OrderBook("tTEST")
     book.apply_snapshot(snapshot)
-    for entry in updates:
+    for i, entry in enumerate(updates):
         book.apply_update(entry)
-    bids, asks = naive_price_book(snapshot + updates)
-    assert book.bids == bids and book.asks == asks
-    assert book.checksum() == naive_checksum(bids, asks)
+        bids, asks = naive_price_book(snapshot + updates[:i + 1])
+        assert book.bids == bids and book.asks == asks
+        assert book.checksum() == naive_checksum(bids, asks)
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(raw_entries, max_size=60), st.lists(raw_entries, max_size=120))
 def test_raw_book_incremental_equals_rebuild(snapshot, updates):
-    """An R0 book fed a snapshot then updates (moves included) equals a naive rebuild."""
+    """An R0 book fed a snapshot then updates (moves included) equals a naive rebuild
+    after every update, checksum included."""
     snapshot = [e for e in snapshot if e[1] != 0]
     book = OrderBook("tTEST", kind="raw")
     book.apply_snapshot(snapshot)
-    for entry in updates:
+    for i, entry in enumerate(updates):
         book.apply_update(entry)
-    bids, asks = naive_raw_book(snapshot + updates)
-    assert book.bids == bids and book.asks == asks
-    assert book.checksum() == naive_checksum(bids, asks)
+        bids, asks = naive_raw_book(snapshot + updates[:i + 1])
+        assert book.bids == bids and book.asks == asks
+        assert book.checksum() == naive_checksum(bids, asks)
+
+
+size_entries = st.tuples(st.sampled_from(["bid", "ask"]), prices,
+                         st.one_of(st.just(0.0), amounts))
+
+
+def naive_ftx_checksum(entries):
+    levels = {"bid": {}, "ask": {}}
+    for side, price, size in entries:
+        if size == 0:
+            levels[side].pop(price, None)
+        else:
+            levels[side][price] = size
+    bids = sorted(levels["bid"].items(), key=lambda l: -l[0])[:100]
+    asks = sorted(levels["ask"].items())[:100]
+    parts = []
+    for i in range(max(len(bids), len(asks))):
+        for side in (bids, asks):
+            if i < len(side):
+                parts += [str(float(side[i][0])), str(float(side[i][1]))]
+    return zlib.crc32(":".join(parts).encode())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(size_entries, max_size=120))
+def test_ftx_checksum_after_every_update_equals_rebuild(entries):
+    """A size book's FTX checksum, taken after every change, equals one computed from scratch."""
+    book = OrderBook("BTC-PERP", kind="size")
+    for i, (side, price, size) in enumerate(entries):
+        book.set_level(side, price, size)
+        assert book.ftx_checksum() == naive_ftx_checksum(entries[:i + 1])
