@@ -356,18 +356,20 @@ class _TopTexts:
 
     Kept current by the book on every change (a binary search in a list of at
     most ``depth`` keys), so a checksum formats only the levels that changed
-    since the last one (their text is None until then) and reads the top
-    without walking the sorted structure. Invariant: ``keys`` equals the first
-    ``depth`` keys of ``side``.
+    since the last one and reads the top without walking the sorted
+    structure. Invariant: ``keys`` equals the first ``depth`` keys of ``side``;
+    a text is None while its level awaits formatting, and then its key is in
+    ``stale``.
     """
 
-    __slots__ = ("side", "depth", "keys", "texts")
+    __slots__ = ("side", "depth", "keys", "texts", "stale")
 
     def __init__(self, side: SortedDict, depth: int) -> None:
         self.side = side
         self.depth = depth
         self.keys: List[Any] = list(islice(side, depth))
         self.texts: List[Optional[str]] = [None] * len(self.keys)
+        self.stale: List[Any] = list(self.keys)
 
     def set(self, key: Any) -> None:
         """``key`` was added to the side or its level changed."""
@@ -375,9 +377,11 @@ class _TopTexts:
         i = bisect_left(keys, key)
         if i < len(keys) and keys[i] == key:
             self.texts[i] = None
+            self.stale.append(key)
         elif i < self.depth:  # a new level inside the top
             keys.insert(i, key)
             self.texts.insert(i, None)
+            self.stale.append(key)
             if len(keys) > self.depth:
                 keys.pop()
                 self.texts.pop()
@@ -390,15 +394,22 @@ class _TopTexts:
             del keys[i]
             del self.texts[i]
             if len(self.side) >= self.depth:  # the next level moves up into the top
-                keys.append(self.side.keys()[self.depth - 1])
+                key = self.side.keys()[self.depth - 1]
+                keys.append(key)
                 self.texts.append(None)
+                self.stale.append(key)
 
     def texts_of(self, level_text: Callable[[Tuple], str]) -> List[str]:
         """The texts of the top levels, formatting those that changed."""
         texts = self.texts
-        while None in texts:
-            i = texts.index(None)
-            texts[i] = level_text(self.side[self.keys[i]])
+        if self.stale:
+            keys, side = self.keys, self.side
+            for key in self.stale:
+                # Stale keys that left the top since are simply not found.
+                i = bisect_left(keys, key)
+                if i < len(keys) and keys[i] == key and texts[i] is None:
+                    texts[i] = level_text(side[key])
+            self.stale.clear()
         return texts  # type: ignore[return-value]
 
 
