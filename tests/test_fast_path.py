@@ -292,9 +292,9 @@ def test_invalid_json_in_a_fast_frame_is_reported_malformed_and_the_stream_goes_
     assert listener.events[2][1] == b"oops"
 
 
-def test_callback_that_closes_stops_the_cut():
-    """Frames after a callback closed the connection go to autobahn's closing state."""
-    conn, proto, transport, listener = open_connection(fast_path=True)
+def close_after_first_message(fast_path: bool):
+    """Feed [1] and [2] in one read to a listener whose callback closes on [1]."""
+    _, proto, _, listener = open_connection(fast_path)
     seen = count_autobahn_frames(proto)
     original = listener.frame_received
 
@@ -305,23 +305,15 @@ def test_callback_that_closes_stops_the_cut():
 
     listener.frame_received = close_on_first
     proto.dataReceived(text([1]) + text([2]))
+    return proto, seen, listener.events
+
+
+def test_callback_that_closes_stops_the_cut():
+    """Frames after a callback closed the connection go to autobahn's closing state."""
+    proto, seen, events = close_after_first_message(fast_path=True)
     assert proto.state == proto.STATE_CLOSING
     assert seen == [1]  # [2] was handled by autobahn, as without the fast path
-    assert outcome_without_fast_path_close_on_first() == listener.events
-
-
-def outcome_without_fast_path_close_on_first() -> list:
-    _, proto, _, listener = open_connection(fast_path=False)
-    original = listener.frame_received
-
-    def close_on_first(msg):
-        original(msg)
-        if msg == [1]:
-            proto.sendClose(1000)
-
-    listener.frame_received = close_on_first
-    proto.dataReceived(text([1]) + text([2]))
-    return listener.events
+    assert events == close_after_first_message(fast_path=False)[2]
 
 
 def test_fast_path_is_on_by_default_and_clients_can_switch_it_off():
