@@ -793,6 +793,8 @@ def _mts(value: Any) -> Optional[int]:
 
 def _f(value: Any) -> Optional[float]:
     """Decimal text -> float; None stays None; anything else unusable raises."""
+    if value.__class__ is str:  # Binance's decimal text: the common case first
+        return float(value)
     if value is None:
         return None
     if value.__class__ is bool:
@@ -842,8 +844,17 @@ def _ticker(d: dict, symbol: Optional[str]) -> Ticker:
 
 
 def _book_ticker(d: dict, symbol: Optional[str]) -> BookTicker:
+    # Futures bookTickers carry T and E; spot ones no time at all, so look
+    # before converting (two calls per message saved on spot).
+    mts = d.get("T")
+    if mts is not None:
+        mts = _mts(mts)
+    if mts is None:
+        mts = d.get("E")
+        if mts is not None:
+            mts = _mts(mts)
     return BookTicker(d.get("s") or symbol, _f(d.get("b")), _f(d.get("B")), _f(d.get("a")),
-                      _f(d.get("A")), d.get("u"), _mts(d.get("T")) or _mts(d.get("E")), d)
+                      _f(d.get("A")), d.get("u"), mts, d)
 
 
 def _kline(d: dict, symbol: Optional[str]) -> Candle:
