@@ -20,8 +20,10 @@ else this script does is counted:
   levels a side. The callbacks keep the latest ticker per symbol and count
   book updates, as a real consumer would.
 
-Reported for each: peak RSS (``resource.getrusage(RUSAGE_SELF).ru_maxrss``,
-the kernel's high-water mark, in MiB) and the RSS at a few points (after
+Reported for each: peak RSS (``VmHWM`` of ``/proc/self/status``, the kernel's
+high-water mark of this process's memory, in MiB; not ``getrusage``'s ``ru_maxrss``,
+which Linux carries over ``exec`` from the forking parent, so a child of a big
+parent would report the parent's size) and the RSS at a few points (after
 imports, after the reactor started, once every book snapshot arrived, at the
 end of the stream; ``/proc/self/statm``). The client's peak is given as a
 total and as the increment over ``baseline``; the target is a total under
@@ -47,7 +49,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -62,8 +63,16 @@ _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def peak_mib() -> float:
-    """``ru_maxrss`` of this process in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak RSS of this process (``VmHWM``) in MiB."""
+    return _status_kib("VmHWM") / 1024
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 def rss_mib() -> float:
@@ -76,10 +85,10 @@ def rss_mib() -> float:
 
 #: The interpreter's floor: run with ``python -c``, so not even this script is imported.
 INTERPRETER_CODE = (
-    "import os, resource; "
+    "import os; "
     "rss = int(open('/proc/self/statm').read().split()[1]) * os.sysconf('SC_PAGE_SIZE'); "
-    "print('{\"peak_mib\": %f, \"rss_mib\": %f}' % ("
-    "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, rss / 2**20))")
+    "hwm = [int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]; "
+    "print('{\"peak_mib\": %f, \"rss_mib\": %f}' % (hwm / 1024, rss / 2**20))")
 
 
 def rss_split() -> dict:
