@@ -332,3 +332,22 @@ def test_custom_decoder_disables_the_fast_path():
     proto.makeConnection(Transport())
     proto.onOpen()
     assert proto.fast_path is False
+
+
+class FakeTimeout:
+    """Stands in for the timeout autobahn arms when it sends a ping."""
+
+    cancelled = False
+
+    def cancel(self):
+        self.cancelled = True
+
+
+def test_a_cut_frame_counts_as_life_for_a_pending_ping_like_autobahn():
+    """autobahn treats any data frame as an answer to its ping (autoPingRestartOnAnyTraffic)."""
+    for fast_path in (True, False):
+        _, proto, _, _ = open_connection(fast_path)
+        timeout = proto.autoPingTimeoutCall = FakeTimeout()
+        proto.autoPingPending = b"ping payload"
+        proto.dataReceived(text([17, "hb"]))
+        assert timeout.cancelled and proto.autoPingTimeoutCall is None, fast_path
