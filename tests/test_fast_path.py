@@ -170,7 +170,8 @@ def server_frames(draw) -> bytes:
     kind = draw(st.sampled_from(
         ["text"] * 8 + ["bad_utf8", "not_json", "binary", "ping", "pong",
                         "fragmented", "fragmented_ping", "close", "masked", "rsv",
-                        "non_minimal", "stray_continuation", "reserved_opcode"]))
+                        "non_minimal", "stray_continuation", "text_inside_fragments",
+                        "reserved_opcode"]))
     if kind == "text":
         return frame(1, draw(json_payloads()))
     if kind == "bad_utf8":
@@ -199,6 +200,8 @@ def server_frames(draw) -> bytes:
         return frame(1, b"[1]", length_class=draw(st.sampled_from(["16", "64"])))
     if kind == "stray_continuation":
         return frame(0, b"[1]")
+    if kind == "text_inside_fragments":  # a new message before the last one ended
+        return frame(1, b"[1,", fin=False) + frame(1, draw(json_payloads()))
     return frame(draw(st.sampled_from([3, 7, 11, 15])), b"")
 
 
