@@ -197,6 +197,14 @@ class OrderBook:
                 del bids[neg]
                 self._removed(bids, neg)
 
+    # The checksum tops hear of every change (see _TopTexts). _update_price,
+    # the hottest path, tests the top itself instead of calling _added.
+
+    def _added(self, side: SortedDict, key: Any) -> None:
+        top = self._bid_top if side is self._bids else self._ask_top
+        if top is not None:
+            top.set(key)
+
     def _removed(self, side: SortedDict, key: Any) -> None:
         top = self._bid_top if side is self._bids else self._ask_top
         if top is not None:
@@ -252,9 +260,7 @@ class OrderBook:
             key = (price, oid)
         side[key] = level
         self._orders[oid] = (side, key)
-        top = self._bid_top if is_bid else self._ask_top
-        if top is not None:
-            top.set(key)
+        self._added(side, key)
 
     # --------------------------------------------------------- generic levels
 
@@ -282,9 +288,7 @@ class OrderBook:
                 self._removed(book, key)
         else:
             book[key] = (price, size)
-            top = self._bid_top if book is self._bids else self._ask_top
-            if top is not None:
-                top.set(key)
+            self._added(book, key)
 
     def set_snapshot(self, bids: Iterable[Sequence], asks: Iterable[Sequence]) -> None:
         """Replace a ``"size"`` book with ``[price, size]`` rows per side."""
