@@ -229,10 +229,10 @@ def test_fixture_kline_parses_to_candle_with_closed_flag():
 
 
 def test_fixture_unmodelled_stream_is_delivered_as_data():
-    """A stream without a model (markPrice) delivers its data dict unchanged."""
+    """A stream without a model (openInterest) delivers its data dict unchanged."""
     h = Harness("usdm")
-    out = h.stream("btcusdt@markPrice")
-    frame = frames_of("tardis_binance_futures.jsonl", "btcusdt@markPrice")[0]
+    out = h.stream("btcusdt@openInterest")
+    frame = frames_of("tardis_binance_futures.jsonl", "btcusdt@openInterest")[0]
     h.feed(frame)
     assert one(out) is frame["data"]
 

@@ -1,14 +1,22 @@
 """Parsers of Binance market-stream data: one combined frame's ``data`` in, one
-typed model out (Trade, Ticker, BookTicker, Candle, BookDiff, BookSnapshot)."""
+typed model out (Trade, Ticker, MiniTicker, BookTicker, Candle, BookDiff,
+BookSnapshot, MarkPrice, LiquidationOrder).
+
+All-market ``@arr`` streams carry a list of such payloads: the session applies
+the parser to each element.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Optional
 
 from ..errors import RemoteProtocolError
-from ..models import BookDiff, BookSnapshot, BookTicker, Candle, Ticker, Trade
+from ..models import (BookDiff, BookSnapshot, BookTicker, Candle, LiquidationOrder, MarkPrice,
+                      MiniTicker, Ticker, Trade)
 from ..orderbook import OrderBook
 from ._common import _f, _is_int, _levels, _mts
+
+_SIGN = {"BUY": 1.0, "SELL": -1.0}
 
 
 def _trade(d: dict, symbol: Optional[str]) -> Trade:
@@ -75,3 +83,44 @@ def _partial(d: dict, symbol: Optional[str], book: Optional[OrderBook]) -> BookS
 
 def _passthrough(d: Any, symbol: Optional[str]) -> Any:
     return d
+
+
+def _mini_ticker(d: dict, symbol: Optional[str]) -> MiniTicker:
+    return MiniTicker(d.get("s") or symbol, _f(d.get("o")), _f(d.get("c")), _f(d.get("h")),
+                      _f(d.get("l")), _f(d.get("v")), _f(d.get("q")), _mts(d.get("E")),
+                      d.get("ps"), d)
+
+
+def _optional_f(value: Any) -> Optional[float]:
+    # Delivery contracts send "" for the funding rate: not a number, not an error.
+    return None if value == "" else _f(value)
+
+
+def _mark_price(d: dict, symbol: Optional[str]) -> MarkPrice:
+    if d.get("e") not in (None, "markPriceUpdate"):
+        raise ValueError(f"not a markPriceUpdate: {d.get('e')!r}")
+    nxt = _mts(d.get("T"))
+    return MarkPrice(d.get("s") or symbol, _f(d.get("p")), _optional_f(d.get("i")),
+                     _optional_f(d.get("P")), _optional_f(d.get("r")), nxt or None,
+                     _mts(d.get("E")), d)
+
+
+def _force_order(d: dict, symbol: Optional[str]) -> LiquidationOrder:
+    o = d["o"]
+    sign = _SIGN.get(o.get("S"))
+    if sign is None:
+        raise ValueError(f"unknown side {o.get('S')!r}")
+    return LiquidationOrder(o.get("s") or symbol, sign * _f(o["q"]), _f(o.get("p")),
+                            _f(o.get("ap")), o.get("X"), _f(o.get("z")), _f(o.get("l")),
+                            o.get("o"), o.get("f"), _mts(o.get("T")) or _mts(d.get("E")),
+                            o.get("ps"), d)
+
+
+def _continuous_kline(d: dict, symbol: Optional[str]) -> Candle:
+    # The pair is the symbol (``ps``); the contract type stays in raw["ct"].
+    k = d["k"]
+    closed = k.get("x")
+    return Candle(d.get("ps") or symbol, k.get("i"), _mts(k.get("t")), _f(k.get("o")),
+                  _f(k.get("c")), _f(k.get("h")), _f(k.get("l")), _f(k.get("v")), d,
+                  closed if closed.__class__ is bool else None)
+

@@ -34,7 +34,9 @@ from .events import (BookOutOfSync, ListenKeyExpired, MalformedFrame, Response, 
                      SnapshotNeeded, StreamTerminated, UnknownStream)
 from .session import BinanceSession
 from .signing import MAX_RECV_WINDOW, sign_ed25519, sign_hmac, signature_payload, signed_params
-from .streams import (DEPTH_LEVELS, DEPTH_SPEEDS, FUTURES_KLINE_INTERVALS, KLINE_INTERVALS,
+from .streams import (ALL_MARKET_STREAMS, CONTRACT_TYPES, DEPTH_LEVELS, DEPTH_SPEEDS,
+                      FUTURES_KLINE_INTERVALS, KLINE_INTERVALS, MARK_PRICE_SPEEDS,
+                      all_market_stream_name,
                       list_subscriptions_request, stream_name, stream_route, subscribe_request,
                       unsubscribe_request)
 from .ws_api import (order_cancel_request, order_from_result, order_place_request,
@@ -44,12 +46,13 @@ __all__ = [
     # constants
     "MARKETS", "FUTURES_MARKETS", "MAX_STREAMS", "CONTROL_RATE", "LISTEN_KEY_KEEPALIVE",
     "MAX_RECV_WINDOW", "DEFAULT_FUTURES_EVENTS", "KLINE_INTERVALS", "FUTURES_KLINE_INTERVALS",
-    "DEPTH_LEVELS", "DEPTH_SPEEDS", "DEFAULT_DEPTH_LIMIT",
+    "DEPTH_LEVELS", "DEPTH_SPEEDS", "DEFAULT_DEPTH_LIMIT", "CONTRACT_TYPES", "MARK_PRICE_SPEEDS",
+    "ALL_MARKET_STREAMS",
     # endpoints and URLs
     "Endpoints", "default_endpoints", "listen_key_path", "user_stream_url", "market_stream_url",
     "stream_route", "depth_snapshot_request", "depth_snapshot_url",
     # streams and control
-    "stream_name", "subscribe_request", "unsubscribe_request", "list_subscriptions_request",
+    "stream_name", "all_market_stream_name", "subscribe_request", "unsubscribe_request", "list_subscriptions_request",
     # signing and WebSocket API
     "signature_payload", "sign_hmac", "sign_ed25519", "signed_params", "ws_api_request",
     "user_data_subscribe_request", "user_data_unsubscribe_request", "order_place_request",

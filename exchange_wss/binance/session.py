@@ -11,7 +11,8 @@ from ..orderbook import OrderBook
 from ._common import _check_market, _fail
 from .depth import DepthSync
 from .events import BookOutOfSync, MalformedFrame, Response, SnapshotNeeded, UnknownStream
-from .market_data import _book_ticker, _diff, _kline, _partial, _passthrough, _ticker, _trade
+from .market_data import (_book_ticker, _continuous_kline, _diff, _force_order, _kline,
+                          _mark_price, _mini_ticker, _partial, _passthrough, _ticker, _trade)
 from .streams import _PARTIAL_SUFFIX
 from .user_data import _CONTROL_EVENTS, _control_event, _parse_user
 from .ws_api import _exchange_error
@@ -34,7 +35,8 @@ class _Stream:
         self.session = session
         self.name = name
         at = name.find("@")
-        self.symbol = name[:at].upper() if at > 0 else None
+        # All-market streams ("!ticker@arr") name no symbol.
+        self.symbol = name[:at].upper() if at > 0 and name[0] != "!" else None
         self.deliver = deliver
 
     def _bad(self, msg: Any, exc: BaseException) -> None:
@@ -64,6 +66,28 @@ class _ParsedStream(_Stream):
             self._bad(msg, exc)
             return
         self.deliver(event)
+
+
+class _ManyStream(_ParsedStream):
+    """A stream whose message may be a list of payloads (``!ticker@arr``...): one
+    typed event per element, in order. A bad element is reported as
+    :class:`MalformedFrame` and the others are still delivered."""
+
+    __slots__ = ()
+
+    def handle(self, data: Any, msg: Any) -> None:
+        if data.__class__ is not list:
+            super().handle(data, msg)
+            return
+        parse, symbol = self.parse, self.symbol
+        events = []
+        for item in data:
+            try:
+                events.append(parse(item, symbol))
+            except Exception as exc:  # noqa: BLE001 - a bad element is reported, never raised
+                self._bad(item, exc)
+        for event in events:
+            self.deliver(event)
 
 
 class _PartialStream(_Stream):
@@ -125,27 +149,42 @@ class _SyncedStream(_Stream):
                 self.deliver(event.raw)  # raw mode: the REST snapshot as received
 
 
-def _stream_kind(name: str) -> str:
+def _stream_kind(name: str) -> Tuple[str, bool]:
+    """``(kind, many)``: the parser's kind, and whether a message may carry a
+    list of payloads (all-market ``!`` streams and COIN-M ``<pair>@markPrice``)."""
+    if name[:1] == "!":
+        base = name[1:].partition("@")[0]
+        return (base if base in _ALL_KINDS else "other"), True
     suffix = name.partition("@")[2]
-    if suffix in ("trade", "aggTrade", "bookTicker", "ticker"):
-        return suffix
+    if suffix in ("trade", "aggTrade", "bookTicker", "ticker", "miniTicker"):
+        return suffix, False
     if suffix.startswith("kline_"):
-        return "kline"
+        return "kline", False
     if suffix == "depth" or suffix.startswith("depth@"):
-        return "diff"
+        return "diff", False
     if _PARTIAL_SUFFIX.fullmatch(suffix):
-        return "partial"
-    return "other"
+        return "partial", False
+    if suffix == "markPrice" or suffix.startswith("markPrice@"):
+        return "markPrice", True
+    if suffix == "forceOrder":
+        return "forceOrder", True
+    if suffix.startswith("continuousKline_"):
+        return "continuousKline", False
+    return "other", False
 
 
 _PARSERS = {"trade": _trade, "aggTrade": _trade, "bookTicker": _book_ticker,
-            "ticker": _ticker, "kline": _kline, "diff": _diff, "other": _passthrough}
+            "ticker": _ticker, "miniTicker": _mini_ticker, "kline": _kline, "diff": _diff,
+            "markPrice": _mark_price, "forceOrder": _force_order,
+            "continuousKline": _continuous_kline, "other": _passthrough}
+_ALL_KINDS = frozenset(("ticker", "miniTicker", "markPrice", "forceOrder", "bookTicker"))
 
 
 def _norm_stream(name: str) -> str:
-    """Symbol part lower-cased, the rest kept (``aggTrade``/``bookTicker`` are camelCase)."""
+    """Symbol part lower-cased, the rest kept (``aggTrade``/``bookTicker`` are camelCase);
+    all-market names (``!miniTicker@arr``) as they are."""
     at = name.find("@")
-    return name[:at].lower() + name[at:] if at > 0 else name
+    return name[:at].lower() + name[at:] if at > 0 and name[0] != "!" else name
 
 
 # ----------------------------------------------------------------------------- session
@@ -198,14 +237,18 @@ class BinanceSession:
 
         Args:
             stream_name: as subscribed (``"btcusdt@depth@100ms"``).
-            deliver: gets typed events: Trade, Ticker, BookTicker, Candle;
+            deliver: gets typed events: Trade, Ticker, MiniTicker, BookTicker,
+                Candle (continuous klines too: symbol = the pair), MarkPrice,
+                LiquidationOrder; all-market streams (``!ticker@arr``...) and
+                COIN-M ``<pair>@markPrice`` carry lists: one event per element;
                 diff depth without ``book``: one BookDiff per event (not synced);
                 diff depth with ``book``: a session-owned :class:`DepthSync`
                 keeps ``book`` synced, delivering a BookSnapshot once in sync
                 and a BookDiff per applied event (feed REST snapshots with
                 :meth:`on_depth_snapshot`); partial depth: BookSnapshot (and
                 ``book`` replaced); other streams: the ``data`` dict.
-            raw: deliver each ``data`` dict as received (a synced book is still
+            raw: deliver each ``data`` as received (a list for all-market
+                streams; a synced book is still
                 kept, and its REST snapshot delivered as received).
             book: a ``"size"`` :class:`~exchange_wss.orderbook.OrderBook` (depth).
 
@@ -217,13 +260,15 @@ class BinanceSession:
         if not callable(deliver):
             raise _fail("deliver must be callable")
         name = _norm_stream(stream_name)
-        kind = _stream_kind(name)
+        kind, many = _stream_kind(name)
         if kind == "diff" and book is not None:
             handler: Any = _SyncedStream(self, name, deliver, raw, book)
         elif kind == "partial":
             handler = _PartialStream(self, name, deliver, raw, book)
         elif raw:
             handler = _RawStream(self, name, deliver)
+        elif many:
+            handler = _ManyStream(self, name, deliver, _PARSERS[kind])
         else:
             handler = _ParsedStream(self, name, deliver, _PARSERS[kind])
         self._streams[name] = handler

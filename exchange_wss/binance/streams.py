@@ -9,7 +9,8 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 from ._common import FUTURES_MARKETS, _check_market, _fail, _req_id, _stream_symbol
 
 __all__ = ["KLINE_INTERVALS", "FUTURES_KLINE_INTERVALS", "DEPTH_LEVELS", "DEPTH_SPEEDS",
-           "stream_name", "stream_route", "subscribe_request", "unsubscribe_request",
+           "CONTRACT_TYPES", "MARK_PRICE_SPEEDS", "ALL_MARKET_STREAMS", "stream_name",
+           "all_market_stream_name", "stream_route", "subscribe_request", "unsubscribe_request",
            "list_subscriptions_request"]
 
 KLINE_INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h",
@@ -45,62 +46,126 @@ def stream_route(stream: str, market: str) -> Optional[str]:
 
 _KINDS = {"trade": "trade", "aggtrade": "aggTrade", "kline": "kline",
           "bookticker": "bookTicker", "ticker": "ticker", "24hrticker": "ticker",
-          "depth": "depth", "depth5": "depth", "depth10": "depth", "depth20": "depth"}
+          "depth": "depth", "depth5": "depth", "depth10": "depth", "depth20": "depth",
+          "miniticker": "miniTicker", "24hrminiticker": "miniTicker",
+          "markprice": "markPrice", "pairmarkprice": "pairMarkPrice",
+          "forceorder": "forceOrder", "continuouskline": "continuousKline"}
+
+#: Streams some markets lack: kind -> the markets that have it.
+_KIND_MARKETS = {"markPrice": FUTURES_MARKETS, "forceOrder": FUTURES_MARKETS,
+                 "continuousKline": FUTURES_MARKETS, "pairMarkPrice": frozenset(("coinm",))}
+#: Contract types of continuous klines (sent lower-case in the name).
+CONTRACT_TYPES = {"usdm": ("perpetual", "current_quarter", "next_quarter", "tradifi_perpetual"),
+                  "coinm": ("perpetual", "current_quarter", "next_quarter")}
+#: Mark price speeds: the default (3 s) is named without a suffix.
+MARK_PRICE_SPEEDS = ("3s", "1s")
+
+#: All-market streams: kind -> (name, the markets that serve it). Spot retired
+#: ``!bookTicker`` on 2022-12-07 (SAD CHANGELOG) and ``!ticker@arr`` in late 2025
+#: (deprecated 2025-11-14; binance-connector-js spot 25.0.0 of 2025-12-16 removed
+#: it); ``!markPrice@arr`` is USDT-M only (COIN-M has ``<pair>@markPrice``).
+ALL_MARKET_STREAMS = {
+    "ticker": ("!ticker@arr", FUTURES_MARKETS),
+    "miniTicker": ("!miniTicker@arr", frozenset(("spot", "margin", "usdm", "coinm"))),
+    "markPrice": ("!markPrice@arr", frozenset(("usdm",))),
+    "forceOrder": ("!forceOrder@arr", FUTURES_MARKETS),
+    "bookTicker": ("!bookTicker", FUTURES_MARKETS),
+}
 
 
-def _speed_text(speed: Any, allowed: Tuple[str, ...]) -> str:
+def _speed_text(speed: Any, allowed: Tuple[str, ...], what: str = "depth",
+                unit: str = "ms") -> str:
     if speed is None:
         return allowed[0]
     if isinstance(speed, int) and not isinstance(speed, bool):
-        text = f"{speed}ms"
+        text = f"{speed}{unit}"
     elif isinstance(speed, str):
         text = speed.strip()
         if text.isdigit():
-            text += "ms"
+            text += unit
     else:
         text = repr(speed)
     if text not in allowed:
-        raise _fail(f"unknown depth speed {speed!r}; expected one of {allowed}")
+        raise _fail(f"unknown {what} speed {speed!r}; expected one of {allowed}")
     return text
 
 
+def _mark_speed(speed: Any) -> str:
+    """``"1s"`` (also 1, 1000, "1000ms") or the default 3 s (None, 3, 3000, "3s")."""
+    if isinstance(speed, str) and speed.strip().endswith("ms") and speed.strip()[:-2].isdigit():
+        speed = int(speed.strip()[:-2])
+    if isinstance(speed, int) and not isinstance(speed, bool) and speed in (1000, 3000):
+        speed //= 1000
+    return _speed_text(speed, MARK_PRICE_SPEEDS, "mark price", "s")
+
+
+def _check_kind_market(canonical: str, kind: str, market: str) -> None:
+    markets = _KIND_MARKETS.get(canonical)
+    if markets is not None and market not in markets:
+        raise _fail(f"{market} has no {kind} stream (only {', '.join(sorted(markets))})")
+
+
 def stream_name(kind: str, symbol: str, *, market: str = "spot", interval: Optional[str] = None,
-                speed: Any = None, levels: Optional[int] = None) -> str:
-    """A market stream name, validated, symbol lower-cased.
+                speed: Any = None, levels: Optional[int] = None,
+                contract_type: Optional[str] = None) -> str:
+    """A market stream name, validated for ``market``, symbol lower-cased.
 
     Args:
         kind: ``"trade"``, ``"aggTrade"``, ``"kline"``, ``"bookTicker"``,
-            ``"ticker"`` (24hrTicker), ``"depth"`` (diff; with ``levels``:
-            partial) or ``"depth5"``/``"depth10"``/``"depth20"`` (partial).
+            ``"ticker"`` (24hrTicker), ``"miniTicker"``, ``"depth"`` (diff;
+            with ``levels``: partial) or ``"depth5"``/``"depth10"``/``"depth20"``
+            (partial); futures only: ``"markPrice"``, ``"forceOrder"``
+            (liquidations), ``"continuousKline"`` (``symbol`` is then the pair,
+            ``"BTCUSDT"``/``"BTCUSD"``); COIN-M only: ``"pairMarkPrice"``
+            (``<pair>@markPrice``: every contract of a pair, a list).
         symbol: ``"BTCUSDT"`` (any case).
-        market: decides the valid intervals and speeds.
+        market: decides which kinds exist and the valid intervals and speeds.
         interval: klines only: one of :data:`KLINE_INTERVALS` (futures: no ``1s``).
-        speed: depth only: ``"100ms"``/``100``...; the market's default speed
-            (spot 1000ms, futures 250ms) is named without a suffix.
+        speed: depth: ``"100ms"``/``100``...; the market's default speed
+            (spot 1000ms, futures 250ms) is named without a suffix. Mark
+            price: ``"1s"`` (or 1/1000) or the default 3 s.
         levels: partial depth: 5, 10 or 20.
+        contract_type: continuous klines: ``"perpetual"``, ``"current_quarter"``,
+            ``"next_quarter"`` (USDT-M also ``"tradifi_perpetual"``).
 
     Returns:
-        e.g. ``"btcusdt@kline_1m"``, ``"btcusdt@depth@100ms"``, ``"btcusdt@depth5"``.
+        e.g. ``"btcusdt@kline_1m"``, ``"btcusdt@depth@100ms"``, ``"btcusdt@depth5"``,
+        ``"btcusdt@markPrice@1s"``, ``"btcusdt_perpetual@continuousKline_1m"``.
 
     Raises:
-        LocalProtocolError: unknown kind, bad symbol, or an option that is
-            invalid or does not belong to ``kind``.
+        LocalProtocolError: unknown kind, a kind ``market`` does not serve, bad
+            symbol, or an option that is invalid or does not belong to ``kind``.
     """
     _check_market(market)
     canonical = _KINDS.get(kind.lower()) if isinstance(kind, str) else None
     if canonical is None:
         raise _fail(f"unknown stream kind {kind!r}; expected one of "
-                    "trade, aggTrade, kline, bookTicker, ticker, depth, depth5/10/20")
+                    "trade, aggTrade, kline, bookTicker, ticker, miniTicker, depth, "
+                    "depth5/10/20, markPrice, pairMarkPrice, forceOrder, continuousKline")
+    _check_kind_market(canonical, kind, market)
     sym = _stream_symbol(symbol)
-    if canonical != "kline" and interval is not None:
+    if canonical not in ("kline", "continuousKline") and interval is not None:
         raise _fail(f"{kind} streams take no interval")
-    if canonical != "depth" and (speed is not None or levels is not None):
-        raise _fail(f"{kind} streams take no speed or levels")
-    if canonical == "kline":
+    if canonical != "continuousKline" and contract_type is not None:
+        raise _fail(f"{kind} streams take no contract_type")
+    if canonical != "depth" and levels is not None:
+        raise _fail(f"{kind} streams take no levels")
+    if canonical not in ("depth", "markPrice", "pairMarkPrice") and speed is not None:
+        raise _fail(f"{kind} streams take no speed")
+    if canonical in ("kline", "continuousKline"):
         intervals = FUTURES_KLINE_INTERVALS if market in FUTURES_MARKETS else KLINE_INTERVALS
         if interval not in intervals:
             raise _fail(f"unknown kline interval {interval!r}; expected one of {intervals}")
-        return f"{sym}@kline_{interval}"
+        if canonical == "kline":
+            return f"{sym}@kline_{interval}"
+        types = CONTRACT_TYPES[market]
+        ctype = contract_type.strip().lower() if isinstance(contract_type, str) else None
+        if ctype not in types:
+            raise _fail(f"unknown contract type {contract_type!r}; expected one of {types}")
+        return f"{sym}_{ctype}@continuousKline_{interval}"
+    if canonical in ("markPrice", "pairMarkPrice"):
+        text = _mark_speed(speed)
+        return f"{sym}@markPrice" if text == MARK_PRICE_SPEEDS[0] else f"{sym}@markPrice@{text}"
     if canonical != "depth":
         return f"{sym}@{canonical}"
     kind_levels = kind.lower()[5:]
@@ -118,6 +183,44 @@ def stream_name(kind: str, symbol: str, *, market: str = "spot", interval: Optio
         base = f"{sym}@depth"
     text = _speed_text(speed, allowed)
     return base if text == allowed[0] else f"{base}@{text}"
+
+
+def all_market_stream_name(kind: str, *, market: str = "spot", speed: Any = None) -> str:
+    """The name of an all-market stream, validated for ``market``.
+
+    Args:
+        kind: ``"ticker"`` (``!ticker@arr``, futures), ``"miniTicker"``
+            (``!miniTicker@arr``, every market), ``"markPrice"``
+            (``!markPrice@arr``, USDT-M), ``"forceOrder"`` (``!forceOrder@arr``,
+            futures), ``"bookTicker"`` (``!bookTicker``, futures).
+        market: the market.
+        speed: ``markPrice`` only: ``"1s"`` or the default 3 s.
+
+    Returns:
+        e.g. ``"!miniTicker@arr"``, ``"!markPrice@arr@1s"``, ``"!bookTicker"``.
+
+    The ``@arr`` streams carry a list of events per message (the changed
+    symbols), except ``!forceOrder@arr``, which carries one liquidation per
+    message; ``!bookTicker`` carries one book ticker per message.
+
+    Raises:
+        LocalProtocolError: unknown kind, or one ``market`` does not serve.
+    """
+    _check_market(market)
+    canonical = _KINDS.get(kind.lower()) if isinstance(kind, str) else None
+    entry = ALL_MARKET_STREAMS.get(canonical) if canonical else None
+    if entry is None:
+        raise _fail(f"unknown all-market stream kind {kind!r}; expected one of "
+                    f"{', '.join(ALL_MARKET_STREAMS)}")
+    name, markets = entry
+    if market not in markets:
+        raise _fail(f"{market} has no {name} stream (only {', '.join(sorted(markets))})")
+    if canonical == "markPrice":
+        text = _mark_speed(speed)
+        return name if text == MARK_PRICE_SPEEDS[0] else f"{name}@{text}"
+    if speed is not None:
+        raise _fail(f"{name} takes no speed")
+    return name
 
 
 def _stream_list(streams: Any) -> List[str]:
