@@ -10,7 +10,8 @@ from typing import Any, Optional
 from ..errors import ExchangeError
 
 __all__ = ["Response", "StreamTerminated", "ServerShutdown", "ListenKeyExpired",
-           "MalformedFrame", "BookOutOfSync", "SnapshotNeeded", "UnknownStream"]
+           "MalformedFrame", "BookOutOfSync", "SnapshotNeeded", "UnknownStream",
+           "DuplicateFill"]
 
 
 @dataclass(slots=True)
@@ -89,4 +90,13 @@ class UnknownStream:
     user-data handler)."""
 
     stream: Optional[str]
+    raw: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(slots=True)
+class DuplicateFill:
+    """A Fill of a trade already delivered arrived again and was not delivered
+    (see :class:`~exchange_wss.binance.user_data.FillDedup`)."""
+
+    fill: Any
     raw: Any = field(default=None, repr=False, compare=False)

@@ -3,18 +3,19 @@ its stream handler, response waiter, user-data handler or control callback."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from ..errors import ExchangeError
-from ..models import BookSnapshot
+from ..models import BookSnapshot, Fill
 from ..orderbook import OrderBook
 from ._common import _check_market, _fail
 from .depth import DepthSync
-from .events import BookOutOfSync, MalformedFrame, Response, SnapshotNeeded, UnknownStream
+from .events import (BookOutOfSync, DuplicateFill, MalformedFrame, Response, SnapshotNeeded,
+                     UnknownStream)
 from .market_data import (_book_ticker, _continuous_kline, _diff, _force_order, _kline,
                           _mark_price, _mini_ticker, _partial, _passthrough, _ticker, _trade)
 from .streams import _PARTIAL_SUFFIX
-from .user_data import _CONTROL_EVENTS, _control_event, _parse_user
+from .user_data import _CONTROL_EVENTS, FillDedup, _control_event, _parse_user
 from .ws_api import _exchange_error
 
 __all__ = ["BinanceSession"]
@@ -206,7 +207,9 @@ class BinanceSession:
       ``on_control`` as this module's event classes.
 
     Typed user data: ``executionReport``/``ORDER_TRADE_UPDATE`` -> Order, then a
-    Fill when ``x == "TRADE"``; ``TRADE_LITE`` -> Fill (``kind="lite"``, no fee);
+    Fill when ``x == "TRADE"``; ``TRADE_LITE`` -> Fill (``kind="lite"``, no fee)
+    only on a stream without ORDER_TRADE_UPDATE, so that each trade is one Fill
+    (:class:`FillDedup`; a repeated trade is a :class:`DuplicateFill` control event);
     ``outboundAccountPosition`` -> ``Snapshot("balances", [Wallet...])`` (one
     event per frame: only the changed assets, balance = free + locked,
     available = free); ``balanceUpdate`` -> BalanceUpdate (a delta, not a
@@ -228,6 +231,9 @@ class BinanceSession:
         self._streams: Dict[str, Any] = {}
         self._responses: Dict[Any, Callable[[Any, Any], None]] = {}
         self._user: Optional[Tuple[Callable[[Any], None], bool]] = None
+        #: The exactly-once rule for Fills (see :class:`FillDedup`); its counters
+        #: say how many fills were left out and why.
+        self.fills = FillDedup()
 
     # ------------------------------------------------------------------ registration
 
@@ -288,11 +294,19 @@ class BinanceSession:
         """Forget a pending :meth:`expect_response`."""
         self._responses.pop(req_id, None)
 
-    def expect_user_data(self, deliver: Callable[[Any], None], *, raw: bool = False) -> None:
-        """Route user-data events (typed, or with ``raw`` the event dicts, unwrapped)."""
+    def expect_user_data(self, deliver: Callable[[Any], None], *, raw: bool = False,
+                         events: Optional[Iterable[str]] = None) -> None:
+        """Route user-data events (typed, or with ``raw`` the event dicts, unwrapped).
+
+        Typed delivery gives each exchange trade one Fill (:class:`FillDedup`);
+        ``events`` names the events the stream carries (USDⓈ-M ``/private``'s
+        ``events=``; None: every event), which decides whether ``TRADE_LITE`` or
+        ``ORDER_TRADE_UPDATE`` gives it. Raw delivery passes every event as sent.
+        """
         if not callable(deliver):
             raise _fail("deliver must be callable")
         self._user = (deliver, raw)
+        self.fills.configure(events)
 
     def depth_sync(self, stream_name: str) -> Optional[DepthSync]:
         """The session-owned :class:`DepthSync` of a stream expected with a ``book``."""
@@ -377,7 +391,14 @@ class BinanceSession:
             self._on_control(MalformedFrame(f"user data {etype!r}: {type(exc).__name__}: {exc}",
                                             raw))
             return
+        fills = self.fills
         for event in events:
+            if event.__class__ is Fill:
+                why = fills.admit(event)
+                if why is not None:
+                    if why == "duplicate":
+                        self._on_control(DuplicateFill(event, raw))
+                    continue
             deliver(event)
 
     def _response(self, msg: dict) -> None:

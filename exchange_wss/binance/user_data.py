@@ -1,9 +1,11 @@
 """Parsers of Binance user-data events (Spot WebSocket API, futures and margin
-listenKey streams): one event dict in, the typed models it stands for out."""
+listenKey streams): one event dict in, the typed models it stands for out; and
+:class:`FillDedup`, the rule that each exchange trade becomes one Fill."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List
+from collections import deque
+from typing import Any, Callable, Deque, Dict, Iterable, List, Optional
 
 from ..models import BalanceUpdate, Fill, Order, Position, Snapshot, UserEvent, Wallet
 from ._common import _f, _is_int, _mts
@@ -120,3 +122,71 @@ def _control_event(etype: str, ev: dict, raw: Any, sub_id: Any) -> Any:
     if etype == "eventStreamTerminated":
         return StreamTerminated(raw, sub_id, mts)
     return ServerShutdown(raw, mts)
+
+
+class FillDedup:
+    """Each exchange trade reaches the user once, whichever user-data event carries it.
+
+    What Binance sends per fill (its docs and its SDKs' event lists, 2026):
+
+    - Spot (WebSocket-API user data) and margin (``/sapi`` listenKey):
+      ``executionReport`` with ``x="TRADE"``, once. No other event carries fills.
+    - USDⓈ-M: ``ORDER_TRADE_UPDATE`` with ``x="TRADE"`` and, if the stream carries
+      it, ``TRADE_LITE`` (the same trade sooner, without fee or order state). On
+      ``/private`` only the ``events=`` listed arrive (the client's default leaves
+      ``TRADE_LITE`` out); the legacy ``/ws/<listenKey>`` sends every event, so
+      both.
+    - COIN-M: ``ORDER_TRADE_UPDATE`` only; Binance documents no ``TRADE_LITE`` there
+      (its COIN-M user-data event list is ACCOUNT_CONFIG_UPDATE, ACCOUNT_UPDATE,
+      GRID_UPDATE, listenKeyExpired, MARGIN_CALL, ORDER_TRADE_UPDATE, STRATEGY_UPDATE).
+
+    The rule: the ``ORDER_TRADE_UPDATE`` fill is the Fill (it carries the fee)
+    whenever the stream carries that event; ``TRADE_LITE`` gives the Fill only on
+    a stream configured without ``ORDER_TRADE_UPDATE``. Besides, a Fill whose
+    ``(symbol, order id, trade id)`` was already admitted is never admitted again
+    (the last ``capacity`` keys are remembered), which covers a trade repeated by
+    any other path. Both sides of a self-trade are two orders, so two Fills.
+
+    Args:
+        events: the user-data events the stream carries (``/private``'s
+            ``events=``), or None for every event (legacy, COIN-M, margin, Spot).
+        capacity: how many trade keys are remembered.
+    """
+
+    __slots__ = ("lite", "capacity", "lite_suppressed", "duplicates", "_seen", "_order")
+
+    def __init__(self, events: Optional[Iterable[str]] = None, capacity: int = 10000):
+        self.capacity = capacity
+        #: TRADE_LITE fills left out by the rule (their trade comes in ORDER_TRADE_UPDATE).
+        self.lite_suppressed = 0
+        #: Fills of a trade already admitted (never expected from Binance itself).
+        self.duplicates = 0
+        self._seen: set = set()
+        self._order: Deque[tuple] = deque()
+        self.configure(events)
+
+    def configure(self, events: Optional[Iterable[str]]) -> None:
+        """Set the events the stream carries (keeps the remembered trades)."""
+        if isinstance(events, str):
+            events = (events,)
+        names = None if events is None else frozenset(events)
+        self.lite = names is not None and "ORDER_TRADE_UPDATE" not in names
+
+    def admit(self, fill: Fill) -> Optional[str]:
+        """None if ``fill`` is to be delivered; else why not (``"lite"``, ``"duplicate"``)."""
+        if fill.kind == "lite" and not self.lite:
+            self.lite_suppressed += 1
+            return "lite"
+        key = (fill.symbol, fill.order_id, fill.id)
+        try:
+            seen = key in self._seen
+        except TypeError:  # ids that are not ids (a malformed frame): nothing to compare
+            return None
+        if seen:
+            self.duplicates += 1
+            return "duplicate"
+        self._seen.add(key)
+        self._order.append(key)
+        if len(self._order) > self.capacity:
+            self._seen.discard(self._order.popleft())
+        return None

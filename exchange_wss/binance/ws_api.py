@@ -1,6 +1,6 @@
-"""Binance WebSocket-API requests (user-data subscription, order placement and
-cancel) and the reading of their answers: results into Orders, errors into
-the exception that says who is at fault."""
+"""Binance WebSocket-API requests (session logon, user-data subscription, order
+placement, cancel and query) and the reading of their answers: results into
+Orders, errors into the exception that says who is at fault."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from ..errors import AuthenticationError, ExchangeError, OrderRejected
 from ..models import Order
 from ..numtext import decimal_text
 from ._common import _fail, _mts, _req_id, _rest_symbol, _safe_float
-from .signing import _wire_value, signed_params
+from .signing import _wire_value, auth_params, key_type, signed_params
 
 __all__ = ["ws_api_request", "user_data_subscribe_request", "user_data_unsubscribe_request",
-           "order_place_request", "order_cancel_request", "order_from_result"]
+           "order_place_request", "order_cancel_request", "order_status_request",
+           "session_logon_request", "session_status_request", "session_logout_request",
+           "order_from_result", "is_unknown_order", "UNKNOWN_ORDER_CODES"]
 
 # Binance's documented newClientOrderId format.
 _CLIENT_ORDER_ID = re.compile(r"[.A-Z:/a-z0-9_-]{1,36}")
@@ -58,15 +60,35 @@ def user_data_unsubscribe_request(req_id: Any, subscription_id: Optional[int] = 
     return ws_api_request("userDataStream.unsubscribe", params, req_id)
 
 
+def _order_ref(symbol: str, order_id: Optional[int], orig_client_order_id: Optional[str],
+               what: str) -> Dict[str, Any]:
+    """``{symbol, orderId?, origClientOrderId?}`` naming one order (one id is required)."""
+    params: Dict[str, Any] = {"symbol": _rest_symbol(symbol)}
+    if order_id is None and orig_client_order_id is None:
+        raise _fail(f"{what} needs order_id or orig_client_order_id")
+    if order_id is not None:
+        if isinstance(order_id, bool) or not isinstance(order_id, int):
+            raise _fail(f"order_id must be an int, got {order_id!r}")
+        params["orderId"] = order_id
+    if orig_client_order_id is not None:
+        if not isinstance(orig_client_order_id, str) or not orig_client_order_id:
+            raise _fail(f"bad client order id {orig_client_order_id!r}")
+        params["origClientOrderId"] = orig_client_order_id
+    return params
+
+
 _TIF_TYPES = frozenset(("LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"))
 
 
-def order_place_request(api_key: str, secret: str, timestamp_ms: int, req_id: Any, symbol: str,
+def order_place_request(api_key: Optional[str], secret: Optional[str], timestamp_ms: int,
+                        req_id: Any, symbol: str,
                         side: str, type: str, quantity: Any, price: Any = None,
                         time_in_force: Optional[str] = None,
                         new_client_order_id: Optional[str] = None, recv_window: Any = None,
                         **extra: Any) -> Dict[str, Any]:
-    """A signed ``order.place`` (Spot, and futures with the same method name).
+    """A signed ``order.place`` (Spot, and futures with the same method name); with
+    ``api_key`` and ``secret`` None, the unsigned form of a connection that did
+    ``session.logon`` (timestamp only).
 
     Args:
         symbol: ``"BTCUSDT"`` (sent upper-case).
@@ -116,46 +138,94 @@ def order_place_request(api_key: str, secret: str, timestamp_ms: int, req_id: An
         if value is not None:
             params[key] = _wire_value(value, key)
     return ws_api_request("order.place",
-                          signed_params(api_key, secret, params, timestamp_ms, recv_window),
+                          auth_params(api_key, secret, params, timestamp_ms, recv_window),
                           req_id)
 
 
-def order_cancel_request(api_key: str, secret: str, timestamp_ms: int, req_id: Any, symbol: str,
+def order_cancel_request(api_key: Optional[str], secret: Optional[str], timestamp_ms: int,
+                         req_id: Any, symbol: str,
                          order_id: Optional[int] = None,
                          orig_client_order_id: Optional[str] = None, recv_window: Any = None,
                          **extra: Any) -> Dict[str, Any]:
-    """A signed ``order.cancel`` by ``order_id`` or ``orig_client_order_id`` (one is required).
+    """A signed ``order.cancel`` by ``order_id`` or ``orig_client_order_id`` (one is
+    required); ``api_key``/``secret`` None: unsigned after ``session.logon``.
 
     Raises:
         LocalProtocolError: neither id given, or a bad one.
     """
-    sym = _rest_symbol(symbol)
-    params: Dict[str, Any] = {"symbol": sym}
-    if order_id is None and orig_client_order_id is None:
-        raise _fail("cancel needs order_id or orig_client_order_id")
-    if order_id is not None:
-        if isinstance(order_id, bool) or not isinstance(order_id, int):
-            raise _fail(f"order_id must be an int, got {order_id!r}")
-        params["orderId"] = order_id
-    if orig_client_order_id is not None:
-        if not isinstance(orig_client_order_id, str) or not orig_client_order_id:
-            raise _fail(f"bad client order id {orig_client_order_id!r}")
-        params["origClientOrderId"] = orig_client_order_id
+    params = _order_ref(symbol, order_id, orig_client_order_id, "cancel")
     for key, value in extra.items():
         if value is not None:
             params[key] = _wire_value(value, key)
     return ws_api_request("order.cancel",
-                          signed_params(api_key, secret, params, timestamp_ms, recv_window),
+                          auth_params(api_key, secret, params, timestamp_ms, recv_window),
                           req_id)
 
 
-def order_from_result(result: Any) -> Order:
+def order_status_request(api_key: Optional[str], secret: Optional[str], timestamp_ms: int,
+                         req_id: Any, symbol: str, order_id: Optional[int] = None,
+                         orig_client_order_id: Optional[str] = None,
+                         recv_window: Any = None) -> Dict[str, Any]:
+    """``order.status``: one order by ``order_id`` or ``orig_client_order_id`` (its
+    state now; answered ``-2013`` when the exchange does not know it, see
+    :func:`is_unknown_order`). ``api_key``/``secret`` None: after ``session.logon``."""
+    params = _order_ref(symbol, order_id, orig_client_order_id, "order.status")
+    return ws_api_request("order.status",
+                          auth_params(api_key, secret, params, timestamp_ms, recv_window),
+                          req_id)
+
+
+#: Binance's answer to a query of an order it does not know ("Order does not
+#: exist."), Spot and futures, WebSocket API and REST.
+UNKNOWN_ORDER_CODES = frozenset((-2013,))
+
+
+def is_unknown_order(error: Any) -> bool:
+    """True when ``error`` (an ExchangeError from an order query) says the exchange
+    does not know the order; any other error leaves its state unknown."""
+    return isinstance(error, ExchangeError) and error.code in UNKNOWN_ORDER_CODES
+
+
+def session_logon_request(api_key: str, private_key_pem: Any, timestamp_ms: int, req_id: Any,
+                          recv_window: Any = None) -> Dict[str, Any]:
+    """``session.logon``: authenticate this WebSocket-API connection with an Ed25519
+    key; later requests on it may leave out ``apiKey`` and ``signature``
+    (build them with ``api_key``/``secret`` None), ``timestamp`` is still checked.
+
+    Binance takes Ed25519 keys only here ("Only Ed25519 keys are supported for
+    this feature"); HMAC and RSA keys keep signing each request. One logon per
+    connection: a new connection must log on again; a second logon switches the
+    connection to that key.
+
+    Raises:
+        LocalProtocolError: ``private_key_pem`` is not an Ed25519 PEM private key.
+    """
+    if key_type(private_key_pem) != "ed25519":
+        raise _fail("session.logon needs an Ed25519 key; Binance accepts no HMAC or RSA "
+                    "key there (sign each request instead)")
+    return ws_api_request("session.logon",
+                          signed_params(api_key, private_key_pem, {}, timestamp_ms,
+                                        recv_window), req_id)
+
+
+def session_status_request(req_id: Any) -> Dict[str, Any]:
+    """``session.status``: which key (if any) this connection is logged on with."""
+    return ws_api_request("session.status", None, req_id)
+
+
+def session_logout_request(req_id: Any) -> Dict[str, Any]:
+    """``session.logout``: forget the logged-on key; requests must be signed again."""
+    return ws_api_request("session.logout", None, req_id)
+
+
+def order_from_result(result: Any, kind: str = "result") -> Order:
     """The :class:`~exchange_wss.models.Order` in an ``order.place``/``order.cancel`` result.
 
     Works for Spot (ACK, RESULT, FULL) and futures answers; fields the answer
     lacks are None (an ACK has no side, so no amounts). Never raises: a result
     that is not an object gives an Order of Nones with it in ``raw``.
-    ``kind`` is ``"result"``.
+    ``kind`` is ``"result"`` unless given (account snapshots use ``"snapshot"``);
+    order queries (``order.status``, ``openOrders.status``, REST) parse alike.
     """
     r = result if result.__class__ is dict else {}
     side = r.get("side")
@@ -181,7 +251,7 @@ def order_from_result(result: Any) -> Order:
                  cid, r.get("symbol"), _mts(created),
                  _mts(r.get("updateTime") or r.get("transactTime")), amount, amount_orig,
                  r.get("type"), r.get("status"), _safe_float(r.get("price")), avg, None,
-                 "result", result)
+                 kind, result)
 
 
 def _exchange_error(code: Any, msg: Any, raw: Any) -> ExchangeError:
