@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as _dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any, Mapping, Optional
 
@@ -41,6 +41,8 @@ class MarketProfile:
         depth_speeds: depth update speeds in ms; the first is the default.
         depth_limit: default and maximum ``limit`` of the REST depth snapshot.
         futures: futures event shapes (ORDER_TRADE_UPDATE, ``pu``, ``T``).
+        contract_sizes: COIN-M: USD value of one contract per symbol
+            (``contractSize`` in ``/dapi/v1/exchangeInfo``); quantities count these.
     """
 
     name: str
@@ -54,6 +56,12 @@ class MarketProfile:
     depth_speeds: tuple
     depth_limit: tuple
     futures: bool
+    contract_sizes: Mapping[str, Decimal] = field(default_factory=dict)
+
+    @property
+    def inverse(self) -> bool:
+        """COIN-M: quantities in contracts, margin and PnL in the base coin."""
+        return bool(self.contract_sizes)
 
 
 
@@ -94,7 +102,9 @@ PROFILES = {
                           (500, 1000), True),
     "coinm": MarketProfile("coinm", {"BTCUSD_PERP": "tBTCUSD", "ETHUSD_PERP": "tETHUSD"},
                            "/dapi/v1", "/dapi/v1/listenKey", "/ws-dapi/v1", 200, 10, 600.0,
-                           (250, 500, 100), (500, 1000), True),
+                           (250, 500, 100), (500, 1000), True,
+                           # Binance: 100 USD a contract for BTCUSD_*, 10 USD for ETH and most.
+                           {"BTCUSD_PERP": Decimal(100), "ETHUSD_PERP": Decimal(10)}),
 }
 
 _RETIRED_SPOT_PATHS = ("/api/v3/userDataStream", "/api/v1/userDataStream")
