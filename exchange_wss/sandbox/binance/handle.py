@@ -349,3 +349,14 @@ class BinanceSandbox(SandboxHandle):
             return {self._server.profile.asset(c): b
                     for c, b in self._server.accounts.fwallets.get(api_key, {}).items()}
         return self._call(run)
+
+    def liquidate(self, symbol: str, side: str, quantity: Any) -> dict:
+        """Force a liquidation on a futures market: an IOC order of ``quantity`` (COIN-M:
+        contracts) from the sandbox's liquidator trades through the book, and
+        ``forceOrder`` is published on ``<symbol>@forceOrder`` and ``!forceOrder@arr``
+        (the simulated market has no leveraged traders of its own). Returns the event."""
+        def run() -> dict:
+            ev = self._server.publisher.liquidation(symbol, side, quantity)
+            self._server.settle([])
+            return ev
+        return self._call(run)
