@@ -45,10 +45,14 @@ class _Protocol(TrackedServerProtocol):
 
     # link API ---------------------------------------------------------------------
     def send(self, data: bytes) -> None:
-        self.sendMessage(data, isBinary=False)
+        # Nothing once closing (no data frame after a Close, RFC 6455 5.5.1): a
+        # connection cut at its age limit must not break the publishing loop.
+        if self.state == self.STATE_OPEN:
+            self.sendMessage(data, isBinary=False)
 
     def send_ping(self, payload: bytes) -> None:
-        self.sendPing(payload)
+        if self.state == self.STATE_OPEN:
+            self.sendPing(payload)
 
     def close(self, code: int, reason: str) -> None:
         if self.state == self.STATE_OPEN:
