@@ -57,6 +57,15 @@ def test_a_live_stream_goes_stale_after_silence_while_connected(tracker, clock):
     assert tracker.stream("ticker tBTCUSD").state == "stale"
 
 
+def test_a_stream_registered_as_quiet_never_goes_stale(tracker, clock):
+    """An account stream (can_go_stale=False) stays live however long it is silent."""
+    tracker.add_stream("auth", "auth", None, "auth", can_go_stale=False)
+    tracker.message("auth")
+    clock.advance(3600)
+    assert tracker.poll() == []
+    assert tracker.stream("auth").state == "live"
+
+
 def test_a_stale_stream_recovers_on_its_next_message(tracker, clock):
     """The next message after a stale spell makes it live again, with the length of the silence."""
     tracker.message("ticker tBTCUSD")

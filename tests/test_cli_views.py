@@ -238,3 +238,30 @@ def test_demo_screen_shows_its_orders_and_fills():
     assert re.search(r"my orders age \d+\.\ds", text) and re.search(r"my fills UTC age", text)
     assert re.search(r"42\s+\+0\.01\s+60100 EXECUTED", text), text
     assert "+0.01 @ 60047" in text
+
+
+def test_the_book_shown_is_the_clients_after_each_message():
+    """Each book message copies the top of the client's maintained book into the state (on
+    the reactor thread, after the client applied it), so the book shown is never older than
+    its panel's age says: with the server stalled, the state's copy equals the client's book
+    without the main loop ever refreshing it."""
+    import time
+
+    from exchange_wss.cli.venues import BitfinexVenue
+
+    state = MarketState(HealthTracker())
+    venue = BitfinexVenue(state, sandbox=True)
+    venue.start(["book"], ["tBTCUSD"])
+    try:
+        deadline = time.monotonic() + 20
+        while state.counts["book"] < 20 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        venue.sandbox.faults.stall()
+        time.sleep(0.5)  # frames already on the wire arrive; none leave the server now
+        with state.cond:
+            shown = (list(state.symbols["tBTCUSD"].bids), list(state.symbols["tBTCUSD"].asks))
+        assert shown == venue.top("tBTCUSD")
+        assert state.counts["book"] >= 20
+    finally:
+        state.stopping = True
+        venue.stop()

@@ -66,7 +66,8 @@ class DemoVenue(Venue):
             self.start(self.demo_channels, [self.symbol])
             return
         name = self.account_channel
-        self.health.add_stream(name, name, None, self.account_connection)
+        # An account is quiet between orders: its silence is not staleness.
+        self.health.add_stream(name, name, None, self.account_connection, can_go_stale=False)
         health, state = self.health, self.state
 
         def account(event: Any) -> None:

@@ -111,6 +111,7 @@ class _Stream:
     resyncs: int = 0
     reason: Optional[str] = None
     ever_live: bool = False
+    stale_after: Optional[float] = None  # None: never stale (account streams are quiet)
     buckets: deque = field(default_factory=deque)  # (whole second, count)
 
 
@@ -150,18 +151,21 @@ class HealthTracker:
 
     # -- what the venue registers --------------------------------------------------------
     def add_stream(self, name: str, channel: str, symbol: Optional[str] = None,
-                   connection: Optional[str] = None, labels: Sequence[str] = ()) -> None:
+                   connection: Optional[str] = None, labels: Sequence[str] = (),
+                   can_go_stale: bool = True) -> None:
         """Register a stream, ``pending`` until its first message.
 
         Args:
             name: unique name, e.g. ``"book tBTCUSD"``.
             connection: prefix of the connection names that may carry it (``"public-"``).
             labels: texts that name it in the client's errors (``"ticker:tBTCUSD"``).
+            can_go_stale: False for streams whose silence is normal (an account's events).
         """
         now = self._clock()
         with self._lock:
             self._streams[name] = _Stream(name, channel, symbol, connection, tuple(labels),
-                                          "pending", now, now)
+                                          "pending", now, now,
+                                          stale_after=self.stale_after if can_go_stale else None)
 
     # -- what the callbacks report -----------------------------------------------------------
     def message(self, name: str, snapshot: bool = False) -> Optional[HealthChange]:
@@ -260,12 +264,12 @@ class HealthTracker:
         changes = []
         with self._lock:
             for stream in self._streams.values():
-                if (stream.state == "live" and stream.last_message is not None
-                        and now - stream.last_message >= self.stale_after
-                        and self._carried(stream)):
-                    changes.append(self._set(
-                        stream, "stale", now, f"no data for {self.stale_after:g}s",
-                        f"no data for {self.stale_after:g}s, connection up"))
+                limit = stream.stale_after
+                if (limit is not None and stream.state == "live"
+                        and stream.last_message is not None
+                        and now - stream.last_message >= limit and self._carried(stream)):
+                    changes.append(self._set(stream, "stale", now, f"no data for {limit:g}s",
+                                             f"no data for {limit:g}s, connection up"))
         return changes
 
     # -- what the views read -------------------------------------------------------------------

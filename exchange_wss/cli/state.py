@@ -60,6 +60,7 @@ class SymbolView:
         self.book_ready = False
         self.bids: List[Tuple[float, float]] = []
         self.asks: List[Tuple[float, float]] = []
+        self.sampled: List[Tuple[float, float]] = []  # best levels the last emitted record had
         self.trades: Deque[Any] = deque(maxlen=TRADES_KEPT)
         self.trades_at: Optional[float] = None
         self.trade_prices: Deque[Tuple[float, float]] = deque()
@@ -337,19 +338,27 @@ class MarketState:
 
     # -- the main thread -----------------------------------------------------------------------
     def set_book(self, symbol: str, bids: Sequence[Tuple[Any, Any]],
-                 asks: Sequence[Tuple[Any, Any]]) -> None:
-        """Store the top of the client's maintained book (levels ``(price, size)``)."""
+                 asks: Sequence[Tuple[Any, Any]], emit: bool = True) -> None:
+        """Store the top of the client's maintained book (levels ``(price, size)``).
+
+        Args:
+            emit: tell the listeners when the best levels changed (the main loop's
+                samples do; the copies taken at each book message do not, or plain
+                output would print every intermediate state of a burst of updates).
+        """
         bids = [(p, s) for p, s in bids[:BOOK_DEPTH]]
         asks = [(p, s) for p, s in asks[:BOOK_DEPTH]]
         now = self.clock()
         with self.cond:
             view = self.view(symbol)
-            changed = (view.bids[:1], view.asks[:1]) != (bids[:1], asks[:1])
+            changed = (view.sampled[:1], view.sampled[1:]) != (bids[:1], asks[:1])
+            if emit:
+                view.sampled = bids[:1] + asks[:1]
             view.bids, view.asks = bids, asks
             if changed and bids and asks:
                 self._push_mid(view, now, bids[0][0], asks[0][0])
             self.cond.notify_all()
-        if changed and (bids or asks):
+        if emit and changed and (bids or asks):
             bid = bids[0] if bids else (None, None)
             ask = asks[0] if asks else (None, None)
             spread, _bps, mid = fmt.spread_and_mid(bid[0], ask[0])

@@ -127,6 +127,8 @@ class Venue:
         with self.state.cond:
             self.state.view(symbol)  # shown as waiting before any data: no blank start
         callback = self.state.callback(channel, symbol, name)
+        if channel == "book":
+            callback = self._copying_book(symbol, callback)
         # Registered before subscribing: the first message may beat the return.
         self.health.add_stream(name, channel, symbol, self.market_connection,
                                self.labels(channel, symbol))
@@ -137,6 +139,28 @@ class Venue:
     def subscribe(self, channel: str, symbol: str, callback: Callable[[Any], None]) -> Any:
         """Subscribe ``callback`` to ``channel`` of ``symbol`` on the client."""
         raise NotImplementedError
+
+    def _copying_book(self, symbol: str, callback: Callable[[Any], None]
+                      ) -> Callable[[Any], None]:
+        """``callback``, then a copy of the top of the client's book into the state.
+
+        The clients apply a book message before its callback runs, and the callback runs
+        on the reactor thread, where ``order_book()`` reads directly: so the book shown is
+        the one of the last message, as current as the ticker beside it (a copy sampled
+        by the main loop could be a quarter of a second older than the panel's age says).
+        """
+        from ..errors import ExchangeWssError
+        state = self.state
+
+        def copy(event: Any) -> None:
+            callback(event)
+            try:
+                bids, asks = self.top(symbol)
+            except ExchangeWssError:
+                return
+            state.set_book(symbol, bids, asks, emit=False)
+
+        return copy
 
     def labels(self, channel: str, symbol: str) -> Sequence[str]:
         """Texts by which the client's errors name this stream (see :mod:`.health`)."""

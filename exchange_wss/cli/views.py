@@ -100,7 +100,7 @@ def header(frame: Frame, width: int) -> Text:
     then the pings), never cut in the middle.
     """
     clock = fmt.age(frame.elapsed) if frame.duration is None else (
-        f"{frame.elapsed:4.1f}/{frame.duration:g}s")
+        f"{frame.elapsed:.1f}/{frame.duration:g}s")
     # (priority, text, style): 0 always, higher numbers go first when space runs out.
     parts: List[Tuple[int, str, str]] = [(0, frame.title, "bold"), (0, f" · {clock}", "")]
     for conn in frame.connections:
