@@ -484,3 +484,39 @@ def test_sandbox_console_help_lists_every_fault_method():
     assert "stall [seconds]" in text and "send_info code [msg]" in text
     assert re.search(r"drop_connections .*\[bitfinex, binance\]", text)
     assert re.search(r"server_shutdown .*\[binance\]\n", text)
+
+
+@pytest.mark.parametrize("venue, symbol", [("ftx", "BTC-PERP"), ("bitfinex", "tBTCUSD")])
+def test_watch_without_sandbox_connects_to_the_url_given(venue, symbol):
+    """Without --sandbox, `watch` is the live path: it connects where --url says (here a
+    sandbox this test runs, standing in for a live venue) and streams from it."""
+    from exchange_wss.sandbox import BitfinexSandbox, FtxSandbox
+    server = (FtxSandbox if venue == "ftx" else BitfinexSandbox)().start()
+    try:
+        result = subprocess.run([sys.executable, "-m", "exchange_wss", "watch", venue,
+                                 "ticker,trades", symbol, "--url", server.url, "--no-ui",
+                                 "--duration", "3"], capture_output=True, text=True,
+                                timeout=60, env=_env(), cwd=ROOT)
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stderr
+    assert f"connecting to {server.url}" in result.stdout
+    assert f" {symbol} ticker bid " in result.stdout and f" {symbol} trade " in result.stdout
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_watch_stops_cleanly_on_signal(signum):
+    """Ctrl-C (SIGINT) or SIGTERM ends `watch --no-ui` with status 0 and no traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "exchange_wss", "watch", "bitfinex", "ticker",
+                             "tBTCUSD", "--sandbox", "--no-ui"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=_env(), cwd=ROOT)
+    try:
+        for line in proc.stdout:
+            if " tBTCUSD ticker bid " in line:
+                break
+        proc.send_signal(signum)
+        assert proc.wait(30) == 0
+        assert "Traceback" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
