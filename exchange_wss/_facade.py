@@ -62,6 +62,8 @@ class ClientStats:
             fell behind (``callback_thread=True``).
         requests_not_sent: requests that failed without leaving the process.
         requests_unknown: requests written whose fate stayed unknown.
+        duplicate_fills: fills of a trade already delivered that arrived again
+            and were left out (each exchange trade reaches the user once).
     """
 
     reconnects: int = 0
@@ -76,6 +78,7 @@ class ClientStats:
     callback_events_dropped: int = 0
     requests_not_sent: int = 0
     requests_unknown: int = 0
+    duplicate_fills: int = 0
 
 
 class BaseClient:

@@ -40,25 +40,38 @@ class RestClient:
     def __repr__(self) -> str:
         return f"<RestClient {self.base_url}>"
 
-    def call(self, method: str, path: str, params: Optional[Dict[str, Any]] = None):
+    def call(self, method: str, path: str, params: Optional[Dict[str, Any]] = None, *,
+             query: Optional[str] = None):
         """``method path?params`` in the thread pool; a Deferred of the decoded JSON.
+
+        ``query`` instead of ``params``: a query string sent exactly as given (a
+        signed request, whose signature covers the string as sent; see
+        :func:`~exchange_wss.binance.signing.rest_signed_query`). It never
+        appears in an error message.
 
         Errors: :class:`~exchange_wss.errors.ExchangeError` carrying the
         exchange's ``code`` and ``msg``; :class:`~exchange_wss.errors.RestError`
         for a network failure or timeout (``code`` None) or an HTTP status
         without an exchange error (``code`` the status).
         """
+        if query is not None and params is not None:
+            raise ValueError("give params or query, not both")
         return threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(),
-                                         self._call_blocking, method, path, params)
+                                         self._call_blocking, method, path, params, query)
 
-    def _call_blocking(self, method: str, path: str, params: Optional[Dict[str, Any]]) -> Any:
+    def _call_blocking(self, method: str, path: str, params: Optional[Dict[str, Any]],
+                       query: Optional[str] = None) -> Any:
         # Every failure becomes a library error naming the method and path only:
         # the query (a listenKey, a signature) never reaches a message, and
         # requests' own exception texts, which quote the whole URL, stay in
         # __cause__ only for a debugger.
         where = f"{method} {path}"
         try:
-            response = self._session.request(method, self.base_url + path, params=params,
+            url = self.base_url + path
+            if query is not None:
+                # A string is sent as it is: what was signed is what the server reads.
+                url = f"{url}?{query}"
+            response = self._session.request(method, url, params=params,
                                              timeout=self.timeout)
         except requests.Timeout as exc:
             raise RestError(None, f"{where}: no answer within {self.timeout:g}s") from exc

@@ -16,7 +16,7 @@ __all__ = [
     "OrderRejected", "OrderStateUnknown", "ChecksumMismatch",
     "SequenceGap", "ConnectionLost", "ExchangePaused", "RequestNotSent", "ClientStopped",
     "CallbackOverflow", "TransportError", "ConnectionFailed", "MessageTooBig", "RestError",
-    "CallbackError",
+    "CallbackError", "RequestNotApplied",
 ]
 
 
@@ -88,6 +88,28 @@ class OrderStateUnknown(ExchangeWssError):
     def cid(self) -> Any:
         """Alias of :attr:`key` (the Bitfinex name)."""
         return self.key
+
+
+class RequestNotApplied(ExchangeWssError):
+    """The request was written, its connection was lost before the answer, and the
+    exchange said afterwards that it did not take effect: it has no such order (an
+    order request), or the order is still open or already done (a cancel).
+
+    The exchange was asked only once the request could no longer be accepted
+    (Binance refuses a request that arrives more than ``recvWindow`` after its
+    timestamp, and its connection is closed), so the answer is final: sending
+    the request again is safe. Not :class:`RequestNotSent`: its bytes did leave.
+
+    Attributes:
+        key: the request's identifier (the client order id, or the order id of a cancel).
+        order: what the exchange reported about the order (an
+            :class:`~exchange_wss.models.Order`), or None when it has none.
+    """
+
+    def __init__(self, msg: str, key: Any = None, order: Any = None):
+        super().__init__(msg)
+        self.key = key
+        self.order = order
 
 
 class ChecksumMismatch(RemoteProtocolError):

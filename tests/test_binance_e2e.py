@@ -306,9 +306,9 @@ def test_a_burst_of_subscriptions_stays_under_the_control_rate(make_client, sand
     assert not [e for e in client.events.items if getattr(e, "state", None) == "disconnected"]
 
 
-def test_order_unanswered_at_a_drop_is_unknown_and_never_resent(make_client, sandbox):
-    """An order whose answer is lost to a drop fails with OrderStateUnknown and is not re-sent."""
-    from exchange_wss import OrderStateUnknown
+def test_order_unanswered_at_a_drop_is_settled_by_query_and_never_resent(make_client, sandbox):
+    """An order whose answer is lost to a drop resolves with the order the exchange
+    reports (Spot order.status, futures REST) and is never sent twice."""
     client = make_client()
     client.start()
     place_resting(sandbox, client)  # the API connection is up
@@ -319,9 +319,10 @@ def test_order_unanswered_at_a_drop_is_unknown_and_never_resent(make_client, san
                         if o.get("newClientOrderId") == future.client_order_id])
     sandbox.faults.drop_connections()
     sandbox.faults.resume()
-    with pytest.raises(OrderStateUnknown):
-        future.result(10)
-    client.events.wait_for(lambda e: getattr(e, "state", None) == "reconnected")
+    order = future.result(15)
+    assert order.cid == future.client_order_id and order.status == "NEW"
+    assert order.id in [o["orderId"] for o in sandbox.open_orders()]
+    assert client._in_doubt.settled["found"] == 1
     assert len([o for o in sandbox.orders_received(DEFAULT_BINANCE_KEY)
                 if o.get("newClientOrderId") == future.client_order_id]) == 1
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional
 
 from twisted.internet import defer
 
@@ -29,6 +29,9 @@ from .._session import RequestAnswered, short
 from .._subscriptions import Subscription
 from ..errors import (ExchangeError, LocalProtocolError, OrderRejected, RemoteProtocolError,
                       SequenceGap)
+from .in_doubt import InDoubt, OrderRef
+from .market_streams import MarketStreams
+from .state import AccountState
 from ..orderbook import OrderBook
 from ..utils import create_cid
 from . import protocol as bn
@@ -56,12 +59,15 @@ class _SyncedBook:
         self.sync.reset()
 
 
-class BinanceWssClient(BaseClient):
+class BinanceWssClient(MarketStreams, BaseClient):
     """Threaded, callback-driven Binance client (Spot, margin, USDT-M and COIN-M futures).
 
     Args:
-        key, secret: API key and HMAC secret (user data and orders). The secret
-            appears in no log line, repr or exception.
+        key, secret: API key and its secret (user data and orders): an HMAC
+            secret, or a PEM private key (RSA or Ed25519). With an Ed25519 key
+            every WebSocket-API connection logs on once (``session.logon``) and
+            sends its requests unsigned; HMAC and RSA sign each request. The
+            secret appears in no log line, repr or exception.
         market: ``"spot"``, ``"margin"``, ``"usdm"`` or ``"coinm"``.
         testnet: use Binance's testnet hosts.
         rest_url, stream_url, api_url: override the REST base, the stream base
@@ -69,6 +75,8 @@ class BinanceWssClient(BaseClient):
         raw: deliver decoded frames instead of typed models.
         keepalive_interval: seconds between listenKey keepalives (futures, margin).
         legacy_user_stream: use ``/ws/<listenKey>`` for USDT-M too.
+        recv_window: ``recvWindow`` (ms) of signed requests (Binance's default 5000
+            when None); it also bounds when a request in doubt can no longer arrive.
         **options: hooks and reliability settings as for ``WssClient``;
             ``max_connection_age`` defaults to 23.5 h here, so connections are
             rotated (new one first) before Binance's 24 h cut.
@@ -90,6 +98,8 @@ class BinanceWssClient(BaseClient):
             raise LocalProtocolError("keepalive_interval must be positive")
         self.key = key
         self._secret = secret
+        #: ``session.logon`` on every WebSocket-API connection (Ed25519 keys only).
+        self._logon = secret is not None and bn.key_type(secret) == "ed25519"
         self.market = market
         defaults = bn.default_endpoints(market, testnet)
         self.endpoints = bn.Endpoints(rest_url or defaults.rest_url,
@@ -104,8 +114,14 @@ class BinanceWssClient(BaseClient):
         self._user_link: Optional[UserStreamLink] = None
         self._user_callbacks: List[Callback] = []
         self._user_data_wanted = False
+        self._user_data_requested = False  # set in the caller's thread
         self._link_names = itertools.count(0)
         self._rest_client: Optional[RestClient] = None
+        #: Balances, positions and open orders, and the gate that puts the account
+        #: snapshot before live events (reactor thread).
+        self._account = AccountState(self._user_deliver)
+        #: Requests in doubt being settled by asking the exchange.
+        self._in_doubt = InDoubt(self)
 
     def __repr__(self) -> str:
         key = f"{self.key[:4]}…" if self.key else None
@@ -122,6 +138,17 @@ class BinanceWssClient(BaseClient):
     @staticmethod
     def _timestamp() -> int:
         return int(time.time() * 1000)
+
+    def _request_auth(self) -> Any:
+        """``(api_key, secret)`` to sign WebSocket-API requests with, or ``(None, None)``
+        when the connection logs on (Ed25519): the requests then go unsigned."""
+        return (None, None) if self._logon else (self.key, self._secret)
+
+    def _signed_rest(self, method: str, path: str, params: Any) -> defer.Deferred:
+        """A signed REST call (key in ``X-MBX-APIKEY``, signature over the query as
+        sent), in the reactor's thread pool."""
+        query = bn.rest_signed_query(self._secret, params, self._timestamp(), self.recv_window)
+        return self._rest.call(method, path, query=query)
 
     # -- market streams ------------------------------------------------------------
     def subscribe_to_ticker(self, symbol: str, callback: Callback) -> Subscription:
@@ -168,6 +195,12 @@ class BinanceWssClient(BaseClient):
             if isinstance(sub.extra, _SyncedBook) and sub.symbol == symbol.upper():
                 return self._book_copy(sub, sub.symbol)
         raise LocalProtocolError(f"no order book subscription for {symbol}")
+
+    def _subscribe_stream(self, stream: str, symbol: Optional[str],
+                          callback: Callback) -> Subscription:
+        # All-market streams (``!ticker@arr``) name no symbol.
+        return self._register(stream, stream, callback,
+                              symbol=symbol.upper() if symbol is not None else None)
 
     def _subscribe(self, stream: str, symbol: str, callback: Callback,
                    book_limit: Optional[int] = None) -> Subscription:
@@ -241,6 +274,7 @@ class BinanceWssClient(BaseClient):
         self._require_credentials()
         if not callable(callback):
             raise LocalProtocolError("callback must be callable")
+        self._user_data_requested = True
         self._call(self._add_user_callback, self._safe(callback, "user data", droppable=False))
 
     def subscribe_to_orders(self, callback: Callback) -> None:
@@ -282,11 +316,58 @@ class BinanceWssClient(BaseClient):
         for cb in self._user_callbacks:
             cb(event)
 
-    def _user_data_subscribed(self, result: Any, error: Any) -> None:
-        if error is not None:
-            self._emit_error(error)
-        else:
-            self._emit_state("user data subscribed", "api")
+    def _user_stream_events(self) -> Any:
+        """The events the listenKey stream carries (USDT-M ``/private``'s ``events=``;
+        None: every event)."""
+        if self.market == "usdm" and not self.legacy_user_stream:
+            return bn.DEFAULT_FUTURES_EVENTS
+        return None
+
+    # -- account snapshot and state ------------------------------------------------------
+    def _snapshot_loaded(self, wallets: List[models.Wallet], positions: List[models.Position],
+                         orders: List[models.Order], raw: Any, skipped: int = 0) -> None:
+        """A loaded account snapshot: deliver it, then the live events held meanwhile."""
+        if skipped:
+            self._protocol_error(f"account snapshot: {skipped} rows could not be read "
+                                 "(left out)", raw)
+        self._account.snapshot(wallets, positions, orders, raw, wallet_types=[self.market])
+        self._emit_state("account loaded", "user" if self._user_link is not None else "api",
+                         f"{len(wallets)} balances, {len(positions)} positions, "
+                         f"{len(orders)} open orders")
+
+    def _snapshot_failed(self, error: BaseException) -> None:
+        """The snapshot could not be loaded: say so, and deliver what was held."""
+        self._emit_error(error)
+        self._account.release()
+
+    def balances(self) -> List[models.Wallet]:
+        """The account's balances as last known (a consistent copy, made on the reactor
+        thread): the snapshot loaded at start and after every reconnect of the
+        user-data stream, kept current by its live events.
+
+        Raises:
+            LocalProtocolError: no user-data subscription, or ``raw=True`` (raw events
+                keep no state).
+        """
+        return self._state_copy(lambda state: list(state.wallets.values()))
+
+    def positions(self) -> List[models.Position]:
+        """The open futures positions as last known (see :meth:`balances`); empty on
+        Spot and margin."""
+        return self._state_copy(lambda state: list(state.positions.values()))
+
+    def open_orders(self) -> List[models.Order]:
+        """The open orders as last known (see :meth:`balances`), oldest first."""
+        return self._state_copy(lambda state: list(state.orders.values()))
+
+    def _state_copy(self, read: Callable[[AccountState], Any]) -> Any:
+        if not self._user_data_wanted and not self._user_data_requested:
+            raise LocalProtocolError("the account state comes with user data: call "
+                                     "subscribe_to_user_data() first")
+        if self.raw:
+            raise LocalProtocolError("raw=True delivers events as received and keeps no "
+                                     "account state")
+        return self._call_and_wait(read, self._account)
 
     # -- orders ------------------------------------------------------------------------
     def submit_order(self, symbol: str, side: str, order_type: str, quantity: Any,
@@ -310,7 +391,8 @@ class BinanceWssClient(BaseClient):
             # Always name the order: it is how its events and its fate after a
             # lost answer are found (Binance allows [.A-Za-z0-9:/_-]{1,36}).
             client_order_id = f"ews-{create_cid()}"
-        frame = bn.order_place_request(self.key, self._secret, self._timestamp(), 0,
+        key, secret = self._request_auth()
+        frame = bn.order_place_request(key, secret, self._timestamp(), 0,
                                        symbol=symbol, side=side, type=order_type,
                                        quantity=quantity, price=price,
                                        time_in_force=time_in_force,
@@ -319,6 +401,7 @@ class BinanceWssClient(BaseClient):
         coid = frame["params"].get("newClientOrderId")
         request = self._new_request(("order", coid), frame, "order", ident=coid,
                                     label=f"order {coid}")
+        request.info = self._ref("order", frame, None, coid)
         self._submit(request)
         return request.future
 
@@ -332,15 +415,26 @@ class BinanceWssClient(BaseClient):
         """Cancel by ``order_id`` or ``client_order_id``; a Future of the cancelled order,
         failing as :meth:`submit_order`'s does."""
         self._require_credentials()
-        frame = bn.order_cancel_request(self.key, self._secret, self._timestamp(), 0,
+        key, secret = self._request_auth()
+        frame = bn.order_cancel_request(key, secret, self._timestamp(), 0,
                                         symbol=symbol, order_id=order_id,
                                         orig_client_order_id=client_order_id,
                                         recv_window=self.recv_window)
         ident = order_id if order_id is not None else client_order_id
         request = self._new_request(("cancel", symbol, ident), frame, "cancel", ident=ident,
                                     label=f"cancel of {ident}")
+        request.info = self._ref("cancel", frame, order_id, client_order_id)
         self._submit(request)
         return request.future
+
+    @staticmethod
+    def _ref(kind: str, frame: Any, order_id: Optional[int],
+             client_order_id: Optional[str]) -> OrderRef:
+        # What to ask the exchange about, should the answer be lost to a drop.
+        params = frame["params"]
+        window = params.get("recvWindow")
+        return OrderRef(kind, params["symbol"], order_id, client_order_id, params["timestamp"],
+                        float(window) if window is not None else 5000.0)
 
     def _submit(self, request: Any) -> None:
         try:
@@ -395,6 +489,8 @@ class BinanceWssClient(BaseClient):
         elif isinstance(event, bn.UnknownStream):
             log.debug("%s: data for an unknown stream %s", link.name, event.stream)
         elif isinstance(event, bn.DuplicateFill):
+            # Counted, never delivered as if it were a new trade.
+            self.stats.duplicate_fills += 1
             log.debug("%s: a repeated fill was left out", link.name)
         else:
             self._emit_event(event)
@@ -410,6 +506,7 @@ class BinanceWssClient(BaseClient):
 
     def _stop_connections(self) -> Any:
         self._stop_requests()
+        self._in_doubt.stop()
         links = [link.stop() for link in self._market_links]
         if self._api_link is not None:
             links.append(self._api_link.stop())

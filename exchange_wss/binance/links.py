@@ -20,7 +20,7 @@ from .._requests import Request
 from .._session import RequestAnswered
 from .._subscriptions import Subscription
 from ..connection import WebSocketConnection
-from ..errors import ExchangeError, RemoteProtocolError, RestError
+from ..errors import AuthenticationError, ExchangeError, RemoteProtocolError, RestError
 from ..pacing import Pacer
 from . import protocol as bn
 from .session import BinanceSession
@@ -134,10 +134,17 @@ class MarketLink(Link):
 
 
 class ApiLink(Link):
-    """The WebSocket API: Spot user data subscription and signed requests."""
+    """The WebSocket API: ``session.logon`` (Ed25519 keys), Spot user data and its
+    account snapshot, requests (signed, or unsigned once logged on) and the
+    order queries that settle requests in doubt."""
 
     def __init__(self, client: Any, url: str) -> None:
         super().__init__(client, "api", url)
+        #: True once ``session.logon`` succeeded on the current connection.
+        self.logged_on = False
+        #: The last refusal of ``session.logon`` (requests fail as not sent meanwhile).
+        self.logon_error: Optional[BaseException] = None
+        self._logon_timer: Any = None
 
     def new_session(self) -> BinanceSession:
         return BinanceSession(self.control, market=self.client.market)
@@ -145,20 +152,153 @@ class ApiLink(Link):
     frame_key = staticmethod(frame_key)
 
     def stream_names(self) -> List[Any]:
-        return ["user"] if self.client._user_data_wanted else []
+        return ["user"] if self.client._user_data_wanted and self.client.market == "spot" else []
 
+    def ready(self) -> bool:
+        return self.session is not None and (self.logged_on or not self.client._logon)
+
+    # -- on every open: logon first, then user data, then what waited ---------------------
     def replay(self, conn: WebSocketConnection, session: Any) -> None:
-        self.subscribe_user_data(conn, session)
+        self.logged_on = False
+        client = self.client
+        if not client._logon:
+            self.subscribe_user_data(conn, session)
+            return
+        # One logon per connection, before anything else is written on it.
+        rid = session.next_id()
+        session.expect_response(rid, lambda result, error: self._logon_answered(
+            conn, session, result, error))
+        conn.send(bn.session_logon_request(client.key, client._secret, client._timestamp(),
+                                           rid, client.recv_window))
+        self._cancel_logon_timer()
+        self._logon_timer = client._get_reactor().callLater(
+            client.subscription_timeout, self._logon_timed_out, session)
 
+    def _logon_answered(self, conn: WebSocketConnection, session: Any, result: Any,
+                        error: Any) -> None:
+        self._cancel_logon_timer()
+        if session is not self.session:
+            return
+        client = self.client
+        if error is not None:
+            err = error if isinstance(error, AuthenticationError) else AuthenticationError(
+                getattr(error, "code", None), f"session.logon refused: {getattr(error, 'msg', error)}",
+                getattr(error, "raw", None))
+            self.logon_error = err
+            client._emit_error(err)
+            self._fail_queued(f"session.logon was refused ({err})")
+            return
+        self.logon_error = None
+        self.logged_on = True
+        client._emit_state("logged on", self.name)
+        self.subscribe_user_data(conn, session)
+        self.flush_requests()
+
+    def _logon_timed_out(self, session: Any) -> None:
+        self._logon_timer = None
+        if session is self.session and not self.logged_on:
+            self.client._emit_error(AuthenticationError(
+                None, f"session.logon not answered within {self.client.subscription_timeout:g}s; "
+                      "reconnecting"))
+            self.conn.drop("session.logon not answered")
+
+    def _cancel_logon_timer(self) -> None:
+        if self._logon_timer is not None and self._logon_timer.active():
+            self._logon_timer.cancel()
+        self._logon_timer = None
+
+    def _fail_queued(self, why: str) -> None:
+        registry = self.client.requests
+        for request in registry.queued():
+            if registry.claim(request):
+                registry.not_written(request, why)
+
+    def submit(self, request: Request) -> None:
+        if self.session is not None and not self.ready():
+            registry = self.client.requests
+            registry.arm(request)
+            if self.logon_error is not None:
+                if registry.claim(request):
+                    registry.not_written(request,
+                                         f"session.logon was refused ({self.logon_error})")
+            # else: the logon is on its way; written once it succeeds (or the
+            # request's deadline passes, not sent).
+            return
+        super().submit(request)
+
+    def flush_requests(self) -> None:
+        super().flush_requests()
+        self.client._in_doubt.link_ready()
+
+    # -- Spot user data and its snapshot -----------------------------------------------------
     def subscribe_user_data(self, conn: WebSocketConnection, session: Any) -> None:
         client = self.client
-        if client._user_data_wanted and client.market == "spot":
-            session.expect_user_data(client._user_deliver, raw=client.raw)
-            rid = session.next_id()
-            session.expect_response(rid, client._user_data_subscribed)
-            conn.send(bn.user_data_subscribe_request(client.key, client._secret,
-                                                     client._timestamp(), rid))
+        if not (client._user_data_wanted and client.market == "spot"):
+            return
+        session.expect_user_data(client._account.live, raw=client.raw)
+        rotating = self.retiring is not None
+        if not rotating:
+            # Live events wait for the snapshot (a rotation loses none: no new snapshot).
+            client._account.hold()
+        rid = session.next_id()
+        session.expect_response(rid, lambda result, error: self._user_data_subscribed(
+            conn, session, error, not rotating))
+        key, secret = client._request_auth()
+        if key is None:
+            frame = bn.ws_api_request("userDataStream.subscribe", None, rid)
+        else:
+            frame = bn.user_data_subscribe_request(key, secret, client._timestamp(), rid,
+                                                   client.recv_window)
+        if not conn.send(frame):
+            session.cancel_response(rid)
+            client._account.release()
 
+    def _user_data_subscribed(self, conn: WebSocketConnection, session: Any, error: Any,
+                              load: bool) -> None:
+        client = self.client
+        if error is not None:
+            client._emit_error(error)
+            client._account.release()
+            return
+        client._emit_state("user data subscribed", self.name)
+        if load and session is self.session:
+            self._load_snapshot(conn, session)
+
+    def _load_snapshot(self, conn: WebSocketConnection, session: Any) -> None:
+        """``account.status`` and ``openOrders.status``: the Spot account now."""
+        client = self.client
+        got: dict = {}
+        key, secret = client._request_auth()
+        frames = {}
+        for name, build in (("account", bn.account_status_request),
+                            ("orders", bn.open_orders_status_request)):
+            rid = session.next_id()
+            frames[name] = build(key, secret, client._timestamp(), rid,
+                                 recv_window=client.recv_window)
+
+            def answered(result: Any, error: Any, name: str = name) -> None:
+                got[name] = (result, error)
+                if len(got) == 2 and session is self.session:
+                    self._snapshot_loaded(got)
+            session.expect_response(rid, answered)
+        for frame in frames.values():
+            if not conn.send(frame):
+                client._account.release()
+                return
+
+    def _snapshot_loaded(self, got: dict) -> None:
+        client = self.client
+        errors = [e for _r, e in got.values() if e is not None]
+        if errors:
+            client._snapshot_failed(errors[0])
+            return
+        wallets = bn.wallets_from_account_status(got["account"][0], client.market)
+        orders = bn.orders_from_results(got["orders"][0])
+        client._snapshot_loaded(wallets.wallets, [], orders.orders,
+                                {"account": got["account"][0], "openOrders": got["orders"][0]},
+                                wallets.skipped + orders.skipped)
+
+    # -- requests -------------------------------------------------------------------------
     def owns(self, request: Request) -> bool:
         return True
 
@@ -168,6 +308,18 @@ class ApiLink(Link):
         if session is None:
             return super().write_request(request)
         return super().write_request(request, session.request(request.key, request.frame))
+
+    def in_doubt(self, requests: List[Request], reason: str) -> None:
+        """Ask the exchange about each request (see :mod:`.in_doubt`): Spot with
+        ``order.status`` once this link is back, futures with the REST order query now."""
+        self.client._in_doubt.add(requests, reason)
+
+    def closed(self, reason: str) -> None:
+        self._cancel_logon_timer()
+        self.logged_on = False
+        if self.client.market == "spot":
+            # Live events held for a snapshot that will not come on this connection.
+            self.client._account.release()
 
     def exchange_event(self, event: Any) -> None:
         if type(event) is RequestAnswered:
@@ -201,13 +353,58 @@ class UserStreamLink(Link):
     def new_session(self) -> BinanceSession:
         client = self.client
         session = BinanceSession(self.control, market=client.market)
-        session.expect_user_data(client._user_deliver, raw=client.raw)
+        # The events the stream carries decide which event gives each trade's Fill.
+        session.expect_user_data(client._account.live, raw=client.raw,
+                                 events=client._user_stream_events())
         return session
 
     frame_key = staticmethod(frame_key)
 
     def stream_names(self) -> List[Any]:
         return ["user"]
+
+    def replay(self, conn: WebSocketConnection, session: Any) -> None:
+        client = self.client
+        if self.retiring is None and client.market in bn.FUTURES_MARKETS:
+            # A new stream may have missed events: load the account, and hold the
+            # stream's events until it is delivered.
+            client._account.hold()
+            self._load_snapshot(session)
+
+    def _load_snapshot(self, session: Any) -> None:
+        """REST account, position risk and open orders (futures)."""
+        client = self.client
+        market = client.market
+        calls = [client._signed_rest(*bn.futures_account_request(market)),
+                 client._signed_rest(*bn.futures_position_risk_request(market)),
+                 client._signed_rest(*bn.futures_open_orders_request(market))]
+
+        def loaded(results: Any) -> None:
+            if session is not self.session:
+                return  # this connection is gone; the next one loads its own
+            account, risk, orders = results
+            wallets = bn.wallets_from_futures_account(account, market)
+            positions = bn.positions_from_position_risk(risk)
+            open_orders = bn.orders_from_results(orders)
+            client._snapshot_loaded(
+                wallets.wallets, positions.positions, open_orders.orders,
+                {"account": account, "positionRisk": risk, "openOrders": orders},
+                wallets.skipped + positions.skipped + open_orders.skipped)
+
+        def failed(failure: Any) -> None:
+            err = failure.value
+            if isinstance(err, defer.FirstError):
+                err = err.subFailure.value
+            if session is self.session:
+                client._snapshot_failed(_rest_error(err, "account snapshot"))
+
+        d = defer.gatherResults(calls, consumeErrors=True)
+        d.addCallback(lambda results: loaded(results))
+        d.addErrback(failed)
+
+    def closed(self, reason: str) -> None:
+        # Live events held for a snapshot that will not come on this connection.
+        self.client._account.release()
 
     def start(self) -> None:
         """Get a listenKey, then connect on it. Idempotent: a subscription made

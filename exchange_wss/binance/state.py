@@ -1,0 +1,133 @@
+"""The account state a ``BinanceWssClient`` knows (balances, positions, open orders)
+and the gate that puts an account snapshot before the live events of a user-data
+connection.
+
+At start and after every reconnect of the user-data stream the client loads a
+snapshot (:mod:`exchange_wss.binance.account`). Until it is delivered, the live
+events of that connection are held here, in order; then the snapshot's items
+reach the user-data callbacks (``kind="snapshot"``), then the held events, then
+the live ones as they come. Every event, snapshot or live, also updates the
+state that ``client.balances()``, ``client.positions()`` and
+``client.open_orders()`` copy.
+
+Reactor thread only (the client copies the state on it); no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from ..models import Order, Position, Snapshot, Wallet
+
+__all__ = ["AccountState", "OPEN_STATUSES"]
+
+#: Order statuses of an order that still rests (Spot and futures).
+OPEN_STATUSES = frozenset(("NEW", "PARTIALLY_FILLED", "PENDING_NEW"))
+
+
+class AccountState:
+    """Balances, positions and open orders, kept from snapshots and live events.
+
+    Args:
+        deliver: the user-data callbacks' fan-out (gets every event, in order).
+    """
+
+    def __init__(self, deliver: Callable[[Any], None]) -> None:
+        self._deliver = deliver
+        self.wallets: Dict[Tuple[str, str], Wallet] = {}
+        self.positions: Dict[Tuple[str, Any], Position] = {}
+        self.orders: Dict[Any, Order] = {}
+        #: True once a snapshot was delivered (the state is complete, not only
+        #: what changed since the start).
+        self.loaded = False
+        self._holding = False
+        self._held: List[Any] = []
+        #: Snapshots delivered, and live events that waited for one (monitoring, tests).
+        self.snapshots = 0
+        self.held_total = 0
+
+    @property
+    def holding(self) -> bool:
+        """True while live events wait for a snapshot."""
+        return self._holding
+
+    # ------------------------------------------------------------------- the gate
+    def hold(self) -> None:
+        """A user-data connection (re)started and its snapshot is being loaded:
+        hold its live events until :meth:`snapshot` (or :meth:`release`)."""
+        self._holding = True
+
+    def live(self, event: Any) -> None:
+        """A live user-data event (the session's typed or raw delivery)."""
+        if self._holding:
+            self._held.append(event)
+            self.held_total += 1
+            return
+        self._apply(event)
+        self._deliver(event)
+
+    def snapshot(self, wallets: List[Wallet], positions: List[Position], orders: List[Order],
+                 raw: Any = None, *, wallet_types: Optional[List[str]] = None) -> None:
+        """Deliver a loaded snapshot, then the events held meanwhile.
+
+        The snapshot replaces what was known (a balance, position or order it
+        does not list is gone), for the wallet types it covers.
+        """
+        types = set(wallet_types or ()) | {w.type for w in wallets}
+        self.wallets = {k: w for k, w in self.wallets.items() if k[0] not in types}
+        self.positions = {}
+        self.orders = {}
+        for item in (*wallets, *positions, *orders):
+            self._apply(item)
+        self.loaded = True
+        self.snapshots += 1
+        self._deliver(Snapshot("account", [*wallets, *positions, *orders], raw))
+        self.release()
+
+    def release(self) -> None:
+        """Stop holding: deliver the held events, in order (a snapshot that could not
+        be loaded, or a connection lost while it loaded, must not keep them)."""
+        self._holding = False
+        held, self._held = self._held, []
+        for event in held:
+            self._apply(event)
+            self._deliver(event)
+
+    # ------------------------------------------------------------------ the state
+    def _apply(self, event: Any) -> None:
+        cls = event.__class__
+        if cls is Snapshot:
+            for item in event.items:
+                self._apply(item)
+        elif cls is Wallet:
+            self.wallets[(event.type, event.currency)] = event
+        elif cls is Position:
+            key = (event.symbol, _position_side(event))
+            if event.amount:
+                self.positions[key] = event
+            else:
+                self.positions.pop(key, None)
+        elif cls is Order:
+            self._apply_order(event)
+
+    def _apply_order(self, order: Order) -> None:
+        key = order.id if order.id is not None else order.cid
+        if key is None:
+            return
+        known = self.orders.get(key)
+        # A held update older than the snapshot's entry must not bring it back.
+        if known is not None and known.mts_update and order.mts_update and \
+                order.mts_update < known.mts_update:
+            return
+        if order.status in OPEN_STATUSES:
+            self.orders[key] = order
+        else:
+            self.orders.pop(key, None)
+
+
+def _position_side(position: Position) -> Any:
+    # Hedge mode keeps a LONG and a SHORT position per symbol (positionSide / ps).
+    raw = position.raw
+    if raw.__class__ is dict:
+        return raw.get("positionSide") or raw.get("ps") or "BOTH"
+    return "BOTH"
