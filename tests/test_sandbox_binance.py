@@ -826,3 +826,18 @@ def test_one_port_serves_rest_and_websocket(spot):
     assert spot.rest_url.split("//")[1] == spot.stream_url.split("//")[1]
     assert spot.api_url.endswith(f":{spot.port}/ws-api/v3")
     assert BinanceSandbox(market="usdm", reactor=Clock()).server.profile.api_path == "/ws-fapi/v1"
+
+
+def test_lose_next_request_neither_places_nor_answers(fresh_spot):
+    """lose_next_request(): the next order.place is not carried out nor answered; the one after is."""
+    api = Api(fresh_spot)
+    fresh_spot.faults.lose_next_request("order.place")
+    bid, _ask = best(fresh_spot)
+    params = dict(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
+                  quantity="0.01", price=str(bid))
+    api.c.send(json.dumps({"id": "lost", "method": "order.place",
+                           "params": api.signed(newClientOrderId="lost-1", **params)}))
+    answer = api.call("order.place", api.signed(newClientOrderId="kept-1", **params))
+    assert answer["status"] == 200 and "lost" not in [m.get("id") for m in api.events]
+    assert [o["clientOrderId"] for o in fresh_spot.open_orders()] == ["kept-1"]
+    assert [m["params"]["newClientOrderId"] for m in fresh_spot.lost_requests()] == ["lost-1"]

@@ -102,6 +102,7 @@ class BinanceFaults:
     - :meth:`stall` / :meth:`resume`: no frame (pings included) leaves; frames are held.
     - :meth:`reject_next_handshake`: the next WebSocket handshake gets an HTTP error.
     - :meth:`malformed_frame`: one text frame that is not valid JSON, on every connection.
+    - :meth:`lose_next_request`: the next WebSocket-API request of a method is lost.
     """
 
     def __init__(self, sandbox: "BinanceSandbox"):
@@ -139,6 +140,15 @@ class BinanceFaults:
     def malformed_frame(self) -> None:
         """Send one text frame that is not valid JSON to every connection."""
         self._sb._call(lambda: self._server().broadcast_raw(b'{"e":"executionReport","E":'))
+
+    def lose_next_request(self, method: str = "order.place", count: int = 1) -> None:
+        """Lose the next ``count`` WebSocket-API requests of ``method``: read, then neither
+        carried out nor answered, as a request that never reached the exchange (its
+        bytes left the client; the connection died on the way)."""
+        def run() -> None:
+            srv = self._server()
+            srv.lose_requests[method] = srv.lose_requests.get(method, 0) + count
+        self._sb._call(run)
 
 
 # -- public handle ------------------------------------------------------------------------
@@ -264,6 +274,10 @@ class BinanceSandbox(SandboxHandle):
     def orders_received(self, api_key: str = DEFAULT_BINANCE_KEY) -> list:
         """The params of every ``order.place`` received for ``api_key``, in order."""
         return self._call(lambda: [dict(p) for p in self._server.orders.received.get(api_key, [])])
+
+    def lost_requests(self) -> list:
+        """The WebSocket-API requests lost by :meth:`BinanceFaults.lose_next_request`, oldest first."""
+        return self._call(lambda: [dict(m) for m in self._server.lost_requests])
 
     def keepalives(self, api_key: str = DEFAULT_BINANCE_KEY) -> list:
         """Reactor times (seconds) of every listenKey keepalive (PUT or userDataStream.ping)."""

@@ -78,6 +78,10 @@ class BinanceServer(ServerTimeAndStall):
         for key in self.auth.accounts:
             self.open_account(key)
         self.faults = FaultState()
+        #: WebSocket-API method -> how many of its next requests are lost (see
+        #: :meth:`BinanceFaults.lose_next_request`), and the requests lost so far.
+        self.lose_requests: dict = {}
+        self.lost_requests: list = []
         self.sessions: list = []
         self._session_ids = itertools.count(1)
         self.pong_log: list = []
@@ -155,6 +159,16 @@ class BinanceServer(ServerTimeAndStall):
         self.auth.check_api_key(owner)
         events = self.accounts.transfer(owner, asset, _dec(amount), self.now_ms())
         self.user_data.deliver(events)
+
+    def take_lost_request(self, method: str, msg: Any) -> bool:
+        """True (once per :meth:`BinanceFaults.lose_next_request`) when this WebSocket-API
+        request is to be lost: neither carried out nor answered."""
+        left = self.lose_requests.get(method, 0)
+        if left <= 0:
+            return False
+        self.lose_requests[method] = left - 1
+        self.lost_requests.append(msg)
+        return True
 
     def stream_sessions(self) -> list:
         """The open market/user-data stream connections."""

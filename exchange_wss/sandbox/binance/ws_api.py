@@ -86,6 +86,8 @@ class ApiSession(Session):
         if not isinstance(params, dict):
             return self._reply_error(rid, ApiError(
                 -1130, "Data sent for parameter 'params' is not valid."))
+        if self.server.take_lost_request(method, msg):
+            return  # the fault: as if the request never reached the exchange
         handler = self._METHODS.get(method)
         futures_only = method in ("userDataStream.start", "userDataStream.ping",
                                   "userDataStream.stop")
