@@ -181,9 +181,9 @@ class ApiLink(Link):
             return
         client = self.client
         if error is not None:
-            err = error if isinstance(error, AuthenticationError) else AuthenticationError(
-                getattr(error, "code", None), f"session.logon refused: {getattr(error, 'msg', error)}",
-                getattr(error, "raw", None))
+            err = AuthenticationError(getattr(error, "code", None),
+                                      f"session.logon refused: {getattr(error, 'msg', error)}",
+                                      getattr(error, "raw", None))
             self.logon_error = err
             client._emit_error(err)
             self._fail_queued(f"session.logon was refused ({err})")
