@@ -386,3 +386,47 @@ def test_refused_logon_is_an_authentication_error_and_orders_are_not_sent():
     with pytest.raises(RequestNotSent):
         client.submit_order("BTCUSDT", "BUY", "LIMIT", "0.01", resting_price(sb)).result(10)
     assert sb.orders_received(ED_KEY) == []
+
+
+# ------------------------------------------------------------ an independent client
+
+def test_orders_of_binance_connector_reach_the_snapshot_and_the_live_stream():
+    """Orders the official binance-connector places on the same account: the one placed
+    before the start is in the snapshot, the one after arrives live, and our cancel of it
+    reaches the connector's user-data subscription."""
+    pytest.importorskip("binance.websocket.spot.websocket_api")
+    from binance.lib.utils import websocket_api_signature
+    from binance.websocket.spot.websocket_api import SpotWebsocketAPIClient
+    from test_sandbox_binance_interop import Inbox
+
+    sb = sandbox("spot")
+    inbox = Inbox()
+    connector = SpotWebsocketAPIClient(stream_url=sb.api_url, api_key=KEY, api_secret=SECRET,
+                                       on_message=inbox)
+    try:
+        connector.send({"id": "sub", "method": "userDataStream.subscribe.signature",
+                        "params": websocket_api_signature(KEY, SECRET, {})})
+        inbox.wait(lambda m: m.get("id") == "sub")
+        price = float(resting_price(sb))
+        connector.new_order(id="p1", symbol="BTCUSDT", side="BUY", type="LIMIT",
+                            timeInForce="GTC", quantity=0.01, price=price,
+                            newClientOrderId="connector-before")
+        before = inbox.wait(lambda m: m.get("id") == "p1")["result"]
+        got = Recorder()
+        client = client_for(sb)
+        client.subscribe_to_orders(got)
+        client.start()
+        state(client, "account loaded")
+        snap = got.wait_for(lambda e: e.kind == "snapshot")
+        assert (snap.id, snap.cid) == (before["orderId"], "connector-before")
+        connector.new_order(id="p2", symbol="BTCUSDT", side="BUY", type="LIMIT",
+                            timeInForce="GTC", quantity=0.01, price=price,
+                            newClientOrderId="connector-after")
+        live = got.wait_for(lambda e: e.kind == "update" and e.cid == "connector-after")
+        assert client.cancel_order("BTCUSDT", client_order_id="connector-after").result(10) \
+            .status == "CANCELED"
+        inbox.wait(lambda m: m.get("event", {}).get("x") == "CANCELED"
+                   and m["event"].get("i") == live.id)
+        eventually(lambda: [o.cid for o in client.open_orders()] == ["connector-before"])
+    finally:
+        connector.stop()

@@ -347,3 +347,69 @@ def test_coinm_user_data_on_the_ws_listen_key_path():
     finally:
         client.stop()
         sb.stop()
+
+
+@pytest.mark.parametrize("market", ["usdm", "coinm"])
+def test_derivatives_and_all_market_streams_arrive_typed(market):
+    """Mark price (with funding), liquidations, mini and all-market tickers, continuous
+    klines, partial depth and all book tickers, each typed, on pooled market connections."""
+    sb = BinanceSandbox(market=market, seed=5, tick_interval=0.05).start()
+    client = BinanceWssClient(market=market, rest_url=sb.rest_url, stream_url=sb.stream_url,
+                              api_url=sb.api_url, on_error=Recorder(), reconnect_delay=0.05)
+    symbol, pair = ("BTCUSD_PERP", "BTCUSD") if market == "coinm" else ("BTCUSDT", "BTCUSDT")
+    got = {name: Recorder() for name in ("mark", "liq", "all_liq", "mini", "all_mini",
+                                         "all_tickers", "ckline", "partial", "all_book")}
+    try:
+        client.subscribe_to_mark_price(symbol, got["mark"], speed="1s")
+        client.subscribe_to_liquidations(symbol, got["liq"])
+        client.subscribe_to_all_liquidations(got["all_liq"])
+        client.subscribe_to_mini_ticker(symbol, got["mini"])
+        client.subscribe_to_all_mini_tickers(got["all_mini"])
+        client.subscribe_to_all_tickers(got["all_tickers"])
+        client.subscribe_to_continuous_candles(pair, "perpetual", "1m", got["ckline"])
+        client.subscribe_to_partial_book(symbol, 5, got["partial"], speed="100ms")
+        client.subscribe_to_all_book_tickers(got["all_book"])
+        if market == "usdm":
+            got["all_mark"] = Recorder()
+            client.subscribe_to_all_mark_prices(got["all_mark"])
+        else:
+            got["pair_mark"] = Recorder()
+            client.subscribe_to_pair_mark_price(pair, got["pair_mark"])
+        client.start()
+        eventually(lambda: all(s.state == "active" for s in client.subscriptions()))
+        sb.liquidate(symbol, "SELL", "1" if market == "coinm" else "0.01")
+        mark = got["mark"].wait_for(lambda e: isinstance(e, models.MarkPrice))
+        assert mark.symbol == symbol and mark.funding_rate is not None and mark.next_funding_mts
+        for name in ("all_mark", "pair_mark"):
+            if name in got:
+                assert got[name].wait_for(lambda e: isinstance(e, models.MarkPrice)).mark_price
+        liq = got["liq"].wait_for(lambda e: isinstance(e, models.LiquidationOrder))
+        assert liq.symbol == symbol and liq.amount < 0
+        assert got["all_liq"].wait_for(lambda e: isinstance(e, models.LiquidationOrder))
+        assert got["mini"].wait_for(lambda e: isinstance(e, models.MiniTicker)).symbol == symbol
+        assert {e.symbol for e in got["all_mini"].wait_count(
+            lambda e: isinstance(e, models.MiniTicker), 2)} >= {symbol}
+        assert got["all_tickers"].wait_for(lambda e: isinstance(e, models.Ticker))
+        candle = got["ckline"].wait_for(lambda e: isinstance(e, models.Candle))
+        assert candle.symbol == pair and candle.timeframe == "1m"
+        book = got["partial"].wait_for(lambda e: isinstance(e, models.BookSnapshot))
+        assert len(book.bids) == 5 and book.bids[0][0] < book.asks[0][0]
+        assert got["all_book"].wait_for(lambda e: isinstance(e, models.BookTicker))
+        # Pooled: USDT-M needs one connection per route, COIN-M one for all.
+        assert len(client._market_links) == (2 if market == "usdm" else 1)
+    finally:
+        client.stop()
+        sb.stop()
+
+
+def test_streams_a_market_does_not_serve_are_refused_before_sending():
+    """Spot has no mark price, no all-market tickers and no book tickers of all symbols."""
+    client = BinanceWssClient(stream_url="ws://127.0.0.1:9")
+    for subscribe in (lambda: client.subscribe_to_mark_price("BTCUSDT", print),
+                      lambda: client.subscribe_to_all_tickers(print),
+                      lambda: client.subscribe_to_all_book_tickers(print),
+                      lambda: client.subscribe_to_continuous_candles("BTCUSDT", "perpetual",
+                                                                     "1m", print)):
+        with pytest.raises(LocalProtocolError):
+            subscribe()
+    assert client.subscriptions() == []
