@@ -1,15 +1,18 @@
 """Binance user data: follow an order's life and the balances on the account's stream.
 
 Subscribes to user data (Spot: over the WebSocket API, since Binance retired the
-Spot listenKey endpoints on 2026-02-20; USDT-M futures: on a listenKey stream the
-client keeps alive), places a LIMIT buy far below the market, waits for it to
-show up as NEW on the stream, cancels it and waits for CANCELED. Balance and
-position updates are printed as they come.
+Spot listenKey endpoints on 2026-02-20; futures: on a listenKey stream the client
+keeps alive). The account snapshot (balances, positions, open orders) arrives
+first, marked "snapshot", then the live events. It places a LIMIT buy far below
+the market, waits for it to show up as NEW on the stream, cancels it and waits
+for CANCELED, then prints the account state the client kept (``balances()``,
+``open_orders()``).
 
 Usage::
 
     python examples/binance_user_data.py                    # in-process sandbox, Spot
     python examples/binance_user_data.py --market usdm      # in-process sandbox, USDT-M
+    python examples/binance_user_data.py --market coinm     # COIN-M: sizes in contracts
     python examples/binance_user_data.py --market spot \\
         --rest-url https://testnet.binance.vision \\
         --stream-url wss://stream.testnet.binance.vision \\
@@ -31,19 +34,22 @@ from exchange_wss import BinanceWssClient, models
 
 def main() -> int:
     parser = argparse.ArgumentParser(description="Follow an order on Binance user data.")
-    parser.add_argument("--market", choices=("spot", "usdm"), default="spot")
+    parser.add_argument("--market", choices=("spot", "usdm", "coinm"), default="spot")
     parser.add_argument("--rest-url", help="REST base (default: start an in-process sandbox)")
     parser.add_argument("--stream-url", help="market/user stream host, e.g. wss://host:9443")
     parser.add_argument("--api-url", help="the whole WebSocket API URL (.../ws-api/v3)")
     parser.add_argument("--duration", type=float, default=15.0,
                         help="seconds allowed for the whole flow")
-    parser.add_argument("--symbol", default="BTCUSDT")
-    parser.add_argument("--quantity", default="0.01", help="order size in the base asset")
+    parser.add_argument("--symbol", help="default BTCUSDT (COIN-M: BTCUSD_PERP)")
+    parser.add_argument("--quantity", help="order size: base asset (COIN-M: contracts)")
     parser.add_argument("--key", default=os.environ.get("BINANCE_API_KEY"),
                         help="API key (default $BINANCE_API_KEY; the sandbox's own without URLs)")
     parser.add_argument("--secret", default=os.environ.get("BINANCE_API_SECRET"),
-                        help="HMAC secret (default $BINANCE_API_SECRET)")
+                        help="HMAC secret or PEM private key (default $BINANCE_API_SECRET)")
     args = parser.parse_args()
+    coinm = args.market == "coinm"
+    args.symbol = args.symbol or ("BTCUSD_PERP" if coinm else "BTCUSDT")
+    args.quantity = args.quantity or ("1" if coinm else "0.01")
 
     urls = (args.rest_url, args.stream_url, args.api_url)
     sandbox = None
@@ -68,26 +74,30 @@ def main() -> int:
     def on_user(event):
         # Orders, fills, balances (Wallet), deltas (BalanceUpdate), positions (futures).
         with cond:
+            # Snapshot items (kind="snapshot") come first, then live updates.
+            tag = " (snapshot)" if getattr(event, "kind", None) == "snapshot" else ""
             if isinstance(event, models.Order):
                 statuses.setdefault(event.id, []).append(event.status)
-                print(f"order {event.id}: {event.status}", flush=True)
+                print(f"order {event.id}: {event.status}{tag}", flush=True)
             elif isinstance(event, models.Fill):
                 print(f"fill: order {event.order_id} {event.amount:+g} @ {event.price:g}",
                       flush=True)
             elif isinstance(event, models.Wallet):
-                print(f"balance {event.currency}: {event.balance:g}", flush=True)
+                print(f"balance {event.currency}: {event.balance:g}{tag}", flush=True)
+            elif isinstance(event, models.BalanceUpdate):
+                print(f"balance change {event.currency}: {event.delta:+g}", flush=True)
             elif isinstance(event, models.Position):
-                print(f"position {event.symbol}: {event.amount:+g}", flush=True)
+                print(f"position {event.symbol}: {event.amount:+g}{tag}", flush=True)
             cond.notify_all()
 
     stopping = []
 
     def on_event(event):
-        # Spot: "user data subscribed" on the api connection; futures: the user stream opens.
+        # "account loaded": the snapshot is delivered and the stream is live.
         if isinstance(event, models.ConnectionState) and not stopping:
-            print(f"{event.connection}: {event.state}", flush=True)
-            if (event.connection, event.state) in (("api", "user data subscribed"),
-                                                   ("user", "connected")):
+            print(f"{event.connection}: {event.state}"
+                  f"{f' ({event.reason})' if event.reason else ''}", flush=True)
+            if event.state == "account loaded":
                 with cond:
                     ready.append(event)
                     cond.notify_all()
@@ -122,7 +132,9 @@ def main() -> int:
               f"client id {client_id}", flush=True)
         future = client.submit_order(args.symbol, "BUY", "LIMIT", args.quantity, price,
                                      time_in_force="GTC", client_order_id=client_id)
-        # Sent once: on a drop before the answer this raises OrderStateUnknown.
+        # Sent once. On a drop before the answer the client asks the exchange: the
+        # order it reports, RequestNotApplied (it was not placed), or, if it cannot
+        # tell, OrderStateUnknown.
         order = future.result(timeout=left())
         print(f"accepted: order {order.id}", flush=True)
         with cond:
@@ -135,8 +147,11 @@ def main() -> int:
                 print(f"no CANCELED update for order {order.id}", file=sys.stderr)
                 return 1
         print(f"cancelled: order {order.id}", flush=True)
+        held = [f"{w.currency} {w.balance:g}" for w in client.balances()]
+        print(f"balances now: {', '.join(held)}; open orders: {len(client.open_orders())}",
+              flush=True)
         return 0
-    except Exception as exc:  # OrderRejected, OrderStateUnknown, TimeoutError...: say what
+    except Exception as exc:  # OrderRejected, RequestNotApplied, TimeoutError...: say what
         print(f"failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     finally:

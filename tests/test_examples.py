@@ -34,8 +34,10 @@ def test_example_runs_and_exits_zero(script):
     assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
 
 
-def test_binance_user_data_example_runs_on_usdm():
-    """binance_user_data.py also follows its order on a USDT-M listenKey stream and exits 0."""
-    result = _run(ROOT / "examples" / "binance_user_data.py", "--market", "usdm")
+@pytest.mark.parametrize("market", ["usdm", "coinm"])
+def test_binance_user_data_example_runs_on_futures(market):
+    """binance_user_data.py also follows its order on a futures listenKey stream, after
+    the account snapshot, and exits 0."""
+    result = _run(ROOT / "examples" / "binance_user_data.py", "--market", market)
     assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-    assert "CANCELED" in result.stdout
+    assert "(snapshot)" in result.stdout and "CANCELED" in result.stdout
