@@ -320,8 +320,9 @@ def test_order_unanswered_at_a_drop_is_settled_by_query_and_never_resent(make_cl
     sandbox.faults.drop_connections()
     sandbox.faults.resume()
     order = future.result(15)
-    assert order.cid == future.client_order_id and order.status == "NEW"
-    assert order.id in [o["orderId"] for o in sandbox.open_orders()]
+    # The order as the exchange reports it now (the market may have filled it since).
+    assert order.cid == future.client_order_id and order.id is not None
+    assert order.status in ("NEW", "PARTIALLY_FILLED", "FILLED") and order.kind == "result"
     assert client._in_doubt.settled["found"] == 1
     assert len([o for o in sandbox.orders_received(DEFAULT_BINANCE_KEY)
                 if o.get("newClientOrderId") == future.client_order_id]) == 1
