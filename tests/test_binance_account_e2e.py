@@ -171,6 +171,23 @@ def test_snapshot_is_loaded_again_after_a_reconnect():
     eventually(lambda: order.id in {o.id for o in client.open_orders()})
 
 
+def test_a_snapshot_never_answered_releases_the_held_events_at_the_deadline():
+    """account.status lost on the way: after request_timeout the error is reported and
+    the live events that waited are delivered."""
+    sb = sandbox("spot")
+    sb.faults.lose_next_request("account.status")
+    got = Recorder()
+    client = client_for(sb, request_timeout=1.5)
+    client.subscribe_to_orders(got)
+    client.start()
+    state(client, "user data subscribed")
+    placed = place_direct(sb)
+    error = client.errors.wait_for(lambda e: "account snapshot not loaded" in str(e))
+    assert "1.5s" in str(error)
+    got.wait_for(lambda e: e.id == placed["orderId"] and e.kind == "update")
+    assert not [e for e in got.items if e.kind == "snapshot"]
+
+
 def test_account_state_needs_user_data():
     """balances() before any user-data subscription says what is missing."""
     client = BinanceWssClient(KEY, SECRET, stream_url="ws://127.0.0.1:9")
@@ -368,6 +385,42 @@ def test_ed25519_key_logs_on_once_per_connection_and_trades_unsigned(market):
     client.events.wait_count(lambda e: getattr(e, "state", None) == "logged on", 2, timeout=15)
     again = client.submit_order(symbol_of(sb), "BUY", "LIMIT", "0.01", resting_price(sb))
     assert again.result(10).status == "NEW"
+
+
+def test_unanswered_logon_reconnects_and_logs_on_again():
+    """A session.logon lost on the way is reported after subscription_timeout; the client
+    reconnects, logs on, and the order that waited goes out once."""
+    private_pem, public_pem = pem_pair()
+    sb = sandbox("spot", accounts={ED_KEY: public_pem})
+    sb.faults.lose_next_request("session.logon")
+    client = client_for(sb, key=ED_KEY, secret=private_pem, subscription_timeout=0.5)
+    future = client.submit_order("BTCUSDT", "BUY", "LIMIT", "0.01", resting_price(sb))
+    client.start()
+    assert future.result(10).status == "NEW"
+    client.errors.wait_for(lambda e: isinstance(e, AuthenticationError)
+                           and "not answered" in str(e))
+    assert len(sb.lost_requests()) == 1 and len(sb.orders_received(ED_KEY)) == 1
+
+
+def test_ed25519_rotation_logs_on_the_new_connection_without_refusing_orders():
+    """Rotating an Ed25519 api connection: the new one logs on before taking orders, and
+    orders placed meanwhile wait instead of failing."""
+    import time
+    private_pem, public_pem = pem_pair()
+    sb = sandbox("spot", accounts={ED_KEY: public_pem})
+    client = client_for(sb, key=ED_KEY, secret=private_pem, max_connection_age=0.6,
+                        rotation_overlap=0.5)
+    client.start()
+    results = []
+    deadline = time.monotonic() + 3.0
+    while time.monotonic() < deadline:
+        results.append(client.submit_order("BTCUSDT", "BUY", "LIMIT", "0.01",
+                                           resting_price(sb)))
+        time.sleep(0.1)
+    assert [f.result(10).status for f in results] == ["NEW"] * len(results)
+    states = [e.state for e in client.events.items if isinstance(e, models.ConnectionState)]
+    assert states.count("rotated") >= 2 and states.count("logged on") >= 3
+    assert "disconnected" not in states
 
 
 def test_refused_logon_is_an_authentication_error_and_orders_are_not_sent():

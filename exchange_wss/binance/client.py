@@ -119,7 +119,8 @@ class BinanceWssClient(MarketStreams, BaseClient):
         self._rest_client: Optional[RestClient] = None
         #: Balances, positions and open orders, and the gate that puts the account
         #: snapshot before live events (reactor thread).
-        self._account = AccountState(self._user_deliver)
+        self._account = AccountState(self._user_deliver, self._get_reactor(),
+                                     self.requests.timeout, self._snapshot_timed_out)
         #: Requests in doubt being settled by asking the exchange.
         self._in_doubt = InDoubt(self)
 
@@ -339,6 +340,11 @@ class BinanceWssClient(MarketStreams, BaseClient):
         """The snapshot could not be loaded: say so, and deliver what was held."""
         self._emit_error(error)
         self._account.release()
+
+    def _snapshot_timed_out(self, timeout: float) -> None:
+        self._emit_error(RemoteProtocolError(
+            f"account snapshot not loaded within {timeout:g}s; live events delivered "
+            "without it"))
 
     def balances(self) -> List[models.Wallet]:
         """The account's balances as last known (a consistent copy, made on the reactor

@@ -10,7 +10,11 @@ the live ones as they come. Every event, snapshot or live, also updates the
 state that ``client.balances()``, ``client.positions()`` and
 ``client.open_orders()`` copy.
 
-Reactor thread only (the client copies the state on it); no I/O.
+The hold has a deadline: a snapshot that does not come within ``timeout``
+seconds (a query never answered) releases the held events and is reported.
+
+Reactor thread only (the client copies the state on it); no I/O: time comes
+from an injected clock with ``callLater()`` (the reactor, or ``MemoryReactorClock``).
 """
 
 from __future__ import annotations
@@ -30,10 +34,19 @@ class AccountState:
 
     Args:
         deliver: the user-data callbacks' fan-out (gets every event, in order).
+        clock: ``callLater(delay, fn)`` for the hold's deadline (None: no deadline).
+        timeout: seconds a hold may last.
+        on_timeout: called (with ``timeout``) when a hold ran out, after the release.
     """
 
-    def __init__(self, deliver: Callable[[Any], None]) -> None:
+    def __init__(self, deliver: Callable[[Any], None], clock: Any = None,
+                 timeout: float = 30.0,
+                 on_timeout: Optional[Callable[[float], None]] = None) -> None:
         self._deliver = deliver
+        self._clock = clock
+        self.timeout = timeout
+        self._on_timeout = on_timeout
+        self._timer: Any = None
         self.wallets: Dict[Tuple[str, str], Wallet] = {}
         self.positions: Dict[Tuple[str, Any], Position] = {}
         self.orders: Dict[Any, Order] = {}
@@ -54,8 +67,24 @@ class AccountState:
     # ------------------------------------------------------------------- the gate
     def hold(self) -> None:
         """A user-data connection (re)started and its snapshot is being loaded:
-        hold its live events until :meth:`snapshot` (or :meth:`release`)."""
+        hold its live events until :meth:`snapshot` (or :meth:`release`, or the deadline)."""
         self._holding = True
+        self._cancel_timer()
+        if self._clock is not None:
+            self._timer = self._clock.callLater(self.timeout, self._timed_out)
+
+    def _timed_out(self) -> None:
+        self._timer = None
+        if not self._holding:
+            return
+        self.release()
+        if self._on_timeout is not None:
+            self._on_timeout(self.timeout)
+
+    def _cancel_timer(self) -> None:
+        timer, self._timer = self._timer, None
+        if timer is not None and timer.active():
+            timer.cancel()
 
     def live(self, event: Any) -> None:
         """A live user-data event (the session's typed or raw delivery)."""
@@ -87,6 +116,7 @@ class AccountState:
     def release(self) -> None:
         """Stop holding: deliver the held events, in order (a snapshot that could not
         be loaded, or a connection lost while it loaded, must not keep them)."""
+        self._cancel_timer()
         self._holding = False
         held, self._held = self._held, []
         for event in held:
