@@ -483,3 +483,18 @@ def test_orders_of_binance_connector_reach_the_snapshot_and_the_live_stream():
         eventually(lambda: [o.cid for o in client.open_orders()] == ["connector-before"])
     finally:
         connector.stop()
+
+
+def test_user_data_subscribed_after_an_ed25519_logon_is_live():
+    """Subscribing to user data on a running, logged-on Ed25519 client subscribes at once
+    (unsigned) and loads the snapshot."""
+    private_pem, public_pem = pem_pair()
+    sb = sandbox("spot", accounts={ED_KEY: public_pem})
+    client = client_for(sb, key=ED_KEY, secret=private_pem)
+    client.start()
+    client.submit_order("BTCUSDT", "BUY", "LIMIT", "0.01", resting_price(sb)).result(10)
+    got = Recorder()
+    client.subscribe_to_orders(got)
+    state(client, "account loaded")
+    assert [e.kind for e in got.items] == ["snapshot"]
+    assert client.errors.items == []

@@ -300,7 +300,8 @@ class BinanceWssClient(MarketStreams, BaseClient):
         self._user_data_wanted = True
         if self.market == "spot":
             link = self._ensure_api_link()
-            if link.session is not None:
+            # Not ready yet (connecting, logging on): the open or the logon subscribes.
+            if link.ready():
                 link.subscribe_user_data(link.conn, link.session)
         else:
             self._user_link = UserStreamLink(self)
