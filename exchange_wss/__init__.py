@@ -12,10 +12,12 @@ Quick start::
 from typing import Any
 
 from . import errors, models, utils
+from ._requests import RequestFuture
+from ._subscriptions import Subscription
 from .errors import (AuthenticationError, ChecksumMismatch, ClientStopped, ConnectionLost,
                      ExchangeError, ExchangePaused, ExchangeWssError, LocalProtocolError,
-                     OrderRejected, OrderStateUnknown, RemoteProtocolError, SequenceGap,
-                     SubscriptionError)
+                     OrderRejected, OrderStateUnknown, RemoteProtocolError, RequestNotSent,
+                     SequenceGap, SubscriptionError)
 
 __version__ = "0.1.0"
 
@@ -24,6 +26,7 @@ __all__ = [
     "ExchangeWssError", "LocalProtocolError", "RemoteProtocolError", "ExchangeError",
     "AuthenticationError", "SubscriptionError", "OrderRejected", "OrderStateUnknown",
     "ChecksumMismatch", "SequenceGap", "ConnectionLost", "ExchangePaused", "ClientStopped",
+    "RequestNotSent", "Subscription", "RequestFuture", "ClientStats",
 ]
 
 
@@ -31,7 +34,8 @@ __all__ = [
 # `import exchange_wss` (and the pytest plugin every test run loads) stays cheap.
 _LAZY = {"WssClient": "exchange_wss.bitfinex.client",
          "BinanceWssClient": "exchange_wss.binance.client",
-         "FtxWssClient": "exchange_wss.ftx.client"}
+         "FtxWssClient": "exchange_wss.ftx.client",
+         "ClientStats": "exchange_wss._facade"}
 
 
 def __getattr__(name: str) -> Any:

@@ -51,12 +51,18 @@ class SubscribeConfirmed:
 
 @dataclass(slots=True)
 class SubscribeRefused:
-    """The server refused ``sub``'s subscribe with ``code`` and ``msg``."""
+    """The server refused ``sub``'s subscribe with ``code`` and ``msg``.
+
+    ``duplicate``: the refusal says the server already carries that channel on
+    this connection (Bitfinex 10301 ``subscribe: dup``, FTX ``Already
+    subscribed``), so its view and the client's have parted.
+    """
 
     sub: Any
     code: Any
     msg: Any
     raw: Any = field(default=None, repr=False, compare=False)
+    duplicate: bool = False
 
 
 @dataclass(slots=True)
@@ -69,12 +75,18 @@ class UnsubscribeConfirmed:
 
 @dataclass(slots=True)
 class UnsubscribeRefused:
-    """The server refused ``sub``'s unsubscribe with ``code`` and ``msg``."""
+    """The server refused ``sub``'s unsubscribe with ``code`` and ``msg``.
+
+    ``gone``: the refusal says the server does not carry the channel (Bitfinex
+    10401, FTX ``Not subscribed``). Otherwise it may still carry it, and the
+    session keeps what it needs to unsubscribe again.
+    """
 
     sub: Any
     code: Any
     msg: Any
     raw: Any = field(default=None, repr=False, compare=False)
+    gone: bool = False
 
 
 @dataclass(slots=True)

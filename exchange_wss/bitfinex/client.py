@@ -179,6 +179,7 @@ class WssClient(BaseClient):
     def _detach(self, sub: Subscription) -> None:
         link = sub.link
         if link is None:
+            self._never_placed(sub)
             return
         link.subs.remove(sub)
         if link in self._public_links and not any(s.wanted for s in link.subs):
