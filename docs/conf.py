@@ -9,7 +9,9 @@ sys.path.insert(0, os.path.abspath(".."))
 project = "exchange_wss"
 author = "exchange_wss contributors"
 copyright = "exchange_wss contributors, MIT licence"
-release = version = "0.1.0"
+from exchange_wss._version import __version__ as release  # noqa: E402  (the one place it is written)
+
+version = release
 
 extensions = [
     "sphinx.ext.autodoc",
