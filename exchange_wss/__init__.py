@@ -12,7 +12,7 @@ Quick start::
 from typing import TYPE_CHECKING, Any
 
 from . import errors, models, utils
-from ._version import __version__
+from ._version import __version__ as __version__  # re-exported: the redundant alias says so
 from .errors import (AuthenticationError, ChecksumMismatch, ClientStopped, ConnectionLost,
                      ExchangeError, ExchangePaused, ExchangeWssError, LocalProtocolError,
                      OrderRejected, OrderStateUnknown, RemoteProtocolError, SequenceGap,

@@ -180,7 +180,8 @@ def test_fast_subset_passes_in_the_unpacked_sdist(dists):
     """``pytest -m fast`` passes from the unpacked sdist, against the sdist's own package
     (the three longest fuzz tests left out to keep this test short)."""
     env = _sdist_env(dists)
-    where = subprocess.run([sys.executable, "-c", "import exchange_wss; print(exchange_wss.__file__)"],
+    where = subprocess.run([sys.executable, "-c",
+                            "import exchange_wss; print(exchange_wss.__file__)"],
                            cwd=dists.unpacked, env=env, capture_output=True, text=True, check=True)
     assert Path(where.stdout.strip()).is_relative_to(dists.unpacked)
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
