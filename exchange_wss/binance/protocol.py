@@ -82,6 +82,7 @@ MAX_RECV_WINDOW = 60000
 DEFAULT_FUTURES_EVENTS = ("ORDER_TRADE_UPDATE", "ACCOUNT_UPDATE", "MARGIN_CALL",
                           "ACCOUNT_CONFIG_UPDATE", "listenKeyExpired")
 
+#: Kline intervals of the ``<symbol>@kline_<interval>`` streams (Spot; futures have no ``1s``).
 KLINE_INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h",
                    "1d", "3d", "1w", "1M")
 FUTURES_KLINE_INTERVALS = KLINE_INTERVALS[1:]  # futures have no 1s klines
