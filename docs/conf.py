@@ -15,7 +15,7 @@ from typing import Any
 # Document the package of this checkout, installed or not.
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
-from exchange_wss._version import __version__ as release  # noqa: E402  (written there only)
+from exchange_wss._version import __version__ as release  # written there only
 
 project = "exchange_wss"
 author = "the exchange_wss authors"
@@ -41,6 +41,7 @@ autodoc_typehints = "description"
 
 autodoc_default_options = {"members": True, "show-inheritance": True}
 add_module_names = False          # `WssClient.subscribe_to_ticker`, not the full dotted path
+toc_object_entries_show_parents = "hide"   # the page's contents list `reconnects`, not the path
 python_display_short_literal_types = True
 
 # -- cross-references ------------------------------------------------------------------------
@@ -202,7 +203,14 @@ def _builtins_are_builtins(app: Any, doctree: Any) -> None:
 _BUILTIN_NAMES = frozenset(name for name in dir(__import__("builtins")) if not name.startswith("_"))
 
 
+def _no_object_base(app: Any, name: str, obj: Any, options: Any, bases: list) -> None:
+    """Leave ``object`` out of a class's "Bases:" line: it says nothing."""
+    if object in bases:
+        bases.remove(object)
+
+
 def setup(app: Any) -> None:
-    """Register the reference fixes above (the resolver before intersphinx's)."""
+    """Register the fixes above (the reference resolver before intersphinx's)."""
+    app.connect("autodoc-process-bases", _no_object_base)
     app.connect("doctree-read", _builtins_are_builtins)
     app.connect("missing-reference", _resolve_by_import, priority=400)

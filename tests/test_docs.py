@@ -70,10 +70,10 @@ def test_external_inventories_are_read_from_the_repository():
 def test_python_and_twisted_names_link_to_their_docs(built):
     """References to Python's and Twisted's names become links to their online docs."""
     pages = "".join(p.read_text(encoding="utf-8") for p in built.html.glob("*.html"))
-    assert "https://docs.python.org/3.11/library/concurrent.futures.html#concurrent.futures.Future" \
-        in pages
-    assert "https://docs.twisted.org/en/stable/api/twisted.application.internet.ClientService.html" \
-        in pages
+    python = "https://docs.python.org/3.11/library/concurrent.futures.html"
+    twisted = "https://docs.twisted.org/en/stable/api/"
+    assert f"{python}#concurrent.futures.Future" in pages
+    assert f"{twisted}twisted.application.internet.ClientService.html" in pages
 
 
 def _documented_modules() -> list[str]:
