@@ -7,6 +7,7 @@ fails the build and every cross-reference must resolve, offline.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import os
 import sys
@@ -147,30 +148,40 @@ def _canonical(obj: Any) -> str | None:
     return f"{module}.{qualname}"
 
 
+def _intersphinx(app: Any, env: Any, node: Any, contnode: Any, target: str) -> Any:
+    """Resolve ``target`` in the external inventories."""
+    from sphinx.ext.intersphinx import missing_reference
+
+    node = node.deepcopy()
+    node["reftarget"] = target
+    return missing_reference(app, env, node, contnode)
+
+
 def _resolve_by_import(app: Any, env: Any, node: Any, contnode: Any) -> Any:
     """Resolve a Python reference the way Python would: import what it names, then link to
     where that object is documented.
 
     The reference names an object one way (``exchange_wss.sandbox.BitfinexSandbox``, an
     inherited ``listen`` inside a class's docstring, an annotation's
-    ``concurrent.futures._base.Future``) and the docs describe it under another (its
-    defining module, the base class, ``concurrent.futures.Future``). Nothing is guessed:
-    the two names must be the same object.
+    ``concurrent.futures._base.Future`` or a ``Site`` imported from Twisted) and the docs
+    describe it under another (its defining module, the base class,
+    ``concurrent.futures.Future``, Twisted's inventory). Failing that, a short name written
+    in one module of a package (``DepthSync`` in ``exchange_wss.binance.events``) links to
+    the one object of that name documented in the same package; never to one of two.
     """
     if node.get("refdomain") != "py":
         return None
     target = node.get("reftarget", "")
     for private, public in _STDLIB_PUBLIC.items():
         if target.startswith(private):
-            node["reftarget"] = public + target[len(private):]
-            from sphinx.ext.intersphinx import missing_reference
-            return missing_reference(app, env, node, contnode)
+            return _intersphinx(app, env, node, contnode, public + target[len(private):])
 
+    module = node.get("py:module") or ""
     candidates = [target]
     if node.get("py:class"):
-        candidates.insert(0, f"{node.get('py:module')}.{node['py:class']}.{target}")
-    if node.get("py:module"):
-        candidates.append(f"{node['py:module']}.{target}")
+        candidates.insert(0, f"{module}.{node['py:class']}.{target}")
+    if module:
+        candidates.append(f"{module}.{target}")
     domain = env.get_domain("py")
     for path in candidates:
         if not path.startswith("exchange_wss."):
@@ -178,26 +189,49 @@ def _resolve_by_import(app: Any, env: Any, node: Any, contnode: Any) -> Any:
         canonical = _canonical(_import(path))
         if canonical is None or canonical == path:
             continue
-        found = domain.resolve_xref(env, node["refdoc"], app.builder, node["reftype"],
-                                    canonical, node.deepcopy(), contnode)
+        if not canonical.startswith("exchange_wss."):
+            found = _intersphinx(app, env, node, contnode, canonical)
+        else:
+            found = domain.resolve_xref(env, node["refdoc"], app.builder, node["reftype"],
+                                        canonical, node.deepcopy(), contnode)
         if found is not None:
             return found
+
+    if module.startswith("exchange_wss."):
+        package = module if hasattr(_import(module), "__path__") else module.rpartition(".")[0]
+        roles = domain.objtypes_for_role(node["reftype"]) or ()
+        same_package = [name for name, entry in domain.objects.items()
+                        if name.startswith(package + ".") and name.endswith("." + target)
+                        and entry.objtype in roles and not entry.aliased]
+        if len(same_package) == 1:
+            return domain.resolve_xref(env, node["refdoc"], app.builder, node["reftype"],
+                                       same_package[0], node.deepcopy(), contnode)
     return None
 
 
-def _builtins_are_builtins(app: Any, doctree: Any) -> None:
-    """Make a parameter's type ``type`` (or ``int``...) mean the builtin.
+def _relative_modules_and_builtins(app: Any, doctree: Any) -> None:
+    """Read two kinds of short reference as Python reads the names.
 
-    Sphinx looks the types of documented parameters up loosely, so ``cls (type)`` also
-    matches every documented ``.type`` attribute (``Order.type``, ``Wallet.type``...) and
-    the link goes to one of them. A builtin's name in a type is the builtin.
+    - ``:mod:`.wire``` is relative to the module the docstring belongs to, as a relative
+      import is (``exchange_wss.sandbox.wire`` in ``exchange_wss.sandbox.bitfinex_server``),
+      not any module whose name ends in ``.wire``.
+    - A builtin's name in a parameter's type (``cls (type)``) is the builtin: Sphinx looks
+      such types up loosely, so ``type`` also matched every documented ``.type``
+      attribute (``Order.type``...) and linked to one of them.
     """
     from sphinx import addnodes
 
     for node in doctree.findall(addnodes.pending_xref):
-        if (node.get("refdomain") == "py" and node.get("reftype") == "class"
-                and node.get("refspecific") and node.get("reftarget") in _BUILTIN_NAMES):
+        if node.get("refdomain") != "py" or not node.get("refspecific"):
+            continue
+        target, module = node.get("reftarget", ""), node.get("py:module") or ""
+        if node.get("reftype") == "class" and target in _BUILTIN_NAMES:
             del node["refspecific"]  # Sphinx tests its presence, not its value
+        elif node.get("reftype") == "mod" and module.startswith("exchange_wss"):
+            package = module if hasattr(_import(module), "__path__") else module.rpartition(".")[0]
+            if importlib.util.find_spec(f"{package}.{target}") is not None:
+                node["reftarget"] = f"{package}.{target}"
+                del node["refspecific"]
 
 
 _BUILTIN_NAMES = frozenset(name for name in dir(__import__("builtins")) if not name.startswith("_"))
@@ -212,5 +246,5 @@ def _no_object_base(app: Any, name: str, obj: Any, options: Any, bases: list) ->
 def setup(app: Any) -> None:
     """Register the fixes above (the reference resolver before intersphinx's)."""
     app.connect("autodoc-process-bases", _no_object_base)
-    app.connect("doctree-read", _builtins_are_builtins)
+    app.connect("doctree-read", _relative_modules_and_builtins)
     app.connect("missing-reference", _resolve_by_import, priority=400)

@@ -24,7 +24,9 @@ import pytest
 #: Test modules whose every test is pure: frames in, events out; in-memory transports and
 #: ``MemoryReactorClock``; no listening socket, no connection.
 FAST_MODULES = frozenset({
+    "test_binance_account.py",
     "test_binance_protocol.py",
+    "test_binance_streams.py",
     "test_bitfinex_protocol.py",
     "test_bitfinex_utils.py",
     "test_connection.py",
@@ -34,8 +36,10 @@ FAST_MODULES = frozenset({
     "test_numtext.py",
     "test_orderbook.py",
     "test_pacing.py",
+    "test_requests_lifecycle.py",
     "test_sandbox_engine.py",
     "test_sandbox_market.py",
+    "test_subscriptions_lifecycle.py",
 })
 
 #: Fixtures that open real sockets: a test using one is not fast, even in a fast module
