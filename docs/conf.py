@@ -55,14 +55,16 @@ intersphinx_mapping = {
     "twisted": ("https://docs.twisted.org/en/stable/api/", "_inventories/twisted-22.4-api.inv"),
 }
 
-# Names of libraries whose inventory cannot be had offline: known, rendered without a link.
+# Names of libraries whose inventory cannot be had offline (no Debian package ships one):
+# known, rendered without a link.
 nitpick_ignore = [
+    # the order book's sides (orderbook module docstring)
     ("py:class", "sortedcontainers.SortedDict"),
-    ("py:meth", "autobahn.websocket.interfaces.IWebSocketChannel.onClose"),
-    ("py:class", "autobahn.twisted.websocket.WebSocketClientProtocol"),
-    ("py:class", "autobahn.twisted.websocket.WebSocketClientFactory"),
+    # the bases of the sandbox servers' protocol and factory (exchange_wss.sandbox._ws)
     ("py:class", "autobahn.twisted.websocket.WebSocketServerProtocol"),
     ("py:class", "autobahn.twisted.websocket.WebSocketServerFactory"),
+    # autobahn's own docstring, inherited by TrackedServerProtocol.onClose
+    ("py:meth", "autobahn.websocket.interfaces.IWebSocketChannel.onClose"),
 ]
 
 # Private classes (a leading underscore) are not documented: a reference to one, in an
