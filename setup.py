@@ -72,6 +72,10 @@ setup(
             "hypothesis>=6.80",
             "bitfinex-api-py>=3.0",
             "binance-connector>=3.0",
+            # The live views are tested in a real pseudo-terminal: pexpect runs them,
+            # pyte (a terminal emulator) renders the screen.
+            "pexpect>=4.8",
+            "pyte>=0.8",
             "build>=1.0",
             "setuptools>=77",
             *CLI_REQUIRES,

@@ -11,7 +11,7 @@ import importlib.util
 import inspect
 import os
 import sys
-from typing import Any
+from typing import Any, TypeVar
 
 # Document the package of this checkout, installed or not.
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
@@ -65,6 +65,9 @@ nitpick_ignore = [
     ("py:class", "autobahn.twisted.websocket.WebSocketServerFactory"),
     # autobahn's own docstring, inherited by TrackedServerProtocol.onClose
     ("py:meth", "autobahn.websocket.interfaces.IWebSocketChannel.onClose"),
+    # rich's RenderableType, spelt out in the command line's layout functions
+    ("py:class", "rich.console.ConsoleRenderable"),
+    ("py:class", "rich.console.RichCast"),
 ]
 
 # Private classes (a leading underscore) are not documented: a reference to one, in an
@@ -173,7 +176,7 @@ def _resolve_by_import(app: Any, env: Any, node: Any, contnode: Any) -> Any:
     """
     if node.get("refdomain") != "py":
         return None
-    target = node.get("reftarget", "")
+    target = node.get("reftarget", "").strip("'\"")  # a string annotation: 'WssClient'
     for private, public in _STDLIB_PUBLIC.items():
         if target.startswith(private):
             return _intersphinx(app, env, node, contnode, public + target[len(private):])
@@ -188,7 +191,10 @@ def _resolve_by_import(app: Any, env: Any, node: Any, contnode: Any) -> Any:
     for path in candidates:
         if not path.startswith("exchange_wss."):
             continue
-        canonical = _canonical(_import(path))
+        obj = _import(path)
+        if isinstance(obj, TypeVar):
+            return contnode  # a type variable is a name in a signature, not a documented object
+        canonical = _canonical(obj)
         if canonical is None or canonical == path:
             continue
         if not canonical.startswith("exchange_wss."):

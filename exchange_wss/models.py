@@ -16,7 +16,7 @@ __all__ = [
     "BookSnapshot", "BookUpdate", "RawBookUpdate", "FundingBookUpdate",
     "FundingRawBookUpdate", "Candle", "CandlesSnapshot",
     "DerivativesStatus", "Liquidation", "Order", "Fill", "Wallet", "Position",
-    "Notification", "Snapshot", "Info", "ConnectionState",
+    "Notification", "Snapshot", "Info", "ConnectionState", "SubscriptionChanged",
     "BookTicker", "BookDiff", "BalanceUpdate", "UserEvent",
     # Binance derivatives and all-market streams
     "MarkPrice", "LiquidationOrder", "MiniTicker",
@@ -122,6 +122,9 @@ class BookSnapshot:
     bids: List[Tuple]
     asks: List[Tuple]
     raw: Any = field(default=None, repr=False, compare=False)
+    #: False for a copy of a maintained book that is not (or no longer) in sync
+    #: with the exchange: not yet snapshotted, resyncing, or its connection down.
+    synced: bool = True
 
 
 @dataclass(slots=True)
@@ -435,6 +438,22 @@ class ConnectionState:
 
     state: str
     connection: str
+    reason: Optional[str] = None
+
+
+@dataclass(slots=True)
+class SubscriptionChanged:
+    """A subscription changed state (on ``on_event``).
+
+    ``state`` and ``previous`` are lifecycle states: ``"requested"``, ``"sent"``,
+    ``"active"``, ``"resyncing"``, ``"unsubscribing"``, ``"gone"``, ``"failed"``.
+    ``subscription`` is the handle ``subscribe_to_*`` returned.
+    """
+
+    label: str
+    state: str
+    previous: str
+    subscription: Any = field(default=None, repr=False, compare=False)
     reason: Optional[str] = None
 
 
