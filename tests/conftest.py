@@ -29,7 +29,6 @@ FAST_MODULES = frozenset({
     "test_binance_streams.py",
     "test_bitfinex_protocol.py",
     "test_bitfinex_utils.py",
-    "test_cli_health.py",
     "test_connection.py",
     "test_dispatch.py",
     "test_fast_path.py",
