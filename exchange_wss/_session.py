@@ -7,7 +7,7 @@ stream name, FTX channel and market) to the :class:`~exchange_wss._subscriptions
 objects it was given, so the facades never mirror it. What it reports about
 the connection itself goes to its ``on_control`` callable as the events below,
 shared by all exchanges, so the client handles them in one table
-(:meth:`exchange_wss._facade.Link.control`). Events only one exchange has
+(:meth:`exchange_wss._link.Link.control`). Events only one exchange has
 (Bitfinex's info codes, Binance's listenKeyExpired...) are its own classes.
 
 Delivery is push-style: a session calls the subscription's ``deliver`` as it
@@ -28,7 +28,7 @@ __all__ = ["Session", "SubscribeConfirmed", "SubscribeRefused", "UnsubscribeConf
 
 
 class Session(Protocol):
-    """What the shared :class:`~exchange_wss._facade.Link` needs from a session."""
+    """What the shared :class:`~exchange_wss._link.Link` needs from a session."""
 
     def receive(self, msg: Any) -> None:
         """Handle one decoded message (never raises for bad input)."""

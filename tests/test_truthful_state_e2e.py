@@ -278,10 +278,10 @@ def test_4_unsubscribe_and_order_book_work_right_after_subscribe(make_client):
     """The subscription is registered in the caller's thread: unsubscribe() and
     order_book() right after subscribe_*() never raise; the book says it is not synced."""
     client = make_client(public_only=True)
-    client.start()
     sub = client.subscribe_to_orderbook("tBTCUSD", "P0", lambda e: None)
-    book = client.order_book("tBTCUSD", "P0")
+    book = client.order_book("tBTCUSD", "P0")  # not started: nothing can have arrived
     assert book.synced is False and book.bids == []
+    client.start()
     client.unsubscribe(sub)
     with pytest.raises(LocalProtocolError):
         client.order_book("tBTCUSD", "P0")
