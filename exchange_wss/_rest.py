@@ -26,16 +26,20 @@ class RestClient:
         reactor: the reactor whose thread pool runs the calls.
         api_key: sent as ``X-MBX-APIKEY`` when given (never logged).
         timeout: seconds per request.
+        recorder: a :class:`~exchange_wss.recording.Recorder` that gets every
+            answered call (a client's ``record=``), for replays of books that
+            start from a REST snapshot.
     """
 
     def __init__(self, base_url: str, reactor: Any, api_key: Optional[str] = None,
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 10.0, recorder: Any = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.reactor = reactor
         self._session = requests.Session()
         if api_key:
             self._session.headers["X-MBX-APIKEY"] = api_key
         self.timeout = timeout
+        self.recorder = recorder
 
     def __repr__(self) -> str:
         return f"<RestClient {self.base_url}>"
@@ -46,8 +50,14 @@ class RestClient:
         Errors: :class:`~exchange_wss.errors.ExchangeError` carrying the
         exchange's ``code`` and ``msg`` (or the HTTP status when the body has none).
         """
-        return threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(),
-                                         self._call_blocking, method, path, params)
+        d = threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(),
+                                      self._call_blocking, method, path, params)
+        if self.recorder is not None:
+            def record(body: Any) -> Any:  # on the reactor thread, in answer order
+                self.recorder.http(method, self.base_url + path, params, 200, body)
+                return body
+            d.addCallback(record)
+        return d
 
     def _call_blocking(self, method: str, path: str, params: Optional[Dict[str, Any]]) -> Any:
         response = self._session.request(method, self.base_url + path, params=params,

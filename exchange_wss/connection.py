@@ -52,6 +52,10 @@ class ConnectionOptions:
             buffer instead of passing each through autobahn's general frame
             parser (several times faster; see :doc:`/performance`). Switch it
             off to have autobahn parse every frame.
+        record: a :class:`~exchange_wss.recording.Recorder` that gets every
+            frame received and sent, and every open and close, of this
+            connection (None: not recorded; the connection then runs the
+            plain protocol class, so recording off costs nothing).
     """
 
     ping_interval: Optional[float] = 20.0
@@ -63,6 +67,7 @@ class ConnectionOptions:
     open_timeout: float = 10.0
     tls_options: Any = None
     fast_path: bool = True
+    record: Any = None
 
     def __post_init__(self) -> None:
         for name in ("ping_interval", "ping_timeout", "stale_timeout"):
@@ -127,6 +132,9 @@ class _ClientProtocol(WebSocketClientProtocol):
     owner: "WebSocketConnection"
     #: Decided at open: whether this connection may use the fast path.
     fast_path = False
+    #: The fast path's decoder; the recording subclass swaps in one that also
+    #: keeps the frame's bytes (looked up once per read, not per frame).
+    _loads = staticmethod(orjson.loads)
 
     def onOpen(self) -> None:
         self.fast_path = self.owner.options.fast_path and self._fast_path_safe()
@@ -173,7 +181,7 @@ class _ClientProtocol(WebSocketClientProtocol):
         end = len(data)
         owner = self.owner
         deliver = owner.listener.frame_received
-        loads = orjson.loads
+        loads = self._loads
         pos = count = octets = 0
         try:
             while pos + 2 <= end and data[pos] == 0x81:
@@ -285,6 +293,10 @@ class WebSocketConnection:
         self._open_pacer = open_pacer
         self._factory = _ClientFactory(self, url, reactor)
         opts = self.options
+        if opts.record is not None:
+            # Recording is a protocol subclass chosen here, never a test per frame.
+            from .recording._hook import RecordingClientProtocol
+            self._factory.protocol = RecordingClientProtocol
         self._factory.setProtocolOptions(
             autoPingInterval=opts.ping_interval or 0,
             autoPingTimeout=opts.ping_timeout or 0,
