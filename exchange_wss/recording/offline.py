@@ -311,12 +311,27 @@ class _Binance(_Driver):
         session = BinanceSession(self._control, market=market)
         path = urlsplit(url).path
         if "/ws/" in path or path.rstrip("/").endswith("/private/ws"):
-            session.expect_user_data(replay.deliver_for("user"), raw=replay.raw)
+            session.expect_user_data(self._user(), raw=replay.raw)
         self.sessions[conn] = session
         return session
 
     def _control(self, event: Any) -> None:
         self.replay.control(event)
+
+    def _user(self) -> Callback:
+        # As BinanceWssClient delivers user data: snapshots of several items
+        # (outboundAccountPosition, ACCOUNT_UPDATE) flattened, one event each.
+        deliver = self.replay.deliver_for("user")
+        if self.replay.raw:
+            return deliver
+
+        def flatten(event: Any) -> None:
+            if isinstance(event, models.Snapshot):
+                for item in event.items:
+                    flatten(item)
+            else:
+                deliver(event)
+        return flatten
 
     def sent(self, conn: int, msg: Any) -> None:
         from ..binance import protocol as bn
@@ -342,7 +357,7 @@ class _Binance(_Driver):
             session.expect_response(msg.get("id"), _ignore_result)
         elif isinstance(method, str):
             if method.startswith("userDataStream.subscribe"):
-                session.expect_user_data(replay.deliver_for("user"), raw=replay.raw)
+                session.expect_user_data(self._user(), raw=replay.raw)
             if "id" in msg:
                 session.expect_response(msg["id"], self._answer(method))
 

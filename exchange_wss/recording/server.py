@@ -76,6 +76,7 @@ class _Entry:
     binary: bool = False
     code: Optional[int] = None
     http_key: Any = None
+    grace: float = 0.0
 
 
 @dataclass
@@ -165,6 +166,14 @@ class _Timeline:
         if rc is not None:
             # The stream waits here until the client fetched this snapshot.
             rc.entries.append(_Entry(rec.mono_ns, "http", http_key=(key, len(answers))))
+
+    def finish(self) -> None:
+        """Give each snapshot entry the recorded time to the next frame (at most 0.5 s)."""
+        for rc in self.conns:
+            entries = rc.entries
+            for i, e in enumerate(entries):
+                if e.kind == "http" and i + 1 < len(entries):
+                    e.grace = min(max(entries[i + 1].mono - e.mono, 0) / 1e9, 0.5)
 
     def candidates(self, route: str) -> List[_RecordedConn]:
         return [rc for rc in self.conns if rc.path == route and not rc.taken]
@@ -262,6 +271,11 @@ class _Session:
                 continue
             if key in self.active and req.kind == "sub":
                 continue
+            if req.kind == "conf" and not self.conns:
+                # Every connection was configured alike: wait for a request that
+                # says which recorded connection this one is.
+                self.pending[key] = creq
+                continue
             rc = self._conn_for(key)
             if rc is None and req.kind != "login":
                 server.stats.requests_unknown += 1
@@ -322,9 +336,17 @@ class _Session:
             return True
         if entry.kind == "http":
             key, nth = entry.http_key
-            if self.server.http_served.get(key, 0) >= nth:
-                return True
-            return self._wait(("http", key, nth), index, entry)
+            served = self.server.http_served_at.get(key, ())
+            if len(served) < nth:
+                return self._wait(("http", key, nth), index, entry)
+            # The client has the snapshot; give it the time it had in the
+            # recording before the next frame, so its book syncs where it did.
+            due = served[nth - 1] + entry.grace
+            now = self.server.reactor.seconds()
+            if due > now:
+                self.scheduled = self.server.reactor.callLater(due - now, self.pump)
+                return False
+            return True
         tag = entry.tag
         if tag.kind == "data":
             key = tag.keys[0]
@@ -388,7 +410,8 @@ class _Session:
         """Something the playback waits for may have happened (a request, an HTTP fetch)."""
         if self.waiting is not None:
             key, _index, entry = self.wait_key
-            done = (entry.kind == "http" and self.server.http_served.get(key[1], 0) >= key[2]) \
+            done = (entry.kind == "http"
+                    and len(self.server.http_served_at.get(key[1], ())) >= key[2]) \
                 or (entry.kind == "frame" and any(k in self.pending for k in entry.tag.keys))
             if done:
                 self.waiting.cancel()
@@ -545,7 +568,9 @@ class ReplayServer:
         self.reactor = reactor
         self.stats = ReplayStats()
         self.timeline = _Timeline(recording, self.dialect)
+        self.timeline.finish()
         self.http_served: Dict[Any, int] = {}
+        self.http_served_at: Dict[Any, List[float]] = {}
         self.sessions: set = set()
         self.protocols: set = set()
         self.waiters: Dict[Any, list] = {}
@@ -626,6 +651,7 @@ class ReplayServer:
             return 404, {"code": -1000, "msg": f"replay: {method} {path} not in the recording"}
         served = self.http_served.get(key, 0)
         self.http_served[key] = served + 1
+        self.http_served_at.setdefault(key, []).append(self.reactor.seconds())
         self.stats.http_answered += 1
         body = answers[min(served, len(answers) - 1)]
         self.reactor.callLater(0, self._http_done)
