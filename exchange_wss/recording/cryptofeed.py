@@ -28,9 +28,11 @@ The rules, from cryptofeed's own writer (``AsyncFileCallback`` in
 from __future__ import annotations
 
 import ast
+import heapq
 import os
 import re
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple
+from urllib.parse import parse_qsl, urlencode
 
 import orjson
 
@@ -75,7 +77,11 @@ def venue_of_feed(feed: Optional[str]) -> Optional[str]:
 
 
 def _ts(text: str) -> int:
-    return int(round(float(text) * 1e9))
+    """``time.time()`` text to integer ns, exactly (no float rounding)."""
+    whole, _dot, frac = text.strip().partition(".")
+    if not whole.isdigit() or (frac and not frac.isdigit()):
+        return int(round(float(text) * 1e9))  # exponent notation: rare, float is fine
+    return int(whole) * 1_000_000_000 + int((frac + "000000000")[:9])
 
 
 def _data(text: str) -> Tuple[bytes, bool]:
@@ -121,8 +127,10 @@ def _file_records(path: str, conn_base: int) -> Iterator[Tuple[int, int, Record]
                     except ValueError:
                         body = data
                     t = _ts(ts)
+                    base, _q, query = url.partition("?")
                     yield t, lineno, Record("http", 0 if is_http else conn, t, t,
-                                            {"method": "GET", "url": url, "params": None,
+                                            {"method": "GET", "url": base,
+                                             "params": dict(parse_qsl(query)) or None,
                                              "status": 200, "body": body})
                 else:
                     raise ValueError("unknown line")
@@ -132,13 +140,14 @@ def _file_records(path: str, conn_base: int) -> Iterator[Tuple[int, int, Record]
 
 
 def read_records(files: Iterable[str]) -> Iterator[Record]:
-    """Every record of cryptofeed files, in time order (ties: file, then line order).
+    """Every record of cryptofeed files: each file in its own order, files merged by
+    time (ties: file order).
 
     Each ``<->`` line opens a new connection; numbers are given in file order.
     A ``.ws.`` file whose first line is not an open (cryptofeed writes one) still
     gets a connection of its own.
     """
-    merged: List[Tuple[int, int, int, Record]] = []
+    per_file: List[List[Tuple[int, int, Record]]] = []
     conn_base = 0
     for index, path in enumerate(files):
         is_ws = ".ws." in os.path.basename(path)
@@ -151,14 +160,15 @@ def read_records(files: Iterable[str]) -> Iterator[Record]:
                                                         "url": ""})
             entries = [(t, -1, opening)] + list(_file_records(path, conn_base))
         conn_base = max([conn_base] + [e[2].conn for e in entries])
-        merged.extend((t, index, line, rec) for t, line, rec in entries)
-    merged.sort(key=lambda e: (e[0], e[1], e[2]))
-    for _t, _i, _l, rec in merged:
+        per_file.append([(t, index, rec) for t, _line, rec in entries])
+    for _t, _i, rec in heapq.merge(*per_file, key=lambda e: (e[0], e[1])):
         yield rec
 
 
 def _ts_text(wall_ns: int) -> str:
-    return repr(wall_ns / 1e9)
+    """Integer ns as cryptofeed's seconds text, exactly (``1618677543.83163``)."""
+    frac = f"{wall_ns % 1_000_000_000:09d}".rstrip("0") or "0"
+    return f"{wall_ns // 1_000_000_000}.{frac}"
 
 
 def write_cryptofeed(records: Iterable[Record], directory: str, feed: str,
@@ -205,8 +215,11 @@ def write_cryptofeed(records: Iterable[Record], directory: str, feed: str,
         elif rec.kind == "http":
             body = rec.data.get("body")
             text = body if isinstance(body, str) else orjson.dumps(body).decode()
+            url = rec.data.get("url") or ""
+            if rec.data.get("params"):
+                url += "?" + urlencode(rec.data["params"])
             out(f"{feed}.http.0.0",
-                f"{rec.data.get('url')} -> {_ts_text(rec.wall_ns)}: {text.replace(chr(10), '')}")
+                f"{url} -> {_ts_text(rec.wall_ns)}: {text.replace(chr(10), '')}")
     if configuration is not None:
         out(f"{feed}.0", f"configuration: {orjson.dumps(configuration).decode()}")
     paths = []

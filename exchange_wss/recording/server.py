@@ -200,6 +200,7 @@ class _Session:
         self.pos: List[int] = []
         self.active: set = set()
         self.skipped: Dict[Any, Tuple[int, _Entry]] = {}
+        self.replied: Dict[Any, Tuple[int, _Entry]] = {}
         self.pending: Dict[Any, _ClientReq] = {}
         self.chans: Dict[Tuple[int, Any], Any] = {}
         self.used_chans: set = set()
@@ -287,6 +288,10 @@ class _Session:
                     self._send(reply)
                 continue
             self.pending[key] = creq
+            if key not in self.skipped and key in self.replied and req.kind == "sub":
+                # Subscribed again (after a checksum mismatch...): answer as the first
+                # time; its data goes on from where the recording is.
+                self.skipped[key] = self.replied[key]
             if key in self.skipped:
                 # The recording passed this reply before the client asked: answer now.
                 index, entry = self.skipped.pop(key)
@@ -376,6 +381,7 @@ class _Session:
         tag = entry.tag
         creqs = []
         for key in tag.keys:
+            self.replied[key] = (index, entry)
             creq = self.pending.pop(key, None)
             if isinstance(key, tuple) and key[0] == "unsub":
                 self.active.discard(key[1])
