@@ -201,13 +201,14 @@ class Recorder:
         Raises:
             TimeoutError: the writer did not catch up within ``timeout`` seconds.
         """
+        if self._closed:
+            return
         done = threading.Event()
-        with self._lock:
-            if self._closed:
-                return
-            self._cut_locked()
-            self._ensure_writer()
-        self._queue.put(done, timeout=timeout)
+        self._hand_over(timeout)
+        try:
+            self._queue.put(done, timeout=timeout)
+        except queue.Full:
+            raise TimeoutError(f"recorder did not flush within {timeout}s") from None
         if not done.wait(timeout):
             raise TimeoutError(f"recorder did not flush within {timeout}s")
 
@@ -220,18 +221,19 @@ class Recorder:
             if self._closed:
                 return
             self._closed = True
-            self._cut_locked()
             writer = self._writer
         atexit.unregister(self._atexit)
-        if writer is None:
+        if writer is None and not self._parts and not self._gap_records:
             return
+        if not self._hand_over(timeout):
+            log.error("recorder %s: writer stuck; the last block is lost", self.path)
         try:
             self._queue.put(_STOP, timeout=timeout)
         except queue.Full:
-            log.error("recorder %s: writer stuck; the last blocks are lost", self.path)
+            log.error("recorder %s: writer stuck; blocks still queued are lost", self.path)
             return
-        writer.join(timeout)
-        if writer.is_alive():
+        self._writer.join(timeout)
+        if self._writer.is_alive():
             log.error("recorder %s: writer did not finish within %.1fs", self.path, timeout)
 
     def __enter__(self) -> "Recorder":
@@ -263,15 +265,27 @@ class Recorder:
             self._writer.start()
 
     def _cut_locked(self) -> None:
-        """Hand the buffered records to the writer (called with the lock held)."""
-        if not self._parts and not self._gap_records:
+        """Hand the buffered records to the writer without waiting (lock held)."""
+        item = self._take_locked()
+        if item is None:
             return
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            self._dropped_locked(item)
+
+    def _take_locked(self) -> Optional[tuple]:
+        """The buffered records as a block (with a file header when one begins)."""
+        if not self._parts and not self._gap_records:
+            return None
         parts, count = self._parts, self._count
         self._parts, self._size, self._count, self._first_at = [], 0, 0, None
+        gap = (self._gap_records, self._gap_bytes)
         if self._gap_records:
             wall, mono = time.time_ns(), time.monotonic_ns()
             parts.insert(0, fmt.json_record_line(
-                b"G", 0, wall, mono, {"records": self._gap_records, "bytes": self._gap_bytes}))
+                b"G", 0, wall, mono, {"records": gap[0], "bytes": gap[1]}))
+            self._gap_records = self._gap_bytes = 0
         header = None
         now = time.monotonic()
         if (self._file_seq < 0
@@ -284,21 +298,34 @@ class Recorder:
             header = {"created_ns": time.time_ns(), "prefix": self.prefix,
                       "file": self._file_seq,
                       "open": [dict(info, conn=c) for c, info in sorted(self._open.items())]}
-        block = b"".join(parts)
+        return (header, b"".join(parts), count, gap)
+
+    def _dropped_locked(self, item: tuple) -> None:
+        """The disk fell behind: drop this block, say so in the next one."""
+        header, block, count, gap = item
+        self.stats.blocks_dropped += 1
+        self.stats.records_dropped += count
+        self._gap_records += count + gap[0]
+        self._gap_bytes += len(block)
+        if header is not None:
+            self._file_seq -= 1  # that file was never begun
+        log.warning("recorder %s: disk behind, %d records dropped so far", self.path,
+                    self.stats.records_dropped)
+
+    def _hand_over(self, timeout: float) -> bool:
+        """Cut a block and wait (up to ``timeout``) for room for it; False if dropped."""
+        with self._lock:
+            item = self._take_locked()
+            self._ensure_writer()
+        if item is None:
+            return True
         try:
-            self._queue.put_nowait((header, block, count))
+            self._queue.put(item, timeout=timeout)
+            return True
         except queue.Full:
-            # The disk fell behind: drop this block, say so in the next one.
-            self.stats.blocks_dropped += 1
-            self.stats.records_dropped += count
-            self._gap_records += count
-            self._gap_bytes += len(block)
-            if header is not None:
-                self._file_seq -= 1  # that file was never begun
-            log.warning("recorder %s: disk behind, %d records dropped so far", self.path,
-                        self.stats.records_dropped)
-            return
-        self._gap_records = self._gap_bytes = 0
+            with self._lock:
+                self._dropped_locked(item)
+            return False
 
     # -- the writer thread ------------------------------------------------------------------
     def _write_loop(self) -> None:
@@ -323,7 +350,8 @@ class Recorder:
             if first is not None and time.monotonic() - first >= self.flush_interval:
                 self._cut_locked()
 
-    def _write_block(self, header: Optional[dict], block: bytes, count: int) -> None:
+    def _write_block(self, header: Optional[dict], block: bytes, count: int,
+                     _gap: Any = None) -> None:
         try:
             if header is not None:
                 self._close_file()
