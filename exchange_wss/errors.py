@@ -15,6 +15,7 @@ __all__ = [
     "ExchangeError", "AuthenticationError", "SubscriptionError",
     "OrderRejected", "OrderStateUnknown", "ChecksumMismatch",
     "SequenceGap", "ConnectionLost", "ExchangePaused", "ClientStopped", "CallbackOverflow",
+    "SinkUnavailable", "FanOutGap",
 ]
 
 
@@ -95,3 +96,12 @@ class ClientStopped(ExchangeWssError):
 class CallbackOverflow(ExchangeWssError):
     """Callbacks fell behind (``callback_thread=True``): the oldest market-data
     events were dropped. Books and order futures are unaffected."""
+
+
+class SinkUnavailable(ExchangeWssError):
+    """A relay's sink (Redis...) could not take a batch; the relay buffers and retries."""
+
+
+class FanOutGap(ExchangeWssError):
+    """A fan-out consumer found a gap in a stream's sequence numbers (entries trimmed,
+    or dropped by the relay on overflow); books resync from the next snapshot."""

