@@ -24,7 +24,7 @@ from exchange_wss.recording import Recorder, open_recording
 from exchange_wss.recording import format as fmt
 from exchange_wss.recording._hook import RecordingClientProtocol
 
-from test_fast_path import _GUID, Listener, Transport, client_frames, frame, text
+from test_fast_path import _GUID, Listener, Transport, frame, text
 
 
 def recorded_connection(recorder, fast_path=True):

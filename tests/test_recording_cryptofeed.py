@@ -11,7 +11,6 @@ import os
 import shutil
 import time
 
-import pytest
 
 from exchange_wss import FtxWssClient, WssClient, models
 from exchange_wss.errors import ChecksumMismatch

@@ -42,7 +42,7 @@ from zope.interface import implementer
 from twisted.internet.interfaces import IPushProducer
 
 from . import format as fmt
-from .dialects import OTHER, Dialect, Request, Tag, dialect_for, request_keys
+from .dialects import OTHER, Dialect, Tag, dialect_for, request_keys
 from .reader import Recording
 
 __all__ = ["ReplayServer", "ReplayStats"]
