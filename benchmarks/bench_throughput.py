@@ -50,7 +50,7 @@ BLASTER_SCRIPT = os.path.join(HERE, "blaster.py")
 DEFAULT_CLIENTS = [
     "bare", "websockets", "seed", "seed-book", "bfxapi-ticker", "bfxapi-book",
     "cryptofeed-ticker", "cryptofeed-book", "cryptofeed-book-cs",
-    "sdk-raw", "sdk-raw-slow", "sdk-ticker", "sdk-book", "sdk-book-cs",
+    "sdk-raw", "sdk-raw-slow", "sdk-raw-record", "sdk-ticker", "sdk-book", "sdk-book-cs",
     "sdk-binance-raw", "sdk-binance-raw-slow", "sdk-binance-typed", "sdk-binance-book",
     "sdk-ftx-raw", "sdk-ftx-ticker", "sdk-ftx-book",
 ]
@@ -60,6 +60,8 @@ TARGETS = [
     ("sdk-ticker", "bare", 3.0),
     ("sdk-book", "cryptofeed-book", 3.0),
     ("sdk-book-cs", "cryptofeed-book", 1.0),
+    # recording every frame costs at most 10% of the raw rate
+    ("sdk-raw-record", "sdk-raw", 0.9),
 ]
 #: (client, its Bitfinex counterpart): the SDK on Binance and FTX against the same
 #: SDK on Bitfinex (the same connection layer; frames about twice as long).

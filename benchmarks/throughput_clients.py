@@ -41,6 +41,10 @@ client                    workload  what is counted
 ``sdk-book-cs``           book_cs   ``checksum=True``: every ``cs`` frame verified;
                                     any ``on_error`` (or mismatch) fails the run
 ``sdk-book-seq``          book      ``seq_all=True``: the SEQ_ALL bytes cryptofeed reads
+``sdk-raw-record``        ticker    ``sdk-raw`` with ``record=`` a temporary directory:
+                                    every frame recorded (the cost of recording)
+``sdk-book-record``       book      ``sdk-book`` recording (on request; ``EWS_RECORD_DIR``
+                                    keeps the recording, for ``bench_replay.py``)
 ========================  ========  ===================================================
 
 The SDK's other exchanges (same connection layer; ratios against Bitfinex ``bare``):
@@ -145,6 +149,8 @@ class Run:
     counter: Counter
     #: Called after the settle time; returns extra result fields and an error or None.
     check: Optional[Callable[[], Tuple[Dict[str, Any], Optional[str]]]] = None
+    #: Called before the process ends (e.g. to close a recorder).
+    cleanup: Optional[Callable[[], None]] = None
     notes: List[str] = field(default_factory=list)
 
 
@@ -373,16 +379,58 @@ def _sdk_client(run: Run, cls: Any, fast_path: bool = True, **options: Any) -> A
 
 
 def _sdk(run: Run, *, raw: bool = False, book: bool = False, checksum: bool = False,
-         fast_path: bool = True, seq_all: bool = False) -> None:
+         fast_path: bool = True, seq_all: bool = False, record: bool = False) -> None:
     from exchange_wss import WssClient
 
+    options: Dict[str, Any] = {}
+    if record:
+        options["record"] = _recorder(run)
     client = _sdk_client(run, WssClient, fast_path, url=run.url, raw=raw, checksum=checksum,
-                         seq_all=seq_all)
+                         seq_all=seq_all, **options)
+    if record:
+        _check_recorder(run, options["record"])
     if book:
         client.subscribe_to_orderbook("tBTCUSD", "P0", run.counter)
     else:
         client.subscribe_to_ticker("tBTCUSD", run.counter)
     client.start()  # the SDK's reactor thread
+
+
+def _recorder(run: Run) -> Any:
+    """A Recorder in a temporary directory (or ``$EWS_RECORD_DIR``, kept), closed when
+    the run ends (and the temporary directory removed)."""
+    import shutil
+    import tempfile
+
+    from exchange_wss.recording import Recorder
+
+    keep = os.environ.get("EWS_RECORD_DIR")
+    path = keep or tempfile.mkdtemp(prefix="ews-bench-record-")
+    recorder = Recorder(path, prefix="WssClient")
+
+    def cleanup() -> None:
+        recorder.close(30)
+        if not keep:
+            shutil.rmtree(path, ignore_errors=True)
+
+    run.cleanup = cleanup
+    return recorder
+
+
+def _check_recorder(run: Run, recorder: Any) -> None:
+    """Add the recorder's statistics to the run's check; a dropped record fails it."""
+    previous = run.check
+
+    def check() -> Tuple[Dict[str, Any], Optional[str]]:
+        extras, error = previous() if previous else ({}, None)
+        recorder.flush(30)
+        st = recorder.stats
+        extras.update(recorded=st.frames_received, record_bytes=st.bytes_written)
+        if st.records_dropped:
+            error = error or f"recorder dropped {st.records_dropped} records"
+        return extras, error
+
+    run.check = check
 
 
 @adapter("sdk-raw", "ticker", "exchange_wss")
@@ -413,6 +461,16 @@ def run_sdk_book_cs(run: Run) -> None:
 @adapter("sdk-book-seq", "book", "exchange_wss", skip=1)
 def run_sdk_book_seq(run: Run) -> None:
     _sdk(run, book=True, seq_all=True)
+
+
+@adapter("sdk-raw-record", "ticker", "exchange_wss")
+def run_sdk_raw_record(run: Run) -> None:
+    _sdk(run, raw=True, record=True)
+
+
+@adapter("sdk-book-record", "book", "exchange_wss", skip=1)
+def run_sdk_book_record(run: Run) -> None:
+    _sdk(run, book=True, record=True)
 
 
 # ------------------------------------------------------------------ the SDK: Binance
@@ -555,6 +613,8 @@ def measure(name: str, url: str, frames: int, timeout: float) -> None:
 
     def finish(ok: bool, **fields: Any) -> None:
         counter = run.counter
+        if run.cleanup is not None:
+            run.cleanup()
         fields.setdefault("delivered", max(counter.count, 0))
         if run.notes:
             fields["notes"] = run.notes

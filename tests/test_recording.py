@@ -279,9 +279,19 @@ def test_client_leaves_a_given_recorder_open(tmp_path):
     recorder.close()
 
 
-def test_record_lines_parse_as_documented():
-    """A record line is KIND CONN WALL_NS MONO_NS PAYLOAD."""
-    line = fmt.record_line(b"R", 3, 10, 20, b"[1, 2]").rstrip(b"\n")
-    assert fmt.parse_line(line) == fmt.Line("R", 3, 10, 20, b"[1, 2]")
-    assert fmt.parse_line(b"") is None and fmt.parse_line(b"#wsrec 1 {}") is None
+def test_records_are_laid_out_as_documented(tmp_path):
+    """A read's frames are one R header with their count and the frames on the lines after;
+    a frame with a line feed is an RX record of its own."""
+    block = fmt.frames_record(b"R", 3, 10, 20, [b"[1]", b'{"a":\n1}', b"[2]"])
+    assert block == (b"R 3 10 20 1\n[1]\nRX 3 10 20 " + base64.b64encode(b'{"a":\n1}') +
+                     b"\nR 3 10 20 1\n[2]\n")
+    assert fmt.parse_header_line(b"R 3 10 20 1") == fmt.Line("R", 3, 10, 20, b"1")
     assert os.path.splitext(fmt.file_name("p", (2026, 1, 2, 3, 4, 5), 7))[0].endswith(".wsrec")
+
+
+def test_a_cut_frames_record_is_not_read_in_part(tmp_path):
+    """A block cut inside an R record keeps only the records before it."""
+    from exchange_wss.recording.reader import _complete_records
+    lines = (fmt.frames_record(b"R", 1, 1, 1, [b"[1]", b"[2]"]) +
+             fmt.frames_record(b"R", 1, 2, 2, [b"[3]", b"[4]", b"[5]"])).split(b"\n")[:-2]
+    assert _complete_records(lines) == lines[:3]

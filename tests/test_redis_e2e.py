@@ -136,6 +136,7 @@ def test_relay_to_two_consumers_survives_redis_and_consumer_deaths(sandbox, redi
     book = relay.order_book(BOOK)
     eventually(lambda: c1.order_book(BOOK) == book)  # it has read the last entries
     c1.stop()
+    assert c1.stats.snapshot_checks > 0 and c1.stats.snapshot_mismatches == 0
     assert relay.stats.dropped == relay.stats.dropped_account == 0
     assert isinstance(relay.errors[0], SinkUnavailable)
     got1, got2 = keys1.snapshot(), out2.read_text().split()

@@ -1,32 +1,37 @@
-"""The recording format: one text line per record, pure functions to write and read them.
+"""The recording format: text lines, pure functions to write and read them.
 
 A recording file is a sequence of gzip members (one per flushed block), whose
-text is one record per line::
+text is a sequence of records::
 
     #wsrec 1 {"created_ns": ..., "prefix": "WssClient", "file": 0, "open": [...]}
-    O 1 1700000000000000000 81234567890123 {"name": "public-0", "url": "wss://..."}
-    S 1 1700000000001000000 81234568890123 {"event":"subscribe","channel":"ticker",...}
-    R 1 1700000000020000000 81234587890123 [17,[7616.5,31.89,...]]
-    C 1 1700000005000000000 81239567890123 {"clean": true, "code": 1000, "reason": null}
+    O 1 1700000000000000000 81234567890123 {"name":"public-0","url":"wss://..."}
+    S 1 1700000000001000000 81234568890123 1
+    {"event":"subscribe","channel":"ticker","symbol":"tBTCUSD"}
+    R 1 1700000000020000000 81234587890123 2
+    {"event":"info","version":2}
+    [17,[7616.5,31.89,...]]
+    C 1 1700000005000000000 81239567890123 {"clean":true,"code":1000,"reason":null,...}
 
-Each record is ``KIND CONN WALL_NS MONO_NS PAYLOAD``: the kind, the connection
-number (per recorder, from 1; 0 for records of no connection), the wall clock
-(``time.time_ns()``) and the monotonic clock (``time.monotonic_ns()``) in
-nanoseconds, then the payload up to the end of the line. Kinds:
+Each record begins with ``KIND CONN WALL_NS MONO_NS REST``: the kind, the
+connection number (per recorder, from 1; 0 for records of no connection), the
+wall clock (``time.time_ns()``) and the monotonic clock (``time.monotonic_ns()``)
+in nanoseconds. Kinds:
 
+- ``R``/``S``: text frames received/sent; ``REST`` is their count N and the N
+  following lines are the frames, verbatim. Frames completed by one socket
+  read share that read's timestamps and form one ``R`` record;
+- ``RX``/``SX``: one text frame that holds a line feed, base64 in ``REST``;
+  ``RB``/``SB``: one binary frame, base64;
 - ``O`` a connection opened (JSON: ``name``, ``url``), ``C`` it closed (JSON:
   ``clean``, ``code``, ``reason``, ``by_client``: true when the client ended it);
-- ``R``/``S`` a text frame received/sent, verbatim; ``RX``/``SX`` the same for a
-  text frame that holds a line feed (base64); ``RB``/``SB`` a binary frame (base64);
 - ``H`` an HTTP exchange next to the sockets (JSON: ``method``, ``url``,
   ``params``, ``status``, ``body``), e.g. Binance's depth snapshot;
 - ``G`` records the recorder dropped because the disk fell behind (JSON:
   ``records``, ``bytes``): the gap is in the file, not hidden.
 
-Frames read in one socket read share the read's timestamps. Credentials are
-redacted from sent frames, URLs and HTTP records (see :func:`redact_sent`);
-received frames are kept verbatim, except that a frame naming a ``listenKey``
-has it redacted.
+Credentials are redacted from sent frames, URLs and HTTP records (see
+:func:`redact_sent`); received frames are kept verbatim, except that a frame
+naming a ``listenKey`` has it redacted.
 """
 
 from __future__ import annotations
@@ -40,8 +45,8 @@ import orjson
 
 __all__ = [
     "MAGIC", "VERSION", "SUFFIX", "REDACTED", "Line", "header_line", "record_line",
-    "json_record_line", "received_lines", "parse_line", "redact_sent", "redact_received",
-    "redact_url", "redact_obj",
+    "json_record_line", "frames_record", "binary_record", "parse_header_line", "parse_header",
+    "redact_sent", "redact_received", "redact_url", "redact_obj",
 ]
 
 MAGIC = b"#wsrec"
@@ -59,13 +64,13 @@ _LONG_TOKEN = re.compile(r"^[A-Za-z0-9]{32,}$")
 
 
 class Line(NamedTuple):
-    """One parsed record line."""
+    """The header of one record."""
 
     kind: str
     conn: int
     wall_ns: int
     mono_ns: int
-    payload: bytes
+    rest: bytes
 
 
 def header_line(header: dict) -> bytes:
@@ -73,9 +78,9 @@ def header_line(header: dict) -> bytes:
     return MAGIC + b" %d " % VERSION + orjson.dumps(header) + b"\n"
 
 
-def record_line(kind: bytes, conn: int, wall_ns: int, mono_ns: int, payload: bytes) -> bytes:
-    """One record; ``payload`` must hold no line feed (see :func:`received_lines`)."""
-    return b"%s %d %d %d %s\n" % (kind, conn, wall_ns, mono_ns, payload)
+def record_line(kind: bytes, conn: int, wall_ns: int, mono_ns: int, rest: bytes) -> bytes:
+    """A one-line record; ``rest`` must hold no line feed."""
+    return b"%s %d %d %d %s\n" % (kind, conn, wall_ns, mono_ns, rest)
 
 
 def json_record_line(kind: bytes, conn: int, wall_ns: int, mono_ns: int, obj: Any) -> bytes:
@@ -87,60 +92,44 @@ def _b64(data: bytes) -> bytes:
     return base64.b64encode(data)
 
 
-def received_lines(conn: int, wall_ns: int, mono_ns: int, frames: List[bytes],
-                   kind: bytes = b"R") -> bytes:
-    """The ``R`` records of text frames read together, built with one ``join``.
+def frames_record(kind: bytes, conn: int, wall_ns: int, mono_ns: int,
+                  frames: List[bytes]) -> bytes:
+    """The ``R``/``S`` record of text frames, built with one ``join``.
 
-    A frame that holds a line feed (JSON allows one as whitespace) is written
-    as ``RX`` (base64) so that every record stays one line.
+    A frame that holds a line feed (JSON allows one as whitespace) becomes an
+    ``RX``/``SX`` record of its own, between the runs before and after it.
     """
     head = b"%s %d %d %d " % (kind, conn, wall_ns, mono_ns)
-    block = head + (b"\n" + head).join(frames) + b"\n"
-    if block.count(b"\n") == len(frames):
-        return block
-    out = []
+    block = b"\n".join(frames)
+    if block.count(b"\n") == len(frames) - 1:
+        return head + b"%d\n" % len(frames) + block + b"\n"
+    out, run = [], []
     for frame in frames:
         if b"\n" in frame:
+            if run:
+                out.append(head + b"%d\n" % len(run) + b"\n".join(run) + b"\n")
+                run = []
             out.append(record_line(kind + b"X", conn, wall_ns, mono_ns, _b64(frame)))
         else:
-            out.append(head + frame + b"\n")
+            run.append(frame)
+    if run:
+        out.append(head + b"%d\n" % len(run) + b"\n".join(run) + b"\n")
     return b"".join(out)
 
 
-def binary_line(kind: bytes, conn: int, wall_ns: int, mono_ns: int, data: bytes) -> bytes:
+def binary_record(kind: bytes, conn: int, wall_ns: int, mono_ns: int, data: bytes) -> bytes:
     """A binary frame's record (``RB``/``SB``, base64)."""
     return record_line(kind + b"B", conn, wall_ns, mono_ns, _b64(data))
 
 
-def text_line(kind: bytes, conn: int, wall_ns: int, mono_ns: int, data: bytes) -> bytes:
-    """One text frame's record (``R``/``S``, or ``RX``/``SX`` when it holds a line feed)."""
-    if b"\n" in data:
-        return record_line(kind + b"X", conn, wall_ns, mono_ns, _b64(data))
-    return record_line(kind, conn, wall_ns, mono_ns, data)
-
-
-def parse_line(line: bytes) -> Optional[Line]:
-    """Parse one record line (without its line feed); None for blank and header lines.
-
-    The payload of ``RX``/``SX``/``RB``/``SB`` is decoded; their kind is
-    returned as ``R``/``S`` plus ``"B"`` for binary (``RB``/``SB``).
+def parse_header_line(line: bytes) -> Line:
+    """Parse a record's first line.
 
     Raises:
-        ValueError: a line that is not a record.
+        ValueError: a line that is not a record header.
     """
-    if not line or line[:1] == b"#":
-        return None
-    kind, conn, wall, mono, payload = line.split(b" ", 4)
-    k = kind.decode("ascii")
-    if len(k) == 2:
-        if k[1] == "X":
-            payload = base64.b64decode(payload)
-            k = k[0]
-        elif k[1] == "B":
-            payload = base64.b64decode(payload)
-        else:
-            raise ValueError(f"unknown record kind {k!r}")
-    return Line(k, int(conn), int(wall), int(mono), payload)
+    kind, conn, wall, mono, rest = line.split(b" ", 4)
+    return Line(kind.decode("ascii"), int(conn), int(wall), int(mono), rest)
 
 
 def parse_header(line: bytes) -> Optional[dict]:
@@ -207,11 +196,6 @@ def redact_url(url: str) -> str:
              for k, v in parse_qsl(parts.query, keep_blank_values=True)]
     return urlunsplit((parts.scheme, parts.netloc, "/".join(segments),
                        urlencode(query, safe="<>/"), parts.fragment))
-
-
-def split_lines(text: bytes) -> List[bytes]:
-    """A decompressed block split into lines (one C call)."""
-    return text.split(b"\n")
 
 
 def file_name(prefix: str, started: Tuple[int, ...], seq: int) -> str:

@@ -162,33 +162,35 @@ class OfflineReplay:
         loads = orjson.loads
         sessions: Dict[int, Any] = {}
         stats = self.stats
-        for rec in self.recording.records():
-            kind = rec.kind
+        for kind, conn, _wall, _mono, data, binary in self.recording.batches():
             if kind == "recv":
-                session = sessions.get(rec.conn)
-                if session is None or rec.binary:
+                session = sessions.get(conn)
+                if session is None or binary:
                     continue
-                try:
-                    msg = loads(rec.data)
-                except ValueError:
-                    stats.malformed += 1
-                    continue
-                stats.frames += 1
-                session.receive(msg)
-            elif kind == "sent":
-                if rec.conn in sessions and not rec.binary:
+                receive = session.receive
+                for frame in (data if data.__class__ is list else (data,)):
                     try:
-                        msg = loads(rec.data)
+                        msg = loads(frame)
                     except ValueError:
+                        stats.malformed += 1
                         continue
-                    driver.sent(rec.conn, msg)
+                    stats.frames += 1
+                    receive(msg)
+            elif kind == "sent":
+                if conn in sessions and not binary:
+                    for frame in (data if data.__class__ is list else (data,)):
+                        try:
+                            msg = loads(frame)
+                        except ValueError:
+                            continue
+                        driver.sent(conn, msg)
             elif kind == "open":
-                sessions[rec.conn] = driver.opened(rec.conn, rec.data.get("url", ""))
+                sessions[conn] = driver.opened(conn, data.get("url", ""))
             elif kind == "close":
-                sessions.pop(rec.conn, None)
-                driver.closed(rec.conn)
+                sessions.pop(conn, None)
+                driver.closed(conn)
             elif kind == "http":
-                driver.http(rec.data)
+                driver.http(data)
             elif kind == "gap":
                 stats.gaps += 1
         return stats

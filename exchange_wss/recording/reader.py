@@ -8,6 +8,7 @@ sent and received, HTTP exchanges, and gaps the recorder had to leave.
 
 from __future__ import annotations
 
+import base64
 import glob
 import os
 import zlib
@@ -85,74 +86,110 @@ class Recording:
     connections: Dict[int, ConnectionInfo] = field(default_factory=dict)
 
     def records(self) -> Iterator[Record]:
-        """Every record, in recorded order."""
+        """Every record, in recorded order (each frame a record of its own)."""
+        for kind, conn, wall, mono, data, binary in self.batches():
+            if data.__class__ is list:
+                for frame in data:
+                    yield Record(kind, conn, wall, mono, frame, False)
+            else:
+                yield Record(kind, conn, wall, mono, data, binary)
+
+    def batches(self) -> Iterator[tuple]:
+        """Records as tuples ``(kind, conn, wall_ns, mono_ns, data, binary)``, the
+        frames of one read together: ``data`` is then a list of frames. The fast
+        path of replays: no object per frame."""
         if self.format == "cryptofeed":
             from .cryptofeed import read_records
-            yield from read_records(self.files)
+            for rec in read_records(self.files):
+                yield tuple(rec)
             return
         self.truncated = 0
         for path in self.files:
-            yield from self._file_records(path)
+            yield from self._file_batches(path)
 
-    def _file_records(self, path: str) -> Iterator[Record]:
+    def _file_batches(self, path: str) -> Iterator[tuple]:
         kinds = _KINDS
         json_kinds = _JSON_KINDS
         loads = orjson.loads
-        for line in self._lines(path):
-            if not line or line[:1] == b"#":
-                continue
-            try:
-                kind, conn, wall, mono, payload = line.split(b" ", 4)
-                k = kind.decode("ascii")
-                binary = False
-                if len(k) == 2:
-                    parsed = fmt.parse_line(line)
-                    k, payload = parsed.kind, parsed.payload
-                    if k.endswith("B"):
-                        k, binary = k[0], True
-                data = loads(payload) if k in json_kinds else payload
-                record = Record(kinds[k], int(conn), int(wall), int(mono), data, binary)
-            except (ValueError, KeyError) as exc:
-                raise LocalProtocolError(f"{path}: not a recording line ({exc}): "
-                                         f"{line[:80]!r}") from None
-            if record.kind == "open":
-                self.connections[record.conn] = ConnectionInfo(
-                    record.conn, data.get("name", ""), data.get("url", ""))
-            yield record
+        for lines in self._blocks(path):
+            i, n = 0, len(lines)
+            while i < n:
+                line = lines[i]
+                i += 1
+                if not line or line[:1] == b"#":
+                    continue
+                try:
+                    kind, conn, wall, mono, rest = line.split(b" ", 4)
+                    k = kind.decode("ascii")
+                    if k == "R" or k == "S":
+                        count = int(rest)
+                        frames = lines[i:i + count]
+                        if len(frames) < count:
+                            raise ValueError("record cut short")
+                        i += count
+                        yield (kinds[k], int(conn), int(wall), int(mono), frames, False)
+                        continue
+                    binary = False
+                    data: Any = rest
+                    if len(k) == 2:
+                        data = base64.b64decode(rest)
+                        binary = k[1] == "B"
+                        k = k[0]
+                    elif k in json_kinds:
+                        data = loads(rest)
+                    record = (kinds[k], int(conn), int(wall), int(mono), data, binary)
+                except (ValueError, KeyError) as exc:
+                    raise LocalProtocolError(f"{path}: not a recording line ({exc}): "
+                                             f"{line[:80]!r}") from None
+                if k == "O":
+                    self.connections[record[1]] = ConnectionInfo(
+                        record[1], data.get("name", ""), data.get("url", ""))
+                yield record
 
-    def _lines(self, path: str) -> Iterator[bytes]:
-        """The lines of one file: gzip members read in turn; a truncated last one
-        yields its complete lines and counts in :attr:`truncated`."""
-        tail = b""
+    def _blocks(self, path: str) -> Iterator[List[bytes]]:
+        """The lines of one file, a list per gzip member (a block never splits a
+        record). A truncated last member counts in :attr:`truncated`; its complete
+        records are kept."""
         dec = zlib.decompressobj(31)
-        in_member = False
+        text = b""
         with open(path, "rb") as fh:
             while True:
                 chunk = fh.read(_READ_SIZE)
                 if not chunk:
                     break
-                text = b""
                 while chunk:
                     text += dec.decompress(chunk)
-                    in_member = True
                     if dec.eof:
+                        yield text.split(b"\n")
+                        text = b""
                         chunk = dec.unused_data
                         dec = zlib.decompressobj(31)
-                        in_member = False
                     else:
                         chunk = b""
-                if text:
-                    lines = (tail + text).split(b"\n")
-                    tail = lines.pop()
-                    yield from lines
-        if in_member:
+        if text:
             self.truncated += 1  # the last block never finished: a crash mid-write
-        elif tail:
-            yield tail
+            lines = text.split(b"\n")
+            lines.pop()  # the line being written
+            yield _complete_records(lines)
 
     def connection(self, conn: int) -> Optional[ConnectionInfo]:
         """What is known of connection ``conn`` (after its ``open`` was read)."""
         return self.connections.get(conn)
+
+
+def _complete_records(lines: List[bytes]) -> List[bytes]:
+    """The lines of a cut block up to its last complete record."""
+    i, n, end = 0, len(lines), 0
+    while i < n:
+        line = lines[i]
+        head = line.split(b" ", 4)
+        if len(head) == 5 and head[0] in (b"R", b"S") and head[4].isdigit():
+            i += 1 + int(head[4])
+        else:
+            i += 1
+        if i <= n:
+            end = i
+    return lines[:end]
 
 
 def open_recording(path: "str | os.PathLike", venue: Optional[str] = None) -> Recording:

@@ -1,7 +1,7 @@
 """The recorder: records in memory, compressed and written in bounded blocks by a thread.
 
 The reactor thread only appends bytes (one ``join`` per socket read, see
-:func:`~exchange_wss.recording.format.received_lines`); a writer thread
+:func:`~exchange_wss.recording.format.frames_record`); a writer thread
 compresses each block as a gzip member (zlib releases the GIL while it
 compresses, so this runs beside the reactor) and writes and flushes it. A block
 is cut when it reaches ``block_bytes`` or ``flush_interval`` seconds after its
@@ -158,21 +158,21 @@ class Recorder:
         if chunk and fmt.received_needs_redaction(chunk):
             frames = fmt.redact_received(frames)
         self.stats.frames_received += len(frames)
-        self._add(fmt.received_lines(conn, wall_ns, mono_ns, frames), len(frames))
+        self._add(fmt.frames_record(b"R", conn, wall_ns, mono_ns, frames), len(frames))
 
     def received_binary(self, conn: int, wall_ns: int, mono_ns: int, payload: bytes) -> None:
         """A binary frame."""
         self.stats.frames_received += 1
-        self._add(fmt.binary_line(b"R", conn, wall_ns, mono_ns, payload), 1)
+        self._add(fmt.binary_record(b"R", conn, wall_ns, mono_ns, payload), 1)
 
     def sent(self, conn: int, payload: bytes, binary: bool = False) -> None:
         """A frame the client sent (credentials are redacted here)."""
         wall, mono = time.time_ns(), time.monotonic_ns()
         self.stats.frames_sent += 1
         if binary:
-            line = fmt.binary_line(b"S", conn, wall, mono, payload)
+            line = fmt.binary_record(b"S", conn, wall, mono, payload)
         else:
-            line = fmt.text_line(b"S", conn, wall, mono, fmt.redact_sent(payload))
+            line = fmt.frames_record(b"S", conn, wall, mono, [fmt.redact_sent(payload)])
         self._add(line, 1)
 
     def closed(self, conn: int, clean: bool, code: Optional[int], reason: Optional[str],

@@ -55,6 +55,8 @@ class ConsumerStats:
         resyncs: books rebuilt from a snapshot after a gap.
         duplicates: account events skipped as already delivered.
         reconnects: Redis connections re-made after an error.
+        snapshot_checks: relay snapshots compared with this consumer's book.
+        snapshot_mismatches: comparisons that differed (the book is replaced).
     """
 
     entries: int = 0
@@ -63,6 +65,8 @@ class ConsumerStats:
     resyncs: int = 0
     duplicates: int = 0
     reconnects: int = 0
+    snapshot_checks: int = 0
+    snapshot_mismatches: int = 0
 
 
 class _Sub:
@@ -408,9 +412,17 @@ class RedisClient:
             self._deliver(sub.callbacks, codec.decode(fields[b"d"]), fields[b"ts"])
             return
         if kind == b"S" or kind == b"s":
-            if kind == b"s" and sub.synced:
-                return  # the relay's periodic snapshot of the book we already have
             event = codec.decode(fields[b"d"])
+            if kind == b"s" and sub.synced:
+                # The relay's periodic snapshot of the book we already have: check it.
+                self.stats.snapshot_checks += 1
+                with self._lock:
+                    same = (sub.book.bids, sub.book.asks) == (event.bids, event.asks)
+                if same:
+                    return
+                self.stats.snapshot_mismatches += 1
+                self._report(FanOutGap(f"{sub.name}: book differs from the relay's snapshot "
+                                       f"at seq {seq}; taking the snapshot"))
             with self._lock:
                 if sub.book is None:
                     sub.book = books.book_for(sub.label, event)
