@@ -98,7 +98,7 @@ def test_every_model_survives_the_codec():
         models.Fill(1, "tBTCUSD", 2, 3, 0.5, 100.0, fee=-0.1, maker=True),
     ]
     for event in events:
-        assert codec.decode(codec.encode(event)) == event
+        assert codec.decode(codec.encode(event), type(event).__name__) == event
 
 
 def test_relay_to_two_consumers_survives_redis_and_consumer_deaths(sandbox, redis_server,
@@ -170,7 +170,7 @@ def test_consumer_events_match_the_relayed_stream_in_order(sandbox, redis_server
         for c in consumers:
             c.stop()
     import redis
-    stream = [codec.decode(f[b"d"]) for _i, f in
+    stream = [codec.decode(f[b"d"], f[b"t"].decode()) for _i, f in
               redis.Redis.from_url(redis_server.url).xrange("ews:bitfinex:ticker:tBTCUSD")]
     assert got[0] == got[1] == stream
     assert all(isinstance(e, models.Ticker) for e in stream)

@@ -134,12 +134,19 @@ class OfflineReplay:
             every = tuple(self._all)
             stats = self.stats
 
-            def deliver(event: Any) -> None:
-                stats.events += 1
-                for cb in callbacks:
-                    cb(event)
-                for cb in every:
-                    cb(label, event)
+            if not every and len(callbacks) == 1:
+                only = callbacks[0]
+
+                def deliver(event: Any) -> None:
+                    stats.events += 1
+                    only(event)
+            else:
+                def deliver(event: Any) -> None:
+                    stats.events += 1
+                    for cb in callbacks:
+                        cb(event)
+                    for cb in every:
+                        cb(label, event)
 
             self._delivers[label] = deliver
         return deliver
@@ -160,7 +167,7 @@ class OfflineReplay:
         """Feed the whole recording; returns the statistics (also :attr:`stats`)."""
         driver = _DRIVERS[self.recording.venue](self)
         loads = orjson.loads
-        sessions: Dict[int, Any] = {}
+        sessions = driver.sessions  # the driver may replace a session (Bitfinex conf)
         stats = self.stats
         for kind, conn, _wall, _mono, data, binary in self.recording.batches():
             if kind == "recv":
@@ -185,9 +192,8 @@ class OfflineReplay:
                             continue
                         driver.sent(conn, msg)
             elif kind == "open":
-                sessions[conn] = driver.opened(conn, data.get("url", ""))
+                driver.opened(conn, data.get("url", ""))
             elif kind == "close":
-                sessions.pop(conn, None)
                 driver.closed(conn)
             elif kind == "http":
                 driver.http(data)
@@ -229,7 +235,7 @@ class _Bitfinex(_Driver):
 
     def _session(self, seq_all: bool) -> Any:
         from ..bitfinex.protocol import BitfinexSession
-        return _Switchable(BitfinexSession(self.replay.control, seq_all=seq_all))
+        return BitfinexSession(self.replay.control, seq_all=seq_all)
 
     def opened(self, conn: int, url: str) -> Any:
         self.sessions[conn] = session = self._session(False)
@@ -237,14 +243,14 @@ class _Bitfinex(_Driver):
 
     def sent(self, conn: int, msg: Any) -> None:
         from ..bitfinex import protocol as bfx
-        holder = self.sessions[conn]
+        session = self.sessions[conn]
         if msg.__class__ is not dict:
             return
         event = msg.get("event")
         if event == "conf":
-            seq_all = bool((msg.get("flags") or 0) & bfx.FLAG_SEQ_ALL)
-            if seq_all:  # sent before any subscription: a session that checks sequences
-                holder.session = self._session(True).session
+            if (msg.get("flags") or 0) & bfx.FLAG_SEQ_ALL:
+                # Sent before any subscription: from here a session that checks sequences.
+                self.sessions[conn] = self._session(True)
         elif event == "subscribe":
             label = _bitfinex_label(msg)
             if label is None:
@@ -255,24 +261,12 @@ class _Bitfinex(_Driver):
                 book = self.book(label, spec.symbol, kind="raw" if spec.is_raw_book else "price",
                                  funding=spec.is_funding)
             sub_id = msg.get("subId", ("no-subId", next(self._ids)))
-            holder.session.expect(sub_id, spec, self.replay.deliver_for(label),
-                                  raw=self.replay.raw, book=book)
+            session.expect(sub_id, spec, self.replay.deliver_for(label), raw=self.replay.raw,
+                           book=book)
         elif event == "unsubscribe":
-            holder.session.forget(msg.get("chanId"))
+            session.forget(msg.get("chanId"))
         elif event == "auth":
-            holder.session.expect_auth(self.replay.deliver_for("auth"), raw=self.replay.raw)
-
-
-class _Switchable:
-    """A session holder whose session may be replaced before any data (Bitfinex conf)."""
-
-    __slots__ = ("session",)
-
-    def __init__(self, session: Any) -> None:
-        self.session = session
-
-    def receive(self, msg: Any) -> None:
-        self.session.receive(msg)
+            session.expect_auth(self.replay.deliver_for("auth"), raw=self.replay.raw)
 
 
 def _bitfinex_spec(msg: dict) -> Any:

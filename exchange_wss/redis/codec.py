@@ -35,7 +35,7 @@ MODELS: Dict[str, type] = {name: getattr(models, name) for name in models.__all_
 def register(cls: type) -> type:
     """Make another dataclass known to the codec (by its class name)."""
     MODELS[cls.__name__] = cls
-    _converters.pop(cls.__name__, None)
+    _plans.pop(cls.__name__, None)
     return cls
 
 
@@ -59,22 +59,71 @@ def _as_dict(value: Any) -> Any:
 
 
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATACLASS
+#: class -> True when no field can hold a model: orjson writes it by itself (in C).
+_flat: Dict[type, bool] = {}
+
+
+def _may_hold_model(tp: Any) -> bool:
+    """True when a value of annotation ``tp`` can be (or contain) a model."""
+    tp = _strip_optional(tp)
+    if tp in _SCALARS or (isinstance(tp, type) and issubclass(tp, enum.Enum)):
+        return False
+    origin = typing.get_origin(tp)
+    if tp is tuple or origin in (tuple, list):
+        args = [a for a in typing.get_args(tp) if a is not Ellipsis]
+        return any(_may_hold_model(a) for a in args) if args else tp is not tuple \
+            and origin is not tuple
+    return True
+
+
+def _is_flat(cls: type) -> bool:
+    flat = _flat.get(cls)
+    if flat is None:
+        hints = typing.get_type_hints(cls, vars(models))
+        flat = _flat[cls] = not any(_may_hold_model(hints.get(f.name, Any))
+                                    for f in dataclasses.fields(cls) if f.name != "raw")
+    return flat
+
+
+#: class -> (field names with raw, their getter), for flat models.
+_flat_getters: Dict[type, Tuple[Tuple[str, ...], Any]] = {}
 
 
 def encode(event: Any) -> bytes:
-    """``event`` as JSON bytes: each model a dict of its fields plus its class name
-    (nested models too); enums by value, tuples as arrays."""
-    return orjson.dumps(event, default=_as_dict, option=_OPTIONS)
+    """``event`` as JSON bytes: its fields, ``raw`` included (the frame it came from, as
+    the exchange client delivers it). Models nested in it carry their class name
+    (``"_t"``); the top level's goes beside the data (:class:`~exchange_wss.redis.Entry`
+    ``type``), or give it to :func:`decode`."""
+    cls = event.__class__
+    flat = _flat_getters.get(cls)
+    if flat is None:
+        if not _is_flat(cls):
+            return orjson.dumps(event, default=_as_dict_raw, option=_OPTIONS)
+        names = tuple(f.name for f in dataclasses.fields(cls))
+        flat = _flat_getters[cls] = (names, operator.attrgetter(*names))
+    # A dict built here is several times faster for orjson than a slots dataclass.
+    return orjson.dumps(dict(zip(flat[0], flat[1](event))))
+
+
+def _as_dict_raw(value: Any) -> Any:
+    out = _as_dict(value)
+    raw = getattr(value, "raw", None)
+    if raw is not None:
+        out["raw"] = raw
+    return out
 
 
 def to_obj(value: Any) -> Any:
-    """A model (or anything holding models) as JSON-ready data, models tagged."""
-    return orjson.loads(encode(value))
+    """A model (or anything holding models) as JSON-ready data, every model tagged."""
+    return orjson.loads(orjson.dumps(value, default=_as_dict, option=_OPTIONS))
 
 
 # -------------------------------------------------------------------------- decoding
 
-_converters: Dict[str, Dict[str, Callable[[Any], Any]]] = {}
+_SCALARS = (int, float, str, bool, bytes, type(None))
+_MISSING = object()
+#: class name -> (class, field name -> converter or None for "as decoded")
+_plans: Dict[str, Tuple[type, Dict[str, Optional[Callable[[Any], Any]]]]] = {}
 
 
 def _strip_optional(tp: Any) -> Any:
@@ -86,67 +135,77 @@ def _strip_optional(tp: Any) -> Any:
 
 
 def _converter(tp: Any) -> Optional[Callable[[Any], Any]]:
-    """How to turn decoded JSON into the annotated type (None: as decoded, models
-    rebuilt by their tags)."""
+    """How to turn decoded JSON into the annotated type; None: as decoded."""
     tp = _strip_optional(tp)
+    if tp in _SCALARS:
+        return None
     origin = typing.get_origin(tp)
     if tp is tuple or origin is tuple:
-        return lambda v: tuple(from_obj(x) for x in v) if isinstance(v, list) else from_obj(v)
+        args = [a for a in typing.get_args(tp) if a is not Ellipsis]
+        if all(_strip_optional(a) in _SCALARS for a in args):
+            return lambda v: tuple(v) if v.__class__ is list else v
+        return lambda v: tuple(from_obj(x) for x in v) if v.__class__ is list else from_obj(v)
     if origin is list:
         args = typing.get_args(tp)
-        inner = _converter(args[0]) if args else None
-        if inner is not None:
-            return lambda v: [inner(x) for x in v] if isinstance(v, list) else v
-        return None
+        inner = _converter(args[0]) if args else from_obj
+        if inner is None:
+            return None
+        return lambda v: [inner(x) for x in v] if v.__class__ is list else v
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return lambda v, tp=tp: tp(v) if v is not None else None
-    return None
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        return lambda v, name=tp.__name__: from_obj(v, name) if v.__class__ is dict else v
+    return from_obj  # Any, a union: rebuilt by tags where there are any
 
 
-def _field_converters(cls: type) -> Dict[str, Callable[[Any], Any]]:
-    name = cls.__name__
-    convs = _converters.get(name)
-    if convs is None:
+def _plan(tag: str) -> Tuple[type, Dict[str, Optional[Callable[[Any], Any]]]]:
+    plan = _plans.get(tag)
+    if plan is None:
+        cls = MODELS.get(tag)
+        if cls is None:
+            raise LocalProtocolError(f"unknown model {tag!r}")
         hints = typing.get_type_hints(cls, vars(models))
-        convs = {}
-        for f in dataclasses.fields(cls):
-            conv = _converter(hints.get(f.name, Any))
-            if conv is not None:
-                convs[f.name] = conv
-        _converters[name] = convs
-    return convs
+        plan = _plans[tag] = (cls, {f.name: _converter(hints.get(f.name, Any))
+                                    for f in dataclasses.fields(cls)
+                                    if f.init and f.name != "raw"})
+    return plan
 
 
-def from_obj(value: Any) -> Any:
-    """The inverse of :func:`to_obj`: tagged dicts become models again.
+def from_obj(value: Any, tag: Optional[str] = None) -> Any:
+    """The inverse of :func:`to_obj`: tagged dicts become models again (``tag``: the
+    class of ``value`` itself, when it carries none).
+
+    Fields the model (no longer) has are ignored; fields it has and the data
+    lacks take their defaults.
 
     Raises:
         LocalProtocolError: a tag no model answers to.
     """
-    if isinstance(value, dict):
-        tag = value.get(_TAG)
+    cls_ = value.__class__
+    if cls_ is dict:
+        tag = value.get(_TAG, tag)
         if tag is None:
             return {k: from_obj(v) for k, v in value.items()}
-        cls = MODELS.get(tag)
-        if cls is None:
-            raise LocalProtocolError(f"unknown model {tag!r}")
-        convs = _field_converters(cls)
+        cls, plan = _plan(tag)
         kwargs = {}
-        names = {f.name for f in dataclasses.fields(cls) if f.init}
         for k, v in value.items():
-            if k == _TAG or k not in names:
-                continue  # a field this version's model no longer has
-            conv = convs.get(k)
-            kwargs[k] = conv(v) if conv is not None else from_obj(v)
+            conv = plan.get(k, _MISSING)
+            if conv is None:
+                kwargs[k] = v
+            elif conv is not _MISSING:
+                kwargs[k] = conv(v)
+        raw = value.get("raw")
+        if raw is not None:
+            kwargs["raw"] = raw
         return cls(**kwargs)
-    if isinstance(value, list):
+    if cls_ is list:
         return [from_obj(v) for v in value]
     return value
 
 
-def decode(data: bytes) -> Any:
-    """A model back from :func:`encode`'s bytes."""
-    return from_obj(orjson.loads(data))
+def decode(data: bytes, type_name: Optional[str] = None) -> Any:
+    """A model back from :func:`encode`'s bytes (``type_name``: its class's name)."""
+    return from_obj(orjson.loads(data), type_name)
 
 
 # ----------------------------------------------------------------------- identities

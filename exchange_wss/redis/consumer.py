@@ -167,6 +167,9 @@ class RedisClient:
         self.track_latency = track_latency
         #: Relay-to-callback latencies in ns (with ``track_latency``).
         self.latencies: List[int] = []
+        #: The relay's wall clock (ns, as bytes) when it got the event being delivered:
+        #: read it in a callback to measure the fan-out's latency.
+        self.delivering_ts = b"0"
         self._redis_mod = redis
         self._errors = (redis.ConnectionError, redis.TimeoutError, OSError)
         self._subs: Dict[str, _Sub] = {}
@@ -309,6 +312,7 @@ class RedisClient:
                 log.exception("on_error hook raised")
 
     def _deliver(self, callbacks: List[Callback], event: Any, ts: bytes) -> None:
+        self.delivering_ts = ts
         if self.track_latency:
             self.latencies.append(time.time_ns() - int(ts))
         for cb in callbacks:
@@ -409,10 +413,11 @@ class RedisClient:
             sub.synced = False  # a new relay run: its first snapshot starts over
         sub.seq, sub.epoch = seq, epoch
         if not sub.is_book:
-            self._deliver(sub.callbacks, codec.decode(fields[b"d"]), fields[b"ts"])
+            self._deliver(sub.callbacks, codec.decode(fields[b"d"], fields[b"t"].decode()),
+                          fields[b"ts"])
             return
         if kind == b"S" or kind == b"s":
-            event = codec.decode(fields[b"d"])
+            event = codec.decode(fields[b"d"], fields[b"t"].decode())
             if kind == b"s" and sub.synced:
                 # The relay's periodic snapshot of the book we already have: check it.
                 self.stats.snapshot_checks += 1
@@ -432,7 +437,7 @@ class RedisClient:
             sub.synced = True
             self._deliver(sub.callbacks, event, fields[b"ts"])
         elif kind == b"c" and sub.synced:
-            event = codec.decode(fields[b"d"])
+            event = codec.decode(fields[b"d"], fields[b"t"].decode())
             with self._lock:
                 books.apply(sub.book, event)
             self._deliver(sub.callbacks, event, fields[b"ts"])
@@ -505,7 +510,7 @@ class RedisClient:
             if key in self._seen or key in remote:
                 self.stats.duplicates += 1
             else:
-                event = codec.decode(fields[b"d"])
+                event = codec.decode(fields[b"d"], fields[b"t"].decode())
                 self._deliver(self._account_callbacks, event, fields[b"ts"])
                 self._remember(key)
             done.append(entry_id)

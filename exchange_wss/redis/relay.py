@@ -44,6 +44,8 @@ __all__ = ["Relay", "RelayStats", "venue_of_client", "stream_name"]
 log = logging.getLogger("exchange_wss.redis")
 
 _VENUES = {"WssClient": "bitfinex", "BinanceWssClient": "binance", "FtxWssClient": "ftx"}
+_TYPE_NAMES: Dict[type, bytes] = {}
+_new_entry = tuple.__new__
 
 
 def venue_of_client(client: Any) -> str:
@@ -75,7 +77,7 @@ class RelayStats:
         refused: entries the sink refused (not retried).
         batches: batches written; retries: batches sent again after an outage.
         outages: times the sink became unreachable.
-        buffered: entries waiting now (market + account).
+        buffered: entries waiting now (market + account), kept by the relay.
     """
 
     events: int = 0
@@ -88,6 +90,27 @@ class RelayStats:
     retries: int = 0
     outages: int = 0
     buffered: int = 0
+
+
+class _LiveStats(RelayStats):
+    """RelayStats whose ``buffered`` is read from the buffers when asked."""
+
+    def __init__(self, relay: "Relay") -> None:
+        super().__init__()
+        self._relay = relay
+
+    @property  # type: ignore[override]
+    def buffered(self) -> int:
+        relay = self.__dict__.get("_relay")
+        return len(relay._market) + len(relay._account) if relay is not None else 0
+
+    @buffered.setter
+    def buffered(self, _value: int) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={getattr(self, k)}" for k in RelayStats.__dataclass_fields__)
+        return f"RelayStats({fields})"
 
 
 class _Stream:
@@ -148,7 +171,7 @@ class Relay:
         self.reconnect_delay = reconnect_delay
         self.max_reconnect_delay = max_reconnect_delay
         self.on_error = on_error
-        self.stats = RelayStats()
+        self.stats = _LiveStats(self)
         #: Identifies this relay run; sequence numbers start at 1 in each.
         self.epoch = os.urandom(6).hex().encode()
         self._streams: Dict[str, _Stream] = {}
@@ -158,6 +181,7 @@ class Relay:
         self._stop = threading.Event()
         self._idle = threading.Event()
         self._idle.set()
+        self._waiting = False
         self._thread: Optional[threading.Thread] = None
 
     # -- subscriptions ---------------------------------------------------------------
@@ -227,16 +251,17 @@ class Relay:
 
     # -- events (the client's callback thread) -------------------------------------------
     def _event(self, state: _Stream, event: Any) -> None:
+        # The client's callback thread, once per event: keep it short.
         ts = time.time_ns()
+        cls = event.__class__
+        data = codec.encode(event)
         with state.lock:
             if state.pending is not None:  # before subscribe_to_* returned: keep order
                 state.pending.append(event)
                 return
-            self.stats.events += 1
-            cls = type(event)
             kind = b"e"
             key = None
-            data = codec.encode(event)
+            snapshot = None
             if state.account:
                 kind = b"a"
                 key = codec.event_key(cls.__name__, data).encode()
@@ -246,36 +271,55 @@ class Relay:
                 books.apply(state.book, event)
                 state.snap_at = time.monotonic()
                 kind = b"S"  # the exchange's own snapshot: consumers deliver it
-            elif cls in books.BOOK_CHANGES and state.book is not None:
+            elif state.book is not None and cls in books.BOOK_CHANGES:
                 books.apply(state.book, event)
                 kind = b"c"
+                now = time.monotonic()
+                if now - state.snap_at >= self.snapshot_interval:
+                    state.snap_at = now
+                    snapshot = codec.encode(books.snapshot_of(state.book))
             state.seq += 1
-            entries = [Entry(state.name, state.seq, kind, cls.__name__.encode(), data, ts, key,
-                             self.epoch)]
-            if kind == b"c" and time.monotonic() - state.snap_at >= self.snapshot_interval:
-                state.snap_at = time.monotonic()
+            tname = _TYPE_NAMES.get(cls)
+            if tname is None:
+                tname = _TYPE_NAMES[cls] = cls.__name__.encode()
+            # tuple.__new__: a NamedTuple without its Python-level constructor.
+            entry = _new_entry(Entry, (state.name, state.seq, kind, tname, data, ts, key,
+                                       self.epoch))
+            if snapshot is not None:
                 state.seq += 1
-                self.stats.snapshots += 1
-                entries.append(Entry(state.name, state.seq, b"s", b"BookSnapshot",
-                                     codec.encode(books.snapshot_of(state.book)), ts, None,
-                                     self.epoch))
-        self._put(entries, state.account)
+                snap = _new_entry(Entry, (state.name, state.seq, b"s", b"BookSnapshot",
+                                          snapshot, ts, None, self.epoch))
+        self.stats.events += 1
+        if snapshot is None:
+            self._put(entry, state.account)
+        else:
+            self.stats.snapshots += 1
+            self._put(entry, False)
+            self._put(snap, False)
 
-    def _put(self, entries: List[Entry], account: bool) -> None:
-        with self._cond:
-            buf = self._account if account else self._market
-            limit = self.account_buffer_size if account else self.buffer_size
-            for entry in entries:
-                if len(buf) >= limit:
-                    buf.popleft()
-                    if account:
-                        self.stats.dropped_account += 1
-                    else:
-                        self.stats.dropped += 1
-                buf.append(entry)
-            self.stats.buffered = len(self._market) + len(self._account)
+    def _put(self, entry: Entry, account: bool) -> None:
+        # deque appends are atomic: no lock here. The bound is checked first, so a
+        # full buffer drops its oldest entry (counted) and never grows past its size.
+        if account:
+            buf, limit = self._account, self.account_buffer_size
+        else:
+            buf, limit = self._market, self.buffer_size
+        if len(buf) >= limit:
+            try:
+                buf.popleft()
+            except IndexError:  # the publisher just emptied it
+                pass
+            else:
+                if account:
+                    self.stats.dropped_account += 1
+                else:
+                    self.stats.dropped += 1
+        buf.append(entry)
+        if self._idle.is_set():
             self._idle.clear()
-            self._cond.notify()
+        if self._waiting:  # the publisher sleeps: wake it
+            with self._cond:
+                self._cond.notify()
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> "Relay":
@@ -303,12 +347,10 @@ class Relay:
             self._cond.notify()
         if self._thread is not None:
             self._thread.join(timeout)
-        with self._cond:
-            self.stats.dropped += len(self._market)
-            self.stats.dropped_account += len(self._account)
-            self._market.clear()
-            self._account.clear()
-            self.stats.buffered = 0
+        self.stats.dropped += len(self._market)
+        self.stats.dropped_account += len(self._account)
+        self._market.clear()
+        self._account.clear()
         self.sink.close()
 
     def __enter__(self) -> "Relay":
@@ -319,17 +361,27 @@ class Relay:
 
     # -- the publisher thread -----------------------------------------------------------------
     def _take(self) -> List[Entry]:
-        with self._cond:
-            while not self._market and not self._account and not self._stop.is_set():
-                self._idle.set()
-                self._cond.wait(0.5)
-            batch: List[Entry] = []
-            n = self.batch_size
-            for buf in (self._account, self._market):
-                while buf and len(batch) < n:
-                    batch.append(buf.popleft())
-            self.stats.buffered = len(self._market) + len(self._account)
-            return batch
+        market, account = self._market, self._account
+        if not market and not account:
+            with self._cond:
+                # Announce the wait before looking again, so that an entry appended
+                # after the look is followed by a notify (see _put).
+                self._waiting = True
+                try:
+                    while not market and not account and not self._stop.is_set():
+                        self._idle.set()
+                        self._cond.wait(0.5)
+                finally:
+                    self._waiting = False
+        batch: List[Entry] = []
+        n = self.batch_size
+        popleft = account.popleft
+        while account and len(batch) < n:
+            batch.append(popleft())
+        popleft = market.popleft
+        while market and len(batch) < n:
+            batch.append(popleft())
+        return batch
 
     def _publish_loop(self) -> None:
         attempt = 0
@@ -368,9 +420,8 @@ class Relay:
             self.stats.refused += refused or 0
             self.stats.batches += 1
             batch = []
-            with self._cond:
-                if not self._market and not self._account:
-                    self._idle.set()
+            if not self._market and not self._account:
+                self._idle.set()
 
     def _count_lost(self, batch: List[Entry]) -> None:
         for entry in batch:
