@@ -56,7 +56,6 @@ def child_relay_throughput(url: str, redis_url: str, frames: int, timeout: float
     relay = Relay(client, RedisStreamsSink(redis_url, maxlen=frames + 1000,
                                            mode=os.environ.get("EWS_SINK_MODE", "pipeline")),
                   snapshot_interval=1.0, buffer_size=frames + 1000)
-    done = threading.Event()
     state = {"first": 0.0}
     relay.subscribe_to_orderbook("tBTCUSD", "P0")
     relay.start()
@@ -76,7 +75,6 @@ def child_relay_throughput(url: str, redis_url: str, frames: int, timeout: float
     result = {"ok": ok, "rate": (st.events - 1) / (last - state["first"]) if ok else None,
               "events": st.events, "published": st.published, "snapshots": st.snapshots,
               "batches": st.batches, "dropped": st.dropped}
-    done.set()
     return result
 
 
@@ -120,7 +118,6 @@ def child_latency_relay(url: str, redis_url: str, timeout: float) -> dict:
 
 
 def child_latency_consumer(redis_url: str, seconds: float) -> dict:
-    from exchange_wss import models
     from exchange_wss.redis import RedisClient
 
     lat = []
