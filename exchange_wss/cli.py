@@ -696,9 +696,9 @@ class _FtxVenue(_Venue):
         client.start()
 
     def _on_event(self, event: Any) -> None:
-        if type(event).__name__ == "Subscribed":
+        if type(event).__name__ == "SubscriptionChanged" and event.state == "active":
             with self.state.cond:
-                self._subscribed.add(event.channel)
+                self._subscribed.add(event.label.partition(":")[0])
                 self.state.cond.notify_all()
         self.state.on_event(event)
 

@@ -18,7 +18,6 @@ Bitfinex ``ticker:tBTCUSD``, ``book:tBTCUSD:P0``, ``auth``; Binance
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
@@ -154,8 +153,11 @@ class OfflineReplay:
     def control(self, event: Any) -> None:
         """A session's control event: counted, kept."""
         name = type(event).__name__
-        if name == "ChecksumFailed":
-            self.stats.checksum_failures += 1
+        if name == "ResyncNeeded":
+            if event.kind == "checksum":
+                self.stats.checksum_failures += 1
+            else:  # a sequence gap, or an update before its snapshot
+                self.stats.sequence_gaps += 1
         elif name in ("SequenceGapEvent", "BookOutOfSync"):
             self.stats.sequence_gaps += 1
         elif name == "MalformedFrame":
@@ -228,17 +230,39 @@ class _Driver:
         return books[label]
 
 
+def _subscription(label: str, spec: Any, symbol: Any, book: Any, deliver: Callback) -> Any:
+    from .._subscriptions import Subscription
+    sub = Subscription(label, spec, symbol, book=book)
+    sub.add_callback(deliver)
+    return sub
+
+
 class _Bitfinex(_Driver):
+    """Each recorded subscribe becomes a Subscription the session subscribes, in the
+    recorded order (so the session puts the same subIds on it); recorded
+    unsubscribes name the chanId the session bound it to."""
+
     def __init__(self, replay: OfflineReplay) -> None:
         super().__init__(replay)
-        self._ids = itertools.count(1)
+        self.chans: Dict[int, Dict[Any, Any]] = {}
 
-    def _session(self, seq_all: bool) -> Any:
+    def _session(self, conn: int, seq_all: bool) -> Any:
         from ..bitfinex.protocol import BitfinexSession
-        return BitfinexSession(self.replay.control, seq_all=seq_all)
+
+        chans = self.chans.setdefault(conn, {})
+        control = self.replay.control
+
+        def on_control(event: Any) -> None:
+            if type(event).__name__ == "SubscribeConfirmed":
+                raw = event.raw
+                if raw.__class__ is dict:
+                    chans[raw.get("chanId")] = event.sub
+            control(event)
+        return BitfinexSession(on_control, seq_all=seq_all, raw=self.replay.raw)
 
     def opened(self, conn: int, url: str) -> Any:
-        self.sessions[conn] = session = self._session(False)
+        self.chans[conn] = {}
+        self.sessions[conn] = session = self._session(conn, False)
         return session
 
     def sent(self, conn: int, msg: Any) -> None:
@@ -250,7 +274,7 @@ class _Bitfinex(_Driver):
         if event == "conf":
             if (msg.get("flags") or 0) & bfx.FLAG_SEQ_ALL:
                 # Sent before any subscription: from here a session that checks sequences.
-                self.sessions[conn] = self._session(True)
+                self.sessions[conn] = self._session(conn, True)
         elif event == "subscribe":
             label = _bitfinex_label(msg)
             if label is None:
@@ -260,13 +284,14 @@ class _Bitfinex(_Driver):
             if spec.is_book:
                 book = self.book(label, spec.symbol, kind="raw" if spec.is_raw_book else "price",
                                  funding=spec.is_funding)
-            sub_id = msg.get("subId", ("no-subId", next(self._ids)))
-            session.expect(sub_id, spec, self.replay.deliver_for(label), raw=self.replay.raw,
-                           book=book)
+            session.subscribe(_subscription(label, spec, spec.symbol, book,
+                                            self.replay.deliver_for(label)))
         elif event == "unsubscribe":
-            session.forget(msg.get("chanId"))
+            sub = self.chans.get(conn, {}).pop(msg.get("chanId"), None)
+            if sub is not None:
+                session.unsubscribe(sub)
         elif event == "auth":
-            session.expect_auth(self.replay.deliver_for("auth"), raw=self.replay.raw)
+            session.expect_auth(self.replay.deliver_for("auth"))
 
 
 def _bitfinex_spec(msg: dict) -> Any:
@@ -330,7 +355,7 @@ class _Binance(_Driver):
         return flatten
 
     def sent(self, conn: int, msg: Any) -> None:
-        from ..binance import protocol as bn
+        from ..binance.session import _norm_stream, _stream_kind
         if msg.__class__ is not dict:
             return
         session = self.sessions[conn]
@@ -339,7 +364,7 @@ class _Binance(_Driver):
         if method == "SUBSCRIBE":
             for stream in msg.get("params") or ():
                 name = str(stream)
-                kind = bn._stream_kind(bn._norm_stream(name))
+                kind = _stream_kind(_norm_stream(name))[0]
                 book = None
                 if kind == "diff":
                     symbol = name.split("@", 1)[0].upper()
@@ -387,9 +412,13 @@ def _ignore_result(_result: Any, _error: Any) -> None:
 
 
 class _Ftx(_Driver):
+    def __init__(self, replay: OfflineReplay) -> None:
+        super().__init__(replay)
+        self.subs: Dict[Tuple[int, Any, Any], Any] = {}
+
     def opened(self, conn: int, url: str) -> Any:
         from ..ftx.protocol import FtxSession
-        self.sessions[conn] = session = FtxSession(self.replay.control)
+        self.sessions[conn] = session = FtxSession(self.replay.control, raw=self.replay.raw)
         return session
 
     def sent(self, conn: int, msg: Any) -> None:
@@ -400,17 +429,18 @@ class _Ftx(_Driver):
         channel, market = msg.get("channel"), msg.get("market")
         if op == "subscribe" and isinstance(channel, str):
             label = channel if market is None else f"{channel}:{market}"
-            book = None
-            if channel == "orderbook":
-                book = self.book(label, market, kind="size")
-                book.clear()
+            book = self.book(label, market, kind="size") if channel == "orderbook" else None
+            sub = _subscription(label, (channel, market), market, book,
+                                self.replay.deliver_for(label))
             try:
-                session.expect(channel, market, self.replay.deliver_for(label),
-                               raw=self.replay.raw, book=book)
+                session.subscribe(sub)
             except LocalProtocolError:
                 return
+            self.subs[(conn, channel, market)] = sub
         elif op == "unsubscribe" and isinstance(channel, str):
-            session.forget(channel, market)
+            sub = self.subs.pop((conn, channel, market), None)
+            if sub is not None:
+                session.unsubscribe(sub)
 
 
 _DRIVERS = {"bitfinex": _Bitfinex, "binance": _Binance, "ftx": _Ftx}
