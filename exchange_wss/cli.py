@@ -10,6 +10,9 @@ sandbox with ``BinanceWssClient`` (ticker, trades, book ticker, a book synced
 with REST snapshots, user data, orders over the WebSocket API), and
 ``--exchange ftx`` against the FTX-protocol sandbox with ``FtxWssClient``
 (ticker, trades, a checksummed book, fills and orders).
+``exchange-wss record``, ``replay`` and ``relay`` record a venue's traffic, replay a
+recording (offline or over a WebSocket) and publish a venue to Redis Streams (see
+:mod:`exchange_wss.recording.commands` and :mod:`exchange_wss.redis.commands`).
 ``python -m exchange_wss`` is the same command.
 
 Exit status: 0 when the command did its job, 1 when the demo's scripted flow
@@ -47,7 +50,8 @@ EXIT_INTERRUPTED = 130
 
 # -- argument parsing ------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    """Return the ``exchange-wss`` argument parser (subcommands ``sandbox`` and ``demo``)."""
+    """Return the ``exchange-wss`` argument parser (subcommands ``sandbox``, ``demo``,
+    ``record``, ``replay`` and ``relay``)."""
     parser = argparse.ArgumentParser(
         prog="exchange-wss",
         description="Threaded WebSocket clients for crypto exchanges, with a local sandbox.")
@@ -92,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="Binance market of the sandbox: spot (default) or usdm "
                            "(USDT-M futures); --exchange binance only")
     demo.set_defaults(func=cmd_demo)
+    # record, replay and relay live in modules of their own.
+    from .recording.commands import register_record, register_replay
+    from .redis.commands import register_relay
+    for register in (register_record, register_replay, register_relay):
+        register(sub)
     return parser
 
 

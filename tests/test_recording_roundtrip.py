@@ -115,7 +115,8 @@ def record_ftx(tmp_path) -> Tuple[str, Tape, models.BookSnapshot]:
     try:
         client.start()
         eventually(lambda: tape.count("orderbook:BTC-PERP", models.BookSnapshot) > 0)
-        eventually(lambda: any(getattr(e, "channel", None) == "fills" for e in tape.events))
+        eventually(lambda: any(getattr(e, "label", None) == "fills" and e.state == "active"
+                               for e in tape.events))
         ask = sandbox.book("BTC-PERP")["asks"][0][0]
         sandbox.place_order(DEFAULT_FTX_KEY, "BTC-PERP", "buy", ask, 0.01)
         eventually(lambda: tape.count("fills", models.Fill) > 0)

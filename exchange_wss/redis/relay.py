@@ -198,7 +198,8 @@ class Relay:
 
     def _subscribe(self, method: Callable[..., str], args: tuple, kwargs: dict) -> str:
         state = _Stream("", None)
-        label = method(*args, callback=lambda event: self._event(state, event), **kwargs)
+        handle = method(*args, callback=lambda event: self._event(state, event), **kwargs)
+        label = str(handle)  # a Subscription handle (or a label) names its stream
         self._bind(state, label)
         return label
 
