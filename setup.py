@@ -21,6 +21,7 @@ setup(
         "orjson>=3.9",
         "sortedcontainers>=2.4",
         "rich>=13.0",
+        "zstandard>=0.22",
     ],
     extras_require={
         "test": [

@@ -406,7 +406,8 @@ def _recorder(run: Run) -> Any:
 
     keep = os.environ.get("EWS_RECORD_DIR")
     path = keep or tempfile.mkdtemp(prefix="ews-bench-record-")
-    recorder = Recorder(path, prefix="WssClient")
+    recorder = Recorder(path, prefix="WssClient",
+                        compresslevel=int(os.environ.get("EWS_RECORD_LEVEL", "1")))
 
     def cleanup() -> None:
         recorder.close(30)

@@ -1,7 +1,9 @@
 """The recording format: text lines, pure functions to write and read them.
 
-A recording file is a sequence of gzip members (one per flushed block), whose
-text is a sequence of records::
+A recording file is a sequence of compressed blocks, one per flush: zstd frames
+(``.wsrec.zst``, when the ``zstandard`` package is there: about three times
+cheaper to write than gzip) or gzip members (``.wsrec.gz``); ``zstdcat`` and
+``zcat`` read them. The text is a sequence of records::
 
     #wsrec 1 {"created_ns": ..., "prefix": "WssClient", "file": 0, "open": [...]}
     O 1 1700000000000000000 81234567890123 {"name":"public-0","url":"wss://..."}
@@ -44,15 +46,20 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import orjson
 
 __all__ = [
-    "MAGIC", "VERSION", "SUFFIX", "REDACTED", "Line", "header_line", "record_line",
+    "MAGIC", "VERSION", "SUFFIX", "SUFFIXES", "REDACTED", "Line", "header_line", "record_line",
     "json_record_line", "frames_record", "binary_record", "parse_header_line", "parse_header",
     "redact_sent", "redact_received", "redact_url", "redact_obj",
 ]
 
 MAGIC = b"#wsrec"
 VERSION = 1
-#: File name suffix of recording files.
-SUFFIX = ".wsrec.gz"
+#: File name suffixes of recording files: zstd frames, or gzip members.
+SUFFIX_ZSTD = ".wsrec.zst"
+SUFFIX_GZIP = ".wsrec.gz"
+SUFFIXES = (SUFFIX_ZSTD, SUFFIX_GZIP)
+SUFFIX = SUFFIX_GZIP
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+GZIP_MAGIC = b"\x1f\x8b"
 REDACTED = "<redacted>"
 
 #: Keys whose values are credentials wherever they appear in a sent frame.
@@ -198,7 +205,7 @@ def redact_url(url: str) -> str:
                        urlencode(query, safe="<>/"), parts.fragment))
 
 
-def file_name(prefix: str, started: Tuple[int, ...], seq: int) -> str:
-    """``<prefix>-YYYYmmddTHHMMSS-<seq>.wsrec.gz``: names sort in recording order."""
+def file_name(prefix: str, started: Tuple[int, ...], seq: int, suffix: str = SUFFIX) -> str:
+    """``<prefix>-YYYYmmddTHHMMSS-<seq><suffix>``: names sort in recording order."""
     y, mo, d, h, mi, s = started[:6]
-    return f"{prefix}-{y:04d}{mo:02d}{d:02d}T{h:02d}{mi:02d}{s:02d}-{seq:05d}{SUFFIX}"
+    return f"{prefix}-{y:04d}{mo:02d}{d:02d}T{h:02d}{mi:02d}{s:02d}-{seq:05d}{suffix}"

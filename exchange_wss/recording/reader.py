@@ -150,8 +150,23 @@ class Recording:
         """The lines of one file, a list per gzip member (a block never splits a
         record). A truncated last member counts in :attr:`truncated`; its complete
         records are kept."""
-        dec = zlib.decompressobj(31)
+        with open(path, "rb") as fh:
+            zstd = fh.read(4) == fmt.ZSTD_MAGIC
+        if zstd:
+            try:
+                import zstandard
+            except ImportError:
+                raise LocalProtocolError(f"{path}: a zstd recording needs the zstandard "
+                                         "package") from None
+
+            def new_decompressor() -> Any:
+                return zstandard.ZstdDecompressor().decompressobj()
+        else:
+            def new_decompressor() -> Any:
+                return zlib.decompressobj(31)
+        dec = new_decompressor()
         text = b""
+        fed = False  # the current block was begun and not finished
         with open(path, "rb") as fh:
             while True:
                 chunk = fh.read(_READ_SIZE)
@@ -159,14 +174,16 @@ class Recording:
                     break
                 while chunk:
                     text += dec.decompress(chunk)
+                    fed = True
                     if dec.eof:
                         yield text.split(b"\n")
                         text = b""
+                        fed = False
                         chunk = dec.unused_data
-                        dec = zlib.decompressobj(31)
+                        dec = new_decompressor()
                     else:
                         chunk = b""
-        if text:
+        if fed:
             self.truncated += 1  # the last block never finished: a crash mid-write
             lines = text.split(b"\n")
             lines.pop()  # the line being written
@@ -207,20 +224,21 @@ def open_recording(path: "str | os.PathLike", venue: Optional[str] = None) -> Re
     if venue is not None and venue not in VENUES:
         raise LocalProtocolError(f"unknown venue {venue!r}; expected one of {VENUES}")
     if os.path.isdir(path):
-        ours = sorted(glob.glob(os.path.join(path, "*" + fmt.SUFFIX)))
+        ours = sorted(f for suffix in fmt.SUFFIXES
+                      for f in glob.glob(os.path.join(path, "*" + suffix)))
         if ours:
             rec = Recording(path, "wsrec", ours)
         else:
             from .cryptofeed import cryptofeed_files
             files = cryptofeed_files(path)
             if not files:
-                raise LocalProtocolError(f"{path}: no recording files "
-                                         f"(*{fmt.SUFFIX} or cryptofeed <FEED>.ws.<n>.<k>)")
+                raise LocalProtocolError(f"{path}: no recording files (*.wsrec.zst, "
+                                         "*.wsrec.gz or cryptofeed <FEED>.ws.<n>.<k>)")
             rec = Recording(path, "cryptofeed", files)
     elif os.path.isfile(path):
         with open(path, "rb") as fh:
             magic = fh.read(2)
-        if magic == b"\x1f\x8b":
+        if magic in (fmt.GZIP_MAGIC, fmt.ZSTD_MAGIC[:2]):
             rec = Recording(path, "wsrec", [path])
         else:
             rec = Recording(path, "cryptofeed", [path])
