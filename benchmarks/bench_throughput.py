@@ -211,6 +211,15 @@ def main(argv=None) -> int:
         targets.append({"ratio": f"{num} / {den}", "value": value, "target": target,
                         "met": None if value is None else value >= target})
 
+    cpu = {c: median_or_none([r["cpu_us_per_msg"] for r in runs
+                              if r.get("client") == c and r.get("ok") and "cpu_us_per_msg" in r])
+           for c in clients}
+    if cpu.get("sdk-raw") and cpu.get("sdk-raw-record"):
+        extra = cpu["sdk-raw-record"] - cpu["sdk-raw"]
+        print(f"\nrecording's CPU: sdk-raw {cpu['sdk-raw']:.2f} µs/msg, sdk-raw-record "
+              f"{cpu['sdk-raw-record']:.2f} µs/msg (+{extra:.2f} µs, "
+              f"+{extra / cpu['sdk-raw'] * 100:.0f}%, every thread of the process counted)")
+
     pairs = [(a, b) for a, b in SAME_SDK if a in medians and b in medians]
     if pairs:
         print()
@@ -232,6 +241,7 @@ def main(argv=None) -> int:
                   "seconds": time.time() - started, "python": sys.version.split()[0],
                   "platform": platform.platform(), "cpus": os.cpu_count(),
                   "versions": versions(), "clients": per_client, "targets": targets,
+                  "cpu_us_per_msg": cpu,
                   "same_sdk": {f"{a} / {b}": (medians[a] / medians[b]
                                               if medians[a] is not None and medians[b]
                                               else None) for a, b in pairs},

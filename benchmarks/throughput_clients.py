@@ -15,7 +15,8 @@ exits (0 on success, 1 on failure: timeout, exception, on_error, miscount).
 Every adapter hands the same :class:`Counter` to the client's natural callback:
 the counter notes the time of the first delivery and of the N-th (after
 ``skip`` initial deliveries, e.g. a book snapshot) and the rate is
-``(N - 1) / (t_last - t_first)``. A reporter thread waits for the N-th delivery
+``(N - 1) / (t_last - t_first)``; ``cpu_us_per_msg`` is the process's CPU time (every
+thread's) over the same span per message. A reporter thread waits for the N-th delivery
 (or the timeout), lets the client run ``SETTLE`` seconds more, checks that no
 extra deliveries or errors came, prints the result and ends the process with
 ``os._exit``: no client has to know how to stop.
@@ -123,14 +124,17 @@ class Counter:
         self.target = target
         self.count = -skip
         self.first = self.last = 0.0
+        self.cpu_first = self.cpu_last = 0.0
         self.done = threading.Event()
 
     def __call__(self, *_args: Any) -> None:
         self.count += 1
         if self.count == 1:
             self.first = time.perf_counter()
+            self.cpu_first = time.process_time()
         elif self.count == self.target:
             self.last = time.perf_counter()
+            self.cpu_last = time.process_time()
             self.done.set()
 
     async def async_call(self, *_args: Any) -> None:
@@ -139,6 +143,10 @@ class Counter:
 
     def rate(self) -> float:
         return (self.target - 1) / (self.last - self.first)
+
+    def cpu_us(self) -> float:
+        """Process CPU time (all threads) per message over the timed span, in µs."""
+        return (self.cpu_last - self.cpu_first) / (self.target - 1) * 1e6
 
 
 @dataclass
@@ -406,8 +414,7 @@ def _recorder(run: Run) -> Any:
 
     keep = os.environ.get("EWS_RECORD_DIR")
     path = keep or tempfile.mkdtemp(prefix="ews-bench-record-")
-    recorder = Recorder(path, prefix="WssClient",
-                        compresslevel=int(os.environ.get("EWS_RECORD_LEVEL", "1")))
+    recorder = Recorder(path, prefix="WssClient")
 
     def cleanup() -> None:
         recorder.close(30)
@@ -631,11 +638,13 @@ def measure(name: str, url: str, frames: int, timeout: float) -> None:
             finish(False, error=f"{timed_out}; {error}" if error else timed_out, **extras)
         rate = counter.rate()
         seconds = counter.last - counter.first
+        cpu_us = counter.cpu_us()
         time.sleep(SETTLE)
         extras, error = run.check() if run.check else ({}, None)
         if error is None and counter.count != frames:
             error = f"{counter.count} deliveries, expected {frames}"
-        finish(error is None, rate=rate, seconds=seconds, error=error, **extras)
+        finish(error is None, rate=rate, seconds=seconds, cpu_us_per_msg=cpu_us, error=error,
+               **extras)
 
     thread = threading.Thread(target=reporter, name="reporter", daemon=True)
     thread.start()
