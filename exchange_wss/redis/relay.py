@@ -8,9 +8,9 @@ publishes the account's events (orders, fills, balances) to ``<prefix>:<venue>:a
 
 Every entry carries the stream's sequence number. Books are published as the
 exchange's snapshots, the changes between them, and a full snapshot of the
-relay's own copy of the book at most every ``snapshot_interval`` seconds, so a
-consumer can start from the latest snapshot and resync from the next one after
-a gap.
+book (the client's own, which it updates before each callback) at most every
+``snapshot_interval`` seconds, so a consumer can start from the latest snapshot
+and resync from the next one after a gap.
 
 The exchange connections are never stalled by the sink: callbacks only append
 to a bounded buffer (on the reactor thread) and a publisher thread writes
@@ -114,13 +114,15 @@ class _LiveStats(RelayStats):
 
 
 class _Stream:
-    __slots__ = ("name", "label", "seq", "book", "snap_at", "account", "pending", "lock")
+    __slots__ = ("name", "label", "seq", "book", "shared", "snap_at", "account", "pending",
+                 "lock")
 
     def __init__(self, name: str, label: Optional[str], account: bool = False) -> None:
         self.name = name.encode() if name else b""
         self.label = label
         self.seq = 0
         self.book: Optional[OrderBook] = None
+        self.shared = False  # the book is the client's own
         self.snap_at = 0.0
         self.account = account
         self.pending: Optional[List[Any]] = None if label is not None else []
@@ -200,6 +202,12 @@ class Relay:
         state = _Stream("", None)
         handle = method(*args, callback=lambda event: self._event(state, event), **kwargs)
         label = str(handle)  # a Subscription handle (or a label) names its stream
+        book = getattr(handle, "book", None)
+        if isinstance(book, OrderBook):
+            # The client keeps this book and updates it before each callback: the
+            # relay snapshots it instead of keeping a copy of its own.
+            state.book = book
+            state.shared = True
         self._bind(state, label)
         return label
 
@@ -247,6 +255,10 @@ class Relay:
         state = self._streams.get(label)
         if state is None or state.book is None:
             raise LocalProtocolError(f"no book {label!r} relayed (yet)")
+        if state.shared and getattr(self.client, "_own_reactor", False):
+            # The client's book changes on its reactor thread: copy it there.
+            from .. import _reactor
+            return _reactor.call_and_wait(books.snapshot_of, state.book)
         with state.lock:
             return books.snapshot_of(state.book)
 
@@ -269,11 +281,13 @@ class Relay:
             elif cls is models.BookSnapshot:
                 if state.book is None:
                     state.book = books.book_for(state.label, event)
-                books.apply(state.book, event)
+                if not state.shared:
+                    books.apply(state.book, event)
                 state.snap_at = time.monotonic()
                 kind = b"S"  # the exchange's own snapshot: consumers deliver it
             elif state.book is not None and cls in books.BOOK_CHANGES:
-                books.apply(state.book, event)
+                if not state.shared:
+                    books.apply(state.book, event)
                 kind = b"c"
                 now = time.monotonic()
                 if now - state.snap_at >= self.snapshot_interval:
