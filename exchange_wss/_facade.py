@@ -349,12 +349,15 @@ class BaseClient:
 
     # -- subscriptions ------------------------------------------------------------------
     def _register(self, label: str, spec: Any, callback: Callback, *, symbol: Optional[str] = None,
-                  book: Optional[Callable[[], Any]] = None, droppable: bool = True
-                  ) -> Subscription:
+                  book: Optional[Callable[[], Any]] = None,
+                  extra: Optional[Callable[[Subscription], Any]] = None,
+                  droppable: bool = True) -> Subscription:
         """Register a subscription in the caller's thread and return its handle.
 
-        A second registration of a live label adds a callback to the same
-        subscription (one channel on the wire, events fanned out).
+        ``extra(sub)`` makes the exchange's own state of a new subscription
+        (a depth sync), before the reactor thread can see it. A second
+        registration of a live label adds a callback to the same subscription
+        (one channel on the wire, events fanned out).
         """
         if not callable(callback):
             raise LocalProtocolError("callback must be callable")
@@ -367,6 +370,8 @@ class BaseClient:
             if new:
                 sub = Subscription(label, spec, symbol, book=book() if book else None,
                                    unsubscribe=self.unsubscribe)
+                if extra is not None:
+                    sub.extra = extra(sub)
                 self._subs[label] = sub
         self._call(self._attach, sub, deliver, new)
         return sub
@@ -376,6 +381,8 @@ class BaseClient:
         if new:
             if sub.wanted:
                 self._place(sub)
+            else:
+                self._never_placed(sub)  # unsubscribed before it was ever sent
         elif sub.book is not None and sub.book.synced:
             # A later callback of a maintained book starts from its current state.
             deliver(BookSnapshot(sub.symbol or "", sub.book.bids, sub.book.asks))
@@ -463,6 +470,14 @@ class BaseClient:
         link = sub.link
         if link is not None:
             link.subs.remove(sub)
+        else:
+            self._never_placed(sub)
+
+    def _never_placed(self, sub: Subscription) -> None:
+        if sub.state != "gone":
+            previous = sub.state
+            sub._set("gone")
+            self._subscription_changed(sub, previous, "unsubscribed before it was sent")
 
     def _start_connections(self) -> None:
         raise NotImplementedError

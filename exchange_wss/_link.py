@@ -59,6 +59,7 @@ class Link:
         # Rotation state (make-before-break, see rotate()).
         self._rotation_timer: Any = None
         self.retiring: Any = None          # (connection, session) being retired
+        self._rotating_to: Optional[WebSocketConnection] = None  # opening successor
         self._handover: Optional[Handover] = None
         self._retire_timer: Any = None
 
@@ -105,11 +106,6 @@ class Link:
         Links that rotate must override it."""
         return None
 
-    def retired(self, connection: WebSocketConnection) -> None:
-        """A rotated-out connection is closing: what was in flight on it is in doubt."""
-        lost = self.client.requests.connection_lost(connection)
-        if lost:
-            self.in_doubt(lost, "connection rotated before the answer")
 
     # -- the SubscriptionSet's port ---------------------------------------------------
     def send_subscribe(self, sub: Subscription) -> bool:
@@ -146,12 +142,13 @@ class Link:
             self.subs.confirmed(event.sub)
         elif kind is ev.SubscribeRefused:
             self.subs.refused(event.sub, SubscriptionError(
-                event.code, f"{event.sub.label}: {event.msg}", event.raw))
+                event.code, f"{event.sub.label}: {event.msg}", event.raw), event.duplicate)
         elif kind is ev.UnsubscribeConfirmed:
             self.subs.unsubscribed(event.sub)
         elif kind is ev.UnsubscribeRefused:
             self.subs.unsubscribe_refused(event.sub, SubscriptionError(
-                event.code, f"{event.sub.label}: unsubscribe refused: {event.msg}", event.raw))
+                event.code, f"{event.sub.label}: unsubscribe refused: {event.msg}", event.raw),
+                event.gone)
         elif kind is ev.ResyncNeeded:
             self._resync(event)
         elif kind is ev.MalformedFrame:
@@ -251,6 +248,11 @@ class Link:
 
     # -- ConnectionListener ---------------------------------------------------------
     def connection_open(self, conn: WebSocketConnection) -> None:
+        if conn is self._rotating_to:
+            self._rotating_to = None
+            if self.session is not None:
+                self._begin_handover()
+            self.conn = conn
         self.session = session = self.new_session()
         rotating = self.retiring is not None
         if rotating:
@@ -292,6 +294,10 @@ class Link:
         self.client.stats.connect_failures += 1
 
     def connection_closed(self, conn: WebSocketConnection, reason: str) -> None:
+        if self._rotating_to is not None and conn is self.conn:
+            # The old connection died while its successor was opening: it must
+            # not reconnect too; the successor takes over when it opens.
+            conn.stop()
         self.session = None
         self.frame_received = _drop_frame
         self.subs.closed()
@@ -324,19 +330,23 @@ class Link:
         self._rotation_timer = self.client._get_reactor().callLater(age, self.rotate)
 
     def rotate(self) -> None:
-        """Replace the connection without a gap: open a new one, subscribe on it,
-        merge both connections' frames per stream (:mod:`._rotation`), and close
-        the old one once every stream it carried has joined on the new one (or
-        after ``rotation_overlap`` seconds, reporting what could not be verified)."""
-        if self.session is None or self.retiring is not None or self.client._stopped:
+        """Replace the connection without a gap: open a new one (the old one keeps
+        carrying everything, requests included, until it is open), subscribe on
+        it, merge both connections' frames per stream (:mod:`._rotation`), and
+        close the old one once every stream it carried has joined on the new one
+        and its requests are answered (or after ``rotation_overlap`` seconds,
+        reporting what could not be verified)."""
+        if self.session is None or self.retiring is not None or \
+                self._rotating_to is not None or self.client._stopped:
             return
+        self._rotating_to = self._new_connection(self.conn.url)
+        self._rotating_to.start()
+
+    def _begin_handover(self) -> None:
         old_conn, old_session = self.conn, self.session
         self.retiring = (old_conn, old_session)
         self._handover = Handover()
         old_conn.listener = _RetiringListener(self, old_session)
-        self.conn = self._new_connection(old_conn.url)
-        self.session = None  # requests wait for the new connection
-        self.conn.start()
         self._retire_timer = self.client._get_reactor().callLater(
             self.client.rotation_overlap, self._retire_by_deadline)
 
@@ -382,6 +392,10 @@ class Link:
         for sub in self.subs:
             if sub.state in ("sent", "requested"):
                 return False
+        old_conn = self.retiring[0]
+        for request in self.client.requests:
+            if request.connection is old_conn and request.state == "written":
+                return False  # its answer comes on the old connection
         return all(handover.joined(name) for name in self.stream_names())
 
     def stream_names(self) -> List[Any]:
@@ -412,7 +426,8 @@ class Link:
         self._retire_timer = None
         old_conn, _old_session = self.retiring
         self.retiring = None
-        self.retired(old_conn)
+        # A graceful close: answers still on their way are read until it ends;
+        # what is unanswered then is in doubt (_RetiringListener.connection_closed).
         old_conn.stop()
         # Frames the old connection delivered may still be on their way on the
         # new one: keep de-duplicating until the new one has passed them all
@@ -440,6 +455,9 @@ class Link:
                 timer.cancel()
         self.subs.stop()
         stops = [self.conn.stop()]
+        if self._rotating_to is not None:
+            stops.append(self._rotating_to.stop())
+            self._rotating_to = None
         if self.retiring is not None:
             stops.append(self.retiring[0].stop())
             self.retiring = None
@@ -481,10 +499,9 @@ class _RetiringListener:
         if link.retiring is not None and link.retiring[0] is conn:
             # The old connection died before the hand-over finished: switch now.
             link._retire_by_deadline()
-        else:
-            lost = link.client.requests.connection_lost(conn)
-            if lost:
-                link.in_doubt(lost, "rotated-out connection closed before the answer")
+        lost = link.client.requests.connection_lost(conn)
+        if lost:
+            link.in_doubt(lost, f"rotated-out connection closed before the answer ({reason})")
 
     def connection_gave_up(self, conn: WebSocketConnection, reason: str) -> None:
         pass

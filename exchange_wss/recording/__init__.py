@@ -21,13 +21,26 @@ Both read this project's format (:mod:`.format`) and cryptofeed's ``sample_data`
 (:mod:`.cryptofeed`). See :doc:`/recording`.
 """
 
-from .cryptofeed import write_cryptofeed
-from .offline import OfflineReplay, OfflineStats
-from .reader import ConnectionInfo, Record, Recording, open_recording
-from .recorder import Recorder, RecorderStats
-from .server import ReplayServer, ReplayStats
+from typing import Any
 
 __all__ = [
     "Recorder", "RecorderStats", "Record", "Recording", "ConnectionInfo", "open_recording",
     "OfflineReplay", "OfflineStats", "ReplayServer", "ReplayStats", "write_cryptofeed",
 ]
+
+# Imported on first use: the command line registers ``record``/``replay`` from
+# here, and parsing arguments must not load Twisted.
+_LAZY = {"Recorder": ".recorder", "RecorderStats": ".recorder", "Record": ".reader",
+         "Recording": ".reader", "ConnectionInfo": ".reader", "open_recording": ".reader",
+         "OfflineReplay": ".offline", "OfflineStats": ".offline", "ReplayServer": ".server",
+         "ReplayStats": ".server", "write_cryptofeed": ".cryptofeed"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'exchange_wss.recording' has no attribute {name!r}")
+    import importlib
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
