@@ -166,7 +166,7 @@ class OfflineReplay:
             self.stats.control.append(event)
 
     def run(self) -> OfflineStats:
-        """Feed the whole recording; returns the statistics (also :attr:`stats`)."""
+        """Feed the whole recording; returns the statistics (also ``stats``)."""
         driver = _DRIVERS[self.recording.venue](self)
         loads = orjson.loads
         sessions = driver.sessions  # the driver may replace a session (Bitfinex conf)

@@ -81,7 +81,7 @@ class Recorder:
     Pass it (or a directory path, from which the client makes one) as
     ``record=`` to any client. Every connection the client opens is recorded:
     each frame received and sent, each open and close, with wall and monotonic
-    timestamps. Read a recording with :func:`~exchange_wss.recording.read_recording`.
+    timestamps. Read a recording with :func:`~exchange_wss.recording.open_recording`.
 
     Args:
         path: the directory (created if missing).

@@ -16,7 +16,7 @@ import enum
 import hashlib
 import operator
 import typing
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple, Type
 
 import orjson
 
@@ -28,11 +28,11 @@ __all__ = ["encode", "decode", "to_obj", "from_obj", "event_key", "MODELS"]
 _TAG = "_t"
 
 #: The model classes by name.
-MODELS: Dict[str, type] = {name: getattr(models, name) for name in models.__all__
+MODELS: Dict[str, Type[Any]] = {name: getattr(models, name) for name in models.__all__
                            if dataclasses.is_dataclass(getattr(models, name))}
 
 
-def register(cls: type) -> type:
+def register(cls: Type[Any]) -> Type[Any]:
     """Make another dataclass known to the codec (by its class name)."""
     MODELS[cls.__name__] = cls
     _plans.pop(cls.__name__, None)

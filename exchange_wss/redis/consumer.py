@@ -29,7 +29,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type
 
 from .. import models
 from ..errors import FanOutGap, LocalProtocolError
@@ -216,7 +216,7 @@ class RedisClient:
         raise AttributeError(name)
 
     def subscribe_to_account(self, callback: Callback,
-                             types: Optional[Tuple[type, ...]] = None) -> None:
+                             types: Optional[Tuple[Type[Any], ...]] = None) -> None:
         """Account events (orders, fills, balances...), at least once, de-duplicated.
 
         Args:

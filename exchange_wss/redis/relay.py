@@ -223,7 +223,7 @@ class Relay:
     def subscribe_account(self) -> str:
         """Publish the account's events (orders, fills, balances...) to ``<prefix>:<venue>:account``.
 
-        Bitfinex: :meth:`WssClient.authenticate`; Binance:
+        Bitfinex: :meth:`~exchange_wss.WssClient.authenticate`; Binance:
         ``subscribe_to_user_data``; FTX: ``subscribe_to_fills`` and ``subscribe_to_orders``.
         Returns the label, ``"account"``.
         """
