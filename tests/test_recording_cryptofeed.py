@@ -16,8 +16,7 @@ from exchange_wss import FtxWssClient, WssClient, models
 from exchange_wss.errors import ChecksumMismatch
 from exchange_wss.recording import OfflineReplay, ReplayServer, open_recording, write_cryptofeed
 
-from _support import Recorder
-from test_client_e2e import eventually
+from _support import Recorder, eventually
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "cryptofeed")
 

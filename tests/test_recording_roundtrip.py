@@ -21,7 +21,7 @@ from exchange_wss.sandbox import (DEFAULT_BINANCE_KEY, DEFAULT_BINANCE_SECRET, D
                                   DEFAULT_FTX_SECRET, DEFAULT_KEY, DEFAULT_SECRET,
                                   BinanceSandbox, BitfinexSandbox, FtxSandbox)
 
-from test_client_e2e import eventually
+from _support import eventually
 
 
 class Tape:

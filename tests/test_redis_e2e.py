@@ -21,7 +21,7 @@ from exchange_wss.errors import FanOutGap, SinkUnavailable
 from exchange_wss.redis import RedisClient, RedisStreamsSink, Relay, codec
 from exchange_wss.sandbox import DEFAULT_KEY, DEFAULT_SECRET, BitfinexSandbox
 
-from test_client_e2e import eventually
+from _support import eventually
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BOOK = "book:tBTCUSD:P0"
