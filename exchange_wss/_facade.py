@@ -112,6 +112,10 @@ class BaseClient:
         rotation_overlap: the longest both connections stay open during a
             rotation; the old one is retired as soon as the new one delivers
             every stream it carries.
+        record: record every connection's raw traffic: a directory path (the
+            client makes a :class:`~exchange_wss.recording.Recorder` there and
+            closes it at ``stop()``) or a ``Recorder`` of your own (yours to
+            close). None (the default): nothing is recorded, at no cost.
 
     The other keywords are those of :class:`~exchange_wss.connection.ConnectionOptions`.
     """
@@ -126,20 +130,26 @@ class BaseClient:
                  reactor: Any = None,
                  callback_thread: bool = False, callback_queue_size: int = 10_000,
                  request_timeout: float = 30.0, subscription_timeout: float = 10.0,
-                 max_connection_age: Optional[float] = None, rotation_overlap: float = 10.0
-                 ) -> None:
+                 max_connection_age: Optional[float] = None, rotation_overlap: float = 10.0,
+                 record: Any = None) -> None:
         if on_event is not None and not callable(on_event):
             raise LocalProtocolError("on_event must be callable")
         if on_error is not None and not callable(on_error):
             raise LocalProtocolError("on_error must be callable")
         self.on_event = on_event
         self.on_error = on_error
+        # Recording (exchange_wss.recording): a path becomes a Recorder we own.
+        self._recorder, self._owns_recorder = record, False
+        if record is not None and not hasattr(record, "opened"):
+            from .recording import Recorder
+            self._recorder, self._owns_recorder = Recorder(record, prefix=type(self).__name__), True
         self._conn_options = ConnectionOptions(
             ping_interval=ping_interval, ping_timeout=ping_timeout,
             reconnect_delay=reconnect_delay, max_reconnect_delay=max_reconnect_delay,
             max_reconnect=max_reconnect, stale_timeout=stale_timeout,
             open_timeout=open_timeout, tls_options=tls_options, fast_path=fast_path,
-            max_message_size=max_message_size, report_failures_after=report_failures_after)
+            max_message_size=max_message_size, report_failures_after=report_failures_after,
+            record=self._recorder)
         self._own_reactor = reactor is None
         self._reactor = reactor
         self._started = False
@@ -241,6 +251,8 @@ class BaseClient:
         finally:
             if self._worker is not None:
                 self._worker.stop(self._left(deadline))
+            if self._owns_recorder:
+                self._recorder.close(self._left(deadline))
 
     @staticmethod
     def _left(deadline: float) -> float:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
+from urllib.parse import parse_qsl
+
 import requests
 from twisted.internet import threads
 
@@ -26,16 +28,20 @@ class RestClient:
         reactor: the reactor whose thread pool runs the calls.
         api_key: sent as ``X-MBX-APIKEY`` when given (never logged).
         timeout: seconds per request.
+        recorder: a :class:`~exchange_wss.recording.Recorder` that gets every
+            answered call (a client's ``record=``), for replays of books that
+            start from a REST snapshot.
     """
 
     def __init__(self, base_url: str, reactor: Any, api_key: Optional[str] = None,
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 10.0, recorder: Any = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.reactor = reactor
         self._session = requests.Session()
         if api_key:
             self._session.headers["X-MBX-APIKEY"] = api_key
         self.timeout = timeout
+        self.recorder = recorder
 
     def __repr__(self) -> str:
         return f"<RestClient {self.base_url}>"
@@ -56,8 +62,18 @@ class RestClient:
         """
         if query is not None and params is not None:
             raise ValueError("give params or query, not both")
-        return threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(),
-                                         self._call_blocking, method, path, params, query)
+        d = threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(),
+                                      self._call_blocking, method, path, params, query)
+        if self.recorder is not None:
+            # A signed query is recorded as its parameters (the recorder redacts the
+            # signature), never as the string that carries it.
+            shown = params if query is None else dict(parse_qsl(query, keep_blank_values=True))
+
+            def record(body: Any) -> Any:  # on the reactor thread, in answer order
+                self.recorder.http(method, self.base_url + path, shown, 200, body)
+                return body
+            d.addCallback(record)
+        return d
 
     def _call_blocking(self, method: str, path: str, params: Optional[Dict[str, Any]],
                        query: Optional[str] = None) -> Any:

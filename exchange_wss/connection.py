@@ -59,6 +59,10 @@ class ConnectionOptions:
         report_failures_after: consecutive failed connection attempts after
             which the failure is reported (``on_error`` and ``on_event``); the
             connection keeps trying.
+        record: a :class:`~exchange_wss.recording.Recorder` that gets every
+            frame received and sent, and every open and close, of this
+            connection (None: not recorded; the connection then runs the
+            plain protocol class, so recording off costs nothing).
     """
 
     ping_interval: Optional[float] = 20.0
@@ -72,6 +76,7 @@ class ConnectionOptions:
     fast_path: bool = True
     max_message_size: Optional[int] = 4 * 1024 * 1024
     report_failures_after: int = 3
+    record: Any = None
 
     def __post_init__(self) -> None:
         for name in ("ping_interval", "ping_timeout", "stale_timeout"):
@@ -148,6 +153,9 @@ class _ClientProtocol(WebSocketClientProtocol):
     owner: "WebSocketConnection"
     #: Decided at open: whether this connection may use the fast path.
     fast_path = False
+    #: The fast path's decoder; the recording subclass swaps in one that also
+    #: keeps the frame's bytes (looked up once per read, not per frame).
+    _loads = staticmethod(orjson.loads)
 
     def onOpen(self) -> None:
         self.fast_path = self.owner.options.fast_path and self._fast_path_safe()
@@ -197,7 +205,7 @@ class _ClientProtocol(WebSocketClientProtocol):
         end = len(data)
         owner = self.owner
         deliver = owner.listener.frame_received
-        loads = orjson.loads
+        loads = self._loads
         pos = count = octets = 0
         try:
             while pos + 2 <= end and data[pos] == 0x81:
@@ -315,6 +323,10 @@ class WebSocketConnection:
         self._open_pacer = open_pacer
         self._factory = _ClientFactory(self, url, reactor)
         opts = self.options
+        if opts.record is not None:
+            # Recording is a protocol subclass chosen here, never a test per frame.
+            from .recording._hook import RecordingClientProtocol
+            self._factory.protocol = RecordingClientProtocol
         self._factory.setProtocolOptions(
             autoPingInterval=opts.ping_interval or 0,
             autoPingTimeout=opts.ping_timeout or 0,

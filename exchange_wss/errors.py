@@ -16,7 +16,7 @@ __all__ = [
     "OrderRejected", "OrderStateUnknown", "ChecksumMismatch",
     "SequenceGap", "ConnectionLost", "ExchangePaused", "RequestNotSent", "ClientStopped",
     "CallbackOverflow", "TransportError", "ConnectionFailed", "MessageTooBig", "RestError",
-    "CallbackError", "RequestNotApplied",
+    "CallbackError", "RequestNotApplied", "SinkUnavailable", "FanOutGap",
 ]
 
 
@@ -184,3 +184,12 @@ class CallbackError(ExchangeWssError):
 class CallbackOverflow(ExchangeWssError):
     """Callbacks fell behind (``callback_thread=True``): the oldest market-data
     events were dropped. Books and order futures are unaffected."""
+
+
+class SinkUnavailable(ExchangeWssError):
+    """A relay's sink (Redis...) could not take a batch; the relay buffers and retries."""
+
+
+class FanOutGap(ExchangeWssError):
+    """A fan-out consumer found a gap in a stream's sequence numbers (entries trimmed,
+    or dropped by the relay on overflow); books resync from the next snapshot."""

@@ -133,7 +133,7 @@ class BinanceWssClient(MarketStreams, BaseClient):
     def _rest(self) -> RestClient:
         if self._rest_client is None:
             self._rest_client = RestClient(self.endpoints.rest_url, self._get_reactor(),
-                                           api_key=self.key)
+                                           api_key=self.key, recorder=self._recorder)
         return self._rest_client
 
     @staticmethod
