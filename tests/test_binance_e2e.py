@@ -439,3 +439,22 @@ def test_streams_a_market_does_not_serve_are_refused_before_sending():
         with pytest.raises(LocalProtocolError):
             subscribe()
     assert client.subscriptions() == []
+
+
+def test_a_failing_depth_snapshot_is_reported_and_retried():
+    """The REST depth snapshot cannot be fetched: each failure reaches on_error as a
+    RestError naming the book, and it is tried again."""
+    from exchange_wss.errors import RestError
+    sb = BinanceSandbox(market="spot", seed=3, tick_interval=0.05).start()
+    errors = Recorder()
+    client = BinanceWssClient(rest_url="http://127.0.0.1:9", stream_url=sb.stream_url,
+                              api_url=sb.api_url, on_error=errors, reconnect_delay=0.05)
+    try:
+        client.subscribe_to_orderbook("BTCUSDT", Recorder(), limit=100)
+        client.start()
+        failures = errors.wait_count(lambda e: isinstance(e, RestError), 2)
+        assert all("/api/v3/depth" in str(e) for e in failures), failures
+        assert not client.order_book("BTCUSDT").synced
+    finally:
+        client.stop()
+        sb.stop()

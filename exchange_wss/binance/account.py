@@ -26,7 +26,7 @@ __all__ = ["account_status_request", "open_orders_status_request", "futures_acco
            "futures_position_risk_request", "futures_open_orders_request",
            "futures_order_request", "AccountSnapshot", "wallets_from_account_status",
            "wallets_from_futures_account", "positions_from_position_risk",
-           "orders_from_results"]
+           "orders_from_results", "spot_account_snapshot", "futures_account_snapshot"]
 
 
 # ------------------------------------------------------------- Spot: WebSocket API
@@ -198,3 +198,27 @@ def orders_from_results(result: Any) -> AccountSnapshot:
             continue
         out.orders.append(order_from_result(row, "snapshot"))
     return out
+
+
+def spot_account_snapshot(account: Any, open_orders: Any,
+                          wallet_type: str = "spot") -> AccountSnapshot:
+    """The whole Spot snapshot: wallets of an ``account.status`` result and the orders
+    of an ``openOrders.status`` result (``raw`` holds both, by method)."""
+    wallets = wallets_from_account_status(account, wallet_type)
+    orders = orders_from_results(open_orders)
+    return AccountSnapshot(wallets.wallets, [], orders.orders,
+                           wallets.skipped + orders.skipped,
+                           {"account": account, "openOrders": open_orders})
+
+
+def futures_account_snapshot(account: Any, position_risk: Any, open_orders: Any,
+                             market: str) -> AccountSnapshot:
+    """The whole futures snapshot: wallets of the REST account, positions of
+    ``positionRisk`` (open ones) and the open orders (``raw`` holds the three)."""
+    wallets = wallets_from_futures_account(account, market)
+    positions = positions_from_position_risk(position_risk)
+    orders = orders_from_results(open_orders)
+    return AccountSnapshot(wallets.wallets, positions.positions, orders.orders,
+                           wallets.skipped + positions.skipped + orders.skipped,
+                           {"account": account, "positionRisk": position_risk,
+                            "openOrders": open_orders})

@@ -120,7 +120,7 @@ class BinanceWssClient(MarketStreams, BaseClient):
         #: Balances, positions and open orders, and the gate that puts the account
         #: snapshot before live events (reactor thread).
         self._account = AccountState(self._user_deliver, self._get_reactor(),
-                                     self.requests.timeout, self._snapshot_timed_out)
+                                     self.requests.timeout, self._account_snapshot_timed_out)
         #: Requests in doubt being settled by asking the exchange.
         self._in_doubt = InDoubt(self)
 
@@ -326,23 +326,24 @@ class BinanceWssClient(MarketStreams, BaseClient):
         return None
 
     # -- account snapshot and state ------------------------------------------------------
-    def _snapshot_loaded(self, wallets: List[models.Wallet], positions: List[models.Position],
-                         orders: List[models.Order], raw: Any, skipped: int = 0) -> None:
-        """A loaded account snapshot: deliver it, then the live events held meanwhile."""
-        if skipped:
-            self._protocol_error(f"account snapshot: {skipped} rows could not be read "
-                                 "(left out)", raw)
-        self._account.snapshot(wallets, positions, orders, raw, wallet_types=[self.market])
+    def _account_snapshot_loaded(self, snap: Any) -> None:
+        """A loaded account snapshot (an :class:`~exchange_wss.binance.account.AccountSnapshot`):
+        deliver it, then the live events held meanwhile."""
+        if snap.skipped:
+            self._protocol_error(f"account snapshot: {snap.skipped} rows could not be read "
+                                 "(left out)", snap.raw)
+        self._account.snapshot(snap.wallets, snap.positions, snap.orders, snap.raw,
+                               wallet_types=[self.market])
         self._emit_state("account loaded", "user" if self._user_link is not None else "api",
-                         f"{len(wallets)} balances, {len(positions)} positions, "
-                         f"{len(orders)} open orders")
+                         f"{len(snap.wallets)} balances, {len(snap.positions)} positions, "
+                         f"{len(snap.orders)} open orders")
 
-    def _snapshot_failed(self, error: BaseException) -> None:
+    def _account_snapshot_failed(self, error: BaseException) -> None:
         """The snapshot could not be loaded: say so, and deliver what was held."""
         self._emit_error(error)
         self._account.release()
 
-    def _snapshot_timed_out(self, timeout: float) -> None:
+    def _account_snapshot_timed_out(self, timeout: float) -> None:
         self._emit_error(RemoteProtocolError(
             f"account snapshot not loaded within {timeout:g}s; live events delivered "
             "without it"))

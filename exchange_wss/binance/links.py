@@ -290,13 +290,10 @@ class ApiLink(Link):
         client = self.client
         errors = [e for _r, e in got.values() if e is not None]
         if errors:
-            client._snapshot_failed(errors[0])
+            client._account_snapshot_failed(errors[0])
             return
-        wallets = bn.wallets_from_account_status(got["account"][0], client.market)
-        orders = bn.orders_from_results(got["orders"][0])
-        client._snapshot_loaded(wallets.wallets, [], orders.orders,
-                                {"account": got["account"][0], "openOrders": got["orders"][0]},
-                                wallets.skipped + orders.skipped)
+        snap = bn.spot_account_snapshot(got["account"][0], got["orders"][0], client.market)
+        client._account_snapshot_loaded(snap)
 
     # -- requests -------------------------------------------------------------------------
     def owns(self, request: Request) -> bool:
@@ -382,21 +379,14 @@ class UserStreamLink(Link):
         def loaded(results: Any) -> None:
             if session is not self.session:
                 return  # this connection is gone; the next one loads its own
-            account, risk, orders = results
-            wallets = bn.wallets_from_futures_account(account, market)
-            positions = bn.positions_from_position_risk(risk)
-            open_orders = bn.orders_from_results(orders)
-            client._snapshot_loaded(
-                wallets.wallets, positions.positions, open_orders.orders,
-                {"account": account, "positionRisk": risk, "openOrders": orders},
-                wallets.skipped + positions.skipped + open_orders.skipped)
+            client._account_snapshot_loaded(bn.futures_account_snapshot(*results, market))
 
         def failed(failure: Any) -> None:
             err = failure.value
             if isinstance(err, defer.FirstError):
                 err = err.subFailure.value
             if session is self.session:
-                client._snapshot_failed(_rest_error(err, "account snapshot"))
+                client._account_snapshot_failed(_rest_error(err, "account snapshot"))
 
         d = defer.gatherResults(calls, consumeErrors=True)
         d.addCallback(lambda results: loaded(results))

@@ -28,8 +28,9 @@ protocol`` is all a user needs.
 
 from .account import (AccountSnapshot, account_status_request, futures_account_request,
                       futures_open_orders_request, futures_order_request,
-                      futures_position_risk_request, open_orders_status_request,
-                      orders_from_results, positions_from_position_risk,
+                      futures_account_snapshot, futures_position_risk_request,
+                      open_orders_status_request, orders_from_results,
+                      positions_from_position_risk, spot_account_snapshot,
                       wallets_from_account_status, wallets_from_futures_account)
 from .depth import DepthSync
 from .endpoints import (CONTROL_RATE, DEFAULT_DEPTH_LIMIT, DEFAULT_FUTURES_EVENTS,
@@ -76,7 +77,8 @@ __all__ = [
     "account_status_request", "open_orders_status_request", "futures_account_request",
     "futures_position_risk_request", "futures_open_orders_request", "futures_order_request",
     "AccountSnapshot", "wallets_from_account_status", "wallets_from_futures_account",
-    "positions_from_position_risk", "orders_from_results",
+    "positions_from_position_risk", "orders_from_results", "spot_account_snapshot",
+    "futures_account_snapshot",
     # control events
     "Response", "StreamTerminated", "ServerShutdown", "ListenKeyExpired", "MalformedFrame",
     "BookOutOfSync", "SnapshotNeeded", "UnknownStream", "DuplicateFill",

@@ -320,9 +320,19 @@ def _binance_market(url: str, feed: Optional[str]) -> str:
 
 
 class _Binance(_Driver):
+    """Replays as ``BinanceWssClient`` delivers, the account snapshot included: the
+    recorded answers to ``account.status``/``openOrders.status`` (Spot) or to the REST
+    account, ``positionRisk`` and ``openOrders`` (futures) become the snapshot's events,
+    and the user events received while it loaded follow it (the client's
+    :class:`~exchange_wss.binance.state.AccountState`, fed from the recording)."""
+
     def __init__(self, replay: OfflineReplay) -> None:
+        from ..binance.state import AccountState
         super().__init__(replay)
         self.depth: Dict[str, Tuple[Any, str]] = {}  # SYMBOL -> (session, stream)
+        self.account = AccountState(self._user())
+        self._spot_answers: Dict[str, Any] = {}
+        self._rest_answers: Dict[str, Any] = {}
 
     def opened(self, conn: int, url: str) -> Any:
         from ..binance.protocol import BinanceSession
@@ -332,7 +342,11 @@ class _Binance(_Driver):
         session = BinanceSession(self._control, market=market)
         path = urlsplit(url).path
         if "/ws/" in path or path.rstrip("/").endswith("/private/ws"):
-            session.expect_user_data(self._user(), raw=replay.raw)
+            session.expect_user_data(self.account.live, raw=replay.raw)
+            if market in ("usdm", "coinm"):
+                # The client loads the futures snapshot on every open of its user stream.
+                self.account.hold()
+                self._rest_answers = {}
         self.sessions[conn] = session
         return session
 
@@ -378,17 +392,58 @@ class _Binance(_Driver):
             session.expect_response(msg.get("id"), _ignore_result)
         elif isinstance(method, str):
             if method.startswith("userDataStream.subscribe"):
-                session.expect_user_data(self._user(), raw=replay.raw)
+                session.expect_user_data(self.account.live, raw=replay.raw)
+            elif method == "account.status":
+                # Sent as the subscribe's answer is read: the client holds from there.
+                self.account.hold()
+                self._spot_answers = {}
             if "id" in msg:
                 session.expect_response(msg["id"], self._answer(method))
 
     def _answer(self, method: str) -> Callable[[Any, Any], None]:
         def answered(result: Any, error: Any) -> None:
+            if method in ("account.status", "openOrders.status") and self.account.holding:
+                self._spot_answered(method, result, error)
             self.replay.control(_ApiAnswer(method, result, error))
         return answered
 
+    def _spot_answered(self, method: str, result: Any, error: Any) -> None:
+        from ..binance.account import spot_account_snapshot
+        answers = self._spot_answers
+        answers[method] = (result, error)
+        if len(answers) < 2:
+            return
+        if any(e is not None for _r, e in answers.values()):
+            self.account.release()
+            return
+        snap = spot_account_snapshot(answers["account.status"][0],
+                                     answers["openOrders.status"][0], self.replay.market)
+        self._deliver_snapshot(snap)
+
+    def _futures_answered(self, name: str, data: dict) -> None:
+        from ..binance.account import futures_account_snapshot
+        answers = self._rest_answers
+        answers[name] = data
+        if len(answers) < 3:
+            return
+        if any(d.get("status", 200) >= 400 for d in answers.values()):
+            self.account.release()
+            return
+        snap = futures_account_snapshot(answers["account"].get("body"),
+                                        answers["positionRisk"].get("body"),
+                                        answers["openOrders"].get("body"), self.replay.market)
+        self._deliver_snapshot(snap)
+
+    def _deliver_snapshot(self, snap: Any) -> None:
+        self.account.snapshot(snap.wallets, snap.positions, snap.orders, snap.raw,
+                              wallet_types=[self.replay.market])
+
     def http(self, data: dict) -> None:
         path = urlsplit(data.get("url", "")).path.rstrip("/")
+        name = path.rsplit("/", 1)[-1]
+        if name in ("account", "positionRisk", "openOrders") and self.account.holding:
+            self._futures_answered(name, data)
+            return
         if not path.endswith("/depth"):
             return
         symbol = str((data.get("params") or {}).get("symbol", "")).upper()
