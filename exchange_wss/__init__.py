@@ -11,7 +11,7 @@ Quick start::
 
 from typing import Any
 
-from . import errors, models, utils
+from . import errors, models, symbols, utils
 from .errors import (AuthenticationError, ChecksumMismatch, ClientStopped, ConnectionLost,
                      ExchangeError, ExchangePaused, ExchangeWssError, LocalProtocolError,
                      OrderRejected, OrderStateUnknown, RemoteProtocolError, SequenceGap,
@@ -20,7 +20,8 @@ from .errors import (AuthenticationError, ChecksumMismatch, ClientStopped, Conne
 __version__ = "0.1.0"
 
 __all__ = [
-    "WssClient", "BinanceWssClient", "FtxWssClient", "utils", "models", "errors",
+    "WssClient", "BinanceWssClient", "FtxWssClient", "connect", "utils", "models", "errors",
+    "symbols",
     "ExchangeWssError", "LocalProtocolError", "RemoteProtocolError", "ExchangeError",
     "AuthenticationError", "SubscriptionError", "OrderRejected", "OrderStateUnknown",
     "ChecksumMismatch", "SequenceGap", "ConnectionLost", "ExchangePaused", "ClientStopped",
@@ -31,7 +32,8 @@ __all__ = [
 # `import exchange_wss` (and the pytest plugin every test run loads) stays cheap.
 _LAZY = {"WssClient": "exchange_wss.bitfinex.client",
          "BinanceWssClient": "exchange_wss.binance.client",
-         "FtxWssClient": "exchange_wss.ftx.client"}
+         "FtxWssClient": "exchange_wss.ftx.client",
+         "connect": "exchange_wss._factory"}
 
 
 def __getattr__(name: str) -> Any:

@@ -72,9 +72,17 @@ class BaseClient:
             opening the new one before closing the old (exchanges that cut
             connections at a fixed age, like Binance at 24 h). None: never.
         rotation_overlap: seconds both connections stay open during a rotation.
+        compression: offer permessage-deflate on every connection (see
+            :class:`~exchange_wss.connection.ConnectionOptions`).
 
     The other keywords are those of :class:`~exchange_wss.connection.ConnectionOptions`.
+    Every client takes these same names (bt_api_py's ``ping_interval``,
+    ``ping_timeout``, ``max_reconnect``, ``reconnect_delay`` and
+    ``compression`` among them).
     """
+
+    #: The venue this client speaks to (set by each exchange's client).
+    venue: Any = None
 
     def __init__(self, *, on_event: Optional[Callback] = None, on_error: Optional[Callback] = None,
                  ping_interval: Optional[float] = 20.0, ping_timeout: Optional[float] = 10.0,
@@ -83,8 +91,8 @@ class BaseClient:
                  open_timeout: float = 10.0, tls_options: Any = None, fast_path: bool = True,
                  reactor: Any = None,
                  callback_thread: bool = False, callback_queue_size: int = 10_000,
-                 max_connection_age: Optional[float] = None, rotation_overlap: float = 5.0
-                 ) -> None:
+                 max_connection_age: Optional[float] = None, rotation_overlap: float = 5.0,
+                 compression: bool = False) -> None:
         if on_event is not None and not callable(on_event):
             raise LocalProtocolError("on_event must be callable")
         if on_error is not None and not callable(on_error):
@@ -95,11 +103,13 @@ class BaseClient:
             ping_interval=ping_interval, ping_timeout=ping_timeout,
             reconnect_delay=reconnect_delay, max_reconnect_delay=max_reconnect_delay,
             max_reconnect=max_reconnect, stale_timeout=stale_timeout,
-            open_timeout=open_timeout, tls_options=tls_options, fast_path=fast_path)
+            open_timeout=open_timeout, tls_options=tls_options, fast_path=fast_path,
+            compression=compression)
         self._own_reactor = reactor is None
         self._reactor = reactor
         self._started = False
         self._stopped = False
+        self._stopped_event = threading.Event()
         self._lock = threading.Lock()
         if max_connection_age is not None and max_connection_age <= 0:
             raise LocalProtocolError("max_connection_age must be positive or None")
@@ -169,6 +179,27 @@ class BaseClient:
         finally:
             if self._worker is not None:
                 self._worker.stop(timeout)
+            self._stopped_event.set()
+
+    def run_forever(self) -> None:
+        """Start (if not yet) and block until :meth:`stop` is called (from a
+        callback or another thread) or Ctrl-C, which stops the client.
+
+        For scripts that end with ``start()``: the reactor thread is a daemon,
+        so without this the program ends as soon as the script does.
+        """
+        self.start()
+        try:
+            # Short waits so that Ctrl-C reaches the main thread promptly.
+            while not self._stopped_event.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            log.info("interrupted: stopping the client")
+            self.stop()
+
+    def join(self, timeout: Optional[float] = None) -> bool:
+        """Wait until the client is stopped; True if it was within ``timeout`` seconds."""
+        return self._stopped_event.wait(timeout)
 
     def __enter__(self):
         self.start()
@@ -176,6 +207,13 @@ class BaseClient:
 
     def __exit__(self, *exc_info: Any) -> None:
         self.stop()
+
+    def _native(self, symbol: Any) -> Any:
+        """The venue's symbol for a unified one (``"BTC/USDT"``); natives pass through."""
+        if isinstance(symbol, str) and "/" in symbol and self.venue is not None:
+            from .symbols import to_native
+            return to_native(self.venue, symbol)
+        return symbol
 
     @property
     def running(self) -> bool:

@@ -32,6 +32,7 @@ from ..errors import (ClientStopped, ExchangeError, LocalProtocolError, OrderRej
 from ..orderbook import OrderBook
 from ..utils import create_cid
 from ..pacing import Pacer
+from ..symbols import Venue
 from . import protocol as bn
 
 __all__ = ["BinanceWssClient"]
@@ -358,6 +359,7 @@ class BinanceWssClient(BaseClient):
         self.key = key
         self._secret = secret
         self.market = market
+        self.venue = Venue("binance", market)
         defaults = bn.default_endpoints(market, testnet)
         self.endpoints = bn.Endpoints(rest_url or defaults.rest_url,
                                       (stream_url or defaults.stream_url).rstrip("/"),
@@ -398,22 +400,26 @@ class BinanceWssClient(BaseClient):
     # -- market streams ------------------------------------------------------------
     def subscribe_to_ticker(self, symbol: str, callback: Callback) -> str:
         """24-hour rolling ticker: :class:`~exchange_wss.models.Ticker` events."""
+        symbol = self._native(symbol)
         stream = bn.stream_name("ticker", symbol, market=self.market)
         return self._subscribe(stream, symbol, callback)
 
     def subscribe_to_trades(self, symbol: str, callback: Callback, aggregate: bool = False) -> str:
         """Trades (``aggregate=True``: aggTrade): :class:`~exchange_wss.models.Trade` events."""
         kind = "aggTrade" if aggregate else "trade"
+        symbol = self._native(symbol)
         return self._subscribe(bn.stream_name(kind, symbol, market=self.market), symbol, callback)
 
     def subscribe_to_candles(self, symbol: str, interval: str, callback: Callback) -> str:
         """Klines: :class:`~exchange_wss.models.Candle` events (``interval`` e.g. ``"1m"``)."""
+        symbol = self._native(symbol)
         return self._subscribe(bn.stream_name("kline", symbol, market=self.market,
                                               interval=interval), symbol,
                                callback)
 
     def subscribe_to_book_ticker(self, symbol: str, callback: Callback) -> str:
         """Best bid and ask on every change."""
+        symbol = self._native(symbol)
         stream = bn.stream_name("bookTicker", symbol, market=self.market)
         return self._subscribe(stream, symbol, callback)
 
@@ -425,6 +431,7 @@ class BinanceWssClient(BaseClient):
         sync (and after every resync), then the diffs. Read the book with
         :meth:`order_book`.
         """
+        symbol = self._native(symbol)
         stream = bn.stream_name("depth", symbol, market=self.market, speed=speed)
         return self._subscribe(stream, symbol, callback, book_limit=limit)
 
@@ -436,6 +443,7 @@ class BinanceWssClient(BaseClient):
 
     def order_book(self, symbol: str) -> models.BookSnapshot:
         """A consistent copy of the maintained book of ``symbol`` (levels ``(price, size)``)."""
+        symbol = self._native(symbol)
         for sub in list(self._streams.values()):
             if sub.book is not None and sub.symbol.upper() == symbol.upper():
                 book = sub.book
@@ -574,6 +582,7 @@ class BinanceWssClient(BaseClient):
         the Future fails with :class:`~exchange_wss.errors.OrderStateUnknown`.
         """
         self._require_credentials()
+        symbol = self._native(symbol)
         if client_order_id is None:
             # Always name the order: it is how its events and its fate after a
             # lost answer are found (Binance allows [.A-Za-z0-9:/_-]{1,36}).
@@ -599,6 +608,7 @@ class BinanceWssClient(BaseClient):
                      client_order_id: Optional[str] = None) -> Future:
         """Cancel by ``order_id`` or ``client_order_id``; a Future of the answer."""
         self._require_credentials()
+        symbol = self._native(symbol)
         rid = self._next_id()
         frame = bn.order_cancel_request(self.key, self._secret, self._timestamp(), rid,
                                         symbol=symbol, order_id=order_id,

@@ -25,6 +25,7 @@ from ..errors import (AuthenticationError, ChecksumMismatch, ClientStopped, Conn
                       OrderStateUnknown, RemoteProtocolError, SequenceGap, SubscriptionError)
 from ..orderbook import OrderBook
 from ..pacing import Pacer, shared_pacer
+from ..symbols import Venue
 from . import protocol as bfx
 from .protocol import ChannelSpec
 from .utils import NonceGenerator, cid_to_date, create_cid, order_symbol
@@ -141,8 +142,18 @@ class _Link(Link):
         if client.conf_flags:
             conn.send(bfx.conf_request(client.conf_flags))
         if self.auth:
-            session.expect_auth(client._auth_deliver, raw=client.raw)
-            conn.send(client._auth_request())
+            try:
+                frame = client._auth_request()
+            except LocalProtocolError as exc:
+                # A nonce that cannot be made (past Bitfinex's cap) must be
+                # reported, not lost on the reactor thread.
+                err = AuthenticationError(None, f"cannot authenticate: {exc}")
+                client._emit_error(err)
+                client._fail_pending(err)
+                self.order_outbox.clear()
+            else:
+                session.expect_auth(client._auth_deliver, raw=client.raw)
+                conn.send(frame)
         for sub in list(self.subs.values()):
             self._subscribe(sub)
 
@@ -266,6 +277,8 @@ class WssClient(BaseClient):
             ``open_timeout``, ``tls_options``, ``fast_path`` (see
             :class:`~exchange_wss.connection.ConnectionOptions`).
     """
+
+    venue = Venue("bitfinex")
 
     def __init__(self, key: Optional[str] = None, secret: Optional[str] = None,
                  nonce_multiplier: float = 1.0, *, url: Optional[str] = None,
@@ -416,7 +429,8 @@ class WssClient(BaseClient):
             if spec.is_book and spec.symbol == symbol and spec.prec == precision:
                 book = sub.book
                 return self._call_and_wait(
-                    lambda: models.BookSnapshot(symbol, book.bids, book.asks))
+                    lambda: models.BookSnapshot(symbol, book.bids, book.asks, None,
+                                                bfx.snapshot_kind(book.kind, book.funding)))
         raise LocalProtocolError(f"no order book subscription for {symbol} {precision}")
 
     # -- authenticated channel --------------------------------------------------------

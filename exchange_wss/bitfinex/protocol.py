@@ -45,7 +45,7 @@ __all__ = [
     "Subscribed", "Unsubscribed", "Pong", "ConfAck", "AuthOk", "AuthFailed", "ErrorEvent",
     "InfoEvent", "ChecksumFailed", "SequenceGapEvent", "MalformedFrame", "UnknownChannel",
     # session
-    "BitfinexSession", "parse_auth_frame",
+    "BitfinexSession", "parse_auth_frame", "snapshot_kind",
 ]
 
 # --------------------------------------------------------------------------- constants
@@ -1014,7 +1014,8 @@ class _BookHandler(_Handler):
         if book is None:
             book = OrderBook(self.symbol, kind=self.kind, funding=self.funding)
             book.apply_snapshot(body)
-        return BookSnapshot(self.symbol, book.bids, book.asks, msg)
+        return BookSnapshot(self.symbol, book.bids, book.asks, msg,
+                            snapshot_kind(self.kind, self.funding))
 
     def _checksum(self, msg: list) -> None:
         book = self.book
@@ -1028,6 +1029,13 @@ class _BookHandler(_Handler):
             self.cs_reported = True
             self.session._on_control(ChecksumFailed(self.chan_id, self.sub_id, expected,
                                                     computed))
+
+
+def snapshot_kind(kind: str, funding: bool) -> str:
+    """The :attr:`~exchange_wss.models.BookSnapshot.kind` of a Bitfinex book."""
+    if funding:
+        return "funding-raw" if kind == "raw" else "funding"
+    return kind
 
 
 class _CandlesHandler(_Handler):

@@ -21,6 +21,7 @@ from .._facade import BaseClient, Callback, Link
 from ..connection import WebSocketConnection
 from ..errors import AuthenticationError, ChecksumMismatch, ExchangeError, LocalProtocolError
 from ..orderbook import OrderBook
+from ..symbols import Venue
 from . import protocol as ftx
 
 __all__ = ["FtxWssClient"]
@@ -170,6 +171,8 @@ class FtxWssClient(BaseClient):
         **options: hooks and reliability settings as for ``WssClient``.
     """
 
+    venue = Venue("ftx")
+
     def __init__(self, key: Optional[str] = None, secret: Optional[str] = None, *,
                  subaccount: Optional[str] = None, url: str = ftx.DEFAULT_URL,
                  raw: bool = False, **options: Any) -> None:
@@ -233,11 +236,11 @@ class FtxWssClient(BaseClient):
 
     def subscribe_to_ticker(self, market: str, callback: Callback) -> str:
         """Best bid/ask and last price of ``market``: :class:`~exchange_wss.models.Ticker`."""
-        return self._subscribe("ticker", market, callback)
+        return self._subscribe("ticker", self._native(market), callback)
 
     def subscribe_to_trades(self, market: str, callback: Callback) -> str:
         """Public trades of ``market``: one :class:`~exchange_wss.models.Trade` each."""
-        return self._subscribe("trades", market, callback)
+        return self._subscribe("trades", self._native(market), callback)
 
     def subscribe_to_orderbook(self, market: str, callback: Callback) -> str:
         """The book of ``market``, kept and checksum-verified; read it with :meth:`order_book`.
@@ -245,7 +248,7 @@ class FtxWssClient(BaseClient):
         ``callback`` gets a :class:`~exchange_wss.models.BookSnapshot`, then
         :class:`~exchange_wss.models.BookDiff` events.
         """
-        return self._subscribe("orderbook", market, callback)
+        return self._subscribe("orderbook", self._native(market), callback)
 
     def unsubscribe(self, subscription: str) -> None:
         """Unsubscribe (all callbacks of) a subscription returned by ``subscribe_to_*``."""
@@ -257,6 +260,7 @@ class FtxWssClient(BaseClient):
 
     def order_book(self, market: str) -> models.BookSnapshot:
         """A consistent copy of the maintained book of ``market`` (levels ``(price, size)``)."""
+        market = self._native(market)
         sub = self._subs.get(("orderbook", market))
         if sub is None:
             raise LocalProtocolError(f"no order book subscription for {market}")
