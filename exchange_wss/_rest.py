@@ -40,18 +40,27 @@ class RestClient:
     def __repr__(self) -> str:
         return f"<RestClient {self.base_url}>"
 
-    def call(self, method: str, path: str, params: Optional[Dict[str, Any]] = None):
+    def call(self, method: str, path: str, params: Optional[Dict[str, Any]] = None, *,
+             body: Optional[bytes] = None, headers: Optional[Dict[str, str]] = None):
         """``method path?params`` in the thread pool; a Deferred of the decoded JSON.
+
+        ``body`` (already-encoded JSON) and ``headers`` are sent as given, for
+        APIs that sign the exact bytes (FTX).
 
         Errors: :class:`~exchange_wss.errors.ExchangeError` carrying the
         exchange's ``code`` and ``msg`` (or the HTTP status when the body has none).
         """
         return threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(),
-                                         self._call_blocking, method, path, params)
+                                         self._call_blocking, method, path, params, body,
+                                         headers)
 
-    def _call_blocking(self, method: str, path: str, params: Optional[Dict[str, Any]]) -> Any:
+    def _call_blocking(self, method: str, path: str, params: Optional[Dict[str, Any]],
+                       body: Optional[bytes] = None,
+                       headers: Optional[Dict[str, str]] = None) -> Any:
+        if body is not None:
+            headers = {"Content-Type": "application/json", **(headers or {})}
         response = self._session.request(method, self.base_url + path, params=params,
-                                         timeout=self.timeout)
+                                         data=body, headers=headers, timeout=self.timeout)
         try:
             body = response.json()
         except ValueError:

@@ -15,6 +15,7 @@ __all__ = [
     "ExchangeError", "AuthenticationError", "SubscriptionError",
     "OrderRejected", "OrderStateUnknown", "ChecksumMismatch",
     "SequenceGap", "ConnectionLost", "ExchangePaused", "ClientStopped", "CallbackOverflow",
+    "StreamOverflow",
 ]
 
 
@@ -95,3 +96,19 @@ class ClientStopped(ExchangeWssError):
 class CallbackOverflow(ExchangeWssError):
     """Callbacks fell behind (``callback_thread=True``): the oldest market-data
     events were dropped. Books and order futures are unaffected."""
+
+
+class StreamOverflow(ExchangeWssError):
+    """An async stream's consumer fell behind (:mod:`exchange_wss.aio`): market data
+    was conflated or its oldest events dropped, as the stream's policy says.
+
+    Attributes:
+        stream: the stream's description (``"trades BTC/USDT"``).
+        dropped: events dropped or conflated on that stream so far.
+    """
+
+    def __init__(self, stream: str, dropped: int):
+        super().__init__(f"{stream}: consumer fell behind; {dropped} market-data events "
+                         "dropped or conflated so far")
+        self.stream = stream
+        self.dropped = dropped
