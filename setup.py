@@ -29,6 +29,9 @@ setup(
             "hypothesis>=6.80",
             "bitfinex-api-py>=3.0",
             "binance-connector>=3.0",
+            "uvloop>=0.17",
+            # the seed client the compat layer is tested against (drop-in proof)
+            "bitfinex-v2==1.8.0",
         ],
         "docs": ["sphinx>=7.0"],
     },

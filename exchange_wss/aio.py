@@ -40,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import weakref
 from collections import deque
 from concurrent.futures import Future
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -303,8 +304,11 @@ class _Feed:
     """One underlying subscription shared by every stream that wants it; each
     stream picks and shapes what it wants from the events (its ``transform``).
 
-    ``streams`` is replaced, never mutated, so the reactor thread can iterate
-    it without a lock. ``hook`` (account feeds) sees every event once.
+    The feed holds its streams weakly: a stream the ``async for`` let go of is
+    gone at once (CPython frees it when the loop is left), and with it its
+    share of the subscription. The tuple of references is replaced, never
+    mutated, so the reactor thread iterates it without a lock. ``hook``
+    (account feeds) sees every event once.
     """
 
     def __init__(self, owner: "AsyncClient", key: Tuple,
@@ -312,19 +316,34 @@ class _Feed:
         self.owner = owner
         self.key = key
         self.hook = hook
-        self.streams: Tuple[Stream, ...] = ()
+        self._refs: Tuple[weakref.ref, ...] = ()
         self.handle: Any = None         # what subscribe_* returned (label or Subscription)
         self.label: Optional[str] = None
         self._lock = threading.Lock()
 
+    @property
+    def streams(self) -> List[Stream]:
+        """The live streams of this feed."""
+        return [s for s in (r() for r in self._refs) if s is not None]
+
     def attach(self, stream: Stream) -> None:
         with self._lock:
-            self.streams = self.streams + (stream,)
+            self._refs = self._refs + (weakref.ref(stream, self._gone),)
 
     def detach(self, stream: Stream) -> None:
         with self._lock:
-            self.streams = tuple(s for s in self.streams if s is not stream)
-            empty = not self.streams
+            before = len(self._refs)
+            self._refs = tuple(r for r in self._refs if r() is not stream and r() is not None)
+            empty = before and not self._refs
+        if empty:
+            self.owner._feed_empty(self)
+
+    def _gone(self, ref: weakref.ref) -> None:
+        with self._lock:
+            if ref not in self._refs:
+                return
+            self._refs = tuple(r for r in self._refs if r is not ref)
+            empty = not self._refs
         if empty:
             self.owner._feed_empty(self)
 
@@ -332,8 +351,10 @@ class _Feed:
         # Reactor thread: the client's callback for this subscription.
         if self.hook is not None:
             self.hook(event)
-        for stream in self.streams:
-            stream.transform(stream, event)
+        for ref in self._refs:
+            stream = ref()
+            if stream is not None:
+                stream.transform(stream, event)
 
 
 def _failure_of(feed: _Feed, stream: Stream, error: BaseException) -> Optional[BaseException]:
@@ -612,11 +633,22 @@ class AsyncClient:
             if self._feeds.get(feed.key) is not feed or feed.streams:
                 return
             del self._feeds[feed.key]
-        if feed.handle is not None and not self.client._stopped:
-            try:
-                self.client.unsubscribe(feed.handle)
-            except (LocalProtocolError, ClientStopped):
-                pass  # already gone
+        if feed.handle is None:
+            return
+        if self.client._own_reactor:
+            # Always later, on the reactor: the last reference to a stream may
+            # be dropped there, in the middle of delivering a frame.
+            _reactor.get_reactor().callFromThread(self._unsubscribe, feed)
+        else:
+            self._unsubscribe(feed)
+
+    def _unsubscribe(self, feed: _Feed) -> None:
+        if self.client._stopped:
+            return
+        try:
+            self.client.unsubscribe(feed.handle)
+        except (LocalProtocolError, ClientStopped):
+            pass  # already gone
 
     # -- internals: account -----------------------------------------------------------------
     def _account_stream(self, what: str, maxsize: Optional[int]) -> Stream:
