@@ -33,6 +33,7 @@ from ..orderbook import OrderBook
 from ..utils import create_cid
 from ..pacing import Pacer
 from ..symbols import Venue
+from ..utils import endpoint
 from . import protocol as bn
 
 __all__ = ["BinanceWssClient"]
@@ -361,6 +362,9 @@ class BinanceWssClient(BaseClient):
         self.market = market
         self.venue = Venue("binance", market)
         defaults = bn.default_endpoints(market, testnet)
+        rest_url = endpoint(rest_url, "EXCHANGE_WSS_BINANCE_REST_URL")
+        stream_url = endpoint(stream_url, "EXCHANGE_WSS_BINANCE_STREAM_URL")
+        api_url = endpoint(api_url, "EXCHANGE_WSS_BINANCE_API_URL")
         self.endpoints = bn.Endpoints(rest_url or defaults.rest_url,
                                       (stream_url or defaults.stream_url).rstrip("/"),
                                       api_url or defaults.api_url)

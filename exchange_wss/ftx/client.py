@@ -25,6 +25,7 @@ from ..errors import (AuthenticationError, ChecksumMismatch, ExchangeError, Loca
                       OrderRejected, OrderStateUnknown, RemoteProtocolError)
 from ..orderbook import OrderBook
 from ..symbols import Venue
+from ..utils import endpoint
 from . import protocol as ftx
 
 __all__ = ["FtxWssClient"]
@@ -177,8 +178,8 @@ class FtxWssClient(BaseClient):
     venue = Venue("ftx")
 
     def __init__(self, key: Optional[str] = None, secret: Optional[str] = None, *,
-                 subaccount: Optional[str] = None, url: str = ftx.DEFAULT_URL,
-                 rest_url: str = ftx.DEFAULT_REST_URL,
+                 subaccount: Optional[str] = None, url: Optional[str] = None,
+                 rest_url: Optional[str] = None,
                  raw: bool = False, **options: Any) -> None:
         super().__init__(**options)
         if (key is None) != (secret is None):
@@ -186,8 +187,9 @@ class FtxWssClient(BaseClient):
         self.key = key
         self._secret = secret
         self.subaccount = subaccount
-        self.url = url
-        self.rest_url = rest_url.rstrip("/")
+        self.url = endpoint(url, "EXCHANGE_WSS_FTX_URL") or ftx.DEFAULT_URL
+        self.rest_url = (endpoint(rest_url, "EXCHANGE_WSS_FTX_REST_URL")
+                         or ftx.DEFAULT_REST_URL).rstrip("/")
         self._rest_client: Any = None
         self.raw = raw
         self._subs: Dict[Key, _Subscription] = {}
