@@ -33,7 +33,7 @@ from ..orderbook import OrderBook
 from ..utils import create_cid
 from ..pacing import Pacer
 from ..symbols import Venue
-from ..utils import endpoint
+from .._endpoints import endpoint
 from . import protocol as bn
 
 __all__ = ["BinanceWssClient"]

@@ -26,7 +26,7 @@ from ..errors import (AuthenticationError, ChecksumMismatch, ClientStopped, Conn
 from ..orderbook import OrderBook
 from ..pacing import Pacer, shared_pacer
 from ..symbols import Venue
-from ..utils import endpoint
+from .._endpoints import endpoint
 from . import protocol as bfx
 from .protocol import ChannelSpec
 from .utils import NonceGenerator, cid_to_date, create_cid, order_symbol

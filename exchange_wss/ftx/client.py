@@ -25,7 +25,7 @@ from ..errors import (AuthenticationError, ChecksumMismatch, ExchangeError, Loca
                       OrderRejected, OrderStateUnknown, RemoteProtocolError)
 from ..orderbook import OrderBook
 from ..symbols import Venue
-from ..utils import endpoint
+from .._endpoints import endpoint
 from . import protocol as ftx
 
 __all__ = ["FtxWssClient"]
