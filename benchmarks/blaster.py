@@ -52,11 +52,12 @@ with Bitfinex's trailing sequence number appended (``[CHAN_ID, ..., SEQ]``, 1 up
 checksum frames included), as the real server would send it. Bitfinex numbers are
 written as its JavaScript servers write them (``30000``, not ``30000.0``).
 
-Compression: the server accepts a client's permessage-deflate offer (RFC 7692)
-with ``server_no_context_takeover``, so each message is compressed on its own;
-a Bitfinex connection that negotiated it gets the same ``ticker``/``book``
-stream as pre-compressed frames (RSV1 set), compressed once at start like the
-rest (``bench_throughput.py`` ``sdk-*-deflate`` clients measure what inflating costs).
+Compression: the server accepts a client's permessage-deflate offer (RFC 7692),
+context takeover allowed as exchanges' servers do; a Bitfinex connection that
+negotiated it gets the same ``ticker``/``book`` stream as pre-compressed frames
+(RSV1 set), compressed once at start with one compressor in stream order, which
+is what the connection's decompressor expects from its first frame on
+(``bench_throughput.py`` ``sdk-*-deflate`` clients measure what inflating costs).
 
 The stream is written on the first subscribe that matches it (on Bitfinex the
 subscription gets chanId 17); other subscriptions are acknowledged and get
@@ -118,25 +119,30 @@ def ws_frame(payload: bytes) -> bytes:
     return bytes((0x81, 127)) + struct.pack("!Q", n) + payload
 
 
-def deflated_frame(payload: bytes) -> bytes:
-    """A final text frame compressed on its own (permessage-deflate, no context takeover)."""
+def deflated_stream(msgs: List[Any]) -> bytes:
+    """Every message as a final text frame compressed by permessage-deflate, one
+    compressor for the whole stream (context takeover), in order."""
     c = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -zlib.MAX_WBITS)
-    data = c.compress(payload) + c.flush(zlib.Z_SYNC_FLUSH)
-    if data.endswith(b"\x00\x00\xff\xff"):
-        data = data[:-4]
-    n = len(data)
-    if n < 126:
-        return bytes((0xC1, n)) + data
-    if n < 65536:
-        return bytes((0xC1, 126)) + struct.pack("!H", n) + data
-    return bytes((0xC1, 127)) + struct.pack("!Q", n) + data
+    out = []
+    for m in msgs:
+        data = c.compress(orjson.dumps(m)) + c.flush(zlib.Z_SYNC_FLUSH)
+        if data.endswith(b"\x00\x00\xff\xff"):
+            data = data[:-4]
+        n = len(data)
+        if n < 126:
+            out.append(bytes((0xC1, n)) + data)
+        elif n < 65536:
+            out.append(bytes((0xC1, 126)) + struct.pack("!H", n) + data)
+        else:
+            out.append(bytes((0xC1, 127)) + struct.pack("!Q", n) + data)
+    return b"".join(out)
 
 
 def accept_deflate(offers):
-    """Accept permessage-deflate with server_no_context_takeover (frames made up front)."""
+    """Accept a permessage-deflate offer (context takeover allowed)."""
     for offer in offers:
         if isinstance(offer, PerMessageDeflateOffer):
-            return PerMessageDeflateOfferAccept(offer, no_context_takeover=True)
+            return PerMessageDeflateOfferAccept(offer)
     return None
 
 
@@ -368,8 +374,7 @@ def build_streams(count: int, seed: int = 1) -> Dict[str, Stream]:
             continue
         msgs = workload_messages(kind, count, seed)
         seq_frames = encode(msgs, seq=True) if kind in BITFINEX_WORKLOADS else b""
-        deflated = (b"".join(deflated_frame(orjson.dumps(m)) for m in msgs)
-                    if kind in ("ticker", "book") else b"")
+        deflated = deflated_stream(msgs) if kind in ("ticker", "book") else b""
         streams[kind] = Stream(encode(msgs), seq_frames=seq_frames, deflated=deflated)
     return streams
 

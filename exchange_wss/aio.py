@@ -622,7 +622,12 @@ class AsyncClient:
             if feed is not None:
                 return feed
             feed = self._feeds[key] = _Feed(self, key)
-        feed.handle = subscribe(feed.deliver)
+        try:
+            feed.handle = subscribe(feed.deliver)
+        except BaseException:
+            with self._lock:  # refused before anything was sent (a bad symbol...)
+                self._feeds.pop(key, None)
+            raise
         feed.label = str(feed.handle) if feed.handle is not None else None
         return feed
 

@@ -321,3 +321,22 @@ def test_account_streams_refuse_a_lossy_policy():
 
 async def _lossy_account():
     aio.Stream(None, None, "orders", "drop_oldest", 10, None, account=True)
+
+
+def test_a_symbol_refused_at_the_call_leaves_nothing_behind():
+    """A subscription refused before sending raises at once, and a later valid one works."""
+    from exchange_wss.errors import LocalProtocolError
+    v = _start("bitfinex")
+    try:
+        async def main():
+            async with v.connect() as client:
+                with pytest.raises(LocalProtocolError):
+                    client.stream_klines("BTC/USD", "7m")
+                with pytest.raises(LocalProtocolError):
+                    client.stream_ticker("BTC/USDT:USDT-240329")
+                assert not client._feeds
+                assert (await first(client.stream_ticker("BTC/USD")))[0].last_price > 0
+
+        asyncio.run(main())
+    finally:
+        v.sandbox.stop()
