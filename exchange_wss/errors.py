@@ -14,7 +14,9 @@ __all__ = [
     "ExchangeWssError", "LocalProtocolError", "RemoteProtocolError",
     "ExchangeError", "AuthenticationError", "SubscriptionError",
     "OrderRejected", "OrderStateUnknown", "ChecksumMismatch",
-    "SequenceGap", "ConnectionLost", "ExchangePaused", "ClientStopped", "CallbackOverflow",
+    "SequenceGap", "ConnectionLost", "ExchangePaused", "RequestNotSent", "ClientStopped",
+    "CallbackOverflow", "TransportError", "ConnectionFailed", "MessageTooBig", "RestError",
+    "CallbackError",
     "StreamOverflow",
 ]
 
@@ -69,8 +71,24 @@ class OrderRejected(ExchangeError):
 
 
 class OrderStateUnknown(ExchangeWssError):
-    """The connection was lost before the order's fate was known, and the order
-    was not found after reconnecting. Check it before placing it again."""
+    """The request left the process but its fate is unknown: no answer came
+    (the connection dropped, the deadline passed, the client stopped) and the
+    exchange did not report it afterwards. It may have been executed: check it
+    before sending it again.
+
+    Attributes:
+        key: the request's identifier at the exchange (Bitfinex cid, Binance
+            client order id, or the order id of a cancel).
+    """
+
+    def __init__(self, msg: str, key: Any = None):
+        super().__init__(msg)
+        self.key = key
+
+    @property
+    def cid(self) -> Any:
+        """Alias of :attr:`key` (the Bitfinex name)."""
+        return self.key
 
 
 class ChecksumMismatch(RemoteProtocolError):
@@ -89,8 +107,57 @@ class ExchangePaused(ExchangeWssError):
     """The exchange announced maintenance (Bitfinex 20060); orders are refused until it ends."""
 
 
-class ClientStopped(ExchangeWssError):
-    """The client was stopped; the request will never be sent."""
+class RequestNotSent(ExchangeWssError):
+    """The request never left the process (no usable connection, the deadline
+    passed while it waited, the connection refused the bytes): the exchange
+    never saw it, so sending it again is safe."""
+
+
+class ClientStopped(RequestNotSent):
+    """The client was stopped; the request was never sent and never will be."""
+
+
+class TransportError(ExchangeWssError):
+    """A connection-level failure (socket, TLS, HTTP handshake); ``__cause__``
+    holds the underlying exception when there is one."""
+
+
+class ConnectionFailed(TransportError):
+    """A connection could not be opened after several attempts (wrong URL,
+    closed port, TLS refused, handshake rejected). The client keeps trying.
+
+    Attributes:
+        connection: the connection's name (``"auth"``, ``"public-0"``...).
+        attempts: consecutive failed attempts so far.
+    """
+
+    def __init__(self, msg: str, connection: str = "", attempts: int = 0):
+        super().__init__(msg)
+        self.connection = connection
+        self.attempts = attempts
+
+
+class MessageTooBig(RemoteProtocolError):
+    """The server sent a message larger than ``max_message_size``; the
+    connection was failed with close code 1009 and is being re-opened."""
+
+
+class RestError(ExchangeError):
+    """A REST call failed without an exchange error code: a network failure or
+    timeout (``code`` None) or an HTTP status without a body the exchange
+    documents (``code`` the status). ``__cause__`` holds the original."""
+
+
+class CallbackError(ExchangeWssError):
+    """A user callback raised; ``__cause__`` is the original exception.
+
+    Attributes:
+        where: which callback (``"ticker:tBTCUSD"``, ``"on_event"``...).
+    """
+
+    def __init__(self, where: str):
+        super().__init__(f"exception in user callback for {where}")
+        self.where = where
 
 
 class CallbackOverflow(ExchangeWssError):

@@ -19,6 +19,8 @@ __all__ = [
     "DerivativesStatus", "Liquidation", "Order", "Fill", "Wallet", "Position",
     "Notification", "Snapshot", "Info", "ConnectionState",
     "BookTicker", "BookDiff", "BalanceUpdate", "UserEvent",
+    # Binance derivatives and all-market streams
+    "MarkPrice", "LiquidationOrder", "MiniTicker",
     # unified views across exchanges
     "Side", "OrderStatus", "BookLevel", "BookChange", "Depth", "order_status",
 ]
@@ -706,4 +708,78 @@ class UserEvent:
 
     type: Optional[str]
     mts: Optional[int]
+    raw: Any = field(default=None, repr=False, compare=False)
+
+
+# -- Binance derivatives and all-market streams -------------------------------------------
+
+@dataclass(slots=True)
+class MarkPrice:
+    """Mark price and funding of a futures contract (Binance ``markPriceUpdate``).
+
+    ``funding_rate`` (a fraction per funding period: ``0.0001`` is 0.01 %) and
+    ``next_funding_mts`` are None where the contract has no funding (COIN-M
+    delivery contracts send ``"r": ""`` and ``"T": 0``) or the frame lacks them.
+    ``settle_price`` is Binance's estimated settle price, meaningful only in the
+    hour before a settlement.
+    """
+
+    symbol: str
+    mark_price: Optional[float]
+    index_price: Optional[float]
+    settle_price: Optional[float]
+    funding_rate: Optional[float]
+    next_funding_mts: Optional[int]
+    mts: Optional[int]
+    raw: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(slots=True)
+class LiquidationOrder:
+    """A forced liquidation order of some account (Binance ``forceOrder``).
+
+    Binance pushes at most one per symbol per second, the latest, so this is a
+    sample of liquidations, not all of them. ``amount`` is the order's quantity,
+    signed by its side (< 0: the order sells, closing a long); ``filled`` is the
+    cumulative and ``last_filled`` the last executed quantity. COIN-M sizes are
+    contracts, and ``pair`` names the underlying (``"BTCUSD"``).
+    """
+
+    symbol: str
+    amount: float
+    price: Optional[float]
+    avg_price: Optional[float]
+    status: Optional[str]
+    filled: Optional[float]
+    last_filled: Optional[float]
+    order_type: Optional[str]
+    time_in_force: Optional[str]
+    mts: Optional[int]
+    pair: Optional[str] = None
+    raw: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def side(self) -> str:
+        """``"buy"`` or ``"sell"``: the liquidation order's side."""
+        return "buy" if self.amount > 0 else "sell"
+
+
+@dataclass(slots=True)
+class MiniTicker:
+    """24-hour rolling statistics without best bid/ask (Binance ``24hrMiniTicker``).
+
+    ``volume`` is the base-asset volume and ``quote_volume`` the quote-asset
+    volume, except on COIN-M, where ``volume`` counts contracts and
+    ``quote_volume`` is the base-asset volume (Binance's ``v`` and ``q``).
+    """
+
+    symbol: str
+    open: Optional[float]
+    close: Optional[float]
+    high: Optional[float]
+    low: Optional[float]
+    volume: Optional[float]
+    quote_volume: Optional[float]
+    mts: Optional[int]
+    pair: Optional[str] = None
     raw: Any = field(default=None, repr=False, compare=False)

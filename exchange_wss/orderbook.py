@@ -61,7 +61,7 @@ class OrderBook:
         LocalProtocolError: unknown ``kind``, or ``funding`` with ``kind="size"``.
     """
 
-    __slots__ = ("symbol", "kind", "funding", "_bids", "_asks", "_orders",
+    __slots__ = ("symbol", "kind", "funding", "synced", "_bids", "_asks", "_orders",
                  "_bid_top", "_ask_top")
 
     def __init__(self, symbol: str, *, kind: str = "price", funding: bool = False):
@@ -73,6 +73,9 @@ class OrderBook:
         self.symbol = symbol
         self.kind = kind
         self.funding = bool(funding)
+        #: True once a snapshot was applied; False again after clear() (the
+        #: client also sets it False while it resyncs the book).
+        self.synced = False
         self._bids: SortedDict = SortedDict()
         self._asks: SortedDict = SortedDict()
         # order/offer id -> (side SortedDict, sort key); raw books only.
@@ -119,7 +122,8 @@ class OrderBook:
                 f" bids={len(self._bids)} asks={len(self._asks)}>")
 
     def clear(self) -> None:
-        """Remove every level."""
+        """Remove every level (the book is no longer synced)."""
+        self.synced = False
         self._bids.clear()
         self._asks.clear()
         self._orders.clear()
@@ -138,6 +142,7 @@ class OrderBook:
         apply = self.apply_update
         for entry in entries:
             apply(entry)
+        self.synced = True
 
     def apply_update(self, entry: Sequence) -> None:
         """Apply one Bitfinex book entry.
@@ -297,6 +302,7 @@ class OrderBook:
             self.set_level("bid", price, size)
         for price, size, *_ in asks:
             self.set_level("ask", price, size)
+        self.synced = True
 
     # -------------------------------------------------------------- checksums
 

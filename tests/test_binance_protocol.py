@@ -85,8 +85,8 @@ class Harness:
         self.session.expect_stream(name, out.append, raw=raw, book=book)
         return out
 
-    def user_data(self, raw=False):
-        self.session.expect_user_data(self.user.append, raw=raw)
+    def user_data(self, raw=False, events=None):
+        self.session.expect_user_data(self.user.append, raw=raw, events=events)
         return self.user
 
     def feed(self, *frames):
@@ -229,10 +229,10 @@ def test_fixture_kline_parses_to_candle_with_closed_flag():
 
 
 def test_fixture_unmodelled_stream_is_delivered_as_data():
-    """A stream without a model (markPrice) delivers its data dict unchanged."""
+    """A stream without a model (openInterest) delivers its data dict unchanged."""
     h = Harness("usdm")
-    out = h.stream("btcusdt@markPrice")
-    frame = frames_of("tardis_binance_futures.jsonl", "btcusdt@markPrice")[0]
+    out = h.stream("btcusdt@openInterest")
+    frame = frames_of("tardis_binance_futures.jsonl", "btcusdt@openInterest")[0]
     h.feed(frame)
     assert one(out) is frame["data"]
 
@@ -384,9 +384,10 @@ def test_order_trade_update_gives_order_and_fill():
 
 
 def test_trade_lite_gives_fill_without_fee():
-    """TRADE_LITE becomes a Fill(kind='lite') without fee fields."""
+    """On a stream carrying TRADE_LITE but not ORDER_TRADE_UPDATE, TRADE_LITE becomes a
+    Fill(kind='lite') without fee fields."""
     h = Harness("usdm")
-    user = h.user_data()
+    user = h.user_data(events=("TRADE_LITE", "ACCOUNT_UPDATE"))
     h.feed({"e": "TRADE_LITE", "E": 1721895408092, "T": 1721895408214, "s": "BTCUSDT",
             "q": "0.001", "p": "0", "m": False, "c": "z8hcUoOsqEdKMeKPSABslD", "S": "BUY",
             "L": "64089.20", "l": "0.040", "t": 109100866, "i": 8886774})

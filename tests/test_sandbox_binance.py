@@ -20,8 +20,7 @@ from websockets.sync.client import connect
 
 from exchange_wss.sandbox import (DEFAULT_BINANCE_KEY as KEY, DEFAULT_BINANCE_SECRET as SECRET,
                                   BinanceSandbox)
-from exchange_wss.sandbox.binance_rest import RestApi
-from exchange_wss.sandbox.binance_server import BinanceServer, sign_params
+from exchange_wss.sandbox.binance import BinanceServer, RestApi, sign_params
 
 _open: list = []
 
@@ -267,7 +266,7 @@ def test_keepalive_times_are_recorded():
         clock.advance(1800)
         times.append(clock.seconds())
         assert rest.handle("PUT", "/fapi/v1/listenKey", {}, {"x-mbx-apikey": KEY})[0] == 200
-    assert srv.keepalive_log[KEY] == times
+    assert srv.user_data.keepalive_log[KEY] == times
 
 
 # -- market streams -------------------------------------------------------------------
@@ -604,12 +603,12 @@ def test_futures_private_stream_filters_events(usdm):
 def test_account_update_tracks_position():
     """ACCOUNT_UPDATE after a futures fill shows the position and the USDT wallet net of fees."""
     clock, srv = memory_server(market="usdm")
-    key = srv.create_listen_key(KEY)
+    key = srv.user_data.create_listen_key(KEY)
     link = open_memory(srv, "/private/ws", listenKey=key, events="ACCOUNT_UPDATE")
     ask = srv.engine.best("tBTCUSD")[1]
-    _, events = srv.place_order(KEY, {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET",
+    _, events = srv.orders.place_order(KEY, {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET",
                                       "quantity": "0.01"})
-    srv.deliver_user(events)
+    srv.user_data.deliver(events)
     upd = link.sent[-1]["a"]
     assert upd["m"] == "ORDER" and upd["P"][0]["pa"] == "0.01" and upd["P"][0]["ps"] == "BOTH"
     assert Decimal(upd["P"][0]["ep"]) >= ask
@@ -635,20 +634,20 @@ def test_coinm_listen_key_stream():
 def test_listen_key_expires_without_keepalive():
     """A key not kept alive within the ttl gets listenKeyExpired (E a string), then silence."""
     clock, srv = memory_server(market="usdm", listen_key_ttl=60)
-    key = srv.create_listen_key(KEY)
+    key = srv.user_data.create_listen_key(KEY)
     link = open_memory(srv, "/private/ws", listenKey=key,
                        events="ORDER_TRADE_UPDATE/listenKeyExpired")
     clock.advance(59)
-    assert srv.keepalive_listen_key(KEY) == key
+    assert srv.user_data.keepalive_listen_key(KEY) == key
     clock.advance(59)
     assert link.sent == []
     clock.advance(1)
     assert link.sent == [{"e": "listenKeyExpired", "E": str(srv.now_ms()), "listenKey": key}]
-    _, events = srv.place_order(KEY, {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET",
+    _, events = srv.orders.place_order(KEY, {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET",
                                       "quantity": "0.01"})
-    srv.deliver_user(events)
+    srv.user_data.deliver(events)
     assert len(link.sent) == 1
-    assert srv.keepalive_listen_key(KEY) is None
+    assert srv.user_data.keepalive_listen_key(KEY) is None
 
 
 def test_listen_key_expired_over_loopback():
@@ -672,13 +671,13 @@ def test_spot_margin_listen_key_stream():
                                        {"x-mbx-apikey": KEY})
     link = open_memory(srv, f"/ws/{body['listenKey']}")
     bid = srv.engine.best("tBTCUSD")[0]
-    _, events = srv.place_order(KEY, {"symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT",
+    _, events = srv.orders.place_order(KEY, {"symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT",
                                       "timeInForce": "GTC", "quantity": "0.01",
                                       "price": str(bid + 700)})
-    srv.deliver_user(events)
+    srv.user_data.deliver(events)
     assert [m["e"] for m in link.sent] == ["executionReport", "outboundAccountPosition"]
     assert link.sent[0]["S"] == "SELL" and link.sent[0]["X"] == "NEW"
-    srv.expire_listen_key()
+    srv.user_data.expire_listen_key()
     assert link.sent[-1]["e"] == "listenKeyExpired" and isinstance(link.sent[-1]["E"], int)
 
 
@@ -692,7 +691,7 @@ def test_futures_ws_api_listen_key_methods():
     link.session.received(json.dumps({"id": 2, "method": "userDataStream.ping",
                                       "params": {"apiKey": KEY}}))
     assert link.sent[-1]["result"] == {"listenKey": key}
-    assert srv.keepalive_log[KEY] == [clock.seconds()]
+    assert srv.user_data.keepalive_log[KEY] == [clock.seconds()]
     link.session.received(json.dumps({"id": 3, "method": "userDataStream.stop",
                                       "params": {"apiKey": KEY}}))
     link.session.received(json.dumps({"id": 4, "method": "userDataStream.ping",

@@ -6,7 +6,7 @@ import pathlib
 import pytest
 
 from exchange_wss.errors import LocalProtocolError
-from exchange_wss.sandbox.binance_server import PROFILES
+from exchange_wss.sandbox.binance import PROFILES
 from exchange_wss.sandbox.ftx_server import FTX_MARKETS
 from exchange_wss.sandbox.market import SimulatedMarket
 from exchange_wss.symbols import Venue, parse_venue, to_native, to_unified

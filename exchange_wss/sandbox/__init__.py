@@ -25,14 +25,14 @@ FTX (the protocol of the defunct FTX; orders placed through the handle, as FTX's
 
 Modules: :mod:`.engine` (matching engine), :mod:`.market` (simulated market and
 public views), :mod:`.bitfinex_server` (the Bitfinex WebSocket server),
-:mod:`.binance_server` and :mod:`.binance_rest` (the Binance server),
+:mod:`.binance` (the Binance server, a package),
 :mod:`.ftx_server` (the FTX server), :mod:`.faults`.
 """
 
 from .bitfinex_server import (DEFAULT_BALANCES, DEFAULT_KEY, DEFAULT_SECRET, BitfinexSandbox,
                               SandboxServer)
-from .binance_server import (DEFAULT_BINANCE_BALANCES, DEFAULT_BINANCE_KEY,
-                             DEFAULT_BINANCE_SECRET, BinanceFaults, BinanceSandbox, BinanceServer)
+from .binance import (DEFAULT_BINANCE_BALANCES, DEFAULT_BINANCE_KEY,
+                      DEFAULT_BINANCE_SECRET, BinanceFaults, BinanceSandbox, BinanceServer)
 from .ftx_server import DEFAULT_FTX_KEY, DEFAULT_FTX_SECRET, FtxFaults, FtxSandbox, FtxServer
 from .engine import MatchingEngine, OrderView, PairSpec, Result
 from .faults import Faults

@@ -20,7 +20,7 @@ Endpoints (prefix ``/api/v3`` Spot, ``/fapi/v1`` USDⓈ-M, ``/dapi/v1`` COIN-M):
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 import orjson
 from autobahn.twisted.resource import WebSocketResource
@@ -29,7 +29,10 @@ from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
-from .binance_server import _RETIRED_SPOT_PATHS, ApiError, BinanceServer
+from .wire import _RETIRED_SPOT_PATHS, ApiError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .server import BinanceServer
 
 __all__ = ["RestApi", "make_site", "RETIRED_MSG"]
 
@@ -41,7 +44,7 @@ RETIRED_MSG = ("This endpoint was retired on 2026-02-20: Spot user data now come
 class RestApi:
     """Binance REST requests against a :class:`BinanceServer` (reactor thread only)."""
 
-    def __init__(self, server: BinanceServer):
+    def __init__(self, server: "BinanceServer"):
         self.server = server
 
     def handle(self, method: str, path: str, query: Mapping[str, str],
@@ -81,25 +84,25 @@ class RestApi:
             except ValueError:
                 raise ApiError(-1100, "Illegal characters found in parameter 'limit'; legal "
                                       "range is '^[0-9]{1,20}$'.") from None
-        return srv.depth_snapshot(symbol, limit)
+        return srv.publisher.depth_snapshot(symbol, limit)
 
     def _listen_key(self, method: str, q: Mapping[str, str], h: Mapping[str, str]) -> Any:
         srv = self.server
         api_key = h.get("x-mbx-apikey")
         if not api_key:
             raise ApiError(-2014, "API-key format invalid.", 401)
-        if api_key not in srv.accounts:
+        if api_key not in srv.auth.accounts:
             raise ApiError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
         spot = srv.profile.name == "spot"
         key = q.get("listenKey")
         if method == "POST":
-            return {"listenKey": srv.create_listen_key(api_key)}
+            return {"listenKey": srv.user_data.create_listen_key(api_key)}
         if method == "PUT":
             if spot and not key:
-                srv.keepalive_log[api_key].append(srv.now())
+                srv.user_data.keepalive_log[api_key].append(srv.now())
                 raise ApiError(-1102, "Mandatory parameter 'listenKey' was not sent, was "
                                       "empty/null, or malformed.")
-            live = srv.keepalive_listen_key(api_key, key)
+            live = srv.user_data.keepalive_listen_key(api_key, key)
             if live is None:
                 raise ApiError(-1125, "This listenKey does not exist.")
             return {} if spot else {"listenKey": live}
@@ -107,7 +110,7 @@ class RestApi:
             if spot and not key:
                 raise ApiError(-1102, "Mandatory parameter 'listenKey' was not sent, was "
                                       "empty/null, or malformed.")
-            if not srv.delete_listen_key(api_key, key) and spot:
+            if not srv.user_data.delete_listen_key(api_key, key) and spot:
                 raise ApiError(-1125, "This listenKey does not exist.")
             return {}
         raise ApiError(-1000, f"Unknown endpoint {method}", 405)
@@ -118,13 +121,13 @@ class RestApi:
         for bsym, sym in srv.profile.symbols.items():
             spec = srv.engine.pairs[sym]
             symbols.append({"symbol": bsym, "status": "TRADING", "baseAsset": spec.base,
-                            "quoteAsset": srv.asset(spec.quote),
+                            "quoteAsset": srv.profile.asset(spec.quote),
                             "orderTypes": (["LIMIT", "MARKET"] if srv.profile.futures
                                            else ["LIMIT", "LIMIT_MAKER", "MARKET"]),
                             "filters": [{"filterType": "PRICE_FILTER",
                                          "note": "5 significant digits"},
-                                        {"filterType": "LOT_SIZE", "minQty": srv.px(spec.min_size),
-                                         "stepSize": srv.px(_LOT_STEP)}]})
+                                        {"filterType": "LOT_SIZE", "minQty": srv.profile.px(spec.min_size),
+                                         "stepSize": srv.profile.px(_LOT_STEP)}]})
         return {"timezone": "UTC", "serverTime": srv.now_ms(), "symbols": symbols}
 
 
@@ -135,7 +138,7 @@ class _Root(Resource):
 
     isLeaf = True
 
-    def __init__(self, server: BinanceServer, rest: RestApi, ws: WebSocketResource):
+    def __init__(self, server: "BinanceServer", rest: RestApi, ws: WebSocketResource):
         super().__init__()
         self.server = server
         self.rest = rest
@@ -208,6 +211,6 @@ class _Site(Site):
         return ds
 
 
-def make_site(server: BinanceServer, rest: RestApi, factory) -> Site:
+def make_site(server: "BinanceServer", rest: RestApi, factory) -> Site:
     """The one-port Site: REST and WebSocket upgrades."""
     return _Site(_Root(server, rest, WebSocketResource(factory)))

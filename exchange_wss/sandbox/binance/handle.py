@@ -1,0 +1,307 @@
+"""The Binance sandbox's public handle (:class:`BinanceSandbox`), its fault
+injector (:class:`BinanceFaults`) and the autobahn protocol that links a socket
+to its connection session.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping, Optional
+
+from autobahn.websocket.types import ConnectionDeny
+
+from .._ws import SandboxHandle, TrackedServerFactory, TrackedServerProtocol
+from . import reports
+from .auth import DEFAULT_BINANCE_KEY, DEFAULT_BINANCE_SECRET
+from .rest import RestApi, make_site
+from .server import BinanceServer
+from .sessions import Session
+from .wire import ApiError
+
+__all__ = ["BinanceSandbox", "BinanceFaults"]
+
+log = logging.getLogger("exchange_wss.sandbox.binance")
+
+
+# -- autobahn adapter ---------------------------------------------------------------------
+
+class _Protocol(TrackedServerProtocol):
+    """Moves frames between autobahn and a session; it is the session's link."""
+
+    session: Optional[Session] = None
+    _route: Optional[tuple] = None
+    _path = ""
+
+    def onConnect(self, request):  # noqa: N802
+        try:
+            self._route = self.factory.server.route_request(request.path, request.params)
+        except ApiError as err:
+            raise ConnectionDeny(err.status, err.msg)
+        self._path = request.path
+        return None
+
+    def onOpen(self):  # noqa: N802
+        self.session = self.factory.server.open_session(self._route, self, self._path)
+
+    # link API ---------------------------------------------------------------------
+    def send(self, data: bytes) -> None:
+        self.sendMessage(data, isBinary=False)
+
+    def send_ping(self, payload: bytes) -> None:
+        self.sendPing(payload)
+
+    def close(self, code: int, reason: str) -> None:
+        if self.state == self.STATE_OPEN:
+            # sendCloseFrame allows the protocol codes (1001, 1008) that sendClose refuses.
+            self.sendCloseFrame(code=code, reasonUtf8=reason.encode()[:120], isReply=False)
+
+    # autobahn hooks ------------------------------------------------------------------
+    def onMessage(self, payload, isBinary):  # noqa: N802,N803
+        s = self.session
+        if s is None or not s.open:
+            return
+        try:
+            if isBinary:
+                if s.kind == "api":
+                    s.received("\x00")  # answered as invalid JSON
+                elif s.count_incoming():
+                    s.send_json({"error": {"code": 3, "msg": "Invalid JSON: binary frame"},
+                                 "id": None})
+                return
+            s.received(payload.decode("utf-8"))
+        except Exception:  # a bug here must not kill the reactor thread
+            log.exception("binance sandbox failed handling %r", payload[:200])
+
+    def onPing(self, payload):  # noqa: N802
+        if self.session is not None and not self.session.ping_received():
+            return
+        super().onPing(payload)
+
+    def onPong(self, payload):  # noqa: N802
+        if self.session is not None:
+            self.session.pong(payload)
+
+
+
+class _Factory(TrackedServerFactory):
+    protocol = _Protocol
+
+
+# -- faults -----------------------------------------------------------------------------
+
+class BinanceFaults:
+    """Inject faults into a running :class:`BinanceSandbox`; every method is thread-safe.
+
+    - :meth:`drop_connections`: abort every WebSocket connection (no close frame).
+    - :meth:`server_shutdown`: ``serverShutdown`` on every connection, close after a moment.
+    - :meth:`expire_listen_key`: ``listenKeyExpired`` now, then silence on that key.
+    - :meth:`stall` / :meth:`resume`: no frame (pings included) leaves; frames are held.
+    - :meth:`reject_next_handshake`: the next WebSocket handshake gets an HTTP error.
+    - :meth:`malformed_frame`: one text frame that is not valid JSON, on every connection.
+    """
+
+    def __init__(self, sandbox: "BinanceSandbox"):
+        self._sb = sandbox
+
+    def _server(self) -> BinanceServer:
+        return self._sb._server
+
+    def drop_connections(self) -> int:
+        """Abort every open WebSocket connection; returns how many."""
+        return self._sb._call(lambda: self._server().drop_all())
+
+    def server_shutdown(self) -> int:
+        """Send ``{"e":"serverShutdown","E":ms}`` everywhere; close (1001) after the grace."""
+        return self._sb._call(lambda: self._server().server_shutdown())
+
+    def expire_listen_key(self, key: Optional[str] = None) -> int:
+        """Expire ``key`` (every live key if None) now; returns how many expired."""
+        return self._sb._call(lambda: self._server().user_data.expire_listen_key(key))
+
+    def stall(self, seconds: Optional[float] = None) -> None:
+        """Send nothing (pings included) until :meth:`resume`, or for ``seconds``."""
+        self._sb._call(lambda: self._server().stall(seconds))
+
+    def resume(self) -> None:
+        """End a stall: frames held meanwhile are sent, in order."""
+        self._sb._call(lambda: self._server().resume())
+
+    def reject_next_handshake(self, status: int = 429) -> None:
+        """Answer the next WebSocket handshake with HTTP ``status`` instead of 101."""
+        def run() -> None:
+            self._server().faults.reject_next_handshake = status
+        self._sb._call(run)
+
+    def malformed_frame(self) -> None:
+        """Send one text frame that is not valid JSON to every connection."""
+        self._sb._call(lambda: self._server().broadcast_raw(b'{"e":"executionReport","E":'))
+
+
+# -- public handle ------------------------------------------------------------------------
+
+class BinanceSandbox(SandboxHandle):
+    """A local Binance exchange (REST + WebSocket on one port) with a simulated market.
+
+    Args:
+        host: interface to listen on.
+        port: TCP port; 0 picks a free one (read :attr:`port` after start).
+        accounts: ``{api_key: secret}``; default ``{DEFAULT_BINANCE_KEY: DEFAULT_BINANCE_SECRET}``.
+        seed: market seed; same seed and same steps give the same market.
+        tick_interval: seconds between market ticks; None: only :meth:`step` moves it.
+        market: ``"spot"``, ``"usdm"`` or ``"coinm"``.
+        ping_interval: seconds between server pings (which must be answered with the
+            same payload within ``pong_timeout``); 0 or None for none.
+        max_connection_age: seconds after which connections are cut (Binance: 24 h).
+        listen_key_ttl: seconds a listenKey lives without a keepalive.
+        reactor: a reactor to use instead of the library's reactor thread (e.g.
+            ``MemoryReactorClock``); then call :meth:`listen` yourself and public
+            methods run directly.
+        pong_timeout: seconds a ping may stay unanswered (default 60 Spot, 600 futures).
+        balances: starting wallets of every account (engine currencies: USD, BTC, ...).
+        shutdown_grace: seconds between ``serverShutdown`` and the close.
+
+    Example::
+
+        sb = BinanceSandbox(market="usdm").start()
+        requests.post(sb.rest_url + "/fapi/v1/listenKey", headers={"X-MBX-APIKEY": key})
+        ...  # connect to sb.stream_url + "/private/ws?listenKey=...&events=..."
+        sb.stop()
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0,
+                 accounts: Optional[Mapping[str, str]] = None, seed: int = 1,
+                 tick_interval: Optional[float] = 0.25, market: str = "spot",
+                 ping_interval: Optional[float] = 20.0,
+                 max_connection_age: Optional[float] = None, listen_key_ttl: float = 3600.0,
+                 reactor: Any = None, pong_timeout: Optional[float] = None,
+                 balances: Optional[Mapping[str, Any]] = None, shutdown_grace: float = 1.0):
+        from exchange_wss import _reactor
+        self._own_reactor = reactor is None
+        self._reactor = reactor if reactor is not None else _reactor.get_reactor()
+        self.host = host
+        self._requested_port = port
+        self._port: Optional[int] = None
+        self._listening = None
+        self._server = BinanceServer(
+            self._reactor, accounts or {DEFAULT_BINANCE_KEY: DEFAULT_BINANCE_SECRET},
+            market=market, seed=seed, tick_interval=tick_interval, ping_interval=ping_interval,
+            pong_timeout=pong_timeout, max_connection_age=max_connection_age,
+            listen_key_ttl=listen_key_ttl, balances=balances, shutdown_grace=shutdown_grace)
+        self._factory = _Factory(self._server)
+        self.rest = RestApi(self._server)
+        self._site = make_site(self._server, self.rest, self._factory)
+        #: Fault injection (see :class:`BinanceFaults`).
+        self.faults = BinanceFaults(self)
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def _listen_target(self):
+        # One port for REST and WebSocket upgrades, as Binance's hosts do.
+        return self._site
+
+    def _shutdown_extra(self) -> list:
+        return self._site.abort_channels()
+
+    @property
+    def site(self):
+        """The twisted.web ``Site`` serving REST and WebSocket upgrades on one port."""
+        return self._site
+
+    @property
+    def market(self) -> str:
+        return self._server.profile.name
+
+    # -- addresses --------------------------------------------------------------------
+
+    @property
+    def rest_url(self) -> str:
+        """``http://host:port`` (append ``/api/v3/...``, ``/fapi/v1/...`` or ``/dapi/v1/...``)."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def stream_url(self) -> str:
+        """``ws://host:port``: add ``/ws/<stream>``, ``/stream?streams=``, ``/private/ws?...``."""
+        return f"ws://{self.host}:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        """The WebSocket API: ``ws://host:port/ws-api/v3`` (``/ws-fapi/v1``, ``/ws-dapi/v1``)."""
+        return f"ws://{self.host}:{self.port}{self._server.profile.api_path}"
+
+    # -- inspection and control -----------------------------------------------------------
+
+    def now_ms(self) -> int:
+        """Server time in ms (what ``timestamp`` is checked against)."""
+        return self._call(self._server.now_ms)
+
+    def step(self, n: int = 1) -> None:
+        """Advance the simulated market ``n`` ticks and publish the changes."""
+        self._call(self._server.step, n)
+
+    def flush(self) -> None:
+        """Send every pending depth diff, kline and ticker now (rather than wait for the loops)."""
+        def run() -> None:
+            for speed in self._server.profile.depth_speeds:
+                self._server.publisher.flush_depth(speed)
+            self._server.publisher.flush_slow()
+        self._call(run)
+
+    def book(self, symbol: str, limit: int = 20) -> dict:
+        """The published book: ``{"bids": [[price, qty], ...], "asks": ..., "lastUpdateId": n}``."""
+        def run() -> dict:
+            snap = self._server.publisher.depth_snapshot(symbol, limit)
+            return {"bids": snap["bids"], "asks": snap["asks"],
+                    "lastUpdateId": snap["lastUpdateId"]}
+        return self._call(run)
+
+    def orders_received(self, api_key: str = DEFAULT_BINANCE_KEY) -> list:
+        """The params of every ``order.place`` received for ``api_key``, in order."""
+        return self._call(lambda: [dict(p) for p in self._server.orders.received.get(api_key, [])])
+
+    def keepalives(self, api_key: str = DEFAULT_BINANCE_KEY) -> list:
+        """Reactor times (seconds) of every listenKey keepalive (PUT or userDataStream.ping)."""
+        return self._call(lambda: list(self._server.user_data.keepalive_log.get(api_key, [])))
+
+    def listen_key(self, api_key: str = DEFAULT_BINANCE_KEY) -> Optional[str]:
+        """The account's live listenKey, or None."""
+        def run() -> Optional[str]:
+            lk = self._server.user_data.active_listen_key(api_key)
+            return lk.key if lk else None
+        return self._call(run)
+
+    def pongs(self) -> list:
+        """Every pong received: ``{"session", "payload", "ok" (echoed a ping), "time"}``."""
+        return self._call(lambda: [dict(p) for p in self._server.pong_log])
+
+    def pongs_ok(self) -> bool:
+        """True when at least one pong arrived and every pong echoed a ping's payload."""
+        return self._call(lambda: bool(self._server.pong_log)
+                          and all(p["ok"] for p in self._server.pong_log))
+
+    def connections(self) -> int:
+        """Open WebSocket connections."""
+        return self._call(lambda: len(self._server.sessions))
+
+    def open_orders(self, api_key: str = DEFAULT_BINANCE_KEY) -> list:
+        """The account's open orders as order.status results."""
+        def run() -> list:
+            srv = self._server
+            return [reports.order_result(srv.profile, t, "RESULT")
+                    for t in srv.orders.open_orders(api_key)]
+        return self._call(run)
+
+    def balances(self, api_key: str = DEFAULT_BINANCE_KEY) -> dict:
+        """Spot wallets ``{asset: (free, locked)}`` as Decimals."""
+        def run() -> dict:
+            return {self._server.profile.asset(c): (a, b - a)
+                    for c, (b, a) in self._server.engine.wallets(api_key).items()}
+        return self._call(run)
+
+    def place_order(self, api_key: str = DEFAULT_BINANCE_KEY, **params: Any) -> dict:
+        """Place an order for an account directly (no signature), as another client of it
+        would; its user-data events are delivered. Raises :class:`ApiError` when refused."""
+        def run() -> dict:
+            result, events = self._server.orders.place_order(api_key, params)
+            self._server.settle(events)
+            return result
+        return self._call(run)

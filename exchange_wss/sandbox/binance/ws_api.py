@@ -1,0 +1,184 @@
+"""The Binance sandbox's WebSocket API (``/ws-api/v3``, ``/ws-fapi/v1``,
+``/ws-dapi/v1``): one connection's requests answered with Binance's response
+shape and rate-limit counters, user-data subscriptions, orders and listenKeys.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from .sessions import Session
+from .wire import ApiError, _mandatory
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .server import BinanceServer
+
+__all__ = ["ApiSession"]
+
+_ALREADY_SENT = object()
+
+
+class ApiSession(Session):
+    """A WebSocket API connection (``/ws-api/v3``, ``/ws-fapi/v1``, ``/ws-dapi/v1``)."""
+
+    kind = "api"
+
+    def __init__(self, server: "BinanceServer", link: Any, path: str):
+        super().__init__(server, link, path)
+        self.subs: dict = {}             # subscriptionId -> api key
+        self._sub_ids = itertools.count(0)
+        self.weights: deque = deque()    # (time, weight)
+        self.orders_10s: deque = deque()
+        self.orders_day = 0
+
+    def _rate_limits(self, weight: int, order: bool) -> list:
+        now = self.server.now()
+        self.weights.append((now, weight))
+        while self.weights and now - self.weights[0][0] >= 60:
+            self.weights.popleft()
+        limit = 6000 if not self.server.profile.futures else 2400
+        out = [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
+                "limit": limit, "count": sum(w for _, w in self.weights)}]
+        if order:
+            self.orders_10s.append(now)
+            while self.orders_10s and now - self.orders_10s[0] >= 10:
+                self.orders_10s.popleft()
+            self.orders_day += 1
+            out += [{"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10,
+                     "limit": 100, "count": len(self.orders_10s)},
+                    {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1,
+                     "limit": 200000, "count": self.orders_day}]
+        return out
+
+    def _reply(self, rid: Any, result: Any, weight: int = 1, order: bool = False) -> None:
+        self.send_json({"id": rid, "status": 200, "result": result,
+                        "rateLimits": self._rate_limits(weight, order)})
+
+    def _reply_error(self, rid: Any, err: ApiError, weight: int = 1, order: bool = False) -> None:
+        self.send_json({"id": rid, "status": err.status,
+                        "error": {"code": err.code, "msg": err.msg},
+                        "rateLimits": self._rate_limits(weight, order)})
+
+    def received(self, text: str) -> None:
+        try:
+            msg = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return self._reply_error(None, ApiError(-1135, "Invalid JSON Request"))
+        if not isinstance(msg, dict):
+            return self._reply_error(None, ApiError(-1135, "Invalid JSON Request"))
+        rid = msg.get("id")
+        method = msg.get("method")
+        params = msg.get("params", {})
+        if params is None:
+            params = {}
+        if not isinstance(method, str) or not method:
+            return self._reply_error(rid, _mandatory("method"))
+        if not isinstance(params, dict):
+            return self._reply_error(rid, ApiError(
+                -1130, "Data sent for parameter 'params' is not valid."))
+        handler = self._METHODS.get(method)
+        futures_only = method in ("userDataStream.start", "userDataStream.ping",
+                                  "userDataStream.stop")
+        spot_only = method.startswith("userDataStream.subscribe") or method in (
+            "userDataStream.unsubscribe", "session.subscriptions")
+        if handler is None or (futures_only and not self.server.profile.futures) or \
+                (spot_only and self.server.profile.futures):
+            return self._reply_error(rid, ApiError(-1020, f"Unknown method '{method}'; this "
+                                                          "operation is not supported."))
+        weight, order = self._WEIGHTS.get(method, (1, False))
+        try:
+            result = handler(self, rid, params)
+        except ApiError as err:
+            return self._reply_error(rid, err, weight, order)
+        if result is not _ALREADY_SENT:
+            self._reply(rid, result, weight, order)
+
+    # -- methods -----------------------------------------------------------------
+
+    def _ping_method(self, rid: Any, params: dict) -> Any:
+        return {}
+
+    def _time(self, rid: Any, params: dict) -> Any:
+        return {"serverTime": self.server.now_ms()}
+
+    def _subscribe_signature(self, rid: Any, params: dict) -> Any:
+        api_key = self.server.auth.verify_signed(params)
+        if api_key in self.subs.values():
+            raise ApiError(-2035, "User Data Stream subscription already active.")
+        sid = next(self._sub_ids)
+        self.subs[sid] = api_key
+        return {"subscriptionId": sid}
+
+    def _unsubscribe(self, rid: Any, params: dict) -> Any:
+        sid = params.get("subscriptionId")
+        if sid is None:
+            targets = list(self.subs)
+        else:
+            try:
+                sid = int(sid)
+            except (TypeError, ValueError):
+                raise ApiError(-1130, "Data sent for parameter 'subscriptionId' is not "
+                                      "valid.") from None
+            if sid not in self.subs:
+                raise ApiError(-2036, "User Data Stream subscription not active.")
+            targets = [sid]
+        for s in targets:
+            del self.subs[s]
+            self.send_json({"subscriptionId": s,
+                            "event": {"e": "eventStreamTerminated", "E": self.server.now_ms()}})
+        return {}
+
+    def _subscriptions(self, rid: Any, params: dict) -> Any:
+        return [{"subscriptionId": s} for s in sorted(self.subs)]
+
+    def _order_place(self, rid: Any, params: dict) -> Any:
+        self.server.orders.received[params.get("apiKey")].append(dict(params))
+        api_key = self.server.auth.verify_signed(params)
+        result, events = self.server.orders.place_order(api_key, params)
+        self._reply(rid, result, 1, True)
+        self.server.settle(events)
+        return _ALREADY_SENT
+
+    def _order_cancel(self, rid: Any, params: dict) -> Any:
+        api_key = self.server.auth.verify_signed(params)
+        result, events = self.server.orders.cancel_order(api_key, params)
+        self._reply(rid, result, 1, False)
+        self.server.settle(events)
+        return _ALREADY_SENT
+
+    def _order_status(self, rid: Any, params: dict) -> Any:
+        api_key = self.server.auth.verify_signed(params)
+        return self.server.orders.order_status(api_key, params)
+
+    def _uds_start(self, rid: Any, params: dict) -> Any:
+        api_key = self.server.auth.check_api_key(params.get("apiKey"))
+        return {"listenKey": self.server.user_data.create_listen_key(api_key)}
+
+    def _uds_ping(self, rid: Any, params: dict) -> Any:
+        api_key = self.server.auth.check_api_key(params.get("apiKey"))
+        key = self.server.user_data.keepalive_listen_key(api_key, params.get("listenKey"))
+        if key is None:
+            raise ApiError(-1125, "This listenKey does not exist.")
+        return {"listenKey": key}
+
+    def _uds_stop(self, rid: Any, params: dict) -> Any:
+        api_key = self.server.auth.check_api_key(params.get("apiKey"))
+        self.server.user_data.delete_listen_key(api_key, params.get("listenKey"))
+        return {}
+
+    _METHODS: dict = {
+        "ping": _ping_method, "time": _time,
+        "userDataStream.subscribe.signature": _subscribe_signature,
+        "userDataStream.unsubscribe": _unsubscribe,
+        "session.subscriptions": _subscriptions,
+        "order.place": _order_place, "order.cancel": _order_cancel, "order.status": _order_status,
+        "userDataStream.start": _uds_start, "userDataStream.ping": _uds_ping,
+        "userDataStream.stop": _uds_stop,
+    }
+    _WEIGHTS = {"userDataStream.subscribe.signature": (2, False), "order.place": (1, True),
+                "order.status": (4, False), "userDataStream.start": (2, False),
+                "userDataStream.ping": (2, False), "userDataStream.stop": (2, False)}
