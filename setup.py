@@ -29,6 +29,10 @@ setup(
             "hypothesis>=6.80",
             "bitfinex-api-py>=3.0",
             "binance-connector>=3.0",
+            # The live views are tested in a real pseudo-terminal: pexpect runs them,
+            # pyte (a terminal emulator) renders the screen.
+            "pexpect>=4.8",
+            "pyte>=0.8",
             "uvloop>=0.17",
             # the seed client the compat layer is tested against (drop-in proof)
             "bitfinex-v2==1.8.0",

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from typing import Any, Callable, Deque, Tuple
+from typing import Any, Callable, Deque, Optional, Tuple
 
 log = logging.getLogger("exchange_wss.client")
 
@@ -38,13 +38,15 @@ class CallbackWorker:
     """
 
     def __init__(self, maxsize: int, on_error: Callable[[str, BaseException], None],
-                 on_overflow: Callable[[int], None], name: str = "exchange_wss-callbacks") -> None:
+                 on_overflow: Callable[[int], None], name: str = "exchange_wss-callbacks",
+                 on_drop: Optional[Callable[[], None]] = None) -> None:
         if maxsize < 1:
             raise ValueError("maxsize must be >= 1")
         self.maxsize = maxsize
         self.dropped = 0
         self._on_error = on_error
         self._on_overflow = on_overflow
+        self._on_drop = on_drop
         self._queue: Deque[Tuple[Any, ...]] = deque()
         self._droppable = 0
         self._overflowing = False
@@ -58,24 +60,28 @@ class CallbackWorker:
         overflow_started = False
         with self._cond:
             queue = self._queue
+            dropped = False
             if droppable and self._droppable >= self.maxsize:
-                self._drop_oldest_droppable()
+                dropped = self._drop_oldest_droppable()
                 if not self._overflowing:
                     self._overflowing = overflow_started = True
             queue.append((callback, event, where, droppable))
             if droppable:
                 self._droppable += 1
             self._cond.notify()
+        if dropped and self._on_drop is not None:
+            self._on_drop()
         if overflow_started:
             self._on_overflow(self.dropped)
 
-    def _drop_oldest_droppable(self) -> None:
+    def _drop_oldest_droppable(self) -> bool:
         for i, item in enumerate(self._queue):
             if item[3]:
                 del self._queue[i]
                 self._droppable -= 1
                 self.dropped += 1
-                return
+                return True
+        return False
 
     def stop(self, timeout: float = 5.0) -> None:
         """Run what is queued, then end the thread (waits up to ``timeout``)."""
@@ -104,5 +110,5 @@ class CallbackWorker:
                 return
             try:
                 callback(event)
-            except Exception as exc:  # a user callback must not end the worker
+            except BaseException as exc:  # noqa: BLE001 - a user callback must not end the worker
                 self._on_error(where, exc)

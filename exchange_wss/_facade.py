@@ -1,39 +1,44 @@
-"""What every exchange facade shares: lifecycle, hooks, safe callbacks, marshalling.
+"""What every exchange facade shares: lifecycle, hooks, safe callbacks, marshalling,
+subscription handles and the request registry.
 
 The facades (``WssClient`` and its Binance and FTX siblings) are used from any
 thread; everything that touches connections runs on the reactor thread. This
-base class owns that hand-over, the user's ``on_event``/``on_error`` hooks, and
-the isolation of user callbacks: an exception in one is logged with its
-traceback and passed to ``on_error``; the connection and every other callback
-go on.
+base class owns that hand-over, the user's ``on_event``/``on_error`` hooks, the
+isolation of user callbacks (an exception in one, of any kind, is logged with
+its traceback and passed to ``on_error``; the connection and every other
+callback go on), the registry of subscriptions (:mod:`._subscriptions`) and of
+requests (:mod:`._requests`). Each connection is a :class:`Link`
+(:mod:`._link`); an exchange adds what is its own.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
-
-from twisted.internet import defer
+from typing import Any, Callable, Dict, List, Optional, Union
 
 from . import _reactor
 from ._dispatch import CallbackWorker
-from .connection import ConnectionOptions, WebSocketConnection
-from .errors import CallbackOverflow, ClientStopped, ConnectionLost, LocalProtocolError
-from .models import ConnectionState
+from ._requests import Request, RequestFuture, RequestRegistry
+from ._session import short
+from ._subscriptions import Subscription
+from .connection import ConnectionOptions
+from .errors import (CallbackError, CallbackOverflow, ClientStopped, ExchangeWssError,
+                     LocalProtocolError, RemoteProtocolError)
+from .models import BookSnapshot, ConnectionState, SubscriptionChanged, book_level_kind
+
+__all__ = ["BaseClient", "ClientStats", "CallbackError", "Callback"]
 
 log = logging.getLogger("exchange_wss.client")
 
 Callback = Callable[[Any], Any]
 
-
-class CallbackError(Exception):
-    """A user callback raised; ``__cause__`` is the original exception."""
-
-    def __init__(self, where: str):
-        super().__init__(f"exception in user callback for {where}")
-        self.where = where
+#: Default ``max_message_size``: Bitfinex's largest snapshots (R0 books of 250
+#: orders a side, 10,000 trades) are a few hundred kB, Binance's all-market
+#: ticker array about 1 MB.
+DEFAULT_MAX_MESSAGE_SIZE = 4 * 1024 * 1024
 
 
 @dataclass
@@ -41,14 +46,36 @@ class ClientStats:
     """Counters of what went wrong and was survived, for monitoring.
 
     Read them from any thread (``client.stats.reconnects``); they only grow.
+
+    Attributes:
+        reconnects: connections re-opened after a loss.
+        connect_failures: attempts to open a connection that failed.
+        malformed_frames: frames that could not be used (bad JSON, wrong shape).
+        unexpected_frames: well-formed frames that answered nothing asked for
+            (a duplicate ``subscribed``, an answer with an unknown id).
+        oversized_messages: messages refused for exceeding ``max_message_size``.
+        checksum_mismatches: books that differed from the exchange's checksum.
+        sequence_gaps: sequence numbers skipped (connection or book resynced).
+        resyncs: subscriptions started over from a snapshot.
+        callback_errors: exceptions raised by user callbacks and hooks.
+        callback_events_dropped: market-data events dropped because callbacks
+            fell behind (``callback_thread=True``).
+        requests_not_sent: requests that failed without leaving the process.
+        requests_unknown: requests written whose fate stayed unknown.
     """
 
     reconnects: int = 0
+    connect_failures: int = 0
     malformed_frames: int = 0
+    unexpected_frames: int = 0
+    oversized_messages: int = 0
     checksum_mismatches: int = 0
     sequence_gaps: int = 0
+    resyncs: int = 0
     callback_errors: int = 0
     callback_events_dropped: int = 0
+    requests_not_sent: int = 0
+    requests_unknown: int = 0
 
 
 class BaseClient:
@@ -56,10 +83,12 @@ class BaseClient:
 
     Args:
         on_event: called with informational events (connection state changes,
-            server info, subscribed/unsubscribed acknowledgements, pongs).
-        on_error: called with exceptions that did not stop the client:
-            exchange errors, protocol errors, checksum mismatches, exceptions
-            raised by user callbacks.
+            subscription state changes, server info, pongs).
+        on_error: called with the errors that did not stop the client, each an
+            :class:`~exchange_wss.errors.ExchangeWssError`: exchange errors,
+            protocol errors, checksum mismatches, connections that cannot be
+            opened, exceptions raised by user callbacks (as
+            :class:`~exchange_wss.errors.CallbackError`).
         reactor: a reactor to run on instead of the library's own thread
             (tests pass a ``MemoryReactorClock``; the caller then drives it).
         callback_thread: run callbacks on a worker thread of their own, so a
@@ -68,10 +97,18 @@ class BaseClient:
         callback_queue_size: market-data events the worker may hold; beyond
             it the oldest are dropped and :class:`~exchange_wss.errors.CallbackOverflow`
             is reported. Account events are never dropped.
+        request_timeout: seconds an order or other request may wait for its
+            answer (or, unsent, for a usable connection) before it settles:
+            unsent as :class:`~exchange_wss.errors.RequestNotSent`, sent as
+            :class:`~exchange_wss.errors.OrderStateUnknown`.
+        subscription_timeout: seconds to wait for the answer to a subscribe
+            or unsubscribe.
         max_connection_age: rotate each connection after this many seconds,
             opening the new one before closing the old (exchanges that cut
             connections at a fixed age, like Binance at 24 h). None: never.
-        rotation_overlap: seconds both connections stay open during a rotation.
+        rotation_overlap: the longest both connections stay open during a
+            rotation; the old one is retired as soon as the new one delivers
+            every stream it carries.
         compression: offer permessage-deflate on every connection (see
             :class:`~exchange_wss.connection.ConnectionOptions`).
 
@@ -89,9 +126,12 @@ class BaseClient:
                  reconnect_delay: float = 1.0, max_reconnect_delay: float = 60.0,
                  max_reconnect: Optional[int] = None, stale_timeout: Optional[float] = 30.0,
                  open_timeout: float = 10.0, tls_options: Any = None, fast_path: bool = True,
+                 max_message_size: Optional[int] = DEFAULT_MAX_MESSAGE_SIZE,
+                 report_failures_after: int = 3,
                  reactor: Any = None,
                  callback_thread: bool = False, callback_queue_size: int = 10_000,
-                 max_connection_age: Optional[float] = None, rotation_overlap: float = 5.0,
+                 request_timeout: float = 30.0, subscription_timeout: float = 10.0,
+                 max_connection_age: Optional[float] = None, rotation_overlap: float = 10.0,
                  compression: bool = False) -> None:
         if on_event is not None and not callable(on_event):
             raise LocalProtocolError("on_event must be callable")
@@ -104,6 +144,7 @@ class BaseClient:
             reconnect_delay=reconnect_delay, max_reconnect_delay=max_reconnect_delay,
             max_reconnect=max_reconnect, stale_timeout=stale_timeout,
             open_timeout=open_timeout, tls_options=tls_options, fast_path=fast_path,
+            max_message_size=max_message_size, report_failures_after=report_failures_after,
             compression=compression)
         self._own_reactor = reactor is None
         self._reactor = reactor
@@ -115,18 +156,25 @@ class BaseClient:
             raise LocalProtocolError("max_connection_age must be positive or None")
         if rotation_overlap <= 0:
             raise LocalProtocolError("rotation_overlap must be positive")
+        if not subscription_timeout > 0:
+            raise LocalProtocolError("subscription_timeout must be positive")
         self.max_connection_age = max_connection_age
         self.rotation_overlap = rotation_overlap
+        self.subscription_timeout = subscription_timeout
         self.stats = ClientStats()
+        self._subs: Dict[str, Subscription] = {}
+        self.requests = RequestRegistry(self._get_reactor(), request_timeout,
+                                        on_settled=self._request_settled)
         self._worker: Optional[CallbackWorker] = None
         if callback_thread:
             if callback_queue_size < 1:
                 raise LocalProtocolError("callback_queue_size must be >= 1")
             self._worker = CallbackWorker(callback_queue_size, self._callback_failed,
-                                          self._callbacks_overflowed)
+                                          self._callbacks_overflowed,
+                                          on_drop=self._callback_event_dropped)
 
     # -- thread hand-over -----------------------------------------------------
-    def _get_reactor(self):
+    def _get_reactor(self) -> Any:
         if self._reactor is None:
             self._reactor = _reactor.get_reactor()
         return self._reactor
@@ -136,9 +184,21 @@ class BaseClient:
         if self._stopped:
             raise ClientStopped("the client was stopped")
         if not self._own_reactor:
-            fn(*args)
+            self._guarded(fn, args)
         else:
-            _reactor.call_soon(fn, *args)
+            _reactor.call_soon(self._guarded, fn, args)
+
+    def _guarded(self, fn: Callable[..., Any], args: Any) -> None:
+        # Nothing may raise unseen on the reactor thread: a failure of the
+        # library itself is logged and reported like any other error.
+        try:
+            fn(*args)
+        except BaseException as exc:  # noqa: BLE001
+            log.exception("internal error in %s", getattr(fn, "__name__", fn))
+            err = ExchangeWssError(f"internal error in {getattr(fn, '__name__', fn)}: "
+                                   f"{type(exc).__name__}: {short(str(exc), 200)}")
+            err.__cause__ = exc
+            self._emit_error(err)
 
     def _call_and_wait(self, fn: Callable[..., Any], *args: Any, timeout: float = 10.0) -> Any:
         if not self._own_reactor:
@@ -159,26 +219,35 @@ class BaseClient:
         self._call(self._start_connections)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Close this client's connections gracefully and fail what is pending.
+        """Close this client's connections gracefully and settle what is pending.
 
-        Other clients on the same reactor are untouched. Blocks until the
-        connections are closed or ``timeout`` seconds passed. Idempotent.
+        Requests never written fail with :class:`~exchange_wss.errors.ClientStopped`;
+        requests written and not answered fail with
+        :class:`~exchange_wss.errors.OrderStateUnknown`. Other clients on the
+        same reactor are untouched. Returns within ``timeout`` seconds, the
+        close handshakes done or not. Idempotent.
         """
+        deadline = time.monotonic() + max(0.0, timeout)
         with self._lock:
             if self._stopped:
                 return
             self._stopped = True
         try:
             if not self._started:
-                self._fail_pending(ClientStopped("the client was stopped"))
+                self._stop_requests()
                 return
             try:
-                self._call_and_wait(self._stop_connections, timeout=timeout)
+                self._call_and_wait(self._stop_connections, timeout=self._left(deadline))
             except TimeoutError:
                 log.warning("stop(): connections did not close within %.1fs", timeout)
+            finally:
+                # The reactor may be wedged (a callback that never returns):
+                # settle from here whatever it did not get to.
+                if len(self.requests):
+                    self._stop_requests()
         finally:
             if self._worker is not None:
-                self._worker.stop(timeout)
+                self._worker.stop(self._left(deadline))
             self._stopped_event.set()
 
     def run_forever(self) -> None:
@@ -201,7 +270,11 @@ class BaseClient:
         """Wait until the client is stopped; True if it was within ``timeout`` seconds."""
         return self._stopped_event.wait(timeout)
 
-    def __enter__(self):
+    @staticmethod
+    def _left(deadline: float) -> float:
+        return max(0.01, deadline - time.monotonic())
+
+    def __enter__(self) -> "BaseClient":
         self.start()
         return self
 
@@ -226,17 +299,18 @@ class BaseClient:
         if hook is not None:
             try:
                 hook(event)
-            except Exception as exc:  # the user's hook must not break the connection
+            except BaseException as exc:  # noqa: BLE001 - the user's hook must not break us
                 self._callback_failed("on_event", exc)
 
     def _emit_error(self, error: BaseException) -> None:
         hook = self.on_error
         if hook is None:
-            log.warning("%s: %s", type(error).__name__, error)
+            log.warning("%s: %s", type(error).__name__, short(str(error), 300))
             return
         try:
             hook(error)
-        except Exception:
+        except BaseException:  # noqa: BLE001
+            self.stats.callback_errors += 1
             log.exception("exception in on_error hook (ignored)")
 
     def _emit_state(self, state: str, connection: str, reason: Optional[str] = None) -> None:
@@ -252,14 +326,21 @@ class BaseClient:
         err.__cause__ = exc
         self._emit_error(err)
 
+    def _callback_event_dropped(self) -> None:
+        # Every drop is counted (the report below comes once per episode).
+        self.stats.callback_events_dropped += 1
+
     def _callbacks_overflowed(self, dropped: int) -> None:
-        self.stats.callback_events_dropped = dropped
         log.warning("callbacks fell behind: %d market-data events dropped so far", dropped)
         self._emit_error(CallbackOverflow(
             f"callbacks fell behind; oldest market-data events dropped ({dropped} so far)"))
 
     def _safe(self, callback: Callback, where: str, droppable: bool = True) -> Callback:
         """Wrap a user callback so an exception in it is reported, never fatal.
+
+        Every exception counts, ``KeyboardInterrupt`` and ``SystemExit`` too:
+        raised on the reactor thread they are a callback's bug, not a Ctrl-C,
+        and must not take the connection down.
 
         With a callback worker, the wrapper queues the call instead;
         ``droppable=False`` (account events) exempts it from the overflow policy.
@@ -277,212 +358,143 @@ class BaseClient:
         def deliver(event: Any) -> None:
             try:
                 callback(event)
-            except Exception as exc:
+            except BaseException as exc:  # noqa: BLE001
                 failed(where, exc)
 
         return deliver
 
+    def _protocol_error(self, text: str, raw: Any, error_type: type = RemoteProtocolError,
+                        counter: str = "malformed_frames") -> None:
+        """The server sent something unusable: count, log, report; never fatal."""
+        setattr(self.stats, counter, getattr(self.stats, counter) + 1)
+        text = short(text, 300)
+        log.warning("%s", text)
+        err = error_type(text)
+        err.raw = raw
+        self._emit_error(err)
+
+    # -- subscriptions ------------------------------------------------------------------
+    def _register(self, label: str, spec: Any, callback: Callback, *, symbol: Optional[str] = None,
+                  book: Optional[Callable[[], Any]] = None, droppable: bool = True
+                  ) -> Subscription:
+        """Register a subscription in the caller's thread and return its handle.
+
+        A second registration of a live label adds a callback to the same
+        subscription (one channel on the wire, events fanned out).
+        """
+        if not callable(callback):
+            raise LocalProtocolError("callback must be callable")
+        deliver = self._safe(callback, label, droppable)
+        with self._lock:
+            if self._stopped:
+                raise ClientStopped("the client was stopped")
+            sub = self._subs.get(label)
+            new = sub is None
+            if new:
+                sub = Subscription(label, spec, symbol, book=book() if book else None,
+                                   unsubscribe=self.unsubscribe)
+                self._subs[label] = sub
+        self._call(self._attach, sub, deliver, new)
+        return sub
+
+    def _attach(self, sub: Subscription, deliver: Callback, new: bool) -> None:
+        sub.add_callback(deliver)
+        if new:
+            if sub.wanted:
+                self._place(sub)
+        elif sub.book is not None and sub.book.synced:
+            # A later callback of a maintained book starts from its current state.
+            book = sub.book
+            deliver(BookSnapshot(sub.symbol or "", book.bids, book.asks,
+                                 kind=book_level_kind(book.kind, book.funding)))
+
+    def unsubscribe(self, subscription: Union[Subscription, str]) -> None:
+        """Unsubscribe (all callbacks of) a subscription: the handle ``subscribe_to_*``
+        returned, or its label.
+
+        Safe at any moment: before the server confirmed the subscription, the
+        unsubscribe is sent once it has.
+
+        Raises:
+            LocalProtocolError: no such subscription (or already unsubscribed).
+        """
+        label = subscription.label if isinstance(subscription, Subscription) else subscription
+        with self._lock:
+            sub = self._subs.get(label) if isinstance(label, str) else None
+            if sub is None or (isinstance(subscription, Subscription) and sub is not subscription):
+                raise LocalProtocolError(f"no subscription {short(subscription, 60)}")
+            del self._subs[label]
+            sub.wanted = False
+        self._call(self._detach, sub)
+
+    def subscriptions(self) -> List[Subscription]:
+        """The subscriptions made and not unsubscribed, in the order they were made."""
+        with self._lock:
+            return list(self._subs.values())
+
+    def _subscription(self, label: str) -> Optional[Subscription]:
+        with self._lock:
+            return self._subs.get(label)
+
+    def _book_copy(self, sub: Subscription, symbol: str) -> BookSnapshot:
+        """A consistent copy of ``sub``'s book, made on the reactor thread."""
+        book = sub.book
+
+        def copy() -> BookSnapshot:
+            synced = bool(book.synced) and sub.state == "active"
+            return BookSnapshot(symbol, book.bids, book.asks, synced=synced,
+                                kind=book_level_kind(book.kind, book.funding))
+
+        return self._call_and_wait(copy)
+
+    def _subscription_changed(self, sub: Subscription, previous: str,
+                              reason: Optional[str] = None) -> None:
+        log.debug("%s: %s -> %s", sub.label, previous, sub.state)
+        self._emit_event(SubscriptionChanged(sub.label, sub.state, previous, sub, reason))
+
+    # -- requests ---------------------------------------------------------------------
+    def _new_request(self, key: Any, frame: Any, kind: str, *, ident: Any = None,
+                     report: bool = False, label: Optional[str] = None) -> Request:
+        """Register a request in the caller's thread (a pending key raises here)."""
+        with self._lock:
+            if self._stopped:
+                raise ClientStopped(f"{label or kind} was not sent: the client was stopped")
+        ident = key if ident is None else ident
+        request = Request(key, frame, kind, future=RequestFuture(ident), report=report,
+                          label=label, ident=ident)
+        return self.requests.add(request)
+
+    def _request_settled(self, request: Request, error: Optional[BaseException]) -> None:
+        from .errors import OrderStateUnknown, RequestNotSent
+        if isinstance(error, RequestNotSent):
+            self.stats.requests_not_sent += 1
+        elif isinstance(error, OrderStateUnknown):
+            self.stats.requests_unknown += 1
+        if error is not None and request.report:
+            self._emit_error(error)
+
+    def _not_sent(self, what: str, why: str) -> None:
+        """Report a frame without a future (a ping, a calc) that was not sent."""
+        from .errors import RequestNotSent
+        self.stats.requests_not_sent += 1
+        self._emit_error(RequestNotSent(f"{what} was not sent: {why}; retrying is safe"))
+
+    def _stop_requests(self) -> None:
+        self.requests.stop()
+
     # -- for subclasses ---------------------------------------------------------------
+    def _place(self, sub: Subscription) -> None:
+        """Carry a new subscription on a connection (reactor thread)."""
+        raise NotImplementedError
+
+    def _detach(self, sub: Subscription) -> None:
+        """The user unsubscribed ``sub`` (reactor thread)."""
+        link = sub.link
+        if link is not None:
+            link.subs.remove(sub)
+
     def _start_connections(self) -> None:
         raise NotImplementedError
 
     def _stop_connections(self) -> Any:
         raise NotImplementedError
-
-    def _fail_pending(self, error: BaseException) -> None:
-        """Fail every pending request future with ``error``."""
-
-    def _protocol_error(self, text: str, raw: Any) -> None:
-        """The server sent something unusable: count, log, report; never fatal."""
-        from .errors import RemoteProtocolError
-        self.stats.malformed_frames += 1
-        log.warning("%s", text)
-        err = RemoteProtocolError(text)
-        err.raw = raw
-        self._emit_error(err)
-
-
-class Link:
-    """One logical connection of a facade: a self-healing WebSocket plus, while
-    it is open, a fresh pure protocol session.
-
-    Exchange facades subclass it: :meth:`new_session` makes the session,
-    :meth:`replay` sends what must be re-established on every open
-    (subscriptions, login), :meth:`closed` reacts to a lost connection.
-    Requests sent while closed wait in an outbox and go out, in order, right
-    after the replay.
-    """
-
-    def __init__(self, client: "BaseClient", name: str, url: str, *, open_pacer: Any = None
-                 ) -> None:
-        self.client = client
-        self.name = name
-        self.session: Any = None
-        self.opened_before = False
-        self.outbox: list = []
-        self._open_pacer = open_pacer
-        self.conn = self._new_connection(url)
-        # Rotation state (make-before-break, see rotate()).
-        self._rotation_timer: Any = None
-        self.retiring: Any = None        # (connection, session) being retired
-        self._seen: Optional[dict] = None  # frame key -> 1 while de-duplicating
-
-    def _new_connection(self, url: str) -> WebSocketConnection:
-        client = self.client
-        return WebSocketConnection(url, self, name=self.name, options=client._conn_options,
-                                   reactor=client._get_reactor(), open_pacer=self._open_pacer)
-
-    # -- for subclasses -----------------------------------------------------------
-    def new_session(self) -> Any:
-        """A fresh protocol session for a new connection (must have ``receive``)."""
-        raise NotImplementedError
-
-    def replay(self, conn: WebSocketConnection, session: Any) -> None:
-        """Re-establish subscriptions and login on a (re)opened connection."""
-
-    def closed(self, reason: str) -> None:
-        """The connection was lost (it will be re-opened unless stopped)."""
-
-    def frame_key(self, msg: Any) -> Any:
-        """A key equal for the same frame on two connections, for de-duplication
-        during a rotation; None: never a duplicate (e.g. answers to requests).
-        Links that rotate must override it."""
-        return None
-
-    def retired(self, connection: WebSocketConnection) -> None:
-        """A rotated-out connection is closing: settle what was in flight on it."""
-
-    # -- sending --------------------------------------------------------------------
-    def send(self, frame: Any) -> None:
-        """Send now if open, else right after the next open's replay."""
-        if self.session is not None and self.conn.send(frame):
-            return
-        self.outbox.append(frame)
-
-    # -- ConnectionListener ---------------------------------------------------------
-    def connection_open(self, conn: WebSocketConnection) -> None:
-        self.session = session = self.new_session()
-        if self._seen is None:
-            # The session's receive is the hot path: bind it straight to the connection.
-            self.frame_received = session.receive
-        else:
-            self.frame_received = lambda msg, s=session: self._dedup(s, msg)
-        self.replay(conn, session)
-        outbox, self.outbox = self.outbox, []
-        for frame in outbox:
-            conn.send(frame)
-        if self.retiring is not None:
-            self.client._emit_state("rotated", self.name)
-            self.client._get_reactor().callLater(self.client.rotation_overlap, self._retire)
-        else:
-            self.client._emit_state("reconnected" if self.opened_before else "connected",
-                                    self.name)
-        self.opened_before = True
-        self._schedule_rotation()
-
-    # -- rotation (make-before-break) -------------------------------------------------
-    def _schedule_rotation(self) -> None:
-        age = self.client.max_connection_age
-        if age is None:
-            return
-        if self._rotation_timer is not None and self._rotation_timer.active():
-            self._rotation_timer.cancel()
-        self._rotation_timer = self.client._get_reactor().callLater(age, self.rotate)
-
-    def rotate(self) -> None:
-        """Replace the connection without a gap: open a new one, replay on it,
-        keep both for ``rotation_overlap`` seconds delivering each frame once,
-        then close the old one gracefully."""
-        if self.session is None or self.retiring is not None or self.client._stopped:
-            return
-        old_conn, old_session = self.conn, self.session
-        self.retiring = (old_conn, old_session)
-        self._seen = {}
-        old_conn.listener = _RetiringListener(self, old_session)
-        self.conn = self._new_connection(old_conn.url)
-        self.session = None  # requests wait for the new connection
-        self.conn.start()
-
-    def _dedup(self, session: Any, msg: Any) -> None:
-        seen = self._seen
-        key = self.frame_key(msg) if seen is not None else None
-        if key is not None:
-            # Each frame arrives at most twice (once per connection): deliver it
-            # on first arrival, forget it on the second. Both connections are
-            # ordered, so first arrivals keep the order.
-            if seen.pop(key, None) is not None:
-                return
-            seen[key] = 1
-        session.receive(msg)
-
-    def _retire(self) -> None:
-        if self.retiring is None:
-            return
-        old_conn, _old_session = self.retiring
-        self.retiring = None
-        self.retired(old_conn)
-        old_conn.stop()
-        # Frames the old connection delivered may still be on their way on the
-        # new one: keep de-duplicating for one more overlap.
-        self.client._get_reactor().callLater(self.client.rotation_overlap, self._end_dedup)
-
-    def _end_dedup(self) -> None:
-        if self.retiring is not None:
-            return  # another rotation began meanwhile
-        self._seen = None
-        if self.session is not None:
-            self.frame_received = self.session.receive
-
-    def stop(self) -> defer.Deferred:
-        """Stop this link's connections (both, during a rotation)."""
-        if self._rotation_timer is not None and self._rotation_timer.active():
-            self._rotation_timer.cancel()
-        stops = [self.conn.stop()]
-        if self.retiring is not None:
-            stops.append(self.retiring[0].stop())
-            self.retiring = None
-        return defer.DeferredList(stops, consumeErrors=True)
-
-    def frame_received(self, msg: Any) -> None:  # replaced by session.receive while open
-        pass
-
-    def frame_malformed(self, payload: bytes, reason: str) -> None:
-        self.client._protocol_error(f"{self.name}: {reason}", payload[:200])
-
-    def connection_closed(self, conn: WebSocketConnection, reason: str) -> None:
-        self.session = None
-        self.frame_received = _drop_frame
-        self.closed(reason)
-        self.client._emit_state("disconnected", self.name, reason)
-
-    def connection_gave_up(self, conn: WebSocketConnection, reason: str) -> None:
-        self.client._emit_state("gave_up", self.name, reason)
-        self.client._emit_error(ConnectionLost(f"{self.name}: {reason}"))
-
-
-def _drop_frame(_msg: Any) -> None:
-    pass
-
-
-class _RetiringListener:
-    """Listens to a connection being rotated out: its frames still count (through
-    the de-duplication), its closing is expected and reported to nobody."""
-
-    def __init__(self, link: Link, session: Any) -> None:
-        self.link = link
-        self.session = session
-
-    def connection_open(self, conn: WebSocketConnection) -> None:  # pragma: no cover
-        conn.stop()  # a retired connection must not come back
-
-    def frame_received(self, msg: Any) -> None:
-        self.link._dedup(self.session, msg)
-
-    def frame_malformed(self, payload: bytes, reason: str) -> None:
-        self.link.frame_malformed(payload, reason)
-
-    def connection_closed(self, conn: WebSocketConnection, reason: str) -> None:
-        pass
-
-    def connection_gave_up(self, conn: WebSocketConnection, reason: str) -> None:
-        pass

@@ -90,18 +90,22 @@ class Request:
         label: how to name the request in messages (default ``"<kind> <key>"``).
     """
 
-    __slots__ = ("key", "frame", "kind", "future", "report", "label", "state", "connection",
-                 "deadline", "_timer", "info")
+    __slots__ = ("key", "ident", "frame", "kind", "future", "report", "label", "state",
+                 "connection", "deadline", "_timer", "info")
 
     def __init__(self, key: Hashable, frame: Any, kind: str = "order", *,
                  future: Optional[RequestFuture[Any]] = None, report: bool = False,
-                 label: Optional[str] = None) -> None:
+                 label: Optional[str] = None, ident: Any = None) -> None:
         self.key = key
+        #: What the user knows the request by (a cid, a client order id); the
+        #: registry's ``key`` may add a namespace to it.
+        self.ident = key if ident is None else ident
         self.frame = frame
         self.kind = kind
-        self.future: RequestFuture[Any] = future if future is not None else RequestFuture(key)
+        self.future: RequestFuture[Any] = (future if future is not None
+                                           else RequestFuture(self.ident))
         self.report = report
-        self.label = label or f"{kind} {key}"
+        self.label = label or f"{kind} {self.ident}"
         self.state = QUEUED
         self.connection: Any = None
         self.deadline: Optional[float] = None
@@ -256,7 +260,7 @@ class RequestRegistry:
             return
         error = OrderStateUnknown(
             f"{request.label}: {why}; check it at the exchange before sending it again",
-            key=request.key)
+            key=request.ident)
         self._settle(request, None, error)
 
     def stop(self) -> None:

@@ -13,7 +13,7 @@ from typing import Any, Dict, Optional
 import requests
 from twisted.internet import threads
 
-from .errors import ExchangeError
+from .errors import ExchangeError, RestError
 
 __all__ = ["RestClient"]
 
@@ -48,7 +48,9 @@ class RestClient:
         APIs that sign the exact bytes (FTX).
 
         Errors: :class:`~exchange_wss.errors.ExchangeError` carrying the
-        exchange's ``code`` and ``msg`` (or the HTTP status when the body has none).
+        exchange's ``code`` and ``msg``; :class:`~exchange_wss.errors.RestError`
+        for a network failure or timeout (``code`` None) or an HTTP status
+        without an exchange error (``code`` the status).
         """
         return threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(),
                                          self._call_blocking, method, path, params, body,
@@ -57,10 +59,20 @@ class RestClient:
     def _call_blocking(self, method: str, path: str, params: Optional[Dict[str, Any]],
                        body: Optional[bytes] = None,
                        headers: Optional[Dict[str, str]] = None) -> Any:
+        # Every failure becomes a library error naming the method and path only:
+        # the query (a listenKey, a signature) never reaches a message, and
+        # requests' own exception texts, which quote the whole URL, stay in
+        # __cause__ only for a debugger.
+        where = f"{method} {path}"
         if body is not None:
             headers = {"Content-Type": "application/json", **(headers or {})}
-        response = self._session.request(method, self.base_url + path, params=params,
-                                         data=body, headers=headers, timeout=self.timeout)
+        try:
+            response = self._session.request(method, self.base_url + path, params=params,
+                                             data=body, headers=headers, timeout=self.timeout)
+        except requests.Timeout as exc:
+            raise RestError(None, f"{where}: no answer within {self.timeout:g}s") from exc
+        except requests.RequestException as exc:
+            raise RestError(None, f"{where}: {type(exc).__name__}") from exc
         try:
             body = response.json()
         except ValueError:
@@ -68,8 +80,8 @@ class RestClient:
         if response.status_code >= 400:
             if isinstance(body, dict) and "code" in body:
                 raise ExchangeError(body.get("code"), body.get("msg"), body)
-            raise ExchangeError(response.status_code, f"HTTP {response.status_code} on {path}",
-                                body)
+            raise RestError(response.status_code, f"HTTP {response.status_code} on {where}",
+                            body)
         return body
 
     def close(self) -> None:

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import reprlib
 from dataclasses import dataclass, field
-from typing import Any, Optional, Protocol
+from typing import Any, Protocol
 
 __all__ = ["Session", "SubscribeConfirmed", "SubscribeRefused", "UnsubscribeConfirmed",
-           "UnsubscribeRefused", "ResyncNeeded", "MalformedFrame", "ReconnectRequested",
+           "UnsubscribeRefused", "RequestAnswered", "ResyncNeeded", "MalformedFrame", "ReconnectRequested",
            "Unexpected", "short"]
 
 
@@ -74,6 +74,17 @@ class UnsubscribeRefused:
     sub: Any
     code: Any
     msg: Any
+    raw: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(slots=True)
+class RequestAnswered:
+    """The exchange answered the request the registry knows as ``key``: with
+    ``result``, or with ``error`` (an :class:`~exchange_wss.errors.ExchangeError`)."""
+
+    key: Any
+    result: Any
+    error: Any
     raw: Any = field(default=None, repr=False, compare=False)
 
 

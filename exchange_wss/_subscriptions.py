@@ -76,7 +76,7 @@ class Subscription:
 
     __slots__ = ("label", "spec", "symbol", "book", "state", "error", "wanted", "attempts",
                  "resyncs", "callbacks", "deliver", "_listeners", "_unsubscribe", "_timer",
-                 "extra", "__weakref__")
+                 "link", "extra", "__weakref__")
 
     def __init__(self, label: str, spec: Any, symbol: Optional[str] = None, *,
                  book: Any = None, unsubscribe: Optional[Callable[["Subscription"], None]] = None
@@ -95,6 +95,8 @@ class Subscription:
         self._listeners: List[Callable[["Subscription"], Any]] = []
         self._unsubscribe = unsubscribe
         self._timer: Any = None
+        #: The connection (the facade's link) that carries it.
+        self.link: Any = None
         #: Free slot for the exchange's own per-subscription state (e.g. a depth sync).
         self.extra: Any = None
 

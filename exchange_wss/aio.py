@@ -357,22 +357,43 @@ class _Feed:
                 stream.transform(stream, event)
 
 
-def _failure_of(feed: _Feed, stream: Stream, error: BaseException) -> Optional[BaseException]:
-    """Whether an error the client reported ends ``stream`` (None: it recovers).
+def _watch(feed: _Feed) -> None:
+    """Make a failed subscription end the streams of ``feed``: the one place that
+    knows how a subscription's failure reaches its streams.
 
-    The one place that knows how a failure reaches a stream. Today the client
-    reports through ``on_error`` only, so the error is matched here: a connection
-    given up ends every stream, refused credentials end the account streams, and
-    a refused subscription ends the streams of that subscription (its label
-    leads the message). Once ``subscribe_*`` return ``Subscription`` handles,
-    this becomes ``feed.handle.add_listener(lambda s: s.state == "failed" and
-    stream.fail(s.error))`` at subscribe time.
+    ``subscribe_*`` return :class:`~exchange_wss._subscriptions.Subscription`
+    handles: their listener sees the state change to ``"failed"`` (refused by
+    the exchange, or not restorable) and the streams raise ``sub.error``. A
+    client that returned a plain label would leave this to :func:`_failure_of`.
     """
+    handle = feed.handle
+    if not hasattr(handle, "add_listener"):
+        return
+    ref = weakref.ref(feed)
+
+    def changed(sub: Any) -> None:
+        live = ref()
+        if live is None or sub.state != "failed":
+            return
+        error = sub.error or SubscriptionError(None, f"{sub.label}: failed")
+        for stream in live.streams:
+            stream.fail(error)
+
+    handle.add_listener(changed)
+
+
+def _failure_of(feed: _Feed, stream: Stream, error: BaseException) -> Optional[BaseException]:
+    """Whether an error the client reported to ``on_error`` ends ``stream`` (None: the
+    client recovers from it): a connection given up ends every stream, refused
+    credentials end the account streams, and, for a client without subscription
+    handles, a refused subscription the streams of that subscription (its label
+    leads the message; handles go through :func:`_watch`)."""
     if isinstance(error, ConnectionLost):
         return error
     if isinstance(error, AuthenticationError):
         return error if stream.account else None
-    if isinstance(error, SubscriptionError) and feed.label:
+    if isinstance(error, SubscriptionError) and feed.label and \
+            not hasattr(feed.handle, "add_listener"):
         text = str(error.msg or error)
         return error if text.startswith(feed.label + ":") else None
     return None
@@ -629,6 +650,7 @@ class AsyncClient:
                 self._feeds.pop(key, None)
             raise
         feed.label = str(feed.handle) if feed.handle is not None else None
+        _watch(feed)
         return feed
 
     def _feed_empty(self, feed: _Feed) -> None:
@@ -640,16 +662,21 @@ class AsyncClient:
             del self._feeds[feed.key]
         if feed.handle is None:
             return
-        if self.client._own_reactor:
-            # Always later, on the reactor: the last reference to a stream may
-            # be dropped there, in the middle of delivering a frame.
+        if self.client._own_reactor and _reactor.in_reactor_thread():
+            # The last reference to a stream was dropped on the reactor thread,
+            # maybe in the middle of delivering a frame: unsubscribe just after.
             _reactor.get_reactor().callFromThread(self._unsubscribe, feed)
         else:
+            # Now, so that a stream made right after for the same channel
+            # subscribes afresh instead of joining the one being removed.
             self._unsubscribe(feed)
 
     def _unsubscribe(self, feed: _Feed) -> None:
         if self.client._stopped:
             return
+        with self._lock:
+            if feed.key in self._feeds:
+                return  # asked for again meanwhile: the new feed shares the subscription
         try:
             self.client.unsubscribe(feed.handle)
         except (LocalProtocolError, ClientStopped):

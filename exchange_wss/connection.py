@@ -26,6 +26,7 @@ from twisted.application.internet import ClientService
 from twisted.internet import defer
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.ssl import optionsForClientTLS
+from OpenSSL import SSL
 
 from .errors import LocalProtocolError
 from .pacing import PacedEndpoint
@@ -59,6 +60,12 @@ class ConnectionOptions:
             is parsed by autobahn alone (the fast path steps aside: compressed
             frames must be inflated first), which costs throughput; see
             :doc:`/performance`.
+        max_message_size: the largest message (and frame) accepted, in bytes;
+            a bigger one fails the connection with close code 1009 as soon as
+            its header announces it, before its bytes pile up (None: no limit).
+        report_failures_after: consecutive failed connection attempts after
+            which the failure is reported (``on_error`` and ``on_event``); the
+            connection keeps trying.
     """
 
     ping_interval: Optional[float] = 20.0
@@ -71,6 +78,8 @@ class ConnectionOptions:
     tls_options: Any = None
     fast_path: bool = True
     compression: bool = False
+    max_message_size: Optional[int] = 4 * 1024 * 1024
+    report_failures_after: int = 3
 
     def __post_init__(self) -> None:
         for name in ("ping_interval", "ping_timeout", "stale_timeout"):
@@ -84,6 +93,10 @@ class ConnectionOptions:
         if not isinstance(self.compression, bool):
             raise LocalProtocolError(f"compression must be True or False, got "
                                      f"{self.compression!r}")
+        if self.max_message_size is not None and self.max_message_size < 1024:
+            raise LocalProtocolError("max_message_size must be at least 1024 bytes or None")
+        if self.report_failures_after < 1:
+            raise LocalProtocolError("report_failures_after must be >= 1")
 
 
 def _accept_deflate_response(response: Any) -> Any:
@@ -120,6 +133,14 @@ class ConnectionListener(Protocol):
 
     def frame_malformed(self, payload: bytes, reason: str) -> None: ...
 
+    def message_too_big(self, size: int, limit: int) -> None: ...
+
+    def connection_attempt_failed(self, connection: "WebSocketConnection", reason: str
+                                  ) -> None: ...
+
+    def connection_failing(self, connection: "WebSocketConnection", reason: str,
+                           attempts: int) -> None: ...
+
     def connection_closed(self, connection: "WebSocketConnection", reason: str) -> None: ...
 
     def connection_gave_up(self, connection: "WebSocketConnection", reason: str) -> None: ...
@@ -155,9 +176,12 @@ class _ClientProtocol(WebSocketClientProtocol):
         # none of them is on, and only with orjson, which (unlike a custom
         # decoder) rejects invalid UTF-8, so such a frame falls back to
         # autobahn and fails the connection with 1007 as RFC 6455 requires.
+        # Size limits of 64 KiB or more do not matter to it: it only cuts
+        # frames with 7- or 16-bit lengths, which are smaller.
         return (self.owner._decode is orjson.loads and not self.logOctets
                 and not self.logFrames and self.trackedTimings is None
-                and not self.maxFramePayloadSize and not self.maxMessagePayloadSize
+                and (not self.maxFramePayloadSize or self.maxFramePayloadSize > 0xFFFF)
+                and (not self.maxMessagePayloadSize or self.maxMessagePayloadSize > 0xFFFF)
                 and self._perMessageCompress is None)
 
     def dataReceived(self, data: bytes) -> None:
@@ -245,6 +269,12 @@ class _ClientProtocol(WebSocketClientProtocol):
     def onClose(self, wasClean: bool, code: Optional[int], reason: Optional[str]) -> None:
         self.owner._closed(self, wasClean, code, reason)
 
+    def connectionLost(self, reason: Any) -> None:  # noqa: N802 - Twisted hook
+        # Keep why the transport went (a TLS verification failure says so
+        # here, autobahn's onClose only says "dropped").
+        self.lost_reason = reason
+        super().connectionLost(reason)
+
 
 class _ClientFactory(WebSocketClientFactory):
     protocol = _ClientProtocol
@@ -312,6 +342,8 @@ class WebSocketConnection:
             # 1007) in a Close frame before closing, as RFC 6455 7.1.7 asks,
             # instead of autobahn's default of dropping the TCP connection.
             failByDrop=False,
+            maxFramePayloadSize=opts.max_message_size or 0,
+            maxMessagePayloadSize=opts.max_message_size or 0,
         )
         if opts.compression:
             self._factory.setProtocolOptions(
@@ -330,6 +362,9 @@ class WebSocketConnection:
         self._failures = 0
         self._close_waiters: list = []
         self._drop_reason = ""
+        # Consecutive attempts that never reached an open WebSocket, for reports.
+        self._connect_failures = 0
+        self._was_open = False
 
     # -- public -----------------------------------------------------------
     @property
@@ -353,6 +388,7 @@ class WebSocketConnection:
             endpoint = wrapClientTLS(tls, endpoint)
         if self._open_pacer is not None:
             endpoint = PacedEndpoint(endpoint, self._open_pacer)
+        endpoint = _FailureRecordingEndpoint(endpoint, self)
         self._service = ClientService(endpoint, self._factory, retryPolicy=self._retry_delay,
                                       clock=self.reactor)
         self._service.startService()
@@ -396,20 +432,32 @@ class WebSocketConnection:
         self.url = url
         self._factory.setSessionParameters(url=url)
 
-    def send(self, obj: Any) -> bool:
-        """Serialise ``obj`` to JSON and send it as a text frame. False when not open."""
+    @property
+    def writable(self) -> bool:
+        """True while a frame handed to :meth:`send` would be written (open, not closing)."""
         proto = self.protocol
-        if proto is None:
-            return False
-        proto.sendMessage(orjson.dumps(obj), isBinary=False)
-        return True
+        return proto is not None and proto.state == _STATE_OPEN
+
+    def send(self, obj: Any) -> bool:
+        """Serialise ``obj`` to JSON and send it as a text frame.
+
+        Returns:
+            True if the bytes were handed to the transport; False if not (the
+            connection is closed, closing after a Close frame, or reconnecting).
+            It never raises for the connection's state.
+        """
+        return self.send_text(orjson.dumps(obj))
 
     def send_text(self, data: bytes) -> bool:
-        """Send already-encoded UTF-8 JSON. False when not open."""
+        """Send already-encoded UTF-8 JSON; True if handed to the transport."""
         proto = self.protocol
-        if proto is None:
+        if proto is None or proto.state != _STATE_OPEN:
             return False
-        proto.sendMessage(data, isBinary=False)
+        try:
+            proto.sendMessage(data, isBinary=False)
+        except Exception as exc:  # noqa: BLE001 - Disconnected, PayloadExceededError
+            log.warning("%s: frame not sent: %s", self.name, exc)
+            return False
         return True
 
     def drop(self, reason: str = "dropped by client") -> None:
@@ -430,6 +478,10 @@ class WebSocketConnection:
         # WebSocket instead; only onOpen resets the count.
         self._failures += 1
         attempt = self._failures
+        if self._was_open:
+            self._was_open = False  # an open connection was lost: not a failed attempt
+        else:
+            self._attempt_failed()
         limit = self.options.max_reconnect
         if limit is not None and attempt > limit and not self._stopping:
             self.reactor.callLater(0, self._give_up, attempt - 1)
@@ -438,6 +490,30 @@ class WebSocketConnection:
         log.info("%s: reconnect attempt %d in %.2fs (%s)", self.name, attempt, delay,
                  self._last_failure or "connection failed")
         return delay
+
+    def _attempt_failed(self) -> None:
+        # Called from ClientService's retry policy: an exception here would
+        # wedge its state machine, so the listener's is logged, never raised.
+        try:
+            self._report_attempt()
+        except Exception:  # noqa: BLE001
+            log.exception("%s: reporting a failed connection attempt failed", self.name)
+
+    def _report_attempt(self) -> None:
+        self._connect_failures += 1
+        failures = self._connect_failures
+        reason = self._last_failure or "connection failed"
+        self.listener.connection_attempt_failed(self, reason)
+        first = self.options.report_failures_after
+        # Reported at the threshold, then each time the count doubles: visible,
+        # without a report per attempt of a connection that keeps failing.
+        times, rest = divmod(failures, first)
+        if times and not rest and times & (times - 1) == 0:
+            log.warning("%s: cannot connect after %d attempts: %s", self.name, failures, reason)
+            self.listener.connection_failing(self, reason, failures)
+
+    def _record_failure(self, text: str) -> None:
+        self._last_failure = text
 
     def _give_up(self, attempts: int) -> None:
         if self._stopping or self._gave_up:
@@ -453,6 +529,8 @@ class WebSocketConnection:
         self.protocol = proto
         self.opens += 1
         self._failures = 0
+        self._connect_failures = 0
+        self._was_open = True
         self._activity_mark = self.frames_received
         self._activity_at = self.reactor.seconds()
         self.listener.connection_open(self)
@@ -482,11 +560,18 @@ class WebSocketConnection:
             why = (proto.localCloseReason or b"").decode("utf-8", "replace")
             text = f"failed by client: {why} (close code {proto.localCloseCode})"
             self._last_failure = text
+        elif self.protocol is not proto and _transport_failure(proto):
+            # Never opened: the transport's own reason (TLS refused, reset).
+            text = _transport_failure(proto)
+            self._last_failure = text
         else:
             text = reason or proto.wasNotCleanReason or self._last_failure or "connection lost"
             if code is not None:
                 text = f"{text} (close code {code})"
             self._last_failure = text
+        if proto.wasMaxFramePayloadSizeExceeded or proto.wasMaxMessagePayloadSizeExceeded:
+            self.listener.message_too_big(getattr(proto, "message_data_total_length", 0),
+                                          self.options.max_message_size or 0)
         if self.protocol is proto:
             self.protocol = None
             self.listener.connection_closed(self, text)
@@ -519,3 +604,36 @@ class WebSocketConnection:
                 self.drop(f"stale: no frame for {self.options.stale_timeout}s")
         if not self._stopping:
             self._schedule_watchdog()
+
+
+def _transport_failure(proto: _ClientProtocol) -> str:
+    """What ended a connection that never opened, from the transport's reason."""
+    reason = getattr(proto, "lost_reason", None)
+    if reason is None:
+        return ""
+    from twisted.internet.error import ConnectionDone
+    if reason.check(ConnectionDone):
+        return ""
+    text = reason.getErrorMessage()
+    if reason.check(SSL.Error):
+        return f"TLS handshake failed: {text}"
+    return text
+
+
+class _FailureRecordingEndpoint:
+    """Wraps the endpoint so that why a connect attempt failed (refused, DNS,
+    timeout) is known to the connection, which ClientService does not tell."""
+
+    def __init__(self, endpoint: Any, owner: "WebSocketConnection") -> None:
+        self._endpoint = endpoint
+        self._owner = owner
+
+    def connect(self, factory: Any) -> defer.Deferred:
+        d = self._endpoint.connect(factory)
+
+        def failed(failure: Any) -> Any:
+            self._owner._record_failure(failure.getErrorMessage())
+            return failure
+
+        d.addErrback(failed)
+        return d

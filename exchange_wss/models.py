@@ -17,12 +17,13 @@ __all__ = [
     "BookSnapshot", "BookUpdate", "RawBookUpdate", "FundingBookUpdate",
     "FundingRawBookUpdate", "Candle", "CandlesSnapshot",
     "DerivativesStatus", "Liquidation", "Order", "Fill", "Wallet", "Position",
-    "Notification", "Snapshot", "Info", "ConnectionState",
+    "Notification", "Snapshot", "Info", "ConnectionState", "SubscriptionChanged",
     "BookTicker", "BookDiff", "BalanceUpdate", "UserEvent",
     # Binance derivatives and all-market streams
     "MarkPrice", "LiquidationOrder", "MiniTicker",
     # unified views across exchanges
     "Side", "OrderStatus", "BookLevel", "BookChange", "Depth", "order_status",
+    "book_level_kind",
 ]
 
 
@@ -114,6 +115,14 @@ class BookLevel(NamedTuple):
     size: float
     count: Optional[int] = None
     order_id: Optional[int] = None
+
+
+def book_level_kind(kind: str, funding: bool = False) -> str:
+    """The :attr:`BookSnapshot.kind` of an order book of ``kind`` (``"price"``, ``"raw"``,
+    ``"size"``), funding or not."""
+    if funding:
+        return "funding-raw" if kind == "raw" else "funding"
+    return kind
 
 
 def _level(kind: Optional[str], entry: Tuple) -> BookLevel:
@@ -285,6 +294,9 @@ class BookSnapshot:
     bids: List[Tuple]
     asks: List[Tuple]
     raw: Any = field(default=None, repr=False, compare=False)
+    #: False for a copy of a maintained book that is not (or no longer) in sync
+    #: with the exchange: not yet snapshotted, resyncing, or its connection down.
+    synced: bool = True
     kind: Optional[str] = None
 
     @property
@@ -654,6 +666,22 @@ class ConnectionState:
 
     state: str
     connection: str
+    reason: Optional[str] = None
+
+
+@dataclass(slots=True)
+class SubscriptionChanged:
+    """A subscription changed state (on ``on_event``).
+
+    ``state`` and ``previous`` are lifecycle states: ``"requested"``, ``"sent"``,
+    ``"active"``, ``"resyncing"``, ``"unsubscribing"``, ``"gone"``, ``"failed"``.
+    ``subscription`` is the handle ``subscribe_to_*`` returned.
+    """
+
+    label: str
+    state: str
+    previous: str
+    subscription: Any = field(default=None, repr=False, compare=False)
     reason: Optional[str] = None
 
 

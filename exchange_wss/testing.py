@@ -1,4 +1,4 @@
-"""pytest plugin: fixtures that run the sandbox exchange and a client against it.
+"""pytest plugin: fixtures that run the sandbox exchanges and a client against each.
 
 Installing ``exchange_wss`` registers this module with pytest (entry point
 ``pytest11``), so in your own test suite::
@@ -8,24 +8,32 @@ Installing ``exchange_wss`` registers this module with pytest (entry point
         ticker = callback_recorder.wait_for(lambda event: event.symbol == "tBTCUSD")
         assert ticker.ask >= ticker.bid
 
-    def test_reconnects(bitfinex_client, sandbox_faults, callback_recorder):
+    def test_reconnects(binance_client, binance_faults, callback_recorder):
         ...
-        sandbox_faults.drop_connections()
+        binance_faults.drop_connections()
 
-Fixtures (each function-scoped, stopped after the test):
+Fixtures (each function-scoped, stopped after the test), the same three for every
+exchange:
 
-- ``bitfinex_sandbox``: a started :class:`~exchange_wss.sandbox.BitfinexSandbox`
-  on ``127.0.0.1``, a free port.
-- ``bitfinex_client``: a started :class:`~exchange_wss.WssClient` with the
-  sandbox's credentials and short reconnect delays, pointed at that sandbox.
-- ``sandbox_faults``: the sandbox's fault injector (``drop_connections()``,
-  ``send_info(20051)``, ``stall()``...).
-- ``callback_recorder``: a :class:`CallbackRecorder`, a thread-safe
-  callback that lets the test wait for an event instead of sleeping.
+- ``bitfinex_sandbox``, ``binance_sandbox``, ``ftx_sandbox``: a started sandbox
+  (:class:`~exchange_wss.sandbox.BitfinexSandbox`, :class:`~exchange_wss.sandbox.BinanceSandbox`
+  on the market ``binance_market`` names, :class:`~exchange_wss.sandbox.FtxSandbox`) on
+  ``127.0.0.1``, a free port.
+- ``bitfinex_client``, ``binance_client``, ``ftx_client``: a started client
+  (:class:`~exchange_wss.WssClient`, :class:`~exchange_wss.BinanceWssClient`,
+  :class:`~exchange_wss.FtxWssClient`) with the sandbox account's credentials and short
+  reconnect delays, pointed at that sandbox.
+- ``bitfinex_faults`` (also ``sandbox_faults``), ``binance_faults``, ``ftx_faults``: the
+  sandbox's fault injector (``drop_connections()``, ``stall()``, ``resume()``,
+  ``malformed_frame()``... and each exchange's own).
+- ``binance_market``: ``"spot"``; override it in a ``conftest.py``, or run a test on every
+  market with ``@pytest.mark.parametrize("binance_market", ["spot", "usdm", "coinm"])``.
+- ``callback_recorder``: a :class:`CallbackRecorder`, a thread-safe callback that lets
+  the test wait for an event instead of sleeping.
 
-Override ``bitfinex_sandbox_options`` or ``bitfinex_client_options``
-(plain fixtures returning keyword dicts) in a ``conftest.py`` to change how
-they are built, e.g. another ``seed`` or ``tick_interval``.
+Override ``<exchange>_sandbox_options`` or ``<exchange>_client_options`` (plain
+fixtures returning keyword dicts) in a ``conftest.py`` to change how they are built,
+e.g. another ``seed`` or ``tick_interval``.
 
 This module is imported by every pytest run once the package is installed, so
 it imports neither Twisted nor the sandbox until a fixture is used, and starts
@@ -36,14 +44,28 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Dict, Iterator, List
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List
 
 import pytest
 
+if TYPE_CHECKING:  # pragma: no cover - names for the annotations only, never imported
+    from .binance.client import BinanceWssClient
+    from .bitfinex.client import WssClient
+    from .ftx.client import FtxWssClient
+    from .sandbox import BinanceFaults, BinanceSandbox, BitfinexSandbox, FtxFaults, FtxSandbox
+    from .sandbox.faults import Faults
+
 __all__ = [
-    "CallbackRecorder", "bitfinex_sandbox_options", "bitfinex_sandbox",
-    "bitfinex_client_options", "bitfinex_client", "sandbox_faults", "callback_recorder",
+    "CallbackRecorder", "callback_recorder",
+    "bitfinex_sandbox_options", "bitfinex_sandbox", "bitfinex_client_options",
+    "bitfinex_client", "bitfinex_faults", "sandbox_faults",
+    "binance_market", "binance_sandbox_options", "binance_sandbox", "binance_client_options",
+    "binance_client", "binance_faults",
+    "ftx_sandbox_options", "ftx_sandbox", "ftx_client_options", "ftx_client", "ftx_faults",
 ]
+
+#: Reconnect quickly (first delay 0.05 s, at most 0.5 s) so fault tests stay fast.
+_FAST_RECONNECT = {"reconnect_delay": 0.05, "max_reconnect_delay": 0.5}
 
 
 class CallbackRecorder:
@@ -129,7 +151,7 @@ def bitfinex_sandbox_options() -> Dict[str, Any]:
 
 
 @pytest.fixture
-def bitfinex_sandbox(bitfinex_sandbox_options: Dict[str, Any]) -> Iterator[Any]:
+def bitfinex_sandbox(bitfinex_sandbox_options: Dict[str, Any]) -> Iterator["BitfinexSandbox"]:
     """A started Bitfinex v2 sandbox exchange, stopped after the test.
 
     Yields:
@@ -154,12 +176,12 @@ def bitfinex_client_options() -> Dict[str, Any]:
     Override this fixture to change them. The defaults reconnect quickly
     (first delay 0.05 s, at most 0.5 s) so fault tests stay fast.
     """
-    return {"reconnect_delay": 0.05, "max_reconnect_delay": 0.5}
+    return dict(_FAST_RECONNECT)
 
 
 @pytest.fixture
-def bitfinex_client(bitfinex_sandbox: Any,
-                    bitfinex_client_options: Dict[str, Any]) -> Iterator[Any]:
+def bitfinex_client(bitfinex_sandbox: "BitfinexSandbox",
+                    bitfinex_client_options: Dict[str, Any]) -> Iterator["WssClient"]:
     """A started :class:`~exchange_wss.WssClient` connected to ``bitfinex_sandbox``.
 
     It carries the sandbox account's credentials, so ``authenticate()`` and
@@ -179,10 +201,169 @@ def bitfinex_client(bitfinex_sandbox: Any,
 
 
 @pytest.fixture
-def sandbox_faults(bitfinex_sandbox: Any) -> Any:
+def bitfinex_faults(bitfinex_sandbox: "BitfinexSandbox") -> "Faults":
     """The fault injector of ``bitfinex_sandbox`` (``drop_connections()``,
     ``send_info(20051)``, ``maintenance_start()``, ``stall()``, ``corrupt_next_checksum()``...)."""
     return bitfinex_sandbox.faults
+
+
+@pytest.fixture
+def sandbox_faults(bitfinex_faults: "Faults") -> "Faults":
+    """``bitfinex_faults`` under its first name (kept for suites written against it)."""
+    return bitfinex_faults
+
+
+# -- Binance -------------------------------------------------------------------------------
+@pytest.fixture
+def binance_market() -> str:
+    """The market of ``binance_sandbox`` and ``binance_client``: ``"spot"``.
+
+    Override it (``"usdm"``, ``"coinm"``), or parametrize it to run a test on every market::
+
+        @pytest.mark.parametrize("binance_market", ["spot", "usdm", "coinm"])
+        def test_book(binance_client, binance_market): ...
+    """
+    return "spot"
+
+
+@pytest.fixture
+def binance_sandbox_options() -> Dict[str, Any]:
+    """Keyword arguments for the ``binance_sandbox`` fixture's ``BinanceSandbox``.
+
+    Override this fixture to change them; ``host``, ``port`` and ``market`` default to
+    ``127.0.0.1``, 0 (a free port) and ``binance_market``.
+    """
+    return {}
+
+
+@pytest.fixture
+def binance_sandbox(binance_market: str,
+                    binance_sandbox_options: Dict[str, Any]) -> Iterator["BinanceSandbox"]:
+    """A started Binance sandbox exchange (REST and WebSocket on one port) on the market
+    ``binance_market`` names, stopped after the test.
+
+    Yields:
+        :class:`~exchange_wss.sandbox.BinanceSandbox`; point a client at ``.rest_url``,
+        ``.stream_url`` and ``.api_url`` with ``DEFAULT_BINANCE_KEY``/``DEFAULT_BINANCE_SECRET``,
+        inject faults with ``.faults``, inspect ``.book(symbol)``, ``.open_orders(key)``.
+    """
+    from .sandbox import BinanceSandbox
+
+    options = {"host": "127.0.0.1", "port": 0, "market": binance_market,
+               **binance_sandbox_options}
+    sandbox = BinanceSandbox(**options).start()
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()
+
+
+@pytest.fixture
+def binance_client_options() -> Dict[str, Any]:
+    """Keyword arguments for the ``binance_client`` fixture's ``BinanceWssClient``.
+
+    Override this fixture to change them. The defaults reconnect quickly (first delay
+    0.05 s, at most 0.5 s) so fault tests stay fast.
+    """
+    return dict(_FAST_RECONNECT)
+
+
+@pytest.fixture
+def binance_client(binance_sandbox: "BinanceSandbox",
+                   binance_client_options: Dict[str, Any]) -> Iterator["BinanceWssClient"]:
+    """A started :class:`~exchange_wss.BinanceWssClient` on ``binance_sandbox``'s market,
+    pointed at its REST, stream and WebSocket API URLs.
+
+    It carries the sandbox account's credentials, so user data and orders work;
+    subscribe in the test (a client accepts subscriptions after ``start()``). Stopped
+    after the test.
+    """
+    from .binance.client import BinanceWssClient
+    from .sandbox import DEFAULT_BINANCE_KEY, DEFAULT_BINANCE_SECRET
+
+    sb = binance_sandbox
+    client = BinanceWssClient(DEFAULT_BINANCE_KEY, DEFAULT_BINANCE_SECRET, market=sb.market,
+                              rest_url=sb.rest_url, stream_url=sb.stream_url,
+                              api_url=sb.api_url, **binance_client_options)
+    client.start()
+    try:
+        yield client
+    finally:
+        client.stop()
+
+
+@pytest.fixture
+def binance_faults(binance_sandbox: "BinanceSandbox") -> "BinanceFaults":
+    """The fault injector of ``binance_sandbox`` (``drop_connections()``,
+    ``server_shutdown()``, ``expire_listen_key()``, ``stall()``, ``reject_next_handshake()``...)."""
+    return binance_sandbox.faults
+
+
+# -- FTX ---------------------------------------------------------------------------------------
+@pytest.fixture
+def ftx_sandbox_options() -> Dict[str, Any]:
+    """Keyword arguments for the ``ftx_sandbox`` fixture's ``FtxSandbox``.
+
+    Override this fixture to change them; ``host`` and ``port`` default to
+    ``127.0.0.1`` and 0 (a free port).
+    """
+    return {}
+
+
+@pytest.fixture
+def ftx_sandbox(ftx_sandbox_options: Dict[str, Any]) -> Iterator["FtxSandbox"]:
+    """A started FTX-protocol sandbox exchange, stopped after the test.
+
+    Yields:
+        :class:`~exchange_wss.sandbox.FtxSandbox`; connect to ``.url`` with
+        ``DEFAULT_FTX_KEY``/``DEFAULT_FTX_SECRET``, place orders with ``.place_order()``
+        (FTX took them over REST), inject faults with ``.faults``, inspect ``.book(market)``.
+    """
+    from .sandbox import FtxSandbox
+
+    options = {"host": "127.0.0.1", "port": 0, **ftx_sandbox_options}
+    sandbox = FtxSandbox(**options).start()
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()
+
+
+@pytest.fixture
+def ftx_client_options() -> Dict[str, Any]:
+    """Keyword arguments for the ``ftx_client`` fixture's ``FtxWssClient``.
+
+    Override this fixture to change them. The defaults reconnect quickly (first delay
+    0.05 s, at most 0.5 s) so fault tests stay fast.
+    """
+    return dict(_FAST_RECONNECT)
+
+
+@pytest.fixture
+def ftx_client(ftx_sandbox: "FtxSandbox",
+               ftx_client_options: Dict[str, Any]) -> Iterator["FtxWssClient"]:
+    """A started :class:`~exchange_wss.FtxWssClient` connected to ``ftx_sandbox``.
+
+    It carries the sandbox account's credentials, so ``authenticate()``,
+    ``subscribe_to_fills()`` and ``subscribe_to_orders()`` work. Stopped after the test.
+    """
+    from .ftx.client import FtxWssClient
+    from .sandbox import DEFAULT_FTX_KEY, DEFAULT_FTX_SECRET
+
+    client = FtxWssClient(DEFAULT_FTX_KEY, DEFAULT_FTX_SECRET, url=ftx_sandbox.url,
+                          **ftx_client_options)
+    client.start()
+    try:
+        yield client
+    finally:
+        client.stop()
+
+
+@pytest.fixture
+def ftx_faults(ftx_sandbox: "FtxSandbox") -> "FtxFaults":
+    """The fault injector of ``ftx_sandbox`` (``drop_connections()``, ``send_info(20001)``,
+    ``corrupt_next_checksum()``, ``stall()``, ``malformed_frame()``...)."""
+    return ftx_sandbox.faults
 
 
 @pytest.fixture

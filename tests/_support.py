@@ -123,3 +123,8 @@ class ScriptedServer:
                 proto.transport.abortConnection()
             return self.port.stopListening()
         _reactor.call_and_wait(go)
+
+
+def is_active(event: Any) -> bool:
+    """An on_event event saying a subscription became active (the server confirmed it)."""
+    return type(event).__name__ == "SubscriptionChanged" and event.state == "active"

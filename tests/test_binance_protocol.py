@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exchange_wss import models
+from exchange_wss._session import Unexpected
 from exchange_wss.binance import protocol as p
 from exchange_wss.binance.protocol import BinanceSession, DepthSync
 from exchange_wss.errors import (AuthenticationError, ExchangeError, LocalProtocolError,
@@ -561,12 +562,13 @@ def test_subscribe_ack_routes_by_id():
 
 
 def test_response_callback_fires_once():
-    """A response callback is used once; a repeated answer becomes a Response control event."""
+    """A response callback is used once; a repeated answer is reported as Unexpected."""
     h = Harness()
     answers = []
     h.session.expect_response(1, lambda r, e: answers.append(r))
     h.feed({"id": 1, "result": None}, {"id": 1, "result": None})
-    assert answers == [None] and isinstance(one(h.control), p.Response)
+    # The repeat answers nothing this connection asked: reported, never applied.
+    assert answers == [None] and isinstance(one(h.control), Unexpected)
 
 
 def test_wsapi_success_response_delivers_result():

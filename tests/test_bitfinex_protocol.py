@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from exchange_wss import models
 from exchange_wss.bitfinex import protocol as p
 from exchange_wss.bitfinex.protocol import BitfinexSession, ChannelSpec
+from exchange_wss._subscriptions import Subscription
 from exchange_wss.bitfinex.utils import auth_signature
 from exchange_wss.errors import LocalProtocolError
 from exchange_wss.orderbook import OrderBook
@@ -42,6 +43,23 @@ def tardis(name, chan_id):
     return [f for f in load_jsonl(name) if isinstance(f, list) and f[0] == chan_id]
 
 
+def make_sub(spec, out=None, book=None):
+    """A subscription handle for ``spec`` delivering to ``out`` (a list)."""
+    sub = Subscription(spec.label, spec, spec.symbol, book=book)
+    sub.add_callback((out if out is not None else []).append)
+    return sub
+
+
+def subscribed_event(spec, chan_id, sub_id):
+    """The server's ``subscribed`` answer to ``spec``'s subscribe."""
+    event = {"event": "subscribed", "channel": spec.channel, "chanId": chan_id, "subId": sub_id}
+    if spec.key is not None:
+        event["key"] = spec.key
+    else:
+        event["symbol"] = spec.symbol
+    return event
+
+
 class Harness:
     """A session with recorded control events and per-channel deliveries."""
 
@@ -49,18 +67,17 @@ class Harness:
         self.control = []
         self.session = BitfinexSession(self.control.append, **kwargs)
 
-    def subscribe(self, spec, chan_id, sub_id=None, raw=False, book=None):
-        """expect() then feed a matching subscribed event; return the delivery list."""
+    def subscribe(self, spec, chan_id, raw=False, book=None):
+        """subscribe() then feed the matching subscribed event; return the delivery list."""
         out = []
-        sub_id = sub_id if sub_id is not None else chan_id * 10
-        self.session.expect(sub_id, spec, out.append, raw=raw, book=book)
-        event = {"event": "subscribed", "channel": spec.channel, "chanId": chan_id,
-                 "subId": sub_id}
-        if spec.key is not None:
-            event["key"] = spec.key
-        else:
-            event["symbol"] = spec.symbol
-        self.session.receive(event)
+        sub = make_sub(spec, out, book)
+        frame = self.session.subscribe(sub)
+        saved, self.session.raw = self.session.raw, raw
+        try:
+            self.session.receive(subscribed_event(spec, chan_id, frame["subId"]))
+        finally:
+            self.session.raw = saved
+        self.last_sub = sub
         return out
 
     def feed(self, *frames):
@@ -315,96 +332,151 @@ def test_calc_limits():
 
 # -------------------------------------------------------------------- control events
 
-def test_subscribed_binds_and_reports():
-    """The go fixture's subscribed event binds chanId 5 and reports Subscribed with its subId."""
+def test_subscribe_frame_carries_a_session_sub_id():
+    """subscribe() returns the request with a fresh int subId per call."""
+    h = Harness()
+    first = h.session.subscribe(make_sub(ChannelSpec.ticker("tBTCUSD")))
+    second = h.session.subscribe(make_sub(ChannelSpec.ticker("tETHUSD")))
+    assert first == {"event": "subscribe", "channel": "ticker", "symbol": "tBTCUSD", "subId": 1}
+    assert second["subId"] == 2
+
+
+def test_subscribed_binds_and_confirms():
+    """The go fixture's subscribed event (matched by channel) binds chanId 5 and confirms."""
     frames = go_frames()
     h = Harness()
     out = []
-    h.session.expect("nonce1", ChannelSpec.ticker("tBTCUSD"), out.append)
-    h.feed(frames[0], frames[1])
-    info, sub = h.control
+    sub = make_sub(ChannelSpec.ticker("tBTCUSD"), out)
+    h.session.subscribe(sub)
+    h.feed(frames[0], frames[1], frames[2])
+    info, confirmed = h.control
     assert isinstance(info, p.InfoEvent) and info.version == 2 and info.code is None
-    assert (sub.sub_id, sub.chan_id, sub.channel) == ("nonce1", 5, "ticker")
-    assert h.session.channel_of("nonce1") == 5
+    assert confirmed == p.SubscribeConfirmed(sub)
+    assert h.session.channel_of(sub) == 5 and len(out) == 1
 
 
 def test_subscribed_matches_int_sub_id_echoed_as_string():
     """A subId echoed as a string still finds the pending int sub id."""
     h = Harness()
-    h.session.expect(42, ChannelSpec.ticker("tBTCUSD"), [].append)
-    h.feed({"event": "subscribed", "channel": "ticker", "chanId": 9, "subId": "42"})
-    assert h.of(p.Subscribed)[0].sub_id == 42 and h.session.channel_of(42) == 9
+    sub = make_sub(ChannelSpec.ticker("tBTCUSD"))
+    h.session.subscribe(sub)
+    h.feed({"event": "subscribed", "channel": "ticker", "chanId": 9, "subId": "1",
+            "symbol": "tBTCUSD"})
+    assert h.of(p.SubscribeConfirmed)[0].sub is sub and h.session.channel_of(sub) == 9
 
 
 def test_subscribed_without_sub_id_matches_by_channel():
     """A subscribed event without subId is matched by channel and symbol (tardis frames)."""
     h = Harness()
-    out = []
-    h.session.expect(7, ChannelSpec.book("tETHUSD", length=100), out.append)
-    h.session.expect(8, ChannelSpec.book("tETHUSD"), [].append)
+    wanted = make_sub(ChannelSpec.book("tETHUSD", length=100))
+    h.session.subscribe(wanted)
+    h.session.subscribe(make_sub(ChannelSpec.book("tETHUSD")))
     h.feed(*[f for f in load_jsonl("tardis_bitfinex.jsonl")
              if isinstance(f, dict) and f.get("chanId") == 6959])
-    assert h.of(p.Subscribed)[0].sub_id == 7
+    assert h.of(p.SubscribeConfirmed)[0].sub is wanted
 
 
 def test_unknown_subscribed_binds_nothing():
-    """A subscribed event nobody expected is reported but binds no handler."""
+    """A subscribed event nobody asked for is reported as Unexpected and binds no handler."""
     h = Harness()
     h.feed({"event": "subscribed", "channel": "ticker", "chanId": 9, "symbol": "tX"},
            [9, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]])
-    assert isinstance(h.control[0], p.Subscribed)
+    assert isinstance(h.control[0], p.Unexpected)
     assert isinstance(h.control[1], p.UnknownChannel)
 
 
-def test_cancel_pending_drops_expectation():
-    """After cancel_pending, the subscribed event binds nothing."""
+def test_duplicate_subscribed_never_rebinds_a_channel():
+    """A second subscribed naming a chanId already bound is Unexpected: both bindings stay."""
     h = Harness()
-    out = []
-    h.session.expect(1, ChannelSpec.ticker("tBTCUSD"), out.append)
-    h.session.cancel_pending(1)
-    h.feed({"event": "subscribed", "channel": "ticker", "chanId": 5, "subId": 1, "symbol": "tBTCUSD"},
-           [5, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]])
-    assert out == [] and h.session.channel_of(1) is None
+    btc_out, eth_out = [], []
+    btc = make_sub(ChannelSpec.ticker("tBTCUSD"), btc_out)
+    eth = make_sub(ChannelSpec.ticker("tETHUSD"), eth_out)
+    h.session.subscribe(btc)
+    h.session.subscribe(eth)
+    h.feed(subscribed_event(btc.spec, 10, 1),
+           {"event": "subscribed", "channel": "ticker", "chanId": 10, "subId": 2,
+            "symbol": "tETHUSD"},
+           [10, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]])
+    assert isinstance(h.control[1], p.Unexpected) and "carries another channel" in \
+        h.control[1].reason
+    assert h.session.channel_of(btc) == 10 and h.session.channel_of(eth) is None
+    assert len(btc_out) == 1 and eth_out == []
+    assert h.session.unsubscribe(eth) is None
 
 
-def test_unsubscribed_forgets_channel():
-    """The go fixture's unsubscribed event unbinds chanId 5."""
+def test_subscribed_echoing_another_channel_is_unexpected():
+    """A subscribed whose subId is pending but whose echo names another symbol binds nothing."""
+    h = Harness()
+    sub = make_sub(ChannelSpec.ticker("tBTCUSD"))
+    h.session.subscribe(sub)
+    h.feed({"event": "subscribed", "channel": "ticker", "chanId": 3, "subId": 1,
+            "symbol": "tETHUSD"})
+    assert isinstance(h.control[0], p.Unexpected) and h.session.channel_of(sub) is None
+
+
+def test_unsubscribe_stops_routing_and_confirms():
+    """unsubscribe() returns the frame and unbinds at once; 'unsubscribed' confirms it."""
     frames = go_frames()
     h = Harness()
-    out = h.subscribe(ChannelSpec.ticker("tBTCUSD"), 5, sub_id="nonce1")
-    h.feed(frames[3], frames[2])
-    assert isinstance(h.control[1], p.Unsubscribed) and h.control[1].chan_id == 5
-    assert out == [] and isinstance(h.control[2], p.UnknownChannel)
-    assert h.session.channel_of("nonce1") is None
-
-
-def test_forget_stops_delivery():
-    """forget(chan_id) makes later frames of that channel unknown."""
-    h = Harness()
     out = h.subscribe(ChannelSpec.ticker("tBTCUSD"), 5)
-    h.session.forget(5)
-    h.feed([5, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]])
-    assert out == [] and isinstance(h.control[-1], p.UnknownChannel)
+    sub = h.last_sub
+    assert h.session.unsubscribe(sub) == {"event": "unsubscribe", "chanId": 5}
+    h.feed(frames[2], frames[3])
+    assert out == [] and h.control[-1] == p.UnsubscribeConfirmed(sub)
+    assert h.session.channel_of(sub) is None
+
+
+def test_unsubscribe_of_an_unconfirmed_subscription_returns_none():
+    """Nothing bound yet: unsubscribe() has nothing to send, and the pending subscribe stays."""
+    h = Harness()
+    sub = make_sub(ChannelSpec.ticker("tBTCUSD"))
+    h.session.subscribe(sub)
+    assert h.session.unsubscribe(sub) is None
+    h.feed(subscribed_event(sub.spec, 4, 1))
+    assert h.of(p.SubscribeConfirmed)[0].sub is sub
+
+
+def test_unsubscribed_for_nothing_is_unexpected():
+    """An unsubscribed answer for a chanId nothing was leaving is reported, not applied."""
+    h = Harness()
+    h.subscribe(ChannelSpec.ticker("tBTCUSD"), 5)
+    h.feed({"event": "unsubscribed", "status": "OK", "chanId": 5})
+    assert isinstance(h.control[-1], p.Unexpected) and h.session.channel_of(h.last_sub) == 5
+
+
+def test_unsubscribe_error_refuses_that_unsubscribe():
+    """An error echoing the chanId being left is UnsubscribeRefused for that subscription."""
+    h = Harness()
+    h.subscribe(ChannelSpec.ticker("tBTCUSD"), 5)
+    sub = h.last_sub
+    h.session.unsubscribe(sub)
+    h.feed({"event": "error", "msg": "unsubscribe: invalid", "code": 10400, "chanId": 5})
+    refused = h.control[-1]
+    assert isinstance(refused, p.UnsubscribeRefused) and refused.sub is sub
+    assert refused.code == 10400
 
 
 def test_error_event_names_pending_subscription():
-    """A subscribe error echoing the subId reports it and drops the pending entry."""
+    """A subscribe error echoing the subId refuses that subscription and drops it."""
     h = Harness()
-    h.session.expect(3, ChannelSpec.book("tBTCUSD"), [].append)
+    sub = make_sub(ChannelSpec.book("tBTCUSD"))
+    h.session.subscribe(sub)
     h.feed({"event": "error", "msg": "subscribe: dup", "code": 10301, "channel": "book",
-            "symbol": "tBTCUSD", "subId": 3})
+            "symbol": "tBTCUSD", "subId": 1})
     err = h.control[0]
-    assert (err.code, err.msg, err.sub_id) == (10301, "subscribe: dup", 3)
+    assert isinstance(err, p.SubscribeRefused)
+    assert (err.sub, err.code, err.msg) == (sub, 10301, "subscribe: dup")
     assert err.raw["channel"] == "book"
-    h.feed({"event": "subscribed", "channel": "book", "chanId": 4, "subId": 3, "symbol": "tBTCUSD"})
-    assert h.session.channel_of(3) is None
+    h.feed({"event": "subscribed", "channel": "book", "chanId": 4, "subId": 1,
+            "symbol": "tBTCUSD"})
+    assert h.session.channel_of(sub) is None
 
 
 def test_error_event_without_sub_id():
-    """An error that names no subscription has sub_id None."""
+    """An error that names no subscription is an ErrorEvent."""
     h = Harness()
     h.feed({"event": "error", "msg": "Unknown event", "code": 10000})
-    assert h.control[0] == p.ErrorEvent(10000, "Unknown event", None)
+    assert h.control[0] == p.ErrorEvent(10000, "Unknown event")
 
 
 def test_info_pong_conf_auth_events():
@@ -497,11 +569,19 @@ def test_funding_trades_fte_ftu():
     """fte and ftu frames become FundingTrades with rate and period."""
     h = Harness()
     out = h.subscribe(ChannelSpec.trades("fUSD"), 18788)
-    h.feed(*load_jsonl("trades_te_tu_fte_ftu.jsonl"))
-    fte, ftu = out[-2:]
+    h.feed(*load_jsonl("trades_te_tu_fte_ftu.jsonl")[3:])
+    fte, ftu = out
     assert isinstance(fte, models.FundingTrade)
     assert (fte.kind, fte.rate, fte.period, ftu.kind) == ("fte", 102550, 30, "ftu")
-    assert all(isinstance(t, models.FundingTrade) for t in out[0].trades)
+
+
+def test_funding_trades_snapshot_with_trading_rows_is_malformed():
+    """A funding trades snapshot whose rows lack RATE/PERIOD is reported, not delivered
+    (the fixture mixes trading rows into it)."""
+    h = Harness()
+    out = h.subscribe(ChannelSpec.trades("fUSD"), 18788)
+    h.feed(load_jsonl("trades_te_tu_fte_ftu.jsonl")[0])
+    assert out == [] and isinstance(h.control[-1], p.MalformedFrame)
 
 
 def test_book_snapshot_and_updates():
@@ -551,7 +631,7 @@ def test_funding_book_updates():
     upd = out[1]
     assert upd == models.FundingBookUpdate("fUSD", 0.0003, 30, 2, -5.0)
     assert upd.side == "bid"
-    assert h.of(p.ChecksumFailed) == []  # funding checksums are not verified
+    assert h.of(p.ResyncNeeded) == []  # funding checksums are not verified
 
 
 def test_checksum_ok_is_silent():
@@ -561,25 +641,35 @@ def test_checksum_ok_is_silent():
     book = OrderBook("tXRPBTC")
     out = h.subscribe(ChannelSpec.book("tXRPBTC"), 81757, book=book)
     h.feed(*frames)
-    assert h.of(p.ChecksumFailed) == []
+    assert h.of(p.ResyncNeeded) == []
     assert len(out) == 2 and isinstance(out[1], models.BookUpdate)
 
 
 def test_checksum_mismatch_reported_once():
-    """A wrong checksum reports ChecksumFailed once per snapshot, with both values."""
+    """A wrong checksum asks for a resync once per snapshot, naming both values, and
+    updates after it are not delivered until the next snapshot."""
     snapshot, update, cs = [f for f in go_frames() if isinstance(f, list) and f[0] == 81757]
     h = Harness()
-    out = h.subscribe(ChannelSpec.book("tXRPBTC"), 81757, sub_id="b1",
-                      book=OrderBook("tXRPBTC"))
-    h.feed(snapshot, cs, cs)
-    failed = h.of(p.ChecksumFailed)
-    assert len(failed) == 1
-    assert (failed[0].chan_id, failed[0].sub_id, failed[0].expected) == (81757, "b1",
-                                                                         -1175357890)
-    assert failed[0].computed != -1175357890
+    book = OrderBook("tXRPBTC")
+    out = h.subscribe(ChannelSpec.book("tXRPBTC"), 81757, book=book)
+    h.feed(snapshot, cs, cs, update)
+    failed = h.of(p.ResyncNeeded)
+    assert len(failed) == 1 and failed[0].sub is h.last_sub and failed[0].kind == "checksum"
+    assert "-1175357890" in failed[0].reason and not book.synced
+    assert len(out) == 1  # the snapshot only: the update after the mismatch is held back
     h.feed(snapshot, update, cs)  # a new snapshot re-arms the check; this one is right
-    assert len(h.of(p.ChecksumFailed)) == 1
+    assert len(h.of(p.ResyncNeeded)) == 1 and book.synced
     assert all(not (isinstance(e, list) and e[1] == "cs") for e in out)
+
+
+def test_update_before_snapshot_asks_for_a_resync():
+    """A book update before any snapshot is never applied: one ResyncNeeded of kind order."""
+    h = Harness()
+    book = OrderBook("tBTCUSD")
+    out = h.subscribe(ChannelSpec.book("tBTCUSD"), 7, book=book)
+    h.feed([7, [100.0, 1, 2.0]], [7, [101.0, 1, 2.0]])
+    resync, = h.of(p.ResyncNeeded)
+    assert resync.kind == "order" and out == [] and len(book) == 0
 
 
 def test_bulk_updates_batch():
@@ -664,7 +754,7 @@ def test_raw_mode_delivers_frames_as_received():
     out = h.subscribe(ChannelSpec.book("tXRPBTC"), 81757, raw=True, book=book)
     h.feed(*frames, [81757, "hb"])
     assert out[0] is frames[0] and out[1] is frames[1] and len(out) == 2
-    assert book.checksum() == -1175357890 and h.of(p.ChecksumFailed) == []
+    assert book.checksum() == -1175357890 and h.of(p.ResyncNeeded) == []
 
 
 def test_raw_mode_ticker():
@@ -894,7 +984,9 @@ def test_malformed_channel_frames_reported(frame):
 def test_deliver_exceptions_propagate():
     """An exception raised by the deliver callback is not mistaken for a bad frame."""
     h = Harness()
-    h.session.expect(1, ChannelSpec.ticker("tBTCUSD"), lambda e: 1 / 0)
+    sub = Subscription("t", ChannelSpec.ticker("tBTCUSD"))
+    sub.add_callback(lambda e: 1 / 0)
+    h.session.subscribe(sub)
     h.feed({"event": "subscribed", "channel": "ticker", "chanId": 5, "subId": 1,
             "symbol": "tBTCUSD"})
     with pytest.raises(ZeroDivisionError):

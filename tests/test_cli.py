@@ -1,4 +1,6 @@
-"""The ``exchange-wss`` command line: the demo's scripted flow and the standalone sandbox."""
+"""The ``exchange-wss`` command line: the demo's scripted flow, ``watch`` in plain and JSON
+lines, the standalone sandboxes and their fault console, usage, errors and closed pipes.
+The live view in a real pseudo-terminal is tests/test_cli_pty.py."""
 
 from __future__ import annotations
 
@@ -59,18 +61,32 @@ def test_demo_reports_no_error_against_a_healthy_sandbox(demo_run):
     assert "  reconnects: 0" in demo_run.stdout
 
 
-def test_demo_fails_clearly_without_a_ticker(monkeypatch, capsys):
-    """When no ticker arrives within the duration, the demo exits 1 and says so."""
-    monkeypatch.setattr(cli, "DEMO_SYMBOL", "tNOSUCHPAIR")
-    assert cli.main(["demo", "--duration", "1.5", "--no-ui"]) == cli.EXIT_FAILED
+def test_demo_fails_at_once_when_the_symbol_is_refused(monkeypatch, capsys):
+    """A symbol the exchange refuses fails the demo with the exchange's own reason, before
+    the duration is over."""
+    import time
+    from exchange_wss.cli import demo_venues
+    monkeypatch.setattr(demo_venues, "DEMO_SYMBOL", "tNOSUCHPAIR")
+    started = time.monotonic()
+    assert cli.main(["demo", "--duration", "30", "--no-ui"]) == cli.EXIT_FAILED
+    assert time.monotonic() - started < 20
     err = capsys.readouterr().err
-    assert "Demo FAILED: no tNOSUCHPAIR ticker arrived within 1.5s" in err
+    assert "Demo FAILED: the exchange refused ticker tNOSUCHPAIR:" in err
+    assert "symbol: invalid (code 10300)" in err
+
+
+def test_demo_too_short_names_the_duration_not_the_network(capsys):
+    """A duration too short for the in-process sandbox says so, not "check the network"."""
+    assert cli.main(["demo", "--duration", "0.001", "--no-ui"]) == cli.EXIT_FAILED
+    err = capsys.readouterr().err
+    assert "network" not in err
+    assert "give a longer --duration" in err, err
 
 
 def test_demo_refuses_an_unknown_exchange(capsys):
     """``--exchange kraken`` exits 2 naming the exchanges it knows."""
     assert cli.main(["demo", "--exchange", "kraken"]) == cli.EXIT_USAGE
-    assert "bitfinex, binance, ftx" in capsys.readouterr().err
+    assert "'bitfinex', 'binance', 'ftx'" in capsys.readouterr().err
 
 
 def test_ftx_demo_places_fills_and_cancels():
@@ -124,7 +140,16 @@ def test_binance_demo_follows_the_orders_on_user_data(binance_demo_run):
 @pytest.mark.parametrize("argv, message", [
     (["demo", "--market", "usdm"], "--market applies to --exchange binance only"),
     (["demo", "--exchange", "binance", "--live"], "--live is available for --exchange bitfinex"),
-    (["demo", "--exchange", "kraken"], "unknown exchange 'kraken'"),
+    (["demo", "--exchange", "kraken"], "invalid choice: 'kraken'"),
+    (["demo", "--duration", "0"], "--duration: must be positive"),
+    (["watch", "bitfinex", "ticker,bbo", "tBTCUSD"], "bitfinex has no channel 'bbo'; choose "
+                                                     "from ticker, book, trades, candles"),
+    (["watch", "bitfinex", "ticker", "tBTCUSD", "--market", "usdm"],
+     "--market applies to binance only"),
+    (["watch", "ftx", "ticker", "BTC-PERP"], "FTX closed in November 2022"),
+    (["sandbox", "--exchange", "bitfinex", "ftx", "--port", "9000"],
+     "--port needs a single --exchange"),
+    (["sandbox", "--exchange", "mtgox"], "invalid choice: 'mtgox'"),
 ])
 def test_demo_option_mismatches_are_usage_errors(argv, message, capsys):
     """Options that do not apply to the chosen exchange exit 2 with a one-line reason."""
@@ -142,6 +167,159 @@ def test_no_subcommand_is_a_usage_error(capsys):
     """Without a subcommand the command prints its usage and exits 2."""
     assert cli.main([]) == cli.EXIT_USAGE
     assert "usage: exchange-wss" in capsys.readouterr().err
+
+
+def test_version_prints_the_package_version():
+    """``exchange-wss --version`` prints the package's ``__version__`` and exits 0."""
+    import exchange_wss
+    result = subprocess.run([sys.executable, "-m", "exchange_wss", "--version"],
+                            capture_output=True, text=True, timeout=60, env=_env(), cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"exchange-wss {exchange_wss.__version__}"
+
+
+@pytest.mark.parametrize("argv, choices", [
+    ([], "{sandbox,watch,demo}"),
+    (["demo"], "--exchange {bitfinex,binance,ftx}"),
+    (["demo"], "--market {spot,usdm}"),
+    (["watch"], "{bitfinex,binance,ftx} CHANNELS SYMBOL"),
+    (["watch"], "--market {spot,usdm,coinm}"),
+    (["sandbox"], "--exchange {bitfinex,binance,ftx}"),
+])
+def test_usage_lists_the_choices(argv, choices, capsys):
+    """Each command's usage line lists the values its choice options accept."""
+    assert cli.main([*argv, "--help"]) == cli.EXIT_OK
+    usage = " ".join(capsys.readouterr().out.split())
+    assert choices in usage
+
+
+def test_the_cli_imports_neither_rich_nor_twisted_to_parse():
+    """Importing the command line and answering --version loads neither rich nor Twisted
+    (rich is an extra; --no-ui works without it)."""
+    code = ("import sys; from exchange_wss.cli import main; main(['--version']); "
+            "print('rich' in sys.modules, 'twisted' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=_env(), cwd=ROOT, timeout=60).stdout.split()
+    assert out[-2:] == ["False", "False"]
+
+
+def _without_rich(*argv: str) -> list:
+    """A python command running exchange-wss with rich made unimportable."""
+    code = ("import sys; sys.modules['rich'] = None; from exchange_wss.cli import main; "
+            f"sys.exit(main({list(argv)!r}))")
+    return [sys.executable, "-c", code]
+
+
+def test_watch_no_ui_works_without_rich():
+    """``watch --no-ui`` prints its lines on an installation without rich."""
+    result = subprocess.run(_without_rich("watch", "bitfinex", "ticker", "tBTCUSD", "--sandbox",
+                                          "--no-ui", "--duration", "2"),
+                            capture_output=True, text=True, timeout=60, env=_env(), cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert " tBTCUSD ticker bid " in result.stdout
+
+
+# -- closed pipes: `... | head -2` ---------------------------------------------------------
+def _head_two(*argv: str) -> tuple:
+    """Run exchange-wss with stdout into a pipe closed after two lines, as `| head -2`."""
+    proc = subprocess.Popen([sys.executable, "-m", "exchange_wss", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=_env(), cwd=ROOT)
+    lines = [proc.stdout.readline(), proc.stdout.readline()]
+    proc.stdout.close()
+    try:
+        status = proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return status, lines, proc.stderr.read().decode()
+
+
+@pytest.mark.parametrize("argv", [
+    ["watch", "bitfinex", "ticker,book,trades", "tBTCUSD", "--sandbox", "--no-ui"],
+    ["watch", "ftx", "trades", "BTC-PERP", "--sandbox", "--json"],
+    ["demo", "--duration", "30", "--no-ui"],
+], ids=["watch", "watch-json", "demo"])
+def test_a_closed_pipe_ends_quietly(argv):
+    """`exchange-wss ... | head -2`: the command exits 0 soon after the reader left, and
+    prints no traceback."""
+    status, lines, err = _head_two(*argv)
+    assert all(line.endswith(b"\n") for line in lines), lines
+    assert status == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_the_shell_pipeline_to_head_exits_zero():
+    """The command as a user types it, `watch ... --no-ui | head -2`, under pipefail."""
+    command = (f"set -o pipefail; {sys.executable} -m exchange_wss watch bitfinex "
+               f"ticker,book,trades tBTCUSD --sandbox --no-ui | head -2")
+    result = subprocess.run(["bash", "-c", command], capture_output=True, text=True,
+                            timeout=60, env=_env(), cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 2
+    assert "Traceback" not in result.stderr
+
+
+# -- watch, plain and JSON -------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def watch_json() -> list:
+    """Three seconds of `watch binance ticker,book,trades BTCUSDT --sandbox --json`, parsed."""
+    import json
+    result = subprocess.run([sys.executable, "-m", "exchange_wss", "watch", "binance",
+                             "ticker,book,trades,book_ticker", "BTCUSDT", "--sandbox", "--json",
+                             "--duration", "3"], capture_output=True, text=True, timeout=60,
+                            env=_env(), cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_watch_json_has_one_object_per_event(watch_json):
+    """Every JSON line is an object with a type and a time; tickers, trades and
+    top-of-book changes of the symbol are among them."""
+    assert all({"type", "time"} <= set(obj) for obj in watch_json)
+    kinds = {obj["type"] for obj in watch_json}
+    assert {"ticker", "trade", "book", "book_ticker", "connection", "health"} <= kinds
+    book = next(obj for obj in watch_json if obj["type"] == "book")
+    assert book["symbol"] == "BTCUSDT" and book["bid"] < book["ask"]
+    assert book["mid"] == pytest.approx((book["bid"] + book["ask"]) / 2)
+
+
+def test_watch_json_reports_each_stream_going_live(watch_json):
+    """A health object says each subscribed stream went from pending to live."""
+    live = {obj["stream"] for obj in watch_json if obj["type"] == "health"
+            and obj["state"] == "live" and obj["was"] == "pending"}
+    assert live == {"ticker BTCUSDT", "book BTCUSDT", "trades BTCUSDT", "book_ticker BTCUSDT"}
+
+
+def test_watch_names_a_refused_stream_when_no_data_came():
+    """`watch --duration` with a symbol the exchange refuses exits 1 quoting its refusal."""
+    result = subprocess.run([sys.executable, "-m", "exchange_wss", "watch", "bitfinex", "ticker",
+                             "tNOSUCHPAIR", "--sandbox", "--no-ui", "--duration", "2"],
+                            capture_output=True, text=True, timeout=60, env=_env(), cwd=ROOT)
+    assert result.returncode == 1
+    assert "the exchange refused ticker tNOSUCHPAIR: ticker:tNOSUCHPAIR: symbol: invalid" in (
+        result.stderr), result.stderr
+
+
+@pytest.mark.parametrize("venue, channels, symbol, market", [
+    ("bitfinex", "ticker,book,trades,candles", "tBTCUSD", None),
+    ("binance", "ticker,book,trades", "BTCUSDT", "usdm"),
+    ("binance", "ticker,book,trades", "BTCUSD_PERP", "coinm"),
+    ("ftx", "ticker,book,trades", "BTC-PERP", None),
+])
+def test_watch_plain_lines_per_venue(venue, channels, symbol, market):
+    """`watch VENUE ... --sandbox --no-ui` prints ticker, trade and book lines of the symbol
+    on every venue and market."""
+    argv = ["watch", venue, channels, symbol, "--sandbox", "--no-ui", "--duration", "3"]
+    if market:
+        argv += ["--market", market]
+    result = subprocess.run([sys.executable, "-m", "exchange_wss", *argv], capture_output=True,
+                            text=True, timeout=60, env=_env(), cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for kind in ("ticker bid", "trade ", "book bid"):
+        assert f" {symbol} {kind}" in out, out[-2000:]
+    assert re.search(rf" {re.escape(symbol)} book bid \S+ \(\S+\) ask \S+ \(\S+\) spread \S+ "
+                     r"mid \S+", out)
 
 
 class _Sandbox:
@@ -227,68 +405,118 @@ def test_sandbox_accepts_the_printed_credentials(sandbox_process):
         client.stop()
 
 
-class FakeFaults:
-    """Records which fault methods the CLI called."""
+def test_sandbox_serves_several_exchanges_with_their_credentials(sandbox_process):
+    """`sandbox --exchange binance ftx` prints each URL and sandbox-only credentials, and a
+    client logs in to the FTX one with them."""
+    from exchange_wss import FtxWssClient
+    from exchange_wss.sandbox import DEFAULT_BINANCE_KEY, DEFAULT_FTX_KEY
+    from exchange_wss.testing import CallbackRecorder
 
-    def __init__(self):
-        self.calls = []
-
-    def __getattr__(self, name):
-        def record(*args):
-            self.calls.append((name, args))
-            return 2
-        return record
-
-
-@pytest.mark.parametrize("line, call", [
-    ("drop", ("drop_connections", ())),
-    ("info 20051", ("send_info", (20051,))),
-    ("maintenance start", ("maintenance_start", ())),
-    ("maintenance end", ("maintenance_end", ())),
-    ("stall 5", ("stall", (5.0,))),
-    ("stall", ("stall", (None,))),
-    ("resume", ("resume", ())),
-    ("malformed", ("malformed_frame", ())),
-    ("corrupt-checksum", ("corrupt_next_checksum", ())),
-    ("skip-seq", ("skip_sequence", ())),
-    ("reject-handshake", ("reject_next_handshake", (429,))),
-])
-def test_fault_commands_map_to_sandbox_faults(line, call):
-    """Each CLI fault command calls the matching sandbox fault."""
-    from exchange_wss.cli import apply_fault_command
-    faults = FakeFaults()
-    apply_fault_command(faults, line)
-    assert faults.calls == [call]
-
-
-def test_unknown_fault_command_is_a_clear_error():
-    """A typo names the command and points at `help`; nothing is injected."""
-    from exchange_wss.cli import apply_fault_command
-    faults = FakeFaults()
-    with pytest.raises(ValueError, match="unknown fault 'dorp'"):
-        apply_fault_command(faults, "dorp")
-    assert faults.calls == []
-
-
-def test_sandbox_command_injects_a_fault_typed_on_stdin():
-    """`exchange-wss sandbox` reads `drop` on stdin and drops a connected client."""
-    proc = subprocess.Popen([sys.executable, "-m", "exchange_wss", "sandbox"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    sandbox = sandbox_process("--exchange", "binance", "ftx", "--market", "usdm")
+    sandbox.wait_line(r"Binance usdm sandbox listening on ws://127\.0\.0\.1:\d+")
+    sandbox.wait_line(r"REST:\s+http://127\.0\.0\.1:\d+")
+    assert sandbox.wait_line(r"API key:\s+(\S+)").group(1) == DEFAULT_BINANCE_KEY
+    url = sandbox.wait_line(r"FTX-protocol sandbox listening on (\S+)").group(1)
+    key = sandbox.wait_line(r"API key:\s+(\S+)").group(1)
+    secret = sandbox.wait_line(r"API secret:\s+(\S+)").group(1)
+    assert key == DEFAULT_FTX_KEY
+    events, errors = CallbackRecorder(), CallbackRecorder()
+    client = FtxWssClient(key, secret, url=url, on_event=events, on_error=errors)
+    client.subscribe_to_fills(lambda fill: None)
+    client.start()
     try:
-        url = None
-        for line in proc.stdout:
-            if "listening on" in line:
-                url = line.split()[-1]
-                break
+        events.wait_for(lambda e: type(e).__name__ == "Subscribed" and e.channel == "fills")
+        assert errors.snapshot() == []
+    finally:
+        client.stop()
+
+
+def _console(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "exchange_wss", "sandbox", *args],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            env=_env(), cwd=ROOT)
+
+
+def _read_until(proc: subprocess.Popen, prefix: str) -> list:
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith(prefix):
+            return lines
+    raise AssertionError(f"no line starting {prefix!r}: {lines!r}")
+
+
+def test_sandbox_console_injects_a_fault_by_its_python_name():
+    """`exchange-wss sandbox` reads `drop-connections` (the Python API's drop_connections)
+    on stdin and drops a connected client."""
+    proc = _console()
+    try:
+        url = _read_until(proc, "Bitfinex v2 sandbox listening on")[-1].split()[-1]
+        _read_until(proc, "Type a fault")
         from websockets.sync.client import connect
         with connect(url, close_timeout=1) as ws:
             ws.recv(timeout=5)  # the info event
-            proc.stdin.write("drop\n")
+            proc.stdin.write("drop-connections\n")
             proc.stdin.flush()
-            for line in proc.stdout:
-                if line.startswith("dropped"):
-                    assert line.strip() == "dropped 1 connection(s)"
-                    break
+            assert _read_until(proc, "drop_connections")[-1].strip() == (
+                "drop_connections() -> 1")
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_sandbox_console_help_lists_every_fault_method():
+    """`help` on the console of two sandboxes lists every public fault method of both, with
+    its arguments, and which sandbox has it."""
+    from exchange_wss.sandbox import BinanceFaults, Faults
+    proc = _console("--exchange", "bitfinex", "binance")
+    try:
+        _read_until(proc, "Type a fault")
+        proc.stdin.write("help\n")
+        proc.stdin.flush()
+        text = "".join(_read_until(proc, "  Names are the Python API's"))
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    names = {n for cls in (Faults, BinanceFaults) for n in dir(cls) if not n.startswith("_")}
+    for name in names:
+        assert f"  {name}" in text, name
+    assert "stall [seconds]" in text and "send_info code [msg]" in text
+    assert re.search(r"drop_connections .*\[bitfinex, binance\]", text)
+    assert re.search(r"server_shutdown .*\[binance\]\n", text)
+
+
+@pytest.mark.parametrize("venue, symbol", [("ftx", "BTC-PERP"), ("bitfinex", "tBTCUSD")])
+def test_watch_without_sandbox_connects_to_the_url_given(venue, symbol):
+    """Without --sandbox, `watch` is the live path: it connects where --url says (here a
+    sandbox this test runs, standing in for a live venue) and streams from it."""
+    from exchange_wss.sandbox import BitfinexSandbox, FtxSandbox
+    server = (FtxSandbox if venue == "ftx" else BitfinexSandbox)().start()
+    try:
+        result = subprocess.run([sys.executable, "-m", "exchange_wss", "watch", venue,
+                                 "ticker,trades", symbol, "--url", server.url, "--no-ui",
+                                 "--duration", "3"], capture_output=True, text=True,
+                                timeout=60, env=_env(), cwd=ROOT)
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stderr
+    assert f"connecting to {server.url}" in result.stdout
+    assert f" {symbol} ticker bid " in result.stdout and f" {symbol} trade " in result.stdout
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_watch_stops_cleanly_on_signal(signum):
+    """Ctrl-C (SIGINT) or SIGTERM ends `watch --no-ui` with status 0 and no traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "exchange_wss", "watch", "bitfinex", "ticker",
+                             "tBTCUSD", "--sandbox", "--no-ui"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=_env(), cwd=ROOT)
+    try:
+        for line in proc.stdout:
+            if " tBTCUSD ticker bid " in line:
+                break
+        proc.send_signal(signum)
+        assert proc.wait(30) == 0
+        assert "Traceback" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -14,7 +14,7 @@ import pytest
 from exchange_wss import (ClientStopped, ExchangePaused, LocalProtocolError, OrderRejected,
                           WssClient, models, utils)
 from exchange_wss._facade import CallbackError
-from exchange_wss.errors import AuthenticationError, ChecksumMismatch
+from exchange_wss.errors import AuthenticationError, ChecksumMismatch, RequestNotSent
 from exchange_wss.sandbox import DEFAULT_KEY, DEFAULT_SECRET, BitfinexSandbox
 
 from _support import Recorder
@@ -235,7 +235,8 @@ def test_unsubscribe_stops_the_callback(make_client):
     client.start()
     got.wait_for(lambda e: True)
     client.unsubscribe(sub)
-    client.events.wait_for(lambda e: type(e).__name__ == "Unsubscribed")
+    client.events.wait_for(lambda e: type(e).__name__ == "SubscriptionChanged"
+                           and e.label == str(sub) and e.state == "gone")
     count = len(got.items)
     other.wait_count(lambda e: True, len(other.items) + 3)
     assert len(got.items) == count
@@ -385,13 +386,17 @@ def test_multi_order_places_several_and_returns_their_cids(sandbox, make_client)
 
 
 def test_bad_credentials_are_reported(sandbox, make_client):
-    """A wrong secret gives an AuthenticationError and fails pending order futures."""
-    client = WssClient(DEFAULT_KEY, "wrong-secret", url=sandbox.url, on_error=Recorder())
+    """A wrong secret is reported as AuthenticationError; queued orders fail as not sent,
+    caused by it."""
+    errors = Recorder()
+    client = WssClient(DEFAULT_KEY, "wrong-secret", url=sandbox.url, on_error=errors)
     try:
         future = client.submit_order("EXCHANGE LIMIT", "tBTCUSD", "0.01", 100)
         client.start()
-        with pytest.raises(AuthenticationError):
+        with pytest.raises(RequestNotSent) as info:
             future.result(10)
+        assert isinstance(info.value.__cause__, AuthenticationError)
+        errors.wait_for(lambda e: isinstance(e, AuthenticationError))
     finally:
         client.stop()
 

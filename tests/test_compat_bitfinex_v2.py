@@ -297,7 +297,7 @@ def test_nonces_are_decimal_seconds_times_the_multiplier():
 def test_seed_timeframes_and_string_ids_are_accepted():
     """7D (today's 1W) and ids as decimal text pass; an unknown timeframe is a ValueError."""
     client = bitfinex_v2.WssClient("k", "s")
-    assert client.subscribe_to_candles("BTCUSD", "7D", print) == "candles:trade:1W:tBTCUSD"
+    assert str(client.subscribe_to_candles("BTCUSD", "7D", print)) == "candles:trade:1W:tBTCUSD"
     with pytest.raises(ValueError):
         client.subscribe_to_candles("BTCUSD", "2h", print)
     op = client.new_order_op("LIMIT", "BTCUSD", "0.1", "1000")

@@ -35,6 +35,15 @@ class Listener:
     def connection_gave_up(self, conn, reason):
         self.events(("gave_up", reason))
 
+    def message_too_big(self, size, limit):
+        self.events(("too_big", size, limit))
+
+    def connection_attempt_failed(self, conn, reason):
+        self.events(("attempt_failed", reason))
+
+    def connection_failing(self, conn, reason, attempts):
+        self.events(("failing", reason, attempts))
+
 
 class RefusingEndpoint:
     """A TCP endpoint whose every connect fails at once, counting attempts."""

@@ -8,7 +8,7 @@ from exchange_wss import FtxWssClient, LocalProtocolError, models
 from exchange_wss.errors import AuthenticationError, ChecksumMismatch
 from exchange_wss.sandbox import DEFAULT_FTX_KEY, DEFAULT_FTX_SECRET, FtxSandbox
 
-from _support import Recorder
+from _support import Recorder, is_active
 from test_client_e2e import eventually
 
 
@@ -43,7 +43,7 @@ def test_login_then_fills_and_orders_arrive_typed(sandbox, make_client):
     client.subscribe_to_fills(fills)
     client.subscribe_to_orders(orders)
     client.start()
-    client.events.wait_count(lambda e: type(e).__name__ == "Subscribed", 2)
+    client.events.wait_count(is_active, 2)
     ask = sandbox.book("BTC-PERP")["asks"][0][0]
     sandbox.place_order(DEFAULT_FTX_KEY, "BTC-PERP", "buy", ask, 0.01)
     order = orders.wait_for(lambda e: isinstance(e, models.Order))
@@ -112,10 +112,10 @@ def test_info_20001_reconnects_logs_in_and_resubscribes(sandbox, make_client):
     fills = Recorder()
     client.subscribe_to_fills(fills)
     client.start()
-    client.events.wait_for(lambda e: type(e).__name__ == "Subscribed")
+    client.events.wait_for(is_active)
     sandbox.faults.send_info(20001)
     client.events.wait_for(lambda e: getattr(e, "state", None) == "reconnected")
-    client.events.wait_count(lambda e: type(e).__name__ == "Subscribed", 2)
+    client.events.wait_count(is_active, 2)
     ask = sandbox.book("BTC-PERP")["asks"][0][0]
     sandbox.place_order(DEFAULT_FTX_KEY, "BTC-PERP", "buy", ask, 0.01)
     fills.wait_for(lambda e: isinstance(e, models.Fill))
@@ -148,7 +148,7 @@ def test_fill_and_order_read_with_ftx_names(sandbox, make_client):
     client.subscribe_to_fills(fills)
     client.subscribe_to_orders(orders)
     client.start()
-    client.events.wait_count(lambda e: type(e).__name__ == "Subscribed", 2)
+    client.events.wait_count(is_active, 2)
     ask = sandbox.book("BTC-PERP")["asks"][0][0]
     sandbox.place_order(DEFAULT_FTX_KEY, "BTC-PERP", "buy", ask, 0.01)
     fill = fills.wait_for(lambda e: isinstance(e, models.Fill))

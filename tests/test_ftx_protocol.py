@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from exchange_wss import models
 from exchange_wss.errors import LocalProtocolError
 from exchange_wss.ftx import protocol as p
+from exchange_wss._subscriptions import Subscription
 from exchange_wss.ftx.protocol import FtxSession
 from exchange_wss.orderbook import OrderBook
 
@@ -39,17 +40,40 @@ def crc(text):
     return zlib.crc32(text.encode("ascii"))
 
 
+def make_sub(channel, market=None, out=None, book=None):
+    """A subscription handle on (channel, market) delivering to ``out``."""
+    label = channel if market is None else f"{channel}:{market}"
+    sub = Subscription(label, (channel, market), market, book=book)
+    sub.add_callback((out if out is not None else []).append)
+    return sub
+
+
 class Harness:
     """A session with recorded control events and per-channel deliveries."""
 
     def __init__(self):
         self.control = []
         self.session = FtxSession(self.control.append)
+        self.subs = {}
 
     def expect(self, channel, market=None, raw=False, book=None):
+        """Subscribe (the session routes its data from then on); the delivery list."""
         out = []
-        self.session.expect(channel, market, out.append, raw=raw, book=book)
+        sub = make_sub(channel, market, out, book)
+        saved, self.session.raw = self.session.raw, raw
+        try:
+            self.session.subscribe(sub)
+        finally:
+            self.session.raw = saved
+        self.subs[(channel, market)] = sub
         return out
+
+    def confirm(self, channel, market=None):
+        """Feed the server's 'subscribed' for it."""
+        msg = {"type": "subscribed", "channel": channel}
+        if market is not None:
+            msg["market"] = market
+        self.session.receive(msg)
 
     def feed(self, *frames):
         for frame in frames:
@@ -111,24 +135,22 @@ def test_subscribe_validation(channel, market):
     with pytest.raises(LocalProtocolError):
         p.unsubscribe_request(channel, market)
     with pytest.raises(LocalProtocolError):
-        FtxSession(print).expect(channel, market, print)
+        FtxSession(print).subscribe(make_sub(channel, market))
 
 
-def test_expect_validation():
-    """expect() refuses a non-callable deliver and a book that is not a size book."""
+def test_subscribe_book_validation():
+    """subscribe() refuses a book that is not a size book, or a book on a channel without one."""
     s = FtxSession(print)
     with pytest.raises(LocalProtocolError):
-        s.expect("ticker", "BTC-PERP", None)
+        s.subscribe(make_sub("orderbook", "BTC-PERP", book=OrderBook("BTC-PERP")))
     with pytest.raises(LocalProtocolError):
-        s.expect("orderbook", "BTC-PERP", print, book=OrderBook("BTC-PERP"))
-    with pytest.raises(LocalProtocolError):
-        s.expect("ticker", "BTC-PERP", print, book=OrderBook("BTC-PERP", kind="size"))
+        s.subscribe(make_sub("ticker", "BTC-PERP", book=OrderBook("BTC-PERP", kind="size")))
 
 
 # -------------------------------------------------------------------------- control events
 
 def test_control_events():
-    """subscribed, unsubscribed, pong, error and info become their control events."""
+    """pong, error and info become their control events; answers to nothing are Unexpected."""
     h = Harness()
     h.feed('{"type":"subscribed","channel":"trades","market":"BTC-PERP"}',
            '{"type":"unsubscribed","channel":"fills"}',
@@ -136,11 +158,50 @@ def test_control_events():
            '{"type":"error","code":400,"msg":"Invalid market"}',
            '{"type":"info","code":20001,"msg":"Server restarting, please reconnect"}')
     sub, unsub, pong, err, info = h.control
-    assert (type(sub), sub.channel, sub.market) == (p.Subscribed, "trades", "BTC-PERP")
-    assert (type(unsub), unsub.channel, unsub.market) == (p.Unsubscribed, "fills", None)
+    assert type(sub) is p.Unexpected and type(unsub) is p.Unexpected
     assert type(pong) is p.Pong and pong.raw == {"type": "pong"}
     assert (type(err), err.code, err.msg) == (p.ErrorEvent, 400, "Invalid market")
     assert (type(info), info.code) == (p.InfoEvent, p.INFO_RESTARTING)
+
+
+def test_subscribed_confirms_and_unsubscribe_is_confirmed():
+    """subscribed confirms the subscription; unsubscribe() stops routing; unsubscribed confirms."""
+    h = Harness()
+    out = h.expect("ticker", "A")
+    sub = h.subs[("ticker", "A")]
+    assert h.session.unsubscribe(sub) is None  # not confirmed yet: nothing to unsubscribe
+    h.confirm("ticker", "A")
+    assert h.control == [p.SubscribeConfirmed(sub)]
+    assert h.session.unsubscribe(sub) == {"op": "unsubscribe", "channel": "ticker",
+                                          "market": "A"}
+    h.feed({"channel": "ticker", "market": "A", "type": "update", "data": {"bid": 1}},
+           {"type": "unsubscribed", "channel": "ticker", "market": "A"})
+    assert out == [] and h.control[-1] == p.UnsubscribeConfirmed(sub)
+
+
+def test_an_error_answers_the_oldest_waiting_request():
+    """FTX errors echo nothing: a non-login error refuses the oldest request still waiting."""
+    h = Harness()
+    h.expect("ticker", "A")
+    h.expect("trades", "B")
+    h.confirm("trades", "B")
+    h.feed({"type": "error", "code": 400, "msg": "Invalid market"})
+    refused = h.control[-1]
+    assert type(refused) is p.SubscribeRefused and refused.sub is h.subs[("ticker", "A")]
+    h.feed({"channel": "ticker", "market": "A", "type": "update", "data": {"bid": 1}})
+    assert len(h.control) == 2  # its route is gone too
+
+
+def test_an_error_after_an_unsubscribe_refuses_it():
+    """An error answering an unsubscribe is UnsubscribeRefused for that subscription."""
+    h = Harness()
+    h.expect("orderbook", "M")
+    h.confirm("orderbook", "M")
+    sub = h.subs[("orderbook", "M")]
+    h.session.unsubscribe(sub)
+    h.feed({"type": "error", "code": 400, "msg": "Not subscribed"})
+    refused = h.control[-1]
+    assert type(refused) is p.UnsubscribeRefused and refused.sub is sub
 
 
 @pytest.mark.parametrize("text", ["Not logged in", "Invalid login credentials",
@@ -238,43 +299,48 @@ def test_raw_mode_delivers_frames_and_still_checks_books():
     book = OrderBook("B", kind="size")
     books = h.expect("orderbook", "B", raw=True, book=book)
     frame = {"channel": "trades", "market": "X", "type": "update", "data": []}
-    h.feed(frame, book_frame("B", "partial", [("1.5", "2")], [], 1))
-    assert trades == [frame] and books[0]["type"] == "partial"
-    assert book.bids == [(1.5, 2.0)] and len(h.of(p.ChecksumFailed)) == 1
+    h.feed(frame, book_frame("B", "partial", [("1.5", "2")], [], crc("1.5:2.0")),
+           book_frame("B", "update", [], [], 1))
+    assert trades == [frame] and books[0]["type"] == "partial" and len(books) == 1
+    assert book.bids == [(1.5, 2.0)] and len(h.of(p.ResyncNeeded)) == 1
 
 
 def test_every_fixture_frame_parses():
     """Every real (trimmed) frame is handled without a MalformedFrame.
 
     The fixtures' book checksums cannot match (the books were cut short), so
-    ChecksumFailed is allowed; ``instrument`` frames are not a channel this
+    resyncs are asked for; ``instrument`` frames are not a channel this
     session serves and are dropped.
     """
     frames = [orjson.loads(line) for path in sorted(FTX.glob("*.jsonl"))
               for line in path.read_text().splitlines() if line.strip()]
     assert len(frames) >= 17
     h = Harness()
-    got = {}
+    got, books = {}, {}
     for f in frames:
         if f.get("type") in ("partial", "update") and f["channel"] in p.CHANNELS:
             key = (f["channel"], f.get("market"))
             if key not in got:
-                got[key] = h.expect(*key)
+                book = OrderBook(key[1], kind="size") if key[0] == "orderbook" else None
+                books[key[1]] = book
+                got[key] = h.expect(*key, book=book)
     h.feed(*frames)
     assert not h.of(p.MalformedFrame)
-    assert {type(e) for e in h.control} <= {p.Subscribed, p.ChecksumFailed}
-    assert len(h.of(p.Subscribed)) == 2
+    assert {type(e) for e in h.control} <= {p.SubscribeConfirmed, p.Unexpected,
+                                            p.ResyncNeeded}
+    assert len(h.of(p.SubscribeConfirmed)) + len(h.of(p.Unexpected)) == 2
     trades = [t for k, v in got.items() if k[0] == "trades" for t in v]
     assert len(trades) == 4 and all(isinstance(t, models.Trade) and t.mts for t in trades)
     assert got[("trades", "LTC-PERP")][0].id is None
     assert got[("trades", "LTC-PERP")][0].amount == -0.03
-    assert got[("orderbook", "BTC-1227")] == [
-        models.BookSnapshot("BTC-1227", [(9805.0, 15.5629)], [(9807.75, 20.1695)])]
-    (diff,) = got[("orderbook", "BNB-PERP")]
-    assert diff == models.BookDiff("BNB-PERP", [], [(21.0125, 0.0)], None, None, None,
-                                   1567296005667)
-    assert [type(e) for e in got[("orderbook", "ETH/USD")]] == [models.BookSnapshot,
-                                                                models.BookDiff]
+    # Cut-short books fail their checksums, and BNB-PERP has an update without a
+    # partial: each asks for one resync and is not delivered as if it were right.
+    resyncs = {e.sub.symbol: e.kind for e in h.of(p.ResyncNeeded)}
+    assert resyncs == {"BTC-1227": "checksum", "BNB-PERP": "order", "ETH/USD": "checksum",
+                       "BTC-PERP": "order", "BTC/USD": "order"}
+    assert books["BTC-1227"].bids == [(9805.0, 15.5629)]
+    assert books["BTC-1227"].asks == [(9807.75, 20.1695)]
+    assert len(books["BNB-PERP"]) == 0 and len(books["ETH/USD"]) > 0
     assert isinstance(got[("ticker", "BTC/EUR")][0], models.Ticker)
 
 
@@ -300,7 +366,9 @@ def test_tiny_price_checksum_uses_python_float_text_not_wire_text():
     bad = Harness()
     bad.expect("orderbook", "XRP/BTC")
     bad.feed(book_frame("XRP/BTC", "partial", XRP_BIDS, XRP_ASKS, crc(XRP_WIRE_TEXT)))
-    assert bad.control == [p.ChecksumFailed("XRP/BTC", crc(XRP_WIRE_TEXT), crc(XRP_TEXT))]
+    (resync,) = bad.control
+    assert type(resync) is p.ResyncNeeded and resync.kind == "checksum"
+    assert resync.reason == f"checksum {crc(XRP_TEXT)} != server {crc(XRP_WIRE_TEXT)}"
 
 
 def test_partial_then_updates_verify_and_maintain_the_book():
@@ -349,22 +417,32 @@ def test_checksum_covers_the_top_100_levels_per_side():
 
 
 def test_mismatch_is_reported_once_and_a_partial_rearms():
-    """A wrong checksum is reported once per snapshot; the next partial re-arms the check."""
+    """A wrong checksum asks for one resync and holds back updates; the next partial
+    re-arms the check."""
     h = Harness()
     out = h.expect("orderbook", "BTC-PERP")
     ok = crc("1.0:1.0:2.0:1.0")
     partial = book_frame("BTC-PERP", "partial", [("1", "1")], [("2", "1")], ok)
-    # Before any partial nothing is verified.
-    h.feed(book_frame("BTC-PERP", "update", [], [], 12345))
-    assert h.control == []
     h.feed(partial, book_frame("BTC-PERP", "update", [], [], 12345),
            book_frame("BTC-PERP", "update", [], [], 777))
-    assert h.control == [p.ChecksumFailed("BTC-PERP", 12345, ok)]
-    assert len(out) == 4  # every frame is still delivered
+    (resync,) = h.control
+    assert resync.kind == "checksum" and resync.reason == f"checksum {ok} != server 12345"
+    assert len(out) == 1  # nothing after the mismatch is delivered
     h.feed(partial)
-    assert len(h.control) == 1
+    assert len(h.control) == 1 and len(out) == 2
     h.feed(book_frame("BTC-PERP", "update", [], [], 999))
-    assert h.control[1:] == [p.ChecksumFailed("BTC-PERP", 999, ok)]
+    assert h.control[1].reason == f"checksum {ok} != server 999"
+
+
+def test_update_before_the_partial_asks_for_a_resync():
+    """An update before any partial is not applied: one ResyncNeeded of kind order."""
+    h = Harness()
+    book = OrderBook("B", kind="size")
+    out = h.expect("orderbook", "B", book=book)
+    h.feed(book_frame("B", "update", [("1", "1")], [], 12345),
+           book_frame("B", "update", [("2", "1")], [], 12345))
+    (resync,) = h.control
+    assert resync.kind == "order" and out == [] and len(book) == 0
 
 
 def test_bad_book_frame_is_malformed_and_leaves_the_book_alone():
@@ -379,15 +457,25 @@ def test_bad_book_frame_is_malformed_and_leaves_the_book_alone():
     assert book.bids == [(1.0, 1.0)] and len(out) == 1
 
 
-def test_unexpected_and_forgotten_channels_are_dropped():
-    """Data nobody expects (or after forget) is dropped without a control event."""
+def test_unexpected_and_unsubscribed_channels_are_dropped():
+    """Data nobody subscribed (or after unsubscribe) is dropped without a control event."""
     h = Harness()
     out = h.expect("ticker", "A")
+    h.confirm("ticker", "A")
     frame = {"channel": "ticker", "market": "A", "type": "update", "data": {"bid": 1}}
     h.feed(frame, dict(frame, market="B"))
-    h.session.forget("ticker", "A")
+    h.session.unsubscribe(h.subs[("ticker", "A")])
     h.feed(frame)
-    assert len(out) == 1 and h.control == []
+    assert len(out) == 1 and [type(e) for e in h.control] == [p.SubscribeConfirmed]
+
+
+def test_a_ticker_without_prices_is_malformed():
+    """A ticker with no bid, ask or last (or a list for a number) is reported, not delivered."""
+    h = Harness()
+    out = h.expect("ticker", "A")
+    h.feed({"channel": "ticker", "market": "A", "type": "update", "data": {}},
+           {"channel": "ticker", "market": "A", "type": "update", "data": {"bid": [1, 2]}})
+    assert out == [] and [type(e) for e in h.control] == [p.MalformedFrame] * 2
 
 
 def test_malformed_messages_are_reported():
@@ -443,5 +531,5 @@ def test_fuzz_receive_never_raises(msgs):
     for msg in msgs:
         h.session.receive(msg)
     # Anything delivered is typed; anything reported is a control event.
-    assert all(type(e).__module__ == p.__name__ for e in h.control)
+    assert all(type(e).__module__ in (p.__name__, "exchange_wss._session") for e in h.control)
 

@@ -621,7 +621,7 @@ def test_coinm_listen_key_stream():
     try:
         key = new_listen_key(sb, "/dapi/v1/listenKey")
         c = ws(f"{sb.stream_url}/ws/{key}")
-        sb.place_order(KEY, symbol="BTCUSD_PERP", side="SELL", type="MARKET", quantity="0.01")
+        sb.place_order(KEY, symbol="BTCUSD_PERP", side="SELL", type="MARKET", quantity="1")
         first = recv_json(c)
         assert first["e"] == "ORDER_TRADE_UPDATE" and first["o"]["ma"] == "BTC" and "i" in first
         seen = {first["e"]}

@@ -148,3 +148,94 @@ def test_connector_pong_handling_is_observed(offline):
     finally:
         client.stop()
         sb.stop()
+
+
+def test_connector_spot_mini_tickers(offline, sandbox):
+    """The connector's mini_ticker (one symbol and !miniTicker@arr) gets 24hrMiniTicker frames."""
+    inbox = Inbox()
+    client = SpotWebsocketStreamClient(stream_url=sandbox.stream_url, is_combined=True,
+                                       on_message=inbox)
+    try:
+        client.mini_ticker(id=1)
+        client.mini_ticker(symbol="btcusdt", id=2)
+        inbox.wait(lambda m: m.get("id") == 2)
+        arr = inbox.wait(lambda m: m.get("stream") == "!miniTicker@arr")
+        assert {t["s"] for t in arr["data"]} == {"BTCUSDT", "ETHUSDT"}
+        one = inbox.wait(lambda m: m.get("stream") == "btcusdt@miniTicker")
+        assert one["data"]["e"] == "24hrMiniTicker"
+    finally:
+        client.stop()
+
+
+def test_connector_futures_streams(offline):
+    """The connector's stream client, pointed at USDⓈ-M /market and /public, subscribes the
+    derivatives streams and gets Binance-shaped frames."""
+    sb = BinanceSandbox(seed=13, tick_interval=0.05, market="usdm").start()
+    market, public = Inbox(), Inbox()
+    clients = [SpotWebsocketStreamClient(stream_url=sb.stream_url + "/market", is_combined=True,
+                                         on_message=market),
+               SpotWebsocketStreamClient(stream_url=sb.stream_url + "/public", is_combined=True,
+                                         on_message=public)]
+    try:
+        for i, name in enumerate(["btcusdt@markPrice@1s", "!markPrice@arr@1s", "!ticker@arr",
+                                  "btcusdt_perpetual@continuousKline_1m",
+                                  "btcusdt@forceOrder"], 1):
+            clients[0].subscribe(name, id=i)
+            market.wait(lambda m, i=i: m.get("id") == i)
+        clients[1].subscribe("!bookTicker", id=9)
+        public.wait(lambda m: m.get("id") == 9)
+        mark = market.wait(lambda m: m.get("stream") == "btcusdt@markPrice@1s")
+        assert mark["data"]["e"] == "markPriceUpdate" and mark["data"]["r"]
+        assert len(market.wait(lambda m: m.get("stream") == "!markPrice@arr@1s")["data"]) == 2
+        assert market.wait(lambda m: m.get("stream") == "!ticker@arr")["data"][0]["e"] == \
+            "24hrTicker"
+        kline = market.wait(lambda m: m.get("stream") == "btcusdt_perpetual@continuousKline_1m")
+        assert kline["data"]["ct"] == "PERPETUAL"
+        sb.liquidate("BTCUSDT", "BUY", "0.2")
+        assert market.wait(lambda m: m.get("stream") == "btcusdt@forceOrder")["data"]["o"]["S"] \
+            == "BUY"
+        assert public.wait(lambda m: m.get("stream") == "!bookTicker")["data"]["e"] == \
+            "bookTicker"
+    finally:
+        for client in clients:
+            client.stop()
+        sb.stop()
+
+
+def test_connector_ed25519_session_logon_then_unsigned_orders(offline):
+    """An Ed25519 key signed with the connector's own helper (pycryptodome) logs on; then
+    orders go unsigned, and the sandbox verified the signature with the registered key."""
+    from urllib.parse import urlencode
+
+    from binance.lib.authentication import ed25519_signature
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    private = Ed25519PrivateKey.generate()
+    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    public = private.public_key().public_bytes(serialization.Encoding.PEM,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo
+                                               ).decode()
+    sb = BinanceSandbox(seed=14, tick_interval=None, accounts={"ed-key": public}).start()
+    inbox = Inbox()
+    client = SpotWebsocketAPIClient(stream_url=sb.api_url, on_message=inbox)
+    try:
+        params = {"apiKey": "ed-key", "timestamp": sb.now_ms()}
+        params["signature"] = ed25519_signature(pem, urlencode(sorted(params.items()))).decode()
+        client.send({"id": "logon", "method": "session.logon", "params": params})
+        logon = inbox.wait(lambda m: m.get("id") == "logon")
+        assert logon["status"] == 200 and logon["result"]["apiKey"] == "ed-key"
+        bid = float(sb.book("BTCUSDT", limit=1)["bids"][0][0])
+        client.send({"id": "place", "method": "order.place", "params": {
+            "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+            "quantity": "0.01", "price": str(bid - 1000), "newClientOrderId": "ed-order",
+            "timestamp": sb.now_ms()}})
+        placed = inbox.wait(lambda m: m.get("id") == "place")
+        assert placed["status"] == 200 and placed["result"]["status"] == "NEW"
+        client.send({"id": "cancel", "method": "order.cancel", "params": {
+            "symbol": "BTCUSDT", "origClientOrderId": "ed-order", "timestamp": sb.now_ms()}})
+        assert inbox.wait(lambda m: m.get("id") == "cancel")["result"]["status"] == "CANCELED"
+    finally:
+        client.stop()
+        sb.stop()

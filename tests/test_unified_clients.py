@@ -54,7 +54,7 @@ def test_clients_take_unified_and_native_symbols(make, subscribe, expected):
     """A unified symbol is mapped to the venue's; a native one passes through."""
     client = make()
     try:
-        assert subscribe(client) == expected
+        assert str(subscribe(client)) == expected
     finally:
         client.stop()
 

@@ -52,7 +52,8 @@ def test_sides_are_enums_equal_to_their_words():
 
 def test_bitfinex_snapshot_levels_read_as_price_size_with_count():
     """A Bitfinex (price, count, amount) book reads as (price, size) with the count kept."""
-    snap = BookSnapshot("tBTCUSD", [(100.0, 2, 1.5)], [(101.0, 1, -0.5)], None, "price")
+    snap = BookSnapshot("tBTCUSD", [(100.0, 2, 1.5)], [(101.0, 1, -0.5)], None,
+                        kind="price")
     assert snap.bid_levels == [BookLevel(100.0, 1.5, 2)]
     assert snap.ask_levels == [(101.0, 0.5, 1, None)]
     assert snap.ask_levels[0].size == 0.5
@@ -60,7 +61,7 @@ def test_bitfinex_snapshot_levels_read_as_price_size_with_count():
 
 def test_raw_and_size_snapshots_read_the_same_way():
     """Raw (order_id, price, amount) and (price, size) books give the same level type."""
-    raw = BookSnapshot("tBTCUSD", [(7, 100.0, 1.0)], [(8, 101.0, -2.0)], None, "raw")
+    raw = BookSnapshot("tBTCUSD", [(7, 100.0, 1.0)], [(8, 101.0, -2.0)], None, kind="raw")
     assert raw.ask_levels == [BookLevel(101.0, 2.0, None, 8)]
     size = BookSnapshot("BTCUSDT", [(100.0, 1.0)], [(101.0, 2.0)])
     assert size.bid_levels == [BookLevel(100.0, 1.0)]

@@ -1,7 +1,7 @@
 """``BinanceWssClient``: market streams, user data and orders over the socket.
 
 Same threading model, connection layer, reliability options and typed models as
-``WssClient``. Three kinds of connection, each a :class:`~exchange_wss._facade.Link`:
+``WssClient``. Three kinds of connection (:mod:`exchange_wss.binance.links`):
 
 - market streams (combined ``{"stream","data"}``), pooled up to Binance's
   streams-per-connection limit, subscribed with paced ``SUBSCRIBE`` messages;
@@ -17,312 +17,45 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from concurrent.futures import Future
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, List, Optional
 
-import orjson
 from twisted.internet import defer
 
 from .. import models
-from .._facade import BaseClient, Callback, Link
+from .._facade import BaseClient, Callback
+from .._requests import RequestFuture
 from .._rest import RestClient
-from ..connection import WebSocketConnection
-from ..errors import (ClientStopped, ExchangeError, LocalProtocolError, OrderRejected,
-                      OrderStateUnknown)
+from .._session import RequestAnswered, short
+from .._subscriptions import Subscription
+from ..errors import (ExchangeError, LocalProtocolError, OrderRejected, RemoteProtocolError,
+                      SequenceGap)
 from ..orderbook import OrderBook
 from ..utils import create_cid
-from ..pacing import Pacer
-from ..symbols import Venue
 from .._endpoints import endpoint
+from ..symbols import Venue
 from . import protocol as bn
+from .links import ApiLink, MarketLink, UserStreamLink, _rest_error
 
 __all__ = ["BinanceWssClient"]
 
 log = logging.getLogger("exchange_wss.binance")
 
-
-class _StreamSub:
-    """One market stream the user asked for; survives reconnects with its callbacks."""
-
-    __slots__ = ("stream", "symbol", "callbacks", "deliver", "book", "sync", "link")
-
-    def __init__(self, stream: str, symbol: str, book: Optional[OrderBook] = None) -> None:
-        self.stream = stream
-        self.symbol = symbol
-        self.callbacks: List[Callback] = []
-        self.deliver: Callback = _ignore
-        self.book = book
-        self.sync: Any = None
-        self.link: Optional[_MarketLink] = None
-
-    def add_callback(self, callback: Callback) -> None:
-        self.callbacks.append(callback)
-        if len(self.callbacks) == 1:
-            self.deliver = callback
-        else:
-            def fan_out(event: Any, _cbs=tuple(self.callbacks)) -> None:
-                for cb in _cbs:
-                    cb(event)
-            self.deliver = fan_out
-
-
-def _ignore(_event: Any) -> None:
-    pass
-
-
 #: Binance cuts every connection at 24 h; rotate a little before.
 DEFAULT_MAX_CONNECTION_AGE = 23.5 * 3600
 
 
-def _frame_key(msg: Any) -> Any:
-    """Identity of a Binance frame across two connections (None: answers to requests).
+class _SyncedBook:
+    """What a diff-depth subscription's stream feeds: the :class:`~exchange_wss.binance.depth.DepthSync`
+    that keeps its book (``deliver`` is the session's target for the parsed diffs)."""
 
-    Stream frames and account events are byte-identical on both sockets; the
-    WebSocket API wraps events with a per-connection subscriptionId, so the
-    event inside is the key.
-    """
-    if msg.__class__ is not dict:
-        return None
-    if "id" in msg:
-        return None
-    if "subscriptionId" in msg:
-        msg = msg.get("event")
-    return orjson.dumps(msg)
+    __slots__ = ("sync", "deliver")
 
+    def __init__(self, sync: Any) -> None:
+        self.sync = sync
+        self.deliver = sync.on_diff
 
-class _MarketLink(Link):
-    """A combined-stream connection: re-subscribes its streams on every open."""
-
-    def __init__(self, client: "BinanceWssClient", name: str, url: str,
-                 route: Optional[str]) -> None:
-        super().__init__(client, name, url)
-        self.route = route
-        self.subs: Dict[str, _StreamSub] = {}
-        # Binance counts every incoming message (control JSON, pings and pongs)
-        # against a per-second limit and closes the connection beyond it: pace
-        # them, never drop. Headroom: one message a window is left for pongs,
-        # and the window is 10% longer than a second, since the server measures
-        # arrival times that network jitter moves.
-        self.pacer = Pacer(max(1, bn.CONTROL_RATE[client.market] - 1), 1.1,
-                           client._get_reactor())
-
-    def new_session(self) -> Any:
-        return bn.BinanceSession(self.client._market_control(self), market=self.client.market)
-
-    frame_key = staticmethod(_frame_key)
-
-    def replay(self, conn: WebSocketConnection, session: Any) -> None:
-        rotating = self.retiring is not None
-        for sub in self.subs.values():
-            self._expect(session, sub)
-            if sub.sync is not None and not rotating:
-                # A reconnect may have lost diffs: start over from a snapshot.
-                # A rotation loses none (the old socket delivers until the new
-                # one runs), so the book carries on.
-                sub.sync.reset()
-        if self.subs:
-            self._control(bn.subscribe_request, list(self.subs))
-
-    def _expect(self, session: Any, sub: _StreamSub) -> None:
-        if sub.sync is not None:
-            session.expect_stream(sub.stream, sub.sync.on_diff, raw=False)
-        else:
-            session.expect_stream(sub.stream, sub.deliver, raw=self.client.raw)
-
-    def _control(self, build: Callable[..., Any], streams: List[str]) -> None:
-        client = self.client
-        for i in range(0, len(streams), 200):
-            frame = build(streams[i:i + 200], client._next_id())
-            self.pacer.call(self._send_now, frame)
-
-    def _send_now(self, frame: Any) -> None:
-        if self.session is not None:
-            self.conn.send(frame)
-
-    def add(self, sub: _StreamSub) -> None:
-        self.subs[sub.stream] = sub
-        sub.link = self
-        if self.session is not None:
-            self._expect(self.session, sub)
-            self._control(bn.subscribe_request, [sub.stream])
-
-    def remove(self, sub: _StreamSub) -> None:
-        self.subs.pop(sub.stream, None)
-        sub.link = None
-        if self.session is not None:
-            self.session.forget_stream(sub.stream)
-            self._control(bn.unsubscribe_request, [sub.stream])
-
-    def closed(self, reason: str) -> None:
-        self.pacer.clear()
-
-
-class _ApiLink(Link):
-    """The WebSocket API: Spot user data subscription and signed order requests."""
-
-    def __init__(self, client: "BinanceWssClient", url: str) -> None:
-        super().__init__(client, "api", url)
-        self.waiting: List[Any] = []      # (frame, on_result) not sent yet
-        self.in_flight: Dict[Any, Callable[[Any, Any], None]] = {}
-        self.sent_on: Dict[Any, WebSocketConnection] = {}
-
-    def new_session(self) -> Any:
-        return bn.BinanceSession(self.client._api_control, market=self.client.market)
-
-    frame_key = staticmethod(_frame_key)
-
-    def retired(self, connection: WebSocketConnection) -> None:
-        for rid, conn in list(self.sent_on.items()):
-            if conn is connection:
-                callback = self.in_flight.pop(rid, None)
-                del self.sent_on[rid]
-                if callback is not None:
-                    callback(None, OrderStateUnknown(
-                        "connection rotated before the answer; check the order before "
-                        "placing it again"))
-
-    def replay(self, conn: WebSocketConnection, session: Any) -> None:
-        client = self.client
-        if client._user_data_wanted and client.market == "spot":
-            session.expect_user_data(client._user_deliver, raw=client.raw)
-            rid = client._next_id()
-            session.expect_response(rid, client._user_data_subscribed)
-            conn.send(bn.user_data_subscribe_request(client.key, client._secret,
-                                                     client._timestamp(), rid))
-        waiting, self.waiting = self.waiting, []
-        for frame, on_result in waiting:
-            self._send(frame, on_result)
-
-    def request(self, frame: Any, on_result: Callable[[Any, Any], None]) -> None:
-        """Send a request once; its answer goes to ``on_result(result, error)``."""
-        if self.session is None:
-            self.waiting.append((frame, on_result))
-        else:
-            self._send(frame, on_result)
-
-    def _send(self, frame: Any, on_result: Callable[[Any, Any], None]) -> None:
-        rid = frame["id"]
-        self.in_flight[rid] = on_result
-        self.sent_on[rid] = self.conn
-
-        def answered(result: Any, error: Any, rid=rid) -> None:
-            self.sent_on.pop(rid, None)
-            callback = self.in_flight.pop(rid, None)
-            if callback is not None:
-                callback(result, error)
-
-        self.session.expect_response(rid, answered)
-        self.conn.send(frame)
-
-    def closed(self, reason: str) -> None:
-        # Requests written before the drop may or may not have reached Binance:
-        # never re-send them; tell their callers the state is unknown.
-        in_flight, self.in_flight = self.in_flight, {}
-        self.sent_on.clear()
-        for on_result in in_flight.values():
-            on_result(None, OrderStateUnknown(
-                f"connection lost before the answer ({reason}); check the order before "
-                "placing it again"))
-
-
-class _UserStreamLink(Link):
-    """Futures/margin user data on a listenKey stream, with REST keepalive."""
-
-    def __init__(self, client: "BinanceWssClient") -> None:
-        # The real URL carries the listenKey, known only after the REST call.
-        super().__init__(client, "user", client.endpoints.stream_url + "/ws/pending")
-        self.listen_key: Optional[str] = None
-        self._keepalive = None
-        self._renewing = False
-        self._starting = False
-
-    def new_session(self) -> Any:
-        client = self.client
-        session = bn.BinanceSession(self._control, market=client.market)
-        session.expect_user_data(client._user_deliver, raw=client.raw)
-        return session
-
-    frame_key = staticmethod(_frame_key)
-
-    def start(self) -> None:
-        """Get a listenKey, then connect on it. Idempotent: a subscription made
-        just after ``client.start()`` and ``start()`` itself may both ask."""
-        if self._starting:
-            return
-        self._starting = True
-        self._obtain_key().addCallbacks(self._start_with_key, self._key_failed)
-
-    def _obtain_key(self) -> defer.Deferred:
-        client = self.client
-        path = bn.listen_key_path(client.market)
-        return client._rest.call("POST", path).addCallback(lambda body: body["listenKey"])
-
-    def _start_with_key(self, key: str) -> None:
-        client = self.client
-        if client._stopped:
-            return
-        self.listen_key = key
-        self.conn.set_url(bn.user_stream_url(client.endpoints, client.market, key,
-                                             legacy=client.legacy_user_stream))
-        self.conn.start()
-        self._schedule_keepalive()
-
-    def _key_failed(self, failure: Any) -> None:
-        self._starting = False
-        self.client._emit_error(failure.value)
-        # Try again later: a user stream must not silently stay down.
-        self.client._get_reactor().callLater(self.client._conn_options.reconnect_delay * 5,
-                                             self.start)
-
-    def _schedule_keepalive(self) -> None:
-        interval = self.client.keepalive_interval
-        self._keepalive = self.client._get_reactor().callLater(interval, self._send_keepalive)
-
-    def _send_keepalive(self) -> None:
-        client = self.client
-        path = bn.listen_key_path(client.market)
-        d = client._rest.call("PUT", path, {"listenKey": self.listen_key})
-        d.addCallbacks(lambda _: self._schedule_keepalive(), self._keepalive_failed)
-
-    def _keepalive_failed(self, failure: Any) -> None:
-        err = failure.value
-        if isinstance(err, ExchangeError) and err.code == -1125:
-            self.renew("listenKey no longer exists (-1125)")
-        else:
-            self.client._emit_error(err)
-            self._schedule_keepalive()
-
-    def renew(self, reason: str) -> None:
-        """Get a new listenKey and reconnect on it, keeping the subscription."""
-        if self._renewing or self.client._stopped:
-            return
-        self._renewing = True
-        log.info("user stream: %s; getting a new listenKey", reason)
-
-        def switch(key: str) -> None:
-            self._renewing = False
-            self.listen_key = key
-            self.conn.set_url(bn.user_stream_url(self.client.endpoints, self.client.market,
-                                                 key, legacy=self.client.legacy_user_stream))
-            self.conn.drop(f"new listenKey: {reason}")
-            if self._keepalive is None or not self._keepalive.active():
-                self._schedule_keepalive()
-
-        def failed(failure: Any) -> None:
-            self._renewing = False
-            self._key_failed(failure)
-
-        self._obtain_key().addCallbacks(switch, failed)
-
-    def _control(self, event: Any) -> None:
-        if isinstance(event, bn.ListenKeyExpired):
-            self.renew("listenKeyExpired")
-        self.client._generic_control(self, event)
-
-    def stop(self) -> defer.Deferred:
-        if self._keepalive is not None and self._keepalive.active():
-            self._keepalive.cancel()
-        return super().stop()
+    def reset(self) -> None:
+        self.sync.reset()
 
 
 class BinanceWssClient(BaseClient):
@@ -372,20 +105,18 @@ class BinanceWssClient(BaseClient):
         self.keepalive_interval = keepalive_interval
         self.legacy_user_stream = legacy_user_stream
         self.recv_window = recv_window
-        self._streams: Dict[str, _StreamSub] = {}
-        self._market_links: List[_MarketLink] = []
-        self._api_link: Optional[_ApiLink] = None
-        self._user_link: Optional[_UserStreamLink] = None
+        self._market_links: List[MarketLink] = []
+        self._api_link: Optional[ApiLink] = None
+        self._user_link: Optional[UserStreamLink] = None
         self._user_callbacks: List[Callback] = []
         self._user_data_wanted = False
-        self._ids = itertools.count(1)
         self._link_names = itertools.count(0)
         self._rest_client: Optional[RestClient] = None
 
     def __repr__(self) -> str:
         key = f"{self.key[:4]}…" if self.key else None
         return (f"<BinanceWssClient market={self.market!r} key={key!r} "
-                f"streams={len(self._streams)} running={self.running}>")
+                f"streams={len(self._subs)} running={self.running}>")
 
     @property
     def _rest(self) -> RestClient:
@@ -394,41 +125,39 @@ class BinanceWssClient(BaseClient):
                                            api_key=self.key)
         return self._rest_client
 
-    def _next_id(self) -> int:
-        return next(self._ids)
-
     @staticmethod
     def _timestamp() -> int:
         return int(time.time() * 1000)
 
     # -- market streams ------------------------------------------------------------
-    def subscribe_to_ticker(self, symbol: str, callback: Callback) -> str:
+    def subscribe_to_ticker(self, symbol: str, callback: Callback) -> Subscription:
         """24-hour rolling ticker: :class:`~exchange_wss.models.Ticker` events."""
         symbol = self._native(symbol)
         stream = bn.stream_name("ticker", symbol, market=self.market)
         return self._subscribe(stream, symbol, callback)
 
-    def subscribe_to_trades(self, symbol: str, callback: Callback, aggregate: bool = False) -> str:
+    def subscribe_to_trades(self, symbol: str, callback: Callback,
+                            aggregate: bool = False) -> Subscription:
         """Trades (``aggregate=True``: aggTrade): :class:`~exchange_wss.models.Trade` events."""
         kind = "aggTrade" if aggregate else "trade"
         symbol = self._native(symbol)
-        return self._subscribe(bn.stream_name(kind, symbol, market=self.market), symbol, callback)
-
-    def subscribe_to_candles(self, symbol: str, interval: str, callback: Callback) -> str:
-        """Klines: :class:`~exchange_wss.models.Candle` events (``interval`` e.g. ``"1m"``)."""
-        symbol = self._native(symbol)
-        return self._subscribe(bn.stream_name("kline", symbol, market=self.market,
-                                              interval=interval), symbol,
+        return self._subscribe(bn.stream_name(kind, symbol, market=self.market), symbol,
                                callback)
 
-    def subscribe_to_book_ticker(self, symbol: str, callback: Callback) -> str:
+    def subscribe_to_candles(self, symbol: str, interval: str,
+                             callback: Callback) -> Subscription:
+        """Klines: :class:`~exchange_wss.models.Candle` events (``interval`` e.g. ``"1m"``)."""
+        return self._subscribe(bn.stream_name("kline", symbol, market=self.market,
+                                              interval=interval), symbol, callback)
+
+    def subscribe_to_book_ticker(self, symbol: str, callback: Callback) -> Subscription:
         """Best bid and ask on every change."""
         symbol = self._native(symbol)
         stream = bn.stream_name("bookTicker", symbol, market=self.market)
         return self._subscribe(stream, symbol, callback)
 
     def subscribe_to_orderbook(self, symbol: str, callback: Callback, limit: int = 1000,
-                               speed: Optional[str] = None) -> str:
+                               speed: Optional[str] = None) -> Subscription:
         """A book kept in sync from the diff stream and a REST snapshot, by Binance's rules.
 
         ``callback`` gets a :class:`~exchange_wss.models.BookSnapshot` once in
@@ -439,48 +168,42 @@ class BinanceWssClient(BaseClient):
         stream = bn.stream_name("depth", symbol, market=self.market, speed=speed)
         return self._subscribe(stream, symbol, callback, book_limit=limit)
 
-    def unsubscribe(self, stream: str) -> None:
-        """Unsubscribe a stream returned by ``subscribe_to_*``."""
-        if stream not in self._streams:
-            raise LocalProtocolError(f"no subscription {stream!r}")
-        self._call(self._unsubscribe, stream)
-
     def order_book(self, symbol: str) -> models.BookSnapshot:
-        """A consistent copy of the maintained book of ``symbol`` (levels ``(price, size)``)."""
+        """A consistent copy of the maintained book of ``symbol`` (levels ``(price, size)``).
+
+        Works right after ``subscribe_to_orderbook``; until the book is in sync
+        the copy says ``synced=False``.
+        """
         symbol = self._native(symbol)
-        for sub in list(self._streams.values()):
-            if sub.book is not None and sub.symbol.upper() == symbol.upper():
-                book = sub.book
-                return self._call_and_wait(
-                    lambda: models.BookSnapshot(sub.symbol.upper(), book.bids, book.asks))
+        for sub in self.subscriptions():
+            if isinstance(sub.extra, _SyncedBook) and sub.symbol == symbol.upper():
+                return self._book_copy(sub, sub.symbol)
         raise LocalProtocolError(f"no order book subscription for {symbol}")
 
     def _subscribe(self, stream: str, symbol: str, callback: Callback,
-                   book_limit: Optional[int] = None) -> str:
-        if not callable(callback):
-            raise LocalProtocolError("callback must be callable")
-        self._call(self._add_stream, stream, symbol, self._safe(callback, stream), book_limit)
-        return stream
+                   book_limit: Optional[int] = None) -> Subscription:
+        symbol = symbol.upper()
 
-    def _add_stream(self, stream: str, symbol: str, deliver: Callback,
-                    book_limit: Optional[int]) -> None:
-        sub = self._streams.get(stream)
-        if sub is not None:
-            sub.add_callback(deliver)
-            return
-        sub = _StreamSub(stream, symbol)
-        sub.add_callback(deliver)
-        if book_limit is not None:
-            sub.book = OrderBook(symbol.upper(), kind="size")
-            sub.sync = bn.DepthSync(symbol.upper(), self.market, sub.book,
-                                    deliver=sub.deliver, raw=self.raw,
-                                    request_snapshot=lambda s=sub: self._fetch_snapshot(s),
-                                    on_out_of_sync=self._book_out_of_sync)
-            sub.sync.limit = book_limit
-        self._streams[stream] = sub
-        self._market_link_with_room(stream).add(sub)
+        def book() -> OrderBook:
+            return OrderBook(symbol, kind="size")
 
-    def _market_link_with_room(self, stream: str) -> _MarketLink:
+        sub = self._register(stream, stream, callback, symbol=symbol,
+                             book=book if book_limit is not None else None)
+        if book_limit is not None and sub.extra is None:
+            sync = bn.DepthSync(symbol, self.market, sub.book,
+                                deliver=lambda event: sub.deliver(event), raw=self.raw,
+                                request_snapshot=lambda: self._fetch_snapshot(sub),
+                                on_out_of_sync=lambda s, r: self._book_out_of_sync(sub, r))
+            sync.limit = book_limit
+            sub.extra = _SyncedBook(sync)
+        return sub
+
+    def _place(self, sub: Subscription) -> None:
+        link = self._market_link_with_room(sub.spec)
+        sub.link = link
+        link.subs.add(sub)
+
+    def _market_link_with_room(self, stream: str) -> MarketLink:
         # USDT-M serves book streams on /public and the rest on /market: a link
         # carries streams of one route only.
         route = bn.stream_route(stream, self.market)
@@ -488,38 +211,38 @@ class BinanceWssClient(BaseClient):
             if link.route == route and len(link.subs) < bn.MAX_STREAMS[self.market]:
                 return link
         url = bn.market_stream_url(self.endpoints, self.market, route=route)
-        link = _MarketLink(self, f"market-{next(self._link_names)}", url, route)
+        link = MarketLink(self, f"market-{next(self._link_names)}", url, route)
         self._market_links.append(link)
         if self.running:
             link.conn.start()
         return link
 
-    def _unsubscribe(self, stream: str) -> None:
-        sub = self._streams.pop(stream, None)
-        if sub is not None and sub.link is not None:
-            sub.link.remove(sub)
-
-    def _fetch_snapshot(self, sub: _StreamSub) -> None:
-        path, params = bn.depth_snapshot_request(self.market, sub.symbol, sub.sync.limit)
+    def _fetch_snapshot(self, sub: Subscription) -> None:
+        book = sub.extra
+        if book is None or not sub.wanted or self._stopped:
+            return
+        path, params = bn.depth_snapshot_request(self.market, sub.symbol, book.sync.limit)
         d = self._rest.call("GET", path, params)
         # addCallback then addErrback: a malformed body raised by on_snapshot
         # must reach the retry as well as a failed request.
-        d.addCallback(sub.sync.on_snapshot)
+        d.addCallback(book.sync.on_snapshot)
         d.addErrback(lambda f: self._snapshot_failed(sub, f))
 
-    def _snapshot_failed(self, sub: _StreamSub, failure: Any) -> None:
-        self._emit_error(failure.value)
-        if sub.stream in self._streams and not self._stopped:
+    def _snapshot_failed(self, sub: Subscription, failure: Any) -> None:
+        if self._stopped:
+            return
+        self._emit_error(_rest_error(failure.value, f"{sub.symbol} depth snapshot"))
+        if sub.wanted:
             self._get_reactor().callLater(self._conn_options.reconnect_delay,
                                           self._fetch_snapshot, sub)
 
-    def _book_out_of_sync(self, symbol: str, reason: str) -> None:
-        from ..errors import SequenceGap
+    def _book_out_of_sync(self, sub: Subscription, reason: str) -> None:
         self.stats.sequence_gaps += 1
-        self._emit_error(SequenceGap(f"{symbol} book: {reason}; resyncing from a new snapshot"))
-
-    def _market_control(self, link: _MarketLink) -> Callable[[Any], None]:
-        return lambda event: self._generic_control(link, event)
+        self.stats.resyncs += 1
+        if sub.book is not None:
+            sub.book.synced = False
+        self._emit_error(SequenceGap(f"{sub.symbol} book: {reason}; resyncing from a new "
+                                     "snapshot"))
 
     # -- user data -------------------------------------------------------------------
     def subscribe_to_user_data(self, callback: Callback) -> None:
@@ -553,9 +276,9 @@ class BinanceWssClient(BaseClient):
         if self.market == "spot":
             link = self._ensure_api_link()
             if link.session is not None:
-                link.replay(link.conn, link.session)
+                link.subscribe_user_data(link.conn, link.session)
         else:
-            self._user_link = _UserStreamLink(self)
+            self._user_link = UserStreamLink(self)
             if self.running:
                 self._user_link.start()
 
@@ -578,12 +301,19 @@ class BinanceWssClient(BaseClient):
     # -- orders ------------------------------------------------------------------------
     def submit_order(self, symbol: str, side: str, order_type: str, quantity: Any,
                      price: Any = None, time_in_force: Optional[str] = None,
-                     client_order_id: Optional[str] = None, **extra: Any) -> Future:
+                     client_order_id: Optional[str] = None,
+                     **extra: Any) -> "RequestFuture[models.Order]":
         """Place an order over the WebSocket API; a Future of the accepted
         :class:`~exchange_wss.models.Order`, or :class:`~exchange_wss.errors.OrderRejected`.
 
-        The request is sent once. If the connection drops before the answer,
-        the Future fails with :class:`~exchange_wss.errors.OrderStateUnknown`.
+        The request is written once and never re-sent. Never written: it fails
+        with :class:`~exchange_wss.errors.RequestNotSent` (safe to retry).
+        Written and unanswered (a drop, the deadline): it fails with
+        :class:`~exchange_wss.errors.OrderStateUnknown` carrying the client
+        order id.
+
+        Raises:
+            LocalProtocolError: a bad argument, or a client order id already pending.
         """
         self._require_credentials()
         symbol = self._native(symbol)
@@ -591,43 +321,68 @@ class BinanceWssClient(BaseClient):
             # Always name the order: it is how its events and its fate after a
             # lost answer are found (Binance allows [.A-Za-z0-9:/_-]{1,36}).
             client_order_id = f"ews-{create_cid()}"
-        rid = self._next_id()
-        frame = bn.order_place_request(self.key, self._secret, self._timestamp(), rid,
+        frame = bn.order_place_request(self.key, self._secret, self._timestamp(), 0,
                                        symbol=symbol, side=side, type=order_type,
                                        quantity=quantity, price=price,
                                        time_in_force=time_in_force,
                                        new_client_order_id=client_order_id,
                                        recv_window=self.recv_window, **extra)
-        future: Future = Future()
-        future.client_order_id = frame["params"].get("newClientOrderId")
-        self._call(self._request, frame, _settle_order(future))
-        return future
+        coid = frame["params"].get("newClientOrderId")
+        request = self._new_request(("order", coid), frame, "order", ident=coid,
+                                    label=f"order {coid}")
+        self._submit(request)
+        return request.future
 
     def new_order(self, symbol: str, side: str, order_type: str, quantity: Any,
-                  price: Any = None, **kwargs: Any) -> Future:
+                  price: Any = None, **kwargs: Any) -> "RequestFuture[models.Order]":
         """Alias of :meth:`submit_order` (Binance answers every request)."""
         return self.submit_order(symbol, side, order_type, quantity, price, **kwargs)
 
     def cancel_order(self, symbol: str, order_id: Optional[int] = None,
-                     client_order_id: Optional[str] = None) -> Future:
-        """Cancel by ``order_id`` or ``client_order_id``; a Future of the answer."""
+                     client_order_id: Optional[str] = None) -> "RequestFuture[models.Order]":
+        """Cancel by ``order_id`` or ``client_order_id``; a Future of the cancelled order,
+        failing as :meth:`submit_order`'s does."""
         self._require_credentials()
         symbol = self._native(symbol)
-        rid = self._next_id()
-        frame = bn.order_cancel_request(self.key, self._secret, self._timestamp(), rid,
+        frame = bn.order_cancel_request(self.key, self._secret, self._timestamp(), 0,
                                         symbol=symbol, order_id=order_id,
                                         orig_client_order_id=client_order_id,
                                         recv_window=self.recv_window)
-        future: Future = Future()
-        self._call(self._request, frame, _settle_order(future))
-        return future
+        ident = order_id if order_id is not None else client_order_id
+        request = self._new_request(("cancel", symbol, ident), frame, "cancel", ident=ident,
+                                    label=f"cancel of {ident}")
+        self._submit(request)
+        return request.future
 
-    def _request(self, frame: Any, on_result: Callable[[Any, Any], None]) -> None:
-        self._ensure_api_link().request(frame, on_result)
+    def _submit(self, request: Any) -> None:
+        try:
+            self._call(self._submit_now, request)
+        except Exception:
+            self.requests._forget(request)
+            raise
 
-    def _ensure_api_link(self) -> _ApiLink:
+    def _submit_now(self, request: Any) -> None:
+        self._ensure_api_link().submit(request)
+
+    def _answered(self, event: RequestAnswered) -> None:
+        registry = self.requests
+        error = event.error
+        if error is not None:
+            if isinstance(error, ExchangeError) and not isinstance(error, OrderRejected):
+                error = OrderRejected(error.msg, code=error.code, raw=error.raw)
+            registry.reject(event.key, error)
+            return
+        result = event.result
+        if not isinstance(result, dict) or "orderId" not in result:
+            err = RemoteProtocolError(f"the answer is not an order: {short(result)}")
+            err.raw = event.raw
+            registry.reject(event.key, err)
+            return
+        registry.resolve(event.key, bn.order_from_result(result))
+
+    def _ensure_api_link(self) -> ApiLink:
         if self._api_link is None:
-            self._api_link = _ApiLink(self, self.endpoints.api_url)
+            self._api_link = ApiLink(self, self.endpoints.api_url)
             if self.running:
                 self._api_link.conn.start()
         return self._api_link
@@ -638,22 +393,21 @@ class BinanceWssClient(BaseClient):
                                      "BinanceWssClient(key, secret)")
 
     # -- control events ------------------------------------------------------------------
-    def _api_control(self, event: Any) -> None:
-        if isinstance(event, (bn.ServerShutdown,)) and self._api_link is not None:
-            self._api_link.conn.drop("serverShutdown")
-        elif isinstance(event, bn.StreamTerminated) and self._user_data_wanted:
-            link = self._api_link
-            if link is not None and link.session is not None:
-                link.replay(link.conn, link.session)
-        self._generic_control(self._api_link, event)
-
-    def _generic_control(self, link: Any, event: Any) -> None:
+    def _binance_event(self, link: Any, event: Any) -> None:
+        """The Binance control events every link may get."""
         if isinstance(event, bn.MalformedFrame):
-            self._protocol_error(f"{link.name if link else '?'}: {event.reason}", event.raw)
+            self._protocol_error(f"{link.name}: {event.reason}", event.raw)
         elif isinstance(event, bn.BookOutOfSync):
-            self._book_out_of_sync(event.stream, event.reason)
-        elif isinstance(event, bn.ServerShutdown) and link is not None:
+            pass  # reported by the DepthSync's on_out_of_sync
+        elif isinstance(event, bn.ServerShutdown):
+            self._emit_event(event)
             link.conn.drop("serverShutdown")
+        elif isinstance(event, bn.Response) and event.error is not None:
+            self._emit_error(event.error)
+        elif isinstance(event, bn.UnknownStream):
+            log.debug("%s: data for an unknown stream %s", link.name, event.stream)
+        elif isinstance(event, bn.DuplicateFill):
+            log.debug("%s: a repeated fill was left out", link.name)
         else:
             self._emit_event(event)
 
@@ -666,10 +420,10 @@ class BinanceWssClient(BaseClient):
         if self._user_link is not None:
             self._user_link.start()
 
-    def _stop_connections(self):
+    def _stop_connections(self) -> Any:
+        self._stop_requests()
         links = [link.stop() for link in self._market_links]
         if self._api_link is not None:
-            self._api_link.closed("client stopped")
             links.append(self._api_link.stop())
         if self._user_link is not None:
             links.append(self._user_link.stop())
@@ -677,29 +431,9 @@ class BinanceWssClient(BaseClient):
             self._rest_client.close()
         return defer.DeferredList(links, consumeErrors=True)
 
-    def _fail_pending(self, error: BaseException) -> None:
-        if self._api_link is not None:
-            in_flight, self._api_link.in_flight = self._api_link.in_flight, {}
-            waiting, self._api_link.waiting = self._api_link.waiting, []
-            for on_result in list(in_flight.values()) + [cb for _f, cb in waiting]:
-                on_result(None, ClientStopped("the client was stopped"))
-
 
 def _only(kind: Any, callback: Callback) -> Callback:
     def deliver(event: Any) -> None:
         if isinstance(event, kind):
             callback(event)
     return deliver
-
-
-def _settle_order(future: Future) -> Callable[[Any, Any], None]:
-    def settle(result: Any, error: Any) -> None:
-        if future.done():
-            return
-        if error is None:
-            future.set_result(bn.order_from_result(result))
-        elif isinstance(error, ExchangeError):
-            future.set_exception(OrderRejected(error.msg, code=error.code, raw=error.raw))
-        else:
-            future.set_exception(error)
-    return settle

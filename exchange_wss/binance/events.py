@@ -52,7 +52,7 @@ class ListenKeyExpired:
     """``listenKeyExpired``: nothing more arrives on this key; get a new one.
     (``E`` is sometimes a string on the wire; ``mts`` is always an int or None.)"""
 
-    listen_key: Optional[str]
+    listen_key: Optional[str] = field(repr=False)  # a credential: never printed
     raw: Any = field(repr=False, compare=False)
     mts: Optional[int] = None
 

@@ -8,6 +8,7 @@ the parser to each element.
 
 from __future__ import annotations
 
+from math import isfinite
 from typing import Any, Optional
 
 from ..errors import RemoteProtocolError
@@ -19,13 +20,21 @@ from ._common import _f, _is_int, _levels, _mts
 _SIGN = {"BUY": 1.0, "SELL": -1.0}
 
 
+def _num(d: dict, key: str) -> float:
+    """A field the model cannot do without: present, a number, finite (else raise)."""
+    value = _f(d[key])
+    if value is None or not isfinite(value):
+        raise ValueError(f"{key} is not a finite number: {value!r}")
+    return value
+
+
 def _trade(d: dict, symbol: Optional[str]) -> Trade:
-    qty = _f(d["q"])
+    qty = _num(d, "q")
     # m: the buyer was the maker, so the taker sold.
     amount = -qty if d.get("m") is True else qty
     agg = d.get("e") == "aggTrade" if "e" in d else ("f" in d and "l" in d)
     return Trade(d.get("s") or symbol, d.get("a") if agg else d.get("t"),
-                 _mts(d.get("T")) or _mts(d.get("E")), amount, _f(d["p"]),
+                 _mts(d.get("T")) or _mts(d.get("E")), amount, _num(d, "p"),
                  "aggTrade" if agg else "trade", d)
 
 
@@ -34,7 +43,7 @@ def _ticker(d: dict, symbol: Optional[str]) -> Ticker:
     # Futures tickers carry no best bid/ask (b, B, a, A): those stay None.
     return Ticker(d.get("s") or symbol, _f(d.get("b")), _f(d.get("B")), _f(d.get("a")),
                   _f(d.get("A")), _f(d.get("p")), None if rel is None else rel / 100.0,
-                  _f(d.get("c")), _f(d.get("v")), _f(d.get("h")), _f(d.get("l")), d)
+                  _num(d, "c"), _f(d.get("v")), _f(d.get("h")), _f(d.get("l")), d)
 
 
 def _book_ticker(d: dict, symbol: Optional[str]) -> BookTicker:
@@ -47,7 +56,7 @@ def _book_ticker(d: dict, symbol: Optional[str]) -> BookTicker:
         mts = d.get("E")
         if mts is not None:
             mts = _mts(mts)
-    return BookTicker(d.get("s") or symbol, _f(d.get("b")), _f(d.get("B")), _f(d.get("a")),
+    return BookTicker(d.get("s") or symbol, _num(d, "b"), _f(d.get("B")), _num(d, "a"),
                       _f(d.get("A")), d.get("u"), mts, d)
 
 
@@ -55,7 +64,7 @@ def _kline(d: dict, symbol: Optional[str]) -> Candle:
     k = d["k"]
     closed = k.get("x")
     return Candle(k.get("s") or d.get("s") or symbol, k.get("i"), _mts(k.get("t")),
-                  _f(k.get("o")), _f(k.get("c")), _f(k.get("h")), _f(k.get("l")),
+                  _num(k, "o"), _num(k, "c"), _num(k, "h"), _num(k, "l"),
                   _f(k.get("v")), d, closed if closed.__class__ is bool else None)
 
 

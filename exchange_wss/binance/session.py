@@ -3,8 +3,11 @@ its stream handler, response waiter, user-data handler or control callback."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+import itertools
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from .._session import (RequestAnswered, SubscribeConfirmed, SubscribeRefused,
+                        UnsubscribeConfirmed, UnsubscribeRefused, Unexpected, short)
 from ..errors import ExchangeError
 from ..models import BookSnapshot, Fill
 from ..orderbook import OrderBook
@@ -16,6 +19,7 @@ from .market_data import (_book_ticker, _continuous_kline, _diff, _force_order, 
                           _mark_price, _mini_ticker, _partial, _passthrough, _ticker, _trade)
 from .streams import _PARTIAL_SUFFIX
 from .user_data import _CONTROL_EVENTS, FillDedup, _control_event, _parse_user
+from .streams import subscribe_request, unsubscribe_request
 from .ws_api import _exchange_error
 
 __all__ = ["BinanceSession"]
@@ -30,34 +34,38 @@ class _Stream:
     (the facade guards user callbacks).
     """
 
-    __slots__ = ("session", "name", "symbol", "deliver")
+    __slots__ = ("session", "name", "symbol", "target", "frames")
 
-    def __init__(self, session: "BinanceSession", name: str, deliver: Callable[[Any], None]):
+    def __init__(self, session: "BinanceSession", name: str, target: Any):
         self.session = session
         self.name = name
         at = name.find("@")
         # All-market streams ("!ticker@arr") name no symbol.
         self.symbol = name[:at].upper() if at > 0 and name[0] != "!" else None
-        self.deliver = deliver
+        # Events go to target.deliver, read per event: a subscription's callbacks
+        # may grow after it was routed.
+        self.target = target
+        self.frames = 0
 
     def _bad(self, msg: Any, exc: BaseException) -> None:
-        self.session._on_control(MalformedFrame(f"{self.name}: {type(exc).__name__}: {exc}",
-                                                msg))
+        self.session._on_control(MalformedFrame(
+            f"{self.name}: {type(exc).__name__}: {short(str(exc), 80)} in {short(msg)}", msg))
 
 
 class _RawStream(_Stream):
     __slots__ = ()
 
     def handle(self, data: Any, msg: Any) -> None:
-        self.deliver(data)
+        self.frames += 1
+        self.target.deliver(data)
 
 
 class _ParsedStream(_Stream):
     __slots__ = ("parse",)
 
-    def __init__(self, session: "BinanceSession", name: str, deliver: Callable[[Any], None],
+    def __init__(self, session: "BinanceSession", name: str, target: Any,
                  parse: Callable[[Any, Optional[str]], Any]):
-        super().__init__(session, name, deliver)
+        super().__init__(session, name, target)
         self.parse = parse
 
     def handle(self, data: Any, msg: Any) -> None:
@@ -66,7 +74,8 @@ class _ParsedStream(_Stream):
         except Exception as exc:  # noqa: BLE001 - a bad frame is reported, never raised
             self._bad(msg, exc)
             return
-        self.deliver(event)
+        self.frames += 1
+        self.target.deliver(event)
 
 
 class _ManyStream(_ParsedStream):
@@ -87,16 +96,18 @@ class _ManyStream(_ParsedStream):
                 events.append(parse(item, symbol))
             except Exception as exc:  # noqa: BLE001 - a bad element is reported, never raised
                 self._bad(item, exc)
+        self.frames += 1
+        deliver = self.target.deliver
         for event in events:
-            self.deliver(event)
+            deliver(event)
 
 
 class _PartialStream(_Stream):
     __slots__ = ("book", "raw")
 
-    def __init__(self, session: "BinanceSession", name: str, deliver: Callable[[Any], None],
+    def __init__(self, session: "BinanceSession", name: str, target: Any,
                  raw: bool, book: Optional[OrderBook]):
-        super().__init__(session, name, deliver)
+        super().__init__(session, name, target)
         self.raw = raw
         self.book = book
 
@@ -106,7 +117,8 @@ class _PartialStream(_Stream):
         except Exception as exc:  # noqa: BLE001
             self._bad(msg, exc)
             return
-        self.deliver(data if self.raw else event)
+        self.frames += 1
+        self.target.deliver(data if self.raw else event)
 
 
 class _SyncedStream(_Stream):
@@ -114,9 +126,9 @@ class _SyncedStream(_Stream):
 
     __slots__ = ("sync", "raw")
 
-    def __init__(self, session: "BinanceSession", name: str, deliver: Callable[[Any], None],
+    def __init__(self, session: "BinanceSession", name: str, target: Any,
                  raw: bool, book: OrderBook):
-        super().__init__(session, name, deliver)
+        super().__init__(session, name, target)
         self.raw = raw
         self.sync = DepthSync(self.symbol or name, session.market, book, stream=name)
 
@@ -126,8 +138,9 @@ class _SyncedStream(_Stream):
         except Exception as exc:  # noqa: BLE001
             self._bad(msg, exc)
             return
+        self.frames += 1
         if self.raw:
-            self.deliver(data)
+            self.target.deliver(data)
         self._emit(out)
 
     def snapshot(self, snapshot: Any) -> None:
@@ -145,9 +158,9 @@ class _SyncedStream(_Stream):
             if cls is SnapshotNeeded or cls is BookOutOfSync:
                 control(event)
             elif not self.raw:
-                self.deliver(event)
+                self.target.deliver(event)
             elif cls is BookSnapshot:
-                self.deliver(event.raw)  # raw mode: the REST snapshot as received
+                self.target.deliver(event.raw)  # raw mode: the REST snapshot as received
 
 
 def _stream_kind(name: str) -> Tuple[str, bool]:
@@ -225,21 +238,82 @@ class BinanceSession:
             rules, and the ``type`` of Wallets).
     """
 
-    def __init__(self, on_control: Callable[[Any], None], *, market: str = "spot"):
+    def __init__(self, on_control: Callable[[Any], None], *, market: str = "spot",
+                 raw: bool = False):
         self.market = _check_market(market)
         self._on_control = on_control
+        self.raw = raw
         self._streams: Dict[str, Any] = {}
         self._responses: Dict[Any, Callable[[Any, Any], None]] = {}
         self._user: Optional[Tuple[Callable[[Any], None], bool]] = None
         #: The exactly-once rule for Fills (see :class:`FillDedup`); its counters
         #: say how many fills were left out and why.
         self.fills = FillDedup()
+        # Ids this session puts on the wire, and what each answer settles.
+        self._ids = itertools.count(1)
+        self._acks: Dict[int, Tuple[str, List[Any]]] = {}   # id -> (op, subscriptions)
+        self._requests: Dict[int, Any] = {}                   # id -> request key
+        self._confirmed: Dict[str, Any] = {}                  # stream -> subscription
+
+    def next_id(self) -> int:
+        """A request id unique on this connection."""
+        return next(self._ids)
+
+    # ------------------------------------------------------------------ subscriptions
+
+    def subscribe(self, subs: Any, targets: Optional[Sequence[Any]] = None) -> Dict[str, Any]:
+        """Route the streams of ``subs`` (one subscription or a list; each one's
+        ``spec`` is its stream name) and return one ``SUBSCRIBE`` frame for them all.
+
+        The answer confirms (or refuses) every one of them. Each stream's events
+        go to ``target.deliver`` (default: the subscription itself; a synced book
+        passes the object that keeps it), read per event.
+        """
+        subs = [subs] if not isinstance(subs, (list, tuple)) else list(subs)
+        targets = list(targets) if targets is not None else subs
+        names = []
+        for sub, target in zip(subs, targets):
+            name = _norm_stream(sub.spec)
+            self._route(name, target, self.raw, sub.book if _stream_kind(name)[0] == "partial"
+                        else None)
+            names.append(sub.spec)
+        req_id = self.next_id()
+        self._acks[req_id] = ("subscribe", subs)
+        return subscribe_request(names, req_id)
+
+    def unsubscribe(self, sub: Any) -> Optional[Dict[str, Any]]:
+        """Stop routing ``sub``'s stream at once; the ``UNSUBSCRIBE`` frame, or None
+        if the server never confirmed it on this connection."""
+        name = _norm_stream(sub.spec)
+        if self._confirmed.get(name) is not sub:
+            return None
+        del self._confirmed[name]
+        self._streams.pop(name, None)
+        req_id = self.next_id()
+        self._acks[req_id] = ("unsubscribe", [sub])
+        return unsubscribe_request([sub.spec], req_id)
+
+    def request(self, key: Any, frame: Dict[str, Any]) -> Dict[str, Any]:
+        """A WebSocket-API request frame for the registry's request ``key``: a copy
+        with this connection's id; its answer comes back as
+        :class:`~exchange_wss._session.RequestAnswered`."""
+        req_id = self.next_id()
+        self._requests[req_id] = key
+        return {**frame, "id": req_id}
+
+    def frames_of(self, sub: Any) -> int:
+        """Data frames routed for ``sub``'s stream on this connection (health reports)."""
+        handler = self._streams.get(_norm_stream(sub.spec))
+        return handler.frames if handler is not None else 0
 
     # ------------------------------------------------------------------ registration
 
     def expect_stream(self, stream_name: str, deliver: Callable[[Any], None], *,
                       raw: bool = False, book: Optional[OrderBook] = None) -> None:
         """Route a stream's data to ``deliver`` (call before sending SUBSCRIBE).
+
+        The low-level form of :meth:`subscribe`, for streams no subscription
+        handle stands for.
 
         Args:
             stream_name: as subscribed (``"btcusdt@depth@100ms"``).
@@ -265,18 +339,20 @@ class BinanceSession:
             raise _fail(f"a stream name is required, got {stream_name!r}")
         if not callable(deliver):
             raise _fail("deliver must be callable")
-        name = _norm_stream(stream_name)
+        self._route(_norm_stream(stream_name), _Sink(deliver), raw, book)
+
+    def _route(self, name: str, target: Any, raw: bool, book: Optional[OrderBook]) -> None:
         kind, many = _stream_kind(name)
         if kind == "diff" and book is not None:
-            handler: Any = _SyncedStream(self, name, deliver, raw, book)
+            handler: Any = _SyncedStream(self, name, target, raw, book)
         elif kind == "partial":
-            handler = _PartialStream(self, name, deliver, raw, book)
+            handler = _PartialStream(self, name, target, raw, book)
         elif raw:
-            handler = _RawStream(self, name, deliver)
+            handler = _RawStream(self, name, target)
         elif many:
-            handler = _ManyStream(self, name, deliver, _PARSERS[kind])
+            handler = _ManyStream(self, name, target, _PARSERS[kind])
         else:
-            handler = _ParsedStream(self, name, deliver, _PARSERS[kind])
+            handler = _ParsedStream(self, name, target, _PARSERS[kind])
         self._streams[name] = handler
 
     def forget_stream(self, name: str) -> None:
@@ -406,7 +482,7 @@ class BinanceSession:
         try:
             hash(req_id)
         except TypeError:
-            self._on_control(MalformedFrame("unhashable response id", msg))
+            self._on_control(MalformedFrame(f"unhashable response id: {short(msg)}", msg))
             return
         status = msg.get("status")
         status = status if status.__class__ is int else None
@@ -422,8 +498,50 @@ class BinanceSession:
         else:
             error = None
             result = msg.get("result")
+        ack = self._acks.pop(req_id, None) if req_id.__class__ is int else None
+        if ack is not None:
+            self._acked(ack, error, msg)
+            return
+        key = self._requests.pop(req_id, _NONE) if req_id.__class__ is int else _NONE
+        if key is not _NONE:
+            self._on_control(RequestAnswered(key, result, error, msg))
+            return
         on_result = self._responses.pop(req_id, None)
         if on_result is not None:
             on_result(result, error)
-        else:
+        elif error is not None:
             self._on_control(Response(req_id, result, error, status, msg))
+        else:
+            self._on_control(Unexpected(f"an answer with id {short(req_id, 30)} that no "
+                                        f"request of this connection carries: {short(msg)}",
+                                        msg))
+
+    def _acked(self, ack: Tuple[str, List[Any]], error: Optional[ExchangeError],
+               msg: dict) -> None:
+        op, subs = ack
+        control = self._on_control
+        for sub in subs:
+            name = _norm_stream(sub.spec)
+            if op == "subscribe":
+                if error is None:
+                    self._confirmed[name] = sub
+                    control(SubscribeConfirmed(sub, msg))
+                else:
+                    self._streams.pop(name, None)
+                    control(SubscribeRefused(sub, error.code, error.msg, msg))
+            elif error is None:
+                control(UnsubscribeConfirmed(sub, msg))
+            else:
+                control(UnsubscribeRefused(sub, error.code, error.msg, msg))
+
+
+class _Sink:
+    """A plain callable in the role of a subscription (``expect_stream``)."""
+
+    __slots__ = ("deliver",)
+
+    def __init__(self, deliver: Callable[[Any], None]) -> None:
+        self.deliver = deliver
+
+
+_NONE = object()

@@ -2,33 +2,34 @@
 
 Public channels are pooled onto connections of up to ``channels_per_connection``
 subscriptions each; the authenticated channel has a connection of its own. Each
-connection is a :class:`_Link`: it owns a :class:`~exchange_wss.connection.WebSocketConnection`
-and, while open, a fresh :class:`~exchange_wss.bitfinex.protocol.BitfinexSession`.
-What the user asked for (subscriptions, authentication) lives in the client and
-is replayed on every (re)connect; requests (orders, calc, ping) are sent once
-and never replayed.
+connection is a :class:`~exchange_wss.bitfinex.link.BitfinexLink`: a
+:class:`~exchange_wss.connection.WebSocketConnection` and, while open, a fresh
+:class:`~exchange_wss.bitfinex.session.BitfinexSession`. What the user asked
+for (subscriptions, authentication) lives in the client and is replayed on
+every (re)connect; requests (orders, cancels, updates) are written once, never
+replayed, and each settles with what is known (see :mod:`exchange_wss._requests`).
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-from concurrent.futures import Future
 from typing import Any, Callable, Dict, Iterable, List, Optional
-from urllib.parse import urlsplit
 
 from .. import models
-from .._facade import BaseClient, Callback, Link
-from ..connection import WebSocketConnection
-from ..errors import (AuthenticationError, ChecksumMismatch, ClientStopped, ConnectionLost,
-                      ExchangeError, ExchangePaused, LocalProtocolError, OrderRejected,
-                      OrderStateUnknown, RemoteProtocolError, SequenceGap, SubscriptionError)
+from .._facade import BaseClient, Callback
+from .._requests import Request, RequestFuture
+from .._subscriptions import Subscription
+from ..errors import ExchangePaused, LocalProtocolError
 from ..orderbook import OrderBook
-from ..pacing import Pacer, shared_pacer
-from ..symbols import Venue
+from ..pacing import Pacer
+from . import orders
+from . import requests as bfx
+from .handlers import parse_auth_frame
+from .link import BitfinexLink
+from .requests import ChannelSpec
 from .._endpoints import endpoint
-from . import protocol as bfx
-from .protocol import ChannelSpec
+from ..symbols import Venue
 from .utils import NonceGenerator, cid_to_date, create_cid, order_symbol
 
 __all__ = ["WssClient", "DEFAULT_AUTH_URL", "DEFAULT_PUBLIC_URL"]
@@ -38,217 +39,17 @@ log = logging.getLogger("exchange_wss.bitfinex")
 DEFAULT_AUTH_URL = "wss://api.bitfinex.com/ws/2"
 DEFAULT_PUBLIC_URL = "wss://api-pub.bitfinex.com/ws/2"
 
-#: Order requests: sent only once authenticated, never replayed after a reconnect.
-_ORDER_OPS = frozenset({"on", "oc", "oc_multi", "ou", "ox_multi", "fon", "foc"})
-
-#: Connection opens Bitfinex allows per host and period (api 5 per 15 s, api-pub 20 per
-#: minute; more is refused with HTTP 429). Other hosts (the sandbox) are not paced.
-_OPEN_LIMITS = {"api.bitfinex.com": (5, 15.0), "api-pub.bitfinex.com": (20, 60.0)}
 #: calc requests per second per client.
 _CALC_PER_SECOND = 8
 
-_INFO_RECONNECT = 20051
-_INFO_MAINTENANCE_START = 20060
-_INFO_MAINTENANCE_END = 20061
 
-
-class _Subscription:
-    """One channel the user asked for; survives reconnects with its callbacks."""
-
-    __slots__ = ("spec", "callbacks", "deliver", "book", "link", "sub_id", "chan_id")
-
-    def __init__(self, spec: ChannelSpec, book: Optional[OrderBook]) -> None:
-        self.spec = spec
-        self.callbacks: List[Callback] = []
-        self.deliver: Callback = _ignore
-        self.book = book
-        self.link: Optional[_Link] = None
-        self.sub_id: Optional[int] = None
-        self.chan_id: Optional[int] = None
-
-    def set_callbacks(self, callbacks: List[Callback]) -> None:
-        self.callbacks = callbacks
-        if len(callbacks) == 1:
-            self.deliver = callbacks[0]
-        else:
-            def fan_out(event: Any, _cbs=tuple(callbacks)) -> None:
-                for cb in _cbs:
-                    cb(event)
-            self.deliver = fan_out
-
-
-def _ignore(_event: Any) -> None:
-    pass
-
-
-class _Link(Link):
-    """One Bitfinex connection: replays conf, auth and subscriptions on every open."""
-
-    def __init__(self, client: "WssClient", name: str, url: str, *, auth: bool) -> None:
-        host = urlsplit(url).hostname
-        limit = _OPEN_LIMITS.get(host)
-        pacer = shared_pacer(host, limit[0], limit[1], client._get_reactor()) if limit else None
-        super().__init__(client, name, url, open_pacer=pacer)
-        self.auth = auth
-        self.subs: Dict[int, _Subscription] = {}
-        self.authenticated = False
-        # Order requests wait for authentication, not just for the socket.
-        self.order_outbox: List[Any] = []
-
-    def send_order(self, frame: Any) -> None:
-        """Send once authenticated; queued requests go out in order."""
-        if self.authenticated and self.conn.send(frame):
-            return
-        self.order_outbox.append(frame)
-
-    def add(self, sub: _Subscription) -> None:
-        self.subs[id(sub)] = sub
-        sub.link = self
-        if self.session is not None:
-            self._subscribe(sub)
-
-    def remove(self, sub: _Subscription) -> None:
-        self.subs.pop(id(sub), None)
-        if self.session is not None:
-            if sub.chan_id is not None:
-                self.session.forget(sub.chan_id)
-                self.conn.send(bfx.unsubscribe_request(sub.chan_id))
-            elif sub.sub_id is not None:
-                self.session.cancel_pending(sub.sub_id)
-        sub.link = sub.chan_id = sub.sub_id = None
-
-    def _subscribe(self, sub: _Subscription) -> None:
-        sub.sub_id = self.client._next_sub_id()
-        sub.chan_id = None
-        self.session.expect(sub.sub_id, sub.spec, sub.deliver, raw=self.client.raw, book=sub.book)
-        self.conn.send(sub.spec.subscribe_request(sub.sub_id))
-
-    def resubscribe(self, sub: _Subscription) -> None:
-        """Drop one channel and subscribe it again (fresh snapshot)."""
-        if self.session is None:
-            return
-        if sub.chan_id is not None:
-            self.session.forget(sub.chan_id)
-            self.conn.send(bfx.unsubscribe_request(sub.chan_id))
-        elif sub.sub_id is not None:
-            self.session.cancel_pending(sub.sub_id)
-        self._subscribe(sub)
-
-    # -- Link hooks ---------------------------------------------------------------------
-    def new_session(self) -> bfx.BitfinexSession:
-        return bfx.BitfinexSession(self._control, seq_all=self.client.seq_all)
-
-    def replay(self, conn: WebSocketConnection, session: bfx.BitfinexSession) -> None:
-        client = self.client
-        if client.conf_flags:
-            conn.send(bfx.conf_request(client.conf_flags))
-        if self.auth:
-            try:
-                frame = client._auth_request()
-            except LocalProtocolError as exc:
-                # A nonce that cannot be made (past Bitfinex's cap) must be
-                # reported, not lost on the reactor thread.
-                err = AuthenticationError(None, f"cannot authenticate: {exc}")
-                client._emit_error(err)
-                client._fail_pending(err)
-                self.order_outbox.clear()
-            else:
-                session.expect_auth(client._auth_deliver, raw=client.raw)
-                conn.send(frame)
-        for sub in list(self.subs.values()):
-            self._subscribe(sub)
-
-    def closed(self, reason: str) -> None:
-        was_authenticated, self.authenticated = self.authenticated, False
-        if self.auth and was_authenticated:
-            self.client._orders_in_doubt()
-
-    def connection_gave_up(self, conn: WebSocketConnection, reason: str) -> None:
-        super().connection_gave_up(conn, reason)
-        if self.auth:
-            self.client._fail_pending(ConnectionLost(reason))
-
-    # -- protocol control events -------------------------------------------------------
-    def _control(self, event: Any) -> None:
-        client = self.client
-        kind = type(event)
-        if kind is bfx.Subscribed:
-            sub = self._sub_by_sub_id(event.sub_id)
-            if sub is not None:
-                sub.chan_id = event.chan_id
-            client._emit_event(event)
-        elif kind is bfx.AuthOk:
-            self.authenticated = True
-            client._emit_state("authenticated", self.name)
-            outbox, self.order_outbox = self.order_outbox, []
-            for frame in outbox:
-                self.conn.send(frame)
-        elif kind is bfx.AuthFailed:
-            err = AuthenticationError(event.code, event.msg, event.raw)
-            client._emit_error(err)
-            client._fail_pending(err)
-            self.order_outbox.clear()
-        elif kind is bfx.InfoEvent:
-            self._info(event)
-        elif kind is bfx.ErrorEvent:
-            sub = self._sub_by_sub_id(event.sub_id) if event.sub_id is not None else None
-            if sub is not None:
-                client._emit_error(SubscriptionError(event.code, f"{sub.spec.label}: {event.msg}",
-                                                     event.raw))
-            else:
-                client._emit_error(ExchangeError(event.code, event.msg, event.raw))
-        elif kind is bfx.ChecksumFailed:
-            sub = self._sub_by_chan_id(event.chan_id)
-            label = sub.spec.label if sub else f"channel {event.chan_id}"
-            client.stats.checksum_mismatches += 1
-            client._emit_error(ChecksumMismatch(
-                f"{label}: checksum {event.computed} != server {event.expected}; resubscribing"))
-            if sub is not None:
-                self.resubscribe(sub)
-        elif kind is bfx.SequenceGapEvent:
-            client.stats.sequence_gaps += 1
-            client._emit_error(SequenceGap(
-                f"{self.name}: expected seq {event.expected}, got {event.got}; reconnecting"))
-            self.conn.drop("sequence gap")
-        elif kind is bfx.MalformedFrame:
-            client._protocol_error(f"{self.name}: {event.reason}", event.raw)
-        elif kind is bfx.UnknownChannel:
-            log.debug("%s: frame for unknown channel %s", self.name, event.chan_id)
-        else:  # Unsubscribed, Pong, ConfAck and what else the session reports
-            if kind is bfx.ConfAck and event.status != "OK":
-                client._emit_error(ExchangeError(None, f"conf {event.flags} refused", event.raw))
-            client._emit_event(event)
-
-    def _info(self, event: Any) -> None:
-        client = self.client
-        code = event.code
-        client._emit_event(event)
-        if code is None:
-            if event.version is not None and event.version != 2:
-                client._emit_error(RemoteProtocolError(
-                    f"{self.name}: server speaks API version {event.version}, not 2"))
-        elif code == _INFO_RECONNECT:
-            self.conn.drop("server asked to reconnect (20051)")
-        elif code == _INFO_MAINTENANCE_START:
-            client._paused = True
-            client._emit_state("paused", self.name, "maintenance (20060)")
-        elif code == _INFO_MAINTENANCE_END:
-            client._paused = False
-            client._emit_state("resumed", self.name, "maintenance ended (20061)")
-            for sub in list(self.subs.values()):
-                self.resubscribe(sub)
-
-    def _sub_by_sub_id(self, sub_id: Any) -> Optional[_Subscription]:
-        for sub in self.subs.values():
-            if sub.sub_id == sub_id:
-                return sub
-        return None
-
-    def _sub_by_chan_id(self, chan_id: int) -> Optional[_Subscription]:
-        for sub in self.subs.values():
-            if sub.chan_id == chan_id:
-                return sub
-        return None
+def _filters_follow_orders(filters: Optional[List[str]]) -> bool:
+    """Whether the account channel, so filtered, carries what settles an order:
+    its notifications (``notify``) and the order snapshot (``trading``)."""
+    if not filters:
+        return True
+    trading = any(f == "trading" or f.startswith("trading-") for f in filters)
+    return trading and "notify" in filters
 
 
 class WssClient(BaseClient):
@@ -256,7 +57,7 @@ class WssClient(BaseClient):
 
     Create one, register callbacks, ``start()``; every method is safe from any
     thread and before the socket is open (requests wait for their connection,
-    order operations also for authentication).
+    order operations also for authentication, each within ``request_timeout``).
 
     Args:
         key: API key (needed for ``authenticate`` and order operations).
@@ -276,12 +77,12 @@ class WssClient(BaseClient):
             ``exchange_wss.compat.bitfinex_v2`` uses it for bitfinex-v2's nonces.
         calc_on_auth: send ``calc: 1`` with the auth request (wallet AVAILABLE
             computed in the snapshot).
-        **options: the hooks ``on_event`` and ``on_error`` (see
-            :class:`~exchange_wss._facade.BaseClient`) and the reliability
-            settings ``ping_interval``, ``ping_timeout``, ``reconnect_delay``,
-            ``max_reconnect_delay``, ``max_reconnect``, ``stale_timeout``,
-            ``open_timeout``, ``tls_options``, ``fast_path`` (see
-            :class:`~exchange_wss.connection.ConnectionOptions`).
+        **options: the hooks ``on_event`` and ``on_error``, ``request_timeout``,
+            ``subscription_timeout`` (see :class:`~exchange_wss._facade.BaseClient`)
+            and the reliability settings ``ping_interval``, ``ping_timeout``,
+            ``reconnect_delay``, ``max_reconnect_delay``, ``max_reconnect``,
+            ``stale_timeout``, ``open_timeout``, ``tls_options``, ``fast_path``,
+            ``max_message_size`` (see :class:`~exchange_wss.connection.ConnectionOptions`).
     """
 
     venue = Venue("bitfinex")
@@ -314,16 +115,12 @@ class WssClient(BaseClient):
         self.seq_all = seq_all
         self.conf_flags = (bfx.FLAG_OB_CHECKSUM if checksum else 0) | (
             bfx.FLAG_SEQ_ALL if seq_all else 0)
-        self._subs: Dict[ChannelSpec, _Subscription] = {}
-        self._public_links: List[_Link] = []
-        self._auth_link: Optional[_Link] = None
+        self._public_links: List[BitfinexLink] = []
+        self._auth_link: Optional[BitfinexLink] = None
         self._auth_callbacks: List[Callback] = []
         self._auth_filters: Optional[List[str]] = None
         self._auth_dms = False
-        self._sub_ids = itertools.count(1)
         self._link_names = itertools.count(0)
-        self._pending: Dict[int, Future] = {}
-        self._in_doubt: Dict[int, Future] = {}
         self._paused = False
         self._calc_pacer: Optional[Pacer] = None
 
@@ -333,22 +130,23 @@ class WssClient(BaseClient):
                 f"subscriptions={len(self._subs)} running={self.running}>")
 
     # -- subscriptions ------------------------------------------------------------
-    def subscribe_to_ticker(self, symbol: str, callback: Callback) -> str:
+    def subscribe_to_ticker(self, symbol: str, callback: Callback) -> Subscription:
         """Subscribe to a ticker; ``callback`` gets :class:`~exchange_wss.models.Ticker`
         (or :class:`~exchange_wss.models.FundingTicker` for ``f`` symbols).
 
         Returns:
-            The subscription's identifier, for :meth:`unsubscribe`.
+            The :class:`~exchange_wss.Subscription` handle (``str()`` of it is
+            its label); registered at once, so :meth:`unsubscribe` works right away.
         """
         return self._subscribe(ChannelSpec.ticker(symbol), callback)
 
-    def subscribe_to_trades(self, symbol: str, callback: Callback) -> str:
+    def subscribe_to_trades(self, symbol: str, callback: Callback) -> Subscription:
         """Subscribe to public trades: a :class:`~exchange_wss.models.TradesSnapshot`,
         then :class:`~exchange_wss.models.Trade` events (``kind`` ``te`` and ``tu``)."""
         return self._subscribe(ChannelSpec.trades(symbol), callback)
 
     def subscribe_to_orderbook(self, symbol: str, precision: str, callback: Callback,
-                               length: int = 25, frequency: str = "F0") -> str:
+                               length: int = 25, frequency: str = "F0") -> Subscription:
         """Subscribe to an order book; the client maintains it (see :meth:`order_book`).
 
         ``callback`` gets a :class:`~exchange_wss.models.BookSnapshot`, then
@@ -362,73 +160,55 @@ class WssClient(BaseClient):
         """
         return self._subscribe(ChannelSpec.book(symbol, precision, frequency, length), callback)
 
-    def subscribe_to_candles(self, symbol: str, timeframe: str, callback: Callback) -> str:
+    def subscribe_to_candles(self, symbol: str, timeframe: str, callback: Callback) -> Subscription:
         """Subscribe to candles: a :class:`~exchange_wss.models.CandlesSnapshot`
         (oldest first), then :class:`~exchange_wss.models.Candle` updates."""
         return self._subscribe(ChannelSpec.candles(symbol, timeframe), callback)
 
-    def subscribe_to_status(self, key: str, callback: Callback) -> str:
+    def subscribe_to_status(self, key: str, callback: Callback) -> Subscription:
         """Subscribe to a status channel, e.g. ``"deriv:tBTCF0:USTF0"`` or ``"liq:global"``."""
         return self._subscribe(ChannelSpec.status(key), callback)
 
-    def unsubscribe(self, subscription: str) -> None:
-        """Unsubscribe (all callbacks of) a subscription returned by ``subscribe_to_*``."""
-        spec = self._spec_by_label(subscription)
-        self._call(self._unsubscribe, spec)
+    def _subscribe(self, spec: ChannelSpec, callback: Callback) -> Subscription:
+        def book() -> OrderBook:
+            return OrderBook(spec.symbol, kind="raw" if spec.is_raw_book else "price",
+                             funding=spec.is_funding)
 
-    def _subscribe(self, spec: ChannelSpec, callback: Callback) -> str:
-        if not callable(callback):
-            raise LocalProtocolError("callback must be callable")
-        self._call(self._add_subscription, spec, self._safe(callback, spec.label))
-        return spec.label
+        return self._register(spec.label, spec, callback, symbol=spec.symbol,
+                              book=book if spec.is_book else None)
 
-    def _spec_by_label(self, label: str) -> ChannelSpec:
-        for spec in list(self._subs):
-            if spec.label == label:
-                return spec
-        raise LocalProtocolError(f"no subscription {label!r}")
-
-    def _add_subscription(self, spec: ChannelSpec, deliver: Callback) -> None:
-        sub = self._subs.get(spec)
-        if sub is not None:
-            # A second callback for the same channel: fan out, no second subscribe.
-            sub.set_callbacks(sub.callbacks + [deliver])
-            if sub.link is not None and sub.chan_id is not None:
-                sub.link.resubscribe(sub)  # so the new callback gets a snapshot too
-            return
-        book = OrderBook(spec.symbol, kind="raw" if spec.is_raw_book else "price",
-                         funding=spec.is_funding) if spec.is_book else None
-        sub = _Subscription(spec, book)
-        sub.set_callbacks([deliver])
-        self._subs[spec] = sub
+    def _place(self, sub: Subscription) -> None:
         link = self._public_link_with_room()
-        link.add(sub)
+        sub.link = link
+        link.subs.add(sub)
 
-    def _public_link_with_room(self) -> _Link:
+    def _public_link_with_room(self) -> BitfinexLink:
         for link in self._public_links:
             if len(link.subs) < self.channels_per_connection:
                 return link
-        link = _Link(self, f"public-{next(self._link_names)}", self.public_url, auth=False)
+        link = BitfinexLink(self, f"public-{next(self._link_names)}", self.public_url,
+                            auth=False)
         self._public_links.append(link)
-        if self._started and not self._stopped:
+        if self.running:
             link.conn.start()
         return link
 
-    def _unsubscribe(self, spec: ChannelSpec) -> None:
-        sub = self._subs.pop(spec, None)
-        if sub is None or sub.link is None:
-            return
+    def _detach(self, sub: Subscription) -> None:
         link = sub.link
-        link.remove(sub)
-        if not link.subs and link in self._public_links:
+        if link is None:
+            return
+        link.subs.remove(sub)
+        if link in self._public_links and not any(s.wanted for s in link.subs):
+            # Nothing left on it: closing the connection ends its channels too.
             self._public_links.remove(link)
             link.stop()
 
-    def _next_sub_id(self) -> int:
-        return next(self._sub_ids)
-
     def order_book(self, symbol: str, precision: str = "P0") -> models.BookSnapshot:
         """Return a consistent copy of the maintained book of a subscribed channel.
+
+        Works right after ``subscribe_to_orderbook``: until the book is in sync
+        (snapshot received, checksums agreeing, connection up) the copy says
+        ``synced=False``.
 
         Returns:
             :class:`~exchange_wss.models.BookSnapshot` with ``bids`` and ``asks``
@@ -439,12 +219,10 @@ class WssClient(BaseClient):
             LocalProtocolError: no book subscription for that symbol and precision.
         """
         symbol = order_symbol(symbol)
-        for spec, sub in list(self._subs.items()):
+        for sub in self.subscriptions():
+            spec = sub.spec
             if spec.is_book and spec.symbol == symbol and spec.prec == precision:
-                book = sub.book
-                return self._call_and_wait(
-                    lambda: models.BookSnapshot(symbol, book.bids, book.asks, None,
-                                                bfx.snapshot_kind(book.kind, book.funding)))
+                return self._book_copy(sub, symbol)
         raise LocalProtocolError(f"no order book subscription for {symbol} {precision}")
 
     # -- authenticated channel --------------------------------------------------------
@@ -457,6 +235,9 @@ class WssClient(BaseClient):
                 ``Fill``, ``Wallet``, ``Position`` and ``Notification`` events
                 (decoded frames with ``raw=True``).
             filters: Bitfinex auth filters, e.g. ``["trading", "wallet"]``.
+                Order operations need ``trading`` (or ``trading-<symbol>``) and
+                ``notify``, which carry their answers; without them they are
+                refused at the call.
             dms: dead man's switch: the exchange cancels all orders when this
                 connection closes.
         """
@@ -467,19 +248,22 @@ class WssClient(BaseClient):
                                     not all(isinstance(f, str) for f in filters)):
             raise LocalProtocolError("filters must be a list of strings")
         deliver = self._safe(callback, "auth", droppable=False) if callback is not None else None
-        self._call(self._authenticate, deliver, list(filters) if filters else None, bool(dms))
+        filters = list(filters) if filters else None
+        self._auth_filters = filters
+        self._call(self._authenticate, deliver, filters, bool(dms))
 
-    def _authenticate(self, deliver: Optional[Callback], filters, dms: bool) -> None:
+    def _authenticate(self, deliver: Optional[Callback], filters: Optional[List[str]],
+                      dms: bool) -> None:
         if deliver is not None:
             self._auth_callbacks.append(deliver)
         self._auth_filters = filters
         self._auth_dms = dms
         self._ensure_auth_link()
 
-    def _ensure_auth_link(self) -> _Link:
+    def _ensure_auth_link(self) -> BitfinexLink:
         if self._auth_link is None:
-            self._auth_link = _Link(self, "auth", self.url, auth=True)
-            if self._started and not self._stopped:
+            self._auth_link = BitfinexLink(self, "auth", self.url, auth=True)
+            if self.running:
                 self._auth_link.conn.start()
         return self._auth_link
 
@@ -496,11 +280,26 @@ class WssClient(BaseClient):
             raise LocalProtocolError("this needs an API key and secret: WssClient(key, secret)")
 
     def _auth_deliver(self, event: Any) -> None:
-        """Chan-0 events: settle order futures first, then the user's callbacks."""
-        if self._pending or self._in_doubt:
-            self._settle_from(event)
+        """Chan-0 events: settle requests first, then the user's callbacks."""
+        if len(self.requests):
+            typed = parse_auth_frame(event) if self.raw else event
+            if typed is not None:
+                orders.settle_from(self.requests, typed)
         for cb in self._auth_callbacks:
             cb(event)
+
+    # -- maintenance ---------------------------------------------------------------
+    def _platform_down(self, connection: str, reason: str) -> None:
+        if not self._paused:
+            self._paused = True
+            self._emit_state("paused", connection, reason)
+
+    def _platform_up(self, connection: str, reason: str) -> None:
+        # Any evidence that the platform runs lifts the pause: 20061, an
+        # operative greeting, a successful authentication.
+        if self._paused:
+            self._paused = False
+            self._emit_state("resumed", connection, reason)
 
     # -- orders ----------------------------------------------------------------------
     @staticmethod
@@ -540,34 +339,35 @@ class WssClient(BaseClient):
         """Place an order (parameters as :meth:`new_order_op`); returns its cid.
 
         Follow it on the authenticated callback, or use :meth:`submit_order`
-        for a Future.
+        for a Future. If it cannot be sent, or its fate stays unknown, that is
+        reported on ``on_error``.
         """
         payload = self.new_order_op(order_type, symbol, amount, price, **kwargs)
-        self._send_order("on", payload)
+        self._order_request(orders.new_key(payload["cid"]), "on", payload, "order",
+                            payload["cid"], report=True)
         return payload["cid"]
 
     def submit_order(self, order_type: str, symbol: str, amount: Any, price: Any = None,
-                     **kwargs: Any) -> Future:
+                     **kwargs: Any) -> "RequestFuture[models.Order]":
         """Place an order and return a Future of its fate.
 
         The Future resolves to the accepted :class:`~exchange_wss.models.Order`
         when the exchange's ``on-req`` notification says SUCCESS, or raises
         :class:`~exchange_wss.errors.OrderRejected` with the exchange's text.
-        If the connection drops first, it is settled from the order snapshot
-        after re-authenticating: resolved if the order is there, else
-        :class:`~exchange_wss.errors.OrderStateUnknown`. The order is never
-        re-sent.
+        If it was never written it raises :class:`~exchange_wss.errors.RequestNotSent`
+        (safe to retry). If the connection drops after it was written, it is
+        settled from the order snapshot after re-authenticating: resolved if the
+        order is there, else :class:`~exchange_wss.errors.OrderStateUnknown`
+        (carrying the cid). The order is never re-sent.
+
+        Raises:
+            LocalProtocolError: a bad argument, or a cid already pending.
+            ExchangePaused: Bitfinex announced maintenance.
         """
         payload = self.new_order_op(order_type, symbol, amount, price, **kwargs)
-        future: Future = Future()
-        future.cid = payload["cid"]
-        self._check_can_order()
-        self._call(self._submit, payload, future)
-        return future
-
-    def _submit(self, payload: Dict[str, Any], future: Future) -> None:
-        self._pending[payload["cid"]] = future
-        self._ensure_auth_link().send_order(bfx.input_frame("on", payload))
+        request = self._order_request(orders.new_key(payload["cid"]), "on", payload, "order",
+                                      payload["cid"])
+        return request.future
 
     def multi_order(self, operations: Iterable[Any]) -> List[Optional[int]]:
         """Send several operations at once (``ox_multi``, at most 75).
@@ -578,32 +378,104 @@ class WssClient(BaseClient):
                 ``["on"|"oc"|"oc_multi"|"ou", {...}]`` pairs.
 
         Returns:
-            The cid of each operation, None where it has none.
+            The cid of each operation, None where it has none. New orders are
+            followed like :meth:`new_order`'s (failures reported on ``on_error``).
         """
         ops = bfx.multi_payload(list(operations))
-        self._send_order("ox_multi", ops)
+        self._check_can_order()
+        items: List[Any] = []
+        added: List[Request] = []
+        try:
+            for op, payload in ops:
+                rider = None
+                if op == "on" and isinstance(payload, dict) and payload.get("cid") is not None:
+                    cid = payload["cid"]
+                    rider = self._new_request(orders.new_key(cid), None, "order", ident=cid,
+                                              report=True, label=f"order cid {cid}")
+                    added.append(rider)
+                items.append((op, payload, rider))
+        except LocalProtocolError:
+            for request in added:  # all or nothing: a pending cid refuses the batch
+                self.requests._forget(request)
+            raise
+        self._call(self._submit_group, items)
         return [payload.get("cid") if isinstance(payload, dict) else None for _op, payload in ops]
 
-    def cancel_order(self, order_id: int) -> None:
-        """Cancel an order by its exchange id."""
-        self._send_order("oc", bfx.cancel_payload(order_id))
+    def _submit_group(self, items: List[Any]) -> None:
+        for _op, _payload, rider in items:
+            if rider is not None:
+                self.requests.arm(rider)
+        self._ensure_auth_link().send_group(items)
 
-    def cancel_order_cid(self, order_cid: int, order_date: Optional[str] = None) -> None:
-        """Cancel an order by client id and the UTC date of that id (default: from the cid)."""
+    def cancel_order(self, order_id: int) -> "RequestFuture[models.Order]":
+        """Cancel an order by its exchange id.
+
+        Returns:
+            A Future of the cancelled :class:`~exchange_wss.models.Order` (the
+            ``oc-req`` answer), failing like :meth:`submit_order`'s. Ignoring
+            it is fine: failures are also reported on ``on_error``.
+        """
+        payload = bfx.cancel_payload(order_id)
+        return self._order_request(orders.cancel_key(payload["id"]), "oc", payload, "cancel",
+                                   payload["id"], report=True).future
+
+    def cancel_order_cid(self, order_cid: int, order_date: Optional[str] = None
+                         ) -> "RequestFuture[models.Order]":
+        """Cancel an order by client id and the UTC date of that id (default: from the cid).
+
+        Returns:
+            A Future of the cancelled order, as :meth:`cancel_order`.
+        """
         if order_date is None:
             order_date = cid_to_date(order_cid)
-        self._send_order("oc", bfx.cancel_cid_payload(order_cid, order_date))
+        payload = bfx.cancel_cid_payload(order_cid, order_date)
+        return self._order_request(orders.cancel_cid_key(payload["cid"]), "oc", payload,
+                                   "cancel", payload["cid"], report=True).future
 
-    def update_order(self, **order_settings: Any) -> None:
+    def update_order(self, **order_settings: Any) -> "RequestFuture[models.Order]":
         """Update an order: ``id`` and any of price, amount, delta, price_aux_limit,
-        price_trailing, tif, flags..."""
-        self._send_order("ou", bfx.update_payload(**order_settings))
+        price_trailing, tif, flags...
+
+        Returns:
+            A Future of the updated order (the ``ou-req`` answer), as :meth:`cancel_order`.
+        """
+        payload = bfx.update_payload(**order_settings)
+        return self._order_request(orders.update_key(payload["id"]), "ou", payload, "update",
+                                   payload["id"], report=True).future
+
+    def _order_request(self, key: Any, op: str, payload: Any, kind: str, ident: Any, *,
+                       report: bool = False) -> Request:
+        self._check_can_order()
+        label = f"{kind} cid {ident}" if kind == "order" else f"{kind} of {ident}"
+        request = self._new_request(key, bfx.input_frame(op, payload), kind, ident=ident,
+                                    report=report, label=label)
+        try:
+            self._call(self._submit, request)
+        except Exception:
+            self.requests._forget(request)
+            raise
+        return request
+
+    def _submit(self, request: Request) -> None:
+        self._ensure_auth_link().submit(request)
+
+    def _check_can_order(self) -> None:
+        self._require_credentials()
+        if not _filters_follow_orders(self._auth_filters):
+            raise LocalProtocolError(
+                f"authenticate(filters={self._auth_filters!r}) leaves out 'trading' or "
+                "'notify', which carry the answers to orders: their outcome could not be "
+                "known. Add both filters, or authenticate without filters.")
+        if self._paused:
+            raise ExchangePaused("Bitfinex is in maintenance (20060); order operations are refused")
 
     def calc(self, *calculations: Any) -> None:
         """Ask for calculations, e.g. ``calc("margin_sym_tBTCUSD", "wallet_exchange_USD")``.
 
         Sent as ``[0,"calc",null,[["margin_sym_tBTCUSD"],["wallet_exchange_USD"]]]``;
-        at most 30 per call. Results arrive on the authenticated callback.
+        at most 30 per call. Results arrive on the authenticated callback. If
+        it cannot be sent, :class:`~exchange_wss.errors.RequestNotSent` is
+        reported on ``on_error``.
         """
         payload = bfx.calc_payload(*calculations)
         self._require_credentials()
@@ -615,26 +487,15 @@ class WssClient(BaseClient):
         if self._calc_pacer is None:
             self._calc_pacer = Pacer(_CALC_PER_SECOND, 1.0, self._get_reactor())
         link = self._ensure_auth_link()
-        self._calc_pacer.call(link.send_order, frame)
-
-    def _send_order(self, op: str, payload: Any) -> None:
-        self._check_can_order()
-        self._call(self._send_order_now, bfx.input_frame(op, payload))
-
-    def _send_order_now(self, frame: Any) -> None:
-        self._ensure_auth_link().send_order(frame)
-
-    def _check_can_order(self) -> None:
-        self._require_credentials()
-        if self._paused:
-            raise ExchangePaused("Bitfinex is in maintenance (20060); order operations are refused")
+        self._calc_pacer.call(link.send_control_when_ready, frame, "calc")
 
     def ping(self, channel: str = "auth") -> int:
         """Send an application ping on a connection (``"auth"`` or ``"public-0"``...).
 
         Returns:
             The ping's cid; the :class:`~exchange_wss.bitfinex.protocol.Pong`
-            arrives on ``on_event``.
+            arrives on ``on_event``. A ping that cannot be sent is reported on
+            ``on_error``.
         """
         cid = create_cid()
         self._call(self._ping, channel, cid)
@@ -648,54 +509,10 @@ class WssClient(BaseClient):
         if link is None:
             self._emit_error(LocalProtocolError(f"no connection named {channel!r}"))
             return
-        link.send(bfx.ping_request(cid))
-
-    # -- order futures ----------------------------------------------------------------
-    def _settle_from(self, event: Any) -> None:
-        if self.raw:
-            event = bfx.parse_auth_frame(event)
-            if event is None:
-                return
-        if isinstance(event, models.Notification):
-            if event.type == "on-req" and isinstance(event.data, models.Order):
-                future = self._pending.pop(event.data.cid, None) or self._in_doubt.pop(
-                    event.data.cid, None)
-                if future is not None and not future.done():
-                    if event.status == "SUCCESS":
-                        future.set_result(event.data)
-                    else:
-                        future.set_exception(OrderRejected(event.text, raw=event.raw,
-                                                           notification=event))
-        elif isinstance(event, models.Snapshot) and event.kind == "os" and self._in_doubt:
-            open_orders = {o.cid: o for o in event.items if isinstance(o, models.Order)}
-            in_doubt, self._in_doubt = self._in_doubt, {}
-            for cid, future in in_doubt.items():
-                if future.done():
-                    continue
-                order = open_orders.get(cid)
-                if order is not None:
-                    future.set_result(order)
-                else:
-                    future.set_exception(OrderStateUnknown(
-                        f"order cid {cid}: connection lost before its acknowledgement and "
-                        "it is not among the open orders after reconnecting"))
-
-    def _orders_in_doubt(self) -> None:
-        # Requests already sent may or may not have reached the exchange; the
-        # order snapshot after re-auth tells. Never re-send them.
-        self._in_doubt.update(self._pending)
-        self._pending.clear()
-
-    def _fail_pending(self, error: BaseException) -> None:
-        for table in (self._pending, self._in_doubt):
-            futures, table_copy = list(table.values()), table
-            table_copy.clear()
-            for future in futures:
-                if not future.done():
-                    future.set_exception(error)
+        link.send_control(bfx.ping_request(cid), f"ping {cid}")
 
     # -- lifecycle ------------------------------------------------------------------------
-    def _links(self) -> List[_Link]:
+    def _links(self) -> List[BitfinexLink]:
         links = list(self._public_links)
         if self._auth_link is not None:
             links.append(self._auth_link)
@@ -705,9 +522,9 @@ class WssClient(BaseClient):
         for link in self._links():
             link.conn.start()
 
-    def _stop_connections(self):
+    def _stop_connections(self) -> Any:
         from twisted.internet import defer
-        self._fail_pending(ClientStopped("the client was stopped"))
+        self._stop_requests()
         if self._calc_pacer is not None:
             self._calc_pacer.clear()
         return defer.DeferredList([link.stop() for link in self._links()],

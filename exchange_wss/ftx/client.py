@@ -13,15 +13,17 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import Future
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional
 
 import orjson
 from twisted.internet import defer
 
 from .. import models
-from .._facade import BaseClient, Callback, Link
+from .._facade import BaseClient, Callback
+from .._link import Link
+from .._subscriptions import Subscription
 from ..connection import WebSocketConnection
-from ..errors import (AuthenticationError, ChecksumMismatch, ExchangeError, LocalProtocolError,
+from ..errors import (AuthenticationError, ExchangeError, LocalProtocolError,
                       OrderRejected, OrderStateUnknown, RemoteProtocolError)
 from ..orderbook import OrderBook
 from ..symbols import Venue
@@ -34,80 +36,22 @@ log = logging.getLogger("exchange_wss.ftx")
 
 _INFO_RESTARTING = 20001
 
-Key = Tuple[str, Optional[str]]
-
-
-class _Subscription:
-    """One channel (and market) the user asked for; survives reconnects."""
-
-    __slots__ = ("channel", "market", "callbacks", "deliver", "book")
-
-    def __init__(self, channel: str, market: Optional[str], book: Optional[OrderBook]) -> None:
-        self.channel = channel
-        self.market = market
-        self.callbacks: list = []
-        self.deliver: Callback = lambda _event: None
-        self.book = book
-
-    def add_callback(self, callback: Callback) -> None:
-        self.callbacks.append(callback)
-        if len(self.callbacks) == 1:
-            self.deliver = callback
-        else:
-            def fan_out(event: Any, _cbs=tuple(self.callbacks)) -> None:
-                for cb in _cbs:
-                    cb(event)
-            self.deliver = fan_out
-
-    @property
-    def key(self) -> Key:
-        return (self.channel, self.market)
-
 
 class _FtxLink(Link):
     """The one FTX connection: login, subscriptions and pings, replayed on every open."""
 
     def __init__(self, client: "FtxWssClient", url: str) -> None:
         super().__init__(client, "ftx", url)
-        self._pinger = None
-        # Markets whose book is being resubscribed, waiting for "unsubscribed".
-        self._resubscribing: Dict[Key, _Subscription] = {}
+        self._pinger: Any = None
 
     def new_session(self) -> Any:
-        return ftx.FtxSession(self._control)
+        return ftx.FtxSession(self.control, raw=self.client.raw)
 
     def replay(self, conn: WebSocketConnection, session: Any) -> None:
         client = self.client
-        self._resubscribing.clear()
         if client._login_wanted:
             conn.send(client._login_request())
-        for sub in client._subs.values():
-            self._subscribe(session, sub)
         self._schedule_ping()
-
-    def _subscribe(self, session: Any, sub: _Subscription) -> None:
-        if sub.book is not None:
-            sub.book.clear()
-        session.expect(sub.channel, sub.market, sub.deliver, raw=self.client.raw, book=sub.book)
-        self.conn.send(ftx.subscribe_request(sub.channel, sub.market))
-
-    def add(self, sub: _Subscription) -> None:
-        if self.session is not None:
-            self._subscribe(self.session, sub)
-
-    def remove(self, sub: _Subscription) -> None:
-        if self.session is not None:
-            self.session.forget(sub.channel, sub.market)
-            self.conn.send(ftx.unsubscribe_request(sub.channel, sub.market))
-
-    def resubscribe(self, sub: _Subscription) -> None:
-        """Unsubscribe, and subscribe again once the server confirmed it, so no
-        update of the old subscription can land on the cleared book."""
-        if self.session is None or sub.key in self._resubscribing:
-            return
-        self._resubscribing[sub.key] = sub
-        self.session.forget(sub.channel, sub.market)
-        self.conn.send(ftx.unsubscribe_request(sub.channel, sub.market))
 
     # -- pings -------------------------------------------------------------------------
     def _schedule_ping(self) -> None:
@@ -132,8 +76,8 @@ class _FtxLink(Link):
         self._cancel_ping()
         return super().stop()
 
-    # -- control events ----------------------------------------------------------------
-    def _control(self, event: Any) -> None:
+    # -- FTX's own control events --------------------------------------------------------
+    def exchange_event(self, event: Any) -> None:
         client = self.client
         kind = type(event)
         if kind is ftx.InfoEvent and event.code == _INFO_RESTARTING:
@@ -143,22 +87,7 @@ class _FtxLink(Link):
             client._emit_error(AuthenticationError(event.code, event.msg, event.raw))
         elif kind is ftx.ErrorEvent:
             client._emit_error(ExchangeError(event.code, event.msg, event.raw))
-        elif kind is ftx.ChecksumFailed:
-            client.stats.checksum_mismatches += 1
-            client._emit_error(ChecksumMismatch(
-                f"orderbook {event.market}: checksum {event.computed} != server "
-                f"{event.expected}; resubscribing"))
-            sub = client._subs.get(("orderbook", event.market))
-            if sub is not None:
-                self.resubscribe(sub)
-        elif kind is ftx.MalformedFrame:
-            client._protocol_error(f"{self.name}: {event.reason}", event.raw)
-        elif kind is ftx.Unsubscribed:
-            sub = self._resubscribing.pop((event.channel, event.market), None)
-            if sub is not None and self.session is not None:
-                self._subscribe(self.session, sub)
-            client._emit_event(event)
-        else:  # Subscribed, Pong, other info
+        else:  # Pong, other info
             client._emit_event(event)
 
 
@@ -192,7 +121,6 @@ class FtxWssClient(BaseClient):
                          or ftx.DEFAULT_REST_URL).rstrip("/")
         self._rest_client: Any = None
         self.raw = raw
-        self._subs: Dict[Key, _Subscription] = {}
         self._login_wanted = False
         self._link: Optional[_FtxLink] = None
 
@@ -234,23 +162,23 @@ class FtxWssClient(BaseClient):
         return ftx.login_request(self.key, self._secret, int(time.time() * 1000), self.subaccount)
 
     # -- subscriptions -------------------------------------------------------------------
-    def subscribe_to_fills(self, callback: Callback) -> str:
+    def subscribe_to_fills(self, callback: Callback) -> Subscription:
         """Your fills: :class:`~exchange_wss.models.Fill` (logs in if not done yet)."""
         return self._private("fills", callback)
 
-    def subscribe_to_orders(self, callback: Callback) -> str:
+    def subscribe_to_orders(self, callback: Callback) -> Subscription:
         """Your order updates: :class:`~exchange_wss.models.Order` (logs in if not done yet)."""
         return self._private("orders", callback)
 
-    def subscribe_to_ticker(self, market: str, callback: Callback) -> str:
+    def subscribe_to_ticker(self, market: str, callback: Callback) -> Subscription:
         """Best bid/ask and last price of ``market``: :class:`~exchange_wss.models.Ticker`."""
         return self._subscribe("ticker", self._native(market), callback)
 
-    def subscribe_to_trades(self, market: str, callback: Callback) -> str:
+    def subscribe_to_trades(self, market: str, callback: Callback) -> Subscription:
         """Public trades of ``market``: one :class:`~exchange_wss.models.Trade` each."""
         return self._subscribe("trades", self._native(market), callback)
 
-    def subscribe_to_orderbook(self, market: str, callback: Callback) -> str:
+    def subscribe_to_orderbook(self, market: str, callback: Callback) -> Subscription:
         """The book of ``market``, kept and checksum-verified; read it with :meth:`order_book`.
 
         ``callback`` gets a :class:`~exchange_wss.models.BookSnapshot`, then
@@ -258,50 +186,38 @@ class FtxWssClient(BaseClient):
         """
         return self._subscribe("orderbook", self._native(market), callback)
 
-    def unsubscribe(self, subscription: str) -> None:
-        """Unsubscribe (all callbacks of) a subscription returned by ``subscribe_to_*``."""
-        channel, _, market = subscription.partition(":")
-        key = (channel, market or None)
-        if key not in self._subs:
-            raise LocalProtocolError(f"no subscription {subscription!r}")
-        self._call(self._unsubscribe, key)
-
     def order_book(self, market: str) -> models.BookSnapshot:
-        """A consistent copy of the maintained book of ``market`` (levels ``(price, size)``)."""
+        """A consistent copy of the maintained book of ``market`` (levels ``(price, size)``).
+
+        Works right after ``subscribe_to_orderbook``; until the book is in sync
+        the copy says ``synced=False``.
+        """
         market = self._native(market)
-        sub = self._subs.get(("orderbook", market))
+        sub = self._subscription(f"orderbook:{market}")
         if sub is None:
             raise LocalProtocolError(f"no order book subscription for {market}")
-        book = sub.book
-        return self._call_and_wait(lambda: models.BookSnapshot(market, book.bids, book.asks))
+        return self._book_copy(sub, market)
 
-    def _private(self, channel: str, callback: Callback) -> str:
+    def _private(self, channel: str, callback: Callback) -> Subscription:
         self.authenticate()
         return self._subscribe(channel, None, callback, droppable=False)
 
     def _subscribe(self, channel: str, market: Optional[str], callback: Callback,
-                   droppable: bool = True) -> str:
+                   droppable: bool = True) -> Subscription:
         ftx.subscribe_request(channel, market)  # validates, raises before anything is queued
-        if not callable(callback):
-            raise LocalProtocolError("callback must be callable")
         label = channel if market is None else f"{channel}:{market}"
-        self._call(self._add, channel, market, self._safe(callback, label, droppable))
-        return label
 
-    def _add(self, channel: str, market: Optional[str], deliver: Callback) -> None:
-        sub = self._subs.get((channel, market))
-        if sub is not None:
-            sub.add_callback(deliver)
-            return
-        book = OrderBook(market, kind="size") if channel == "orderbook" else None
-        sub = self._subs[(channel, market)] = _Subscription(channel, market, book)
-        sub.add_callback(deliver)
-        self._get_link().add(sub)
+        def book() -> OrderBook:
+            return OrderBook(market, kind="size")
 
-    def _unsubscribe(self, key: Key) -> None:
-        sub = self._subs.pop(key, None)
-        if sub is not None and self._link is not None:
-            self._link.remove(sub)
+        return self._register(label, (channel, market), callback, symbol=market,
+                              book=book if channel == "orderbook" else None,
+                              droppable=droppable)
+
+    def _place(self, sub: Subscription) -> None:
+        link = self._get_link()
+        sub.link = link
+        link.subs.add(sub)
 
     # -- orders and balances (REST, as FTX had them) ------------------------------------
     def submit_order(self, market: str, side: str, price: Any, size: Any, type: str = "limit",
@@ -358,7 +274,8 @@ class FtxWssClient(BaseClient):
         if self._link is not None:
             self._link.conn.start()
 
-    def _stop_connections(self):
+    def _stop_connections(self) -> Any:
+        self._stop_requests()
         if self._rest_client is not None:
             self._rest_client.close()
         if self._link is None:

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from .._session import (MalformedFrame, ResyncNeeded, SubscribeConfirmed, SubscribeRefused,
+                        UnsubscribeConfirmed, UnsubscribeRefused, Unexpected, short)
 from ..errors import LocalProtocolError
 from ..models import BookDiff, BookSnapshot, Fill, Order, Ticker, Trade, Wallet
 from ..orderbook import OrderBook
@@ -42,9 +44,8 @@ __all__ = [
     "login_signature", "login_request", "ping_request", "subscribe_request",
     "unsubscribe_request", "DEFAULT_REST_URL", "rest_headers", "order_payload",
     "order_from_rest", "wallets_from_rest",
-    # control events
-    "Subscribed", "Unsubscribed", "Pong", "LoginError", "ErrorEvent", "InfoEvent",
-    "ChecksumFailed", "MalformedFrame",
+    # control events (besides the shared ones of exchange_wss._session)
+    "Pong", "LoginError", "ErrorEvent", "InfoEvent",
     # session
     "FtxSession",
 ]
@@ -152,24 +153,6 @@ def unsubscribe_request(channel: str, market: Optional[str] = None) -> Dict[str,
 # ------------------------------------------------------------------------ control events
 
 @dataclass(slots=True)
-class Subscribed:
-    """The server confirmed a subscription (``market`` None for fills/orders)."""
-
-    channel: Any
-    market: Any
-    raw: Any = field(default=None, repr=False, compare=False)
-
-
-@dataclass(slots=True)
-class Unsubscribed:
-    """The server confirmed an unsubscribe: no more data of that subscription follows."""
-
-    channel: Any
-    market: Any
-    raw: Any = field(default=None, repr=False, compare=False)
-
-
-@dataclass(slots=True)
 class Pong:
     """The answer to :func:`ping_request`."""
 
@@ -202,26 +185,6 @@ class InfoEvent:
 
     code: Any
     msg: Any
-    raw: Any = field(default=None, repr=False, compare=False)
-
-
-@dataclass(slots=True)
-class ChecksumFailed:
-    """A book's checksum differs from the server's: resubscribe that market.
-
-    Reported once per snapshot; the next ``partial`` re-arms the check.
-    """
-
-    market: Any
-    expected: Any
-    computed: Any
-
-
-@dataclass(slots=True)
-class MalformedFrame:
-    """A message this session cannot use (wrong shape or types); ``reason`` says why."""
-
-    reason: str
     raw: Any = field(default=None, repr=False, compare=False)
 
 
@@ -340,37 +303,40 @@ def _order(d: Any) -> Order:
 # ------------------------------------------------------------------------- channel handlers
 
 class _Handler:
-    """One expected ``(channel, market)``. ``handle(mtype, data, msg)`` gets each frame.
+    """One subscribed ``(channel, market)``: ``handle(mtype, data, msg)`` gets each frame.
 
     Parsing happens inside ``try`` and delivery outside it: a bad frame becomes
-    :class:`MalformedFrame`, while an exception raised by a callback propagates
-    (the facade guards user callbacks).
+    :class:`~exchange_wss._session.MalformedFrame`, while an exception raised by
+    a callback propagates (the facade guards user callbacks). Events go to
+    ``sub.deliver``; ``sub.spec`` is ``(channel, market)``.
     """
 
-    __slots__ = ("session", "channel", "market", "deliver", "raw")
+    __slots__ = ("session", "sub", "channel", "market", "raw", "frames")
 
-    def __init__(self, session: "FtxSession", channel: str, market: Optional[str],
-                 deliver: Callable[[Any], None], raw: bool):
+    def __init__(self, session: "FtxSession", sub: Any, raw: bool):
         self.session = session
-        self.channel = channel
-        self.market = market
-        self.deliver = deliver
+        self.sub = sub
+        self.channel, self.market = sub.spec
         self.raw = raw
+        self.frames = 0
 
     def _bad(self, msg: Any, exc: BaseException) -> None:
         label = self.channel if self.market is None else f"{self.channel} {self.market}"
-        self.session._on_control(MalformedFrame(f"{label}: {type(exc).__name__}: {exc}", msg))
+        self.session._on_control(MalformedFrame(
+            f"{label}: {type(exc).__name__}: {short(str(exc), 80)} in {short(msg)}", msg))
 
     def handle(self, mtype: str, data: Any, msg: dict) -> None:
         if self.raw:
-            self.deliver(msg)
+            self.frames += 1
+            self.sub.deliver(msg)
             return
         try:
             event = self.parse(data)
         except Exception as exc:  # noqa: BLE001 - a bad frame is reported, never raised
             self._bad(msg, exc)
             return
-        self.deliver(event)
+        self.frames += 1
+        self.sub.deliver(event)
 
     def parse(self, data: Any) -> Any:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -395,9 +361,12 @@ class _TickerHandler(_Handler):
 
     def parse(self, data: Any) -> Ticker:
         d = _obj(data)
+        bid, ask, last = _f(d.get("bid")), _f(d.get("ask")), _f(d.get("last"))
+        if bid is None and ask is None and last is None:
+            raise ValueError("a ticker without bid, ask or last")
         # FTX's ticker has no daily statistics; its float-seconds time stays in raw.
-        return Ticker(self.market, _f(d.get("bid")), _f(d.get("bidSize")), _f(d.get("ask")),
-                      _f(d.get("askSize")), None, None, _f(d.get("last")), None, None, None, d)
+        return Ticker(self.market, bid, _f(d.get("bidSize")), ask, _f(d.get("askSize")),
+                      None, None, last, None, None, None, d)
 
 
 class _TradesHandler(_Handler):
@@ -407,7 +376,8 @@ class _TradesHandler(_Handler):
 
     def handle(self, mtype: str, data: Any, msg: dict) -> None:
         if self.raw:
-            self.deliver(msg)
+            self.frames += 1
+            self.sub.deliver(msg)
             return
         try:
             items = data if data.__class__ is list else [_obj(data)]
@@ -421,26 +391,30 @@ class _TradesHandler(_Handler):
         except Exception as exc:  # noqa: BLE001
             self._bad(msg, exc)
             return
-        deliver = self.deliver
+        self.frames += 1
+        deliver = self.sub.deliver
         for trade in trades:
             deliver(trade)
 
 
 class _BookHandler(_Handler):
     """Book frames: ``partial`` replaces the book, ``update`` applies levels (size 0
-    deletes); after each, the book is checked against the frame's ``checksum``."""
+    deletes); after each, the book is checked against the frame's ``checksum``.
 
-    __slots__ = ("book", "have_partial", "cs_reported")
+    An update before the partial, or a checksum that differs, asks for a
+    resync once and nothing more is delivered until the next partial.
+    """
 
-    def __init__(self, session: "FtxSession", channel: str, market: Optional[str],
-                 deliver: Callable[[Any], None], raw: bool, book: Optional[OrderBook]):
-        super().__init__(session, channel, market, deliver, raw)
+    __slots__ = ("book", "have_partial", "broken")
+
+    def __init__(self, session: "FtxSession", sub: Any, raw: bool):
+        super().__init__(session, sub, raw)
         # Without the caller's book the session keeps its own, so checksums
         # are always verified.
-        self.book = book if book is not None else OrderBook(market, kind="size")
+        book = sub.book
+        self.book = book if book is not None else OrderBook(self.market, kind="size")
         self.have_partial = False
-        # One ChecksumFailed per snapshot: the facade resubscribes once.
-        self.cs_reported = False
+        self.broken = False
 
     def handle(self, mtype: str, data: Any, msg: dict) -> None:
         failed = None
@@ -452,9 +426,14 @@ class _BookHandler(_Handler):
             if mtype == "partial":
                 book.set_snapshot(bids, asks)
                 self.have_partial = True
-                self.cs_reported = False
+                self.broken = False
                 event = msg if self.raw else BookSnapshot(self.market, book.bids, book.asks, d)
             else:
+                if not self.have_partial:
+                    self._resync("order", "book update before its partial")
+                    return
+                if self.broken:
+                    return
                 set_level = book.set_level
                 for price, size in bids:
                     set_level("bid", price, size)
@@ -462,19 +441,25 @@ class _BookHandler(_Handler):
                     set_level("ask", price, size)
                 event = msg if self.raw else BookDiff(self.market, bids, asks, None, None, None,
                                                       _sec_mts(d.get("time")), d)
-            if self.have_partial and not self.cs_reported:
-                expected = d.get("checksum")
-                if expected.__class__ is int:
-                    computed = book.ftx_checksum(CHECKSUM_DEPTH)
-                    if computed != expected:
-                        self.cs_reported = True
-                        failed = ChecksumFailed(self.market, expected, computed)
+            expected = d.get("checksum")
+            if expected.__class__ is int:
+                computed = book.ftx_checksum(CHECKSUM_DEPTH)
+                if computed != expected:
+                    failed = f"checksum {computed} != server {expected}"
         except Exception as exc:  # noqa: BLE001
             self._bad(msg, exc)
             return
         if failed is not None:
-            self.session._on_control(failed)
-        self.deliver(event)
+            book.synced = False
+            self._resync("checksum", failed)
+            return
+        self.frames += 1
+        self.sub.deliver(event)
+
+    def _resync(self, kind: str, reason: str) -> None:
+        if not self.broken:
+            self.broken = True
+            self.session._on_control(ResyncNeeded(self.sub, kind, reason))
 
 
 _HANDLERS = {"fills": _FillsHandler, "orders": _OrdersHandler, "ticker": _TickerHandler,
@@ -492,19 +477,25 @@ def _is_login_error(text: Any) -> bool:
 
 # ----------------------------------------------------------------------------- session
 
+Key = Tuple[str, Optional[str]]
+
+
 class FtxSession:
     """The protocol state of one FTX connection (make a fresh one per connect).
 
+    The facade hands it :class:`~exchange_wss._subscriptions.Subscription`
+    objects whose ``spec`` is ``(channel, market)``; it routes their data and
+    answers with the shared control events of :mod:`exchange_wss._session`.
     Feed every decoded message to :meth:`receive`:
 
-    - ``partial``/``update`` frames go to the handler expected for their
-      ``(channel, market)`` (one dict lookup); frames nobody expects (e.g.
-      still in flight after an unsubscribe) are dropped;
-    - ``subscribed``, ``unsubscribed``, ``pong``, ``error`` and ``info`` go to
-      ``on_control`` as :class:`Subscribed`, :class:`Unsubscribed`,
-      :class:`Pong`, :class:`LoginError`/:class:`ErrorEvent` and
-      :class:`InfoEvent`; book checksum mismatches as :class:`ChecksumFailed`
-      and unusable messages as :class:`MalformedFrame`.
+    - ``partial``/``update`` frames go to the handler of their
+      ``(channel, market)`` (one dict lookup); frames of nothing subscribed
+      (e.g. still in flight after an unsubscribe) are dropped;
+    - ``subscribed``/``unsubscribed`` confirm the oldest request for that
+      ``(channel, market)``; FTX's ``error`` echoes nothing, so an error that
+      is not about logging in answers the oldest request still waiting (the
+      server answers in order); ``pong`` and ``info`` become :class:`Pong`
+      and :class:`InfoEvent`.
 
     Typed data: fills -> Fill (``kind="fill"``, signed amount, ``maker`` from
     ``liquidity``, ``id`` the tradeId, fee as FTX sends it: positive = paid);
@@ -519,63 +510,65 @@ class FtxSession:
 
     Args:
         on_control: called with each control event.
+        raw: deliver each frame dict as received (books are still kept and checked).
     """
 
-    def __init__(self, on_control: Callable[[Any], None]):
+    def __init__(self, on_control: Callable[[Any], None], *, raw: bool = False):
         self._on_control = on_control
-        self._routes: Dict[Tuple[str, Optional[str]], _Handler] = {}
+        self.raw = raw
+        self._routes: Dict[Key, _Handler] = {}
+        self._confirmed: Dict[Key, Any] = {}
+        # Requests waiting for their answer, oldest first: ("subscribe"|"unsubscribe", sub).
+        self._waiting: List[Tuple[str, Any]] = []
 
-    # ------------------------------------------------------------------ registration
+    # ------------------------------------------------------------------ subscriptions
 
-    def expect(self, channel: str, market: Optional[str], deliver: Callable[[Any], None], *,
-               raw: bool = False, book: Optional[OrderBook] = None) -> None:
-        """Route a channel's data to ``deliver`` (call before sending the subscribe).
-
-        Expecting the same ``(channel, market)`` again replaces the handler
-        (and a book's snapshot state).
-
-        Args:
-            channel: ``"fills"``, ``"orders"`` (market None), ``"ticker"``,
-                ``"trades"`` or ``"orderbook"``.
-            market: the market name as subscribed (``"BTC-PERP"``).
-            deliver: gets the typed events (see the class docstring).
-            raw: deliver each frame dict as received (a book is still kept
-                and checked).
-            book: orderbook only: a ``"size"`` :class:`~exchange_wss.orderbook.OrderBook`
-                to maintain; without one the session keeps its own.
+    def subscribe(self, sub: Any) -> Dict[str, Any]:
+        """Route ``sub``'s data from now on; the subscribe frame to write.
 
         Raises:
-            LocalProtocolError: a bad channel/market pair, a non-callable
-                ``deliver``, or a ``book`` that is not a ``"size"`` book of an
-                orderbook channel.
+            LocalProtocolError: a bad channel/market pair, or a ``book`` that
+                is not a ``"size"`` book of an orderbook channel.
         """
-        market = _check_channel(channel, market)
-        if not callable(deliver):
-            raise _fail("deliver must be callable")
+        channel, market = sub.spec
+        frame = subscribe_request(channel, market)
+        book = sub.book
         if channel == "orderbook":
             if book is not None and (not isinstance(book, OrderBook) or book.kind != "size"):
                 raise _fail("book must be an OrderBook(kind='size')")
-            handler: _Handler = _BookHandler(self, channel, market, deliver, bool(raw), book)
+            handler: _Handler = _BookHandler(self, sub, self.raw)
         else:
             if book is not None:
                 raise _fail(f"the {channel} channel keeps no book")
-            handler = _HANDLERS[channel](self, channel, market, deliver, bool(raw))
+            handler = _HANDLERS[channel](self, sub, self.raw)
         self._routes[(channel, market)] = handler
+        self._waiting.append(("subscribe", sub))
+        return frame
 
-    def forget(self, channel: str, market: Optional[str] = None) -> None:
-        """Stop routing a channel (after unsubscribing); its later frames are dropped."""
-        try:
-            self._routes.pop((channel, market), None)
-        except TypeError:
-            pass
+    def unsubscribe(self, sub: Any) -> Optional[Dict[str, Any]]:
+        """Stop routing ``sub``'s data at once; the unsubscribe frame, or None if
+        the server never confirmed it on this connection."""
+        key = tuple(sub.spec)
+        if self._confirmed.get(key) is not sub:
+            return None
+        del self._confirmed[key]
+        if self._routes.get(key) is not None and self._routes[key].sub is sub:
+            del self._routes[key]
+        self._waiting.append(("unsubscribe", sub))
+        return unsubscribe_request(*key)
+
+    def frames_of(self, sub: Any) -> int:
+        """Data frames routed to ``sub`` on this connection (health reports)."""
+        handler = self._routes.get(tuple(sub.spec))
+        return handler.frames if handler is not None and handler.sub is sub else 0
 
     # ---------------------------------------------------------------------- receive
 
     def receive(self, msg: Any) -> None:
         """Handle one decoded message."""
         if msg.__class__ is not dict:
-            self._on_control(MalformedFrame(f"unexpected message type {type(msg).__name__}",
-                                            msg))
+            self._on_control(MalformedFrame(
+                f"unexpected message type {type(msg).__name__}: {short(msg)}", msg))
             return
         mtype = msg.get("type")
         if mtype == "update" or mtype == "partial":
@@ -585,27 +578,52 @@ class FtxSession:
                 if handler is None and channel in PRIVATE_CHANNELS:
                     handler = self._routes.get((channel, None))
             except TypeError:
-                self._on_control(MalformedFrame("unusable channel or market", msg))
+                self._on_control(MalformedFrame(f"unusable channel or market: {short(msg)}",
+                                                msg))
                 return
             if handler is not None:
                 handler.handle(mtype, msg.get("data"), msg)
             return
         if mtype == "pong":
             event: Any = Pong(msg)
-        elif mtype == "subscribed":
-            event = Subscribed(msg.get("channel"), msg.get("market"), msg)
-        elif mtype == "unsubscribed":
-            event = Unsubscribed(msg.get("channel"), msg.get("market"), msg)
+        elif mtype == "subscribed" or mtype == "unsubscribed":
+            event = self._answer(mtype, msg)
         elif mtype == "error":
-            code, text = msg.get("code"), msg.get("msg")
-            event = LoginError(code, text, msg) if _is_login_error(text) else \
-                ErrorEvent(code, text, msg)
+            event = self._error(msg)
         elif mtype == "info":
             event = InfoEvent(msg.get("code"), msg.get("msg"), msg)
         else:
-            event = MalformedFrame(f"unknown message type {mtype!r}", msg)
+            event = MalformedFrame(f"unknown message type {short(mtype, 40)}: {short(msg)}",
+                                   msg)
         self._on_control(event)
 
+    def _answer(self, mtype: str, msg: dict) -> Any:
+        op = "subscribe" if mtype == "subscribed" else "unsubscribe"
+        channel, market = msg.get("channel"), msg.get("market")
+        for i, (kind, sub) in enumerate(self._waiting):
+            if kind == op and tuple(sub.spec) == (channel, market):
+                del self._waiting[i]
+                if op == "subscribe":
+                    self._confirmed[(channel, market)] = sub
+                    return SubscribeConfirmed(sub, msg)
+                return UnsubscribeConfirmed(sub, msg)
+        return Unexpected(f"'{mtype}' for {short(channel, 30)} {short(market, 30)} answers "
+                          "no request", msg)
+
+    def _error(self, msg: dict) -> Any:
+        code, text = msg.get("code"), msg.get("msg")
+        if _is_login_error(text):
+            return LoginError(code, text, msg)
+        if self._waiting:
+            kind, sub = self._waiting.pop(0)
+            if kind == "subscribe":
+                key = tuple(sub.spec)
+                handler = self._routes.get(key)
+                if handler is not None and handler.sub is sub:
+                    del self._routes[key]
+                return SubscribeRefused(sub, code, text, msg)
+            return UnsubscribeRefused(sub, code, text, msg)
+        return ErrorEvent(code, text, msg)
 
 # ---------------------------------------------------------------------------- REST (orders)
 

@@ -37,8 +37,11 @@ class TrackedServerProtocol(WebSocketServerProtocol):
             d.callback(None)
 
     def send_text(self, text: str) -> None:
-        """Send one text frame."""
-        self.sendMessage(text.encode("utf-8"), isBinary=False)
+        """Send one text frame; nothing once the connection is closing (RFC 6455
+        5.5.1: no data frame after a Close), so publishing to other connections
+        goes on."""
+        if self.state == self.STATE_OPEN:
+            self.sendMessage(text.encode("utf-8"), isBinary=False)
 
     def abort(self) -> None:
         """Drop the connection at once (no close handshake)."""

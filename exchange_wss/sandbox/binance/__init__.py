@@ -15,7 +15,8 @@ Modules, one job each (imports go one way: wire <- services <- server <- handle)
 - :mod:`.user_stream`: listenKeys and the delivery of user-data events;
 - :mod:`.orders` (with :mod:`.reports`, how an order is written) and
   :mod:`.accounts` (futures positions and wallets, account events);
-- :mod:`.publisher`: the market streams and the REST depth snapshot;
+- :mod:`.publisher` and :mod:`.tickers`: the market streams (trades, books,
+  liquidations; klines, tickers, mark prices) and the REST depth snapshot;
 - :mod:`.sessions` and :mod:`.ws_api`: one connection's state, sans-I/O (text in
   through ``received``, frames out through a link with
   ``send``/``send_ping``/``close``/``abort``);
@@ -32,10 +33,15 @@ Wire choices where the sources leave room (documented so clients can rely on the
   futures as plain decimals (``"60001"``, ``"0.001"``);
 - symbols: ``BTCUSDT``/``ETHUSDT`` (Spot, USDⓈ-M) and ``BTCUSD_PERP``/``ETHUSD_PERP``
   (COIN-M) map onto the simulated ``tBTCUSD``/``tETHUSD``; the engine's USD is shown
-  as USDT; COIN-M quantities are in the base coin, not in contracts;
-- futures orders match on the same spot engine (one-way mode, cross margin, no
-  leverage or liquidation); positions, entry price, realized PnL and the margin
-  wallet (USDT, or the base coin on COIN-M) are tracked per account from fills;
+  as USDT;
+- COIN-M counts contracts (100 USD for BTCUSD_PERP, 10 USD for ETHUSD_PERP): an order
+  is matched in coin at its limit price (market orders at the touch) and each fill
+  converted back at that rate in whole contracts, the last taking the remainder, so
+  fills sum to the order quantity; market data sizes are contracts too;
+- futures orders match on the same spot engine (one-way mode, cross margin, 20x, no
+  liquidation of sandbox accounts); positions, entry price, realized PnL (inverse on
+  COIN-M) and the margin wallet (USDT, or the base coin on COIN-M) are tracked per
+  account from fills; ``TRADE_LITE`` is sent on USDⓈ-M only;
 - depth diffs are batched per speed class (Spot 1000/100 ms, futures 250/500/100 ms);
   one update id per changed level, so ``U``..``u`` of consecutive events of one
   stream are contiguous and futures ``pu`` is the previous event's ``u``; the REST
@@ -52,8 +58,12 @@ Wire choices where the sources leave room (documented so clients can rely on the
 - closes: control-rate and pong-timeout violations 1008, age limit and shutdown 1001;
 - ``userDataStream.unsubscribe`` sends ``eventStreamTerminated`` before its response;
   ``order.place`` answers first, then the user-data events follow;
-- WS-API signatures: HMAC-SHA256 hex over the sorted ``k=v&...`` (raw or
-  percent-encoded values both accepted); Ed25519 and ``session.logon`` are not modelled.
+- WS-API signatures over the sorted ``k=v&...`` (raw or percent-encoded values both
+  accepted), REST ones over the query string as sent: HMAC-SHA256 hex, or Ed25519 /
+  RSA base64 for accounts registered with a public key; ``session.logon`` takes
+  Ed25519 accounts only (others: -2015), then requests may go unsigned;
+- mark price = index = the market's mid, funding 0.01 % every 8 h; liquidations only
+  from :meth:`BinanceSandbox.liquidate`.
 """
 
 from .auth import DEFAULT_BINANCE_KEY, DEFAULT_BINANCE_SECRET, sign_params, signature_payloads

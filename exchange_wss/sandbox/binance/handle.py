@@ -45,10 +45,14 @@ class _Protocol(TrackedServerProtocol):
 
     # link API ---------------------------------------------------------------------
     def send(self, data: bytes) -> None:
-        self.sendMessage(data, isBinary=False)
+        # Nothing once closing (no data frame after a Close, RFC 6455 5.5.1): a
+        # connection cut at its age limit must not break the publishing loop.
+        if self.state == self.STATE_OPEN:
+            self.sendMessage(data, isBinary=False)
 
     def send_ping(self, payload: bytes) -> None:
-        self.sendPing(payload)
+        if self.state == self.STATE_OPEN:
+            self.sendPing(payload)
 
     def close(self, code: int, reason: str) -> None:
         if self.state == self.STATE_OPEN:
@@ -146,6 +150,9 @@ class BinanceSandbox(SandboxHandle):
         host: interface to listen on.
         port: TCP port; 0 picks a free one (read :attr:`port` after start).
         accounts: ``{api_key: secret}``; default ``{DEFAULT_BINANCE_KEY: DEFAULT_BINANCE_SECRET}``.
+            A secret may be an HMAC secret or the PEM public key of an Ed25519 or
+            RSA key pair (requests are then signed with its private key;
+            ``session.logon`` takes Ed25519 only).
         seed: market seed; same seed and same steps give the same market.
         tick_interval: seconds between market ticks; None: only :meth:`step` moves it.
         market: ``"spot"``, ``"usdm"`` or ``"coinm"``.
@@ -304,4 +311,56 @@ class BinanceSandbox(SandboxHandle):
             result, events = self._server.orders.place_order(api_key, params)
             self._server.settle(events)
             return result
+        return self._call(run)
+
+    def deposit(self, asset: str, amount: Any, api_key: str = DEFAULT_BINANCE_KEY) -> None:
+        """Credit ``amount`` of ``asset`` (Binance's name: ``"USDT"``, ``"BTC"``) to the
+        account, as a deposit would: Spot/margin user data get ``balanceUpdate`` (the
+        delta) then ``outboundAccountPosition``; futures ``ACCOUNT_UPDATE`` with reason
+        ``DEPOSIT``. Raises :class:`ApiError` for an unknown asset."""
+        self._call(self._server.transfer, api_key, asset, amount)
+
+    def withdraw(self, asset: str, amount: Any, api_key: str = DEFAULT_BINANCE_KEY) -> None:
+        """Debit ``amount`` of ``asset`` as a withdrawal (the events of :meth:`deposit`,
+        negative; futures reason ``WITHDRAW``). Raises :class:`ApiError` when the
+        available balance is short."""
+        from decimal import Decimal
+        self._call(self._server.transfer, api_key, asset, -Decimal(str(amount)))
+
+    def register_key(self, api_key: str, secret: str) -> str:
+        """Add an account (engine wallets from the default balances) or replace its key: an
+        HMAC secret or the PEM public key of an Ed25519/RSA pair; returns the key type."""
+        def run() -> str:
+            srv = self._server
+            new = api_key not in srv.auth.accounts
+            kind = srv.auth.register(api_key, secret)
+            if new:
+                srv.open_account(api_key)
+            return kind
+        return self._call(run)
+
+    def positions(self, api_key: str = DEFAULT_BINANCE_KEY) -> dict:
+        """Futures positions ``{symbol: (amount, entry price)}`` as Decimals (COIN-M amounts
+        in contracts); flat symbols left out."""
+        def run() -> dict:
+            return {s: (pos.pa, pos.ep) for (who, s), pos in self._server.accounts.positions.items()
+                    if who == api_key and pos.pa}
+        return self._call(run)
+
+    def futures_wallets(self, api_key: str = DEFAULT_BINANCE_KEY) -> dict:
+        """Futures margin wallets ``{asset: balance}`` as Decimals (COIN-M: the base coins)."""
+        def run() -> dict:
+            return {self._server.profile.asset(c): b
+                    for c, b in self._server.accounts.fwallets.get(api_key, {}).items()}
+        return self._call(run)
+
+    def liquidate(self, symbol: str, side: str, quantity: Any) -> dict:
+        """Force a liquidation on a futures market: an IOC order of ``quantity`` (COIN-M:
+        contracts) from the sandbox's liquidator trades through the book, and
+        ``forceOrder`` is published on ``<symbol>@forceOrder`` and ``!forceOrder@arr``
+        (the simulated market has no leveraged traders of its own). Returns the event."""
+        def run() -> dict:
+            ev = self._server.publisher.liquidation(symbol, side, quantity)
+            self._server.settle([])
+            return ev
         return self._call(run)

@@ -24,9 +24,12 @@ __all__ = ["OrderService"]
 class _TrackedOrder:
     """A user order as Binance reports it (ids, client ids, cumulative fills)."""
 
+    # COIN-M: qty and z count contracts, Z is the filled value in the base coin;
+    # coin_total/coin_done are the engine's coin amounts and rate converts them
+    # back (contracts = coin * rate, the order's reference price / contract size).
     __slots__ = ("id", "owner", "symbol", "side", "type", "tif", "qty", "price", "client_id",
                  "created", "updated", "z", "Z", "status", "fills", "cancel_client_id",
-                 "resting")
+                 "resting", "coin_total", "coin_done", "rate")
 
     def __init__(self, **kw: Any):
         for name in self.__slots__:
@@ -101,7 +104,11 @@ class OrderService:
             raise _mandatory("quantity") from None
         if qty <= 0:
             raise _mandatory("quantity")
-        if qty != qty.quantize(_Q8, rounding=ROUND_DOWN) or qty < spec.min_size:
+        cs = self.server.accounts.contract_size(bsym)
+        if cs is not None:
+            if qty != qty.to_integral_value():  # COIN-M counts whole contracts
+                raise ApiError(-1013, "Filter failure: LOT_SIZE")
+        elif qty != qty.quantize(_Q8, rounding=ROUND_DOWN) or qty < spec.min_size:
             raise ApiError(-1013, "Filter failure: LOT_SIZE")
         price: Optional[Decimal] = None
         if otype in ("LIMIT", "LIMIT_MAKER"):
@@ -137,7 +144,18 @@ class OrderService:
             etype = "EXCHANGE MARKET"
         else:
             etype = {"IOC": "EXCHANGE IOC", "FOK": "EXCHANGE FOK"}.get(tif, "EXCHANGE LIMIT")
-        amount = qty if side == "BUY" else -qty
+        ref = price
+        if ref is None:  # a market order is valued at the side it takes
+            bid, ask = self.engine.best(sym)
+            ref = ask if side == "BUY" else bid
+            if ref is None:
+                raise ApiError(-2010, "Order would not execute: no liquidity.")
+        if fut:
+            self.server.accounts.check_margin(owner, bsym, side, qty, ref, self.open_orders(owner))
+        coin = qty if cs is None else (qty * cs / ref).quantize(_Q8, rounding=ROUND_DOWN)
+        if coin < spec.min_size:
+            raise ApiError(-1013, "Filter failure: LOT_SIZE")
+        amount = coin if side == "BUY" else -coin
         res = self.engine.submit(owner, sym, amount, price, etype,
                                  flags=FLAG_POST_ONLY if post_only else 0)
         if not res.ok:
@@ -149,7 +167,8 @@ class OrderService:
         t = _TrackedOrder(id=res.order.id, owner=owner, symbol=bsym, side=side, type=otype,
                           tif=(tif or "GTC"), qty=qty, price=price, client_id=cid, created=now,
                           updated=now, z=ZERO, Z=ZERO, status="NEW", fills=[],
-                          cancel_client_id=None, resting=False)
+                          cancel_client_id=None, resting=False, coin_total=coin,
+                          coin_done=ZERO, rate=None if cs is None else ref / cs)
         self.orders[t.id] = t
         self.market.observe(res)
         events = self.user_events(res.events)
@@ -229,31 +248,38 @@ class OrderService:
                 t = self.orders.get(ev.order_id)
                 if t is None:
                     continue
-                qty = _from_float(abs(ev.exec_amount))
+                coin = _from_float(abs(ev.exec_amount))
                 price = _from_float(ev.exec_price)
+                qty = self._fill_qty(t, coin)
+                if qty is None:
+                    continue  # less than one contract so far: it joins the next fill
                 fee_ev = fees.get((ev.id, ev.order_id))
+                cs = accounts.contract_size(t.symbol)
                 if fut:
                     rate = self.engine.maker_fee if ev.maker else self.engine.taker_fee
                     asset_c = accounts.margin_asset(t.symbol)
-                    notional = qty * price if asset_c == "USD" else qty
+                    notional = qty * price if cs is None else qty * cs / price
                     commission = (notional * rate).quantize(_Q8)
                 else:
                     commission = _from_float(-fee_ev.fee) if fee_ev and fee_ev.fee else ZERO
                     asset_c = fee_ev.fee_currency if fee_ev else None
                 t.z += qty
-                t.Z += qty * price
+                t.Z += qty * price if cs is None else (qty * cs / price).quantize(_Q8)
                 t.updated = now
                 t.status = "FILLED" if t.z >= t.qty else "PARTIALLY_FILLED"
                 if t.status == "FILLED":
                     t.resting = False
-                t.fills.append((price, qty, commission, self.profile.asset(asset_c or "USD"), ev.id))
+                t.fills.append((price, qty, commission, self.profile.asset(asset_c or "USD"),
+                                ev.id))
                 trade = (qty, price, commission, asset_c, ev.id, ev.mts, ev.maker)
                 rp = ZERO
                 if fut:
                     signed = qty if t.side == "BUY" else -qty
                     rp = accounts.futures_fill(owner, t.symbol, signed, price, commission)
                     touched[owner].add(t.symbol)
-                    out.append((owner, reports.trade_lite(self.profile, t, trade, now)))
+                    if self.profile.name == "usdm":
+                        # TRADE_LITE is USDⓈ-M's alone: COIN-M documents no such event.
+                        out.append((owner, reports.trade_lite(self.profile, t, trade, now)))
                 out.append((owner, self._event(t, "TRADE", now, trade, rp)))
             elif isinstance(ev, WalletEvent):
                 wallets[owner][ev.currency] = (ev.balance, ev.available)
@@ -264,6 +290,28 @@ class OrderService:
             for owner, curs in wallets.items():
                 out.append((owner, accounts.account_position(curs, now)))
         return out
+
+    def _fill_qty(self, t: _TrackedOrder, coin: Decimal) -> Optional[Decimal]:
+        """The order quantity a fill of ``coin`` (engine units) stands for; None when it
+        is nothing yet. COIN-M: whole contracts, the last fill of the order taking what
+        remains, so fills sum to the order quantity; a fill below one contract waits
+        for the next."""
+        if t.rate is None:
+            return coin
+        t.coin_done += coin
+        if t.coin_done >= t.coin_total:
+            done = t.qty
+        else:
+            done = min((t.coin_done * t.rate).to_integral_value(rounding=ROUND_DOWN), t.qty)
+        qty = done - t.z
+        return qty if qty > 0 else None
+
+    def open_order_results(self, owner: str, symbol: Any = None) -> list:
+        """``openOrders.status`` / REST ``openOrders``: the open orders (of ``symbol``)."""
+        if symbol not in (None, ""):
+            self.profile.engine_symbol(symbol)
+        return [reports.order_result(self.profile, t, "RESULT") for t in self.open_orders(owner)
+                if symbol in (None, "") or t.symbol == symbol]
 
     def _event(self, t: _TrackedOrder, x: str, now: int, trade: Optional[tuple] = None,
                rp: Decimal = ZERO) -> dict:

@@ -1,21 +1,23 @@
-"""The Binance sandbox's market publisher: the simulated market's trades, books,
-klines and tickers written as Binance's market streams, to every stream
-connection that subscribed them.
+"""The Binance sandbox's market publisher: the simulated market's trades, books and
+liquidations written as Binance's market streams, to every stream connection
+that subscribed them (the once-a-second streams are in :mod:`.tickers`).
 
 Depth diffs carry update ids (one per changed level) so that a client can sync
 a book by Binance's rules; the REST depth snapshot comes from the same feed.
+COIN-M sizes are written in contracts (coin value times price over the contract
+size, at least one for a level that is there), as Binance's are.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections import defaultdict
-from decimal import Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any, Optional
 
 import orjson
 
-from .wire import KLINE_INTERVALS, ZERO, _from_float, _Q8, kline_close_time, kline_start
+from .tickers import SlowStreams
+from .wire import ZERO, ApiError, _dec, _from_float
 
 if TYPE_CHECKING:  # pragma: no cover
     from .server import BinanceServer
@@ -103,14 +105,31 @@ class MarketPublisher:
         self.engine = server.engine
         self.depth: dict = {}
         self.stats: dict = {}
-        self.klines: dict = {}
-        self.klines_closed: dict = defaultdict(list)
         self._tops: dict = {}
         for i, bsym in enumerate(self.profile.symbols):
             self.depth[bsym] = _DepthFeed(1_000_000_000 * (i + 1) + seed % 1000,
                                           self.profile.depth_speeds)
             self.stats[bsym] = _SymStats(100_000_001 * (i + 1))
         self.refresh_depth()
+        #: Klines, tickers and mark prices, sent by :meth:`flush_slow`.
+        self.slow = SlowStreams(self)
+        self._liquidator = "sandbox-liquidator"
+
+    def size(self, bsym: str, qty: Decimal, price: Decimal) -> Decimal:
+        """A coin quantity as ``bsym`` counts it: itself, or COIN-M contracts (whole, at
+        least one when there is any)."""
+        cs = self.profile.contract_sizes.get(bsym)
+        if cs is None or not qty:
+            return qty
+        return max(Decimal(1), (qty * price / cs).to_integral_value(rounding=ROUND_HALF_UP))
+
+    def _rows(self, bsym: str, levels: list) -> list:
+        px, size = self.profile.px, self.size
+        return [[px(p), px(size(bsym, q, p))] for p, q in levels]
+
+    def flush_slow(self) -> None:
+        """Klines, tickers and mark prices (see :class:`~.tickers.SlowStreams`)."""
+        self.slow.flush()
 
     def _levels(self, engine_symbol: str) -> tuple:
         bids_o, asks_o = self.engine.book_orders(engine_symbol)
@@ -161,8 +180,9 @@ class MarketPublisher:
             st.last_id, st.last_qty = tid, q
             st.count += 1
             st.quote_volume += p * q
-            self._kline_trade(bsym, tid, mts, p, q, amount > 0)
+            self.slow.trade(bsym, tid, mts, p, q, amount > 0)
             buyer_maker = amount < 0
+            q = self.size(bsym, q, p)
             if sessions:
                 if self.profile.futures:
                     trade = {"e": "trade", "E": now, "T": mts, "s": bsym, "t": tid,
@@ -189,10 +209,15 @@ class MarketPublisher:
             b, a = top
             b = b or (ZERO, ZERO)
             a = a or (ZERO, ZERO)
-            bt = {"u": feed.last_id, "s": bsym, "b": self.profile.px(b[0]), "B": self.profile.px(b[1]),
-                  "a": self.profile.px(a[0]), "A": self.profile.px(a[1])}
+            px = self.profile.px
+            bt = {"u": feed.last_id, "s": bsym, "b": px(b[0]), "B": px(self.size(bsym, *b[::-1])),
+                  "a": px(a[0]), "A": px(self.size(bsym, *a[::-1]))}
             if self.profile.futures:
                 bt = {"e": "bookTicker", "u": feed.last_id, "E": now, "T": now, **bt}
+                if self.profile.inverse:
+                    bt["ps"] = bsym.split("_")[0]
+                # !bookTicker: every symbol's book ticker, one per message.
+                self._publish_key(("allBookTicker", None, None, None), bt, sessions)
             self._publish_key(("bookTicker", bsym, None, None), bt, sessions)
 
     def flush_depth(self, speed: int) -> None:
@@ -213,114 +238,22 @@ class MarketPublisher:
             ev.update({"s": bsym, "U": U, "u": u})
             if self.profile.futures:
                 ev["pu"] = pu
-            ev["b"] = [[self.profile.px(p), self.profile.px(q)] for p, q in bids]
-            ev["a"] = [[self.profile.px(p), self.profile.px(q)] for p, q in asks]
+            ev["b"] = self._rows(bsym, bids)
+            ev["a"] = self._rows(bsym, asks)
             self._publish_key(("depth", bsym, None, speed), ev, sessions)
             for n in (5, 10, 20):
                 key = ("depthN", bsym, n, speed)
                 if not any(key in s.by_key for s in sessions):
                     continue
                 tb, ta = feed.top(n)
-                b = [[self.profile.px(p), self.profile.px(q)] for p, q in tb]
-                a = [[self.profile.px(p), self.profile.px(q)] for p, q in ta]
+                b = self._rows(bsym, tb)
+                a = self._rows(bsym, ta)
                 if self.profile.futures:
                     part = {"e": "depthUpdate", "E": now, "T": now, "s": bsym, "U": U, "u": u,
                             "pu": pu, "b": b, "a": a}
                 else:
                     part = {"lastUpdateId": feed.last_id, "bids": b, "asks": a}
                 self._publish_key(key, part, sessions)
-
-    # klines and tickers ------------------------------------------------------------
-
-    def _kline_trade(self, bsym: str, tid: int, mts: int, p: Decimal, q: Decimal,
-                     taker_bought: bool) -> None:
-        for iv in KLINE_INTERVALS:
-            k = (bsym, iv)
-            c = self.klines.get(k)
-            start = kline_start(mts, iv)
-            if c is not None and c["t"] != start:
-                self.klines_closed[k].append(c)
-                c = None
-            if c is None:
-                c = self.klines[k] = {"t": start, "T": kline_close_time(start, iv), "f": tid,
-                                      "L": tid, "o": p, "c": p, "h": p, "l": p, "v": ZERO,
-                                      "n": 0, "q": ZERO, "V": ZERO, "Q": ZERO}
-            if c["f"] < 0:
-                c["f"] = tid
-            c["L"] = tid
-            c["c"] = p
-            c["h"] = max(c["h"], p)
-            c["l"] = min(c["l"], p)
-            c["v"] += q
-            c["q"] += p * q
-            c["n"] += 1
-            if taker_bought:
-                c["V"] += q
-                c["Q"] += p * q
-
-    def _kline_payload(self, bsym: str, iv: str, c: dict, closed: bool, now: int) -> dict:
-        px = self.profile.px
-        return {"e": "kline", "E": now, "s": bsym,
-                "k": {"t": c["t"], "T": c["T"], "s": bsym, "i": iv, "f": c["f"], "L": c["L"],
-                      "o": px(c["o"]), "c": px(c["c"]), "h": px(c["h"]), "l": px(c["l"]),
-                      "v": px(c["v"]), "n": c["n"], "x": closed, "q": px(c["q"]),
-                      "V": px(c["V"]), "Q": px(c["Q"]), "B": "0"}}
-
-    def flush_slow(self) -> None:
-        """Klines (closed ones first, then the current one) and 24h tickers, once a second."""
-        if self.server.faults.stalled:
-            return
-        now = self.server.now_ms()
-        sessions = self.server.stream_sessions()
-        wanted = {key for s in sessions for key in s.by_key}
-        closed, self.klines_closed = self.klines_closed, defaultdict(list)
-        for key in [k for k in wanted if k[0] == "kline"]:
-            _, bsym, iv, _ = key
-            for c in closed.get((bsym, iv), []):
-                self._publish_key(key, self._kline_payload(bsym, iv, c, True, now), sessions)
-            c = self.klines.get((bsym, iv))
-            if c is not None and c["T"] < now:
-                self._publish_key(key, self._kline_payload(bsym, iv, c, True, now), sessions)
-                c = None
-            if c is None:
-                start = kline_start(now, iv)
-                last = self.klines.get((bsym, iv))
-                close_px = last["c"] if last else \
-                    _from_float(self.market.mid(self.profile.symbols[bsym]))
-                c = self.klines[(bsym, iv)] = {"t": start, "T": kline_close_time(start, iv),
-                                               "f": -1, "L": -1, "o": close_px, "c": close_px,
-                                               "h": close_px, "l": close_px, "v": ZERO, "n": 0,
-                                               "q": ZERO, "V": ZERO, "Q": ZERO}
-            self._publish_key(key, self._kline_payload(bsym, iv, c, False, now), sessions)
-        for bsym, sym in self.profile.symbols.items():
-            tkey, mkey = ("ticker", bsym, None, None), ("miniTicker", bsym, None, None)
-            if tkey not in wanted and mkey not in wanted:
-                continue
-            t = self.market.ticker(sym)
-            bid, bid_sz, ask, ask_sz, change, pct, last, vol, high, low = t
-            st = self.stats[bsym]
-            last_d, vol_d = _from_float(last), _from_float(vol)
-            open_d = last_d - _from_float(change)
-            px = self.profile.px
-            quote_vol = (vol_d * last_d).quantize(_Q8)
-            if tkey in wanted:
-                tick = {"e": "24hrTicker", "E": now, "s": bsym, "p": px(_from_float(change)),
-                        "P": f"{pct * 100:.3f}", "w": px(last_d)}
-                if not self.profile.futures:
-                    tick["x"] = px(open_d)
-                tick.update({"c": px(last_d), "Q": px(st.last_qty)})
-                if not self.profile.futures:
-                    tick.update({"b": px(_from_float(bid)), "B": px(_from_float(bid_sz)),
-                                 "a": px(_from_float(ask)), "A": px(_from_float(ask_sz))})
-                tick.update({"o": px(open_d), "h": px(_from_float(high)), "l": px(_from_float(low)),
-                             "v": px(vol_d), "q": px(quote_vol), "O": now - 86_400_000, "C": now,
-                             "F": st.first_id, "L": st.last_id, "n": st.count})
-                self._publish_key(tkey, tick, sessions)
-            if mkey in wanted:
-                self._publish_key(mkey, {"e": "24hrMiniTicker", "E": now, "s": bsym,
-                                         "c": px(last_d), "o": px(open_d),
-                                         "h": px(_from_float(high)), "l": px(_from_float(low)),
-                                         "v": px(vol_d), "q": px(quote_vol)}, sessions)
 
     def depth_snapshot(self, bsym: str, limit: Optional[int] = None) -> dict:
         """The REST depth: ``{"lastUpdateId","bids","asks"}`` (+ ``E``, ``T`` on futures)."""
@@ -334,6 +267,68 @@ class MarketPublisher:
         if self.profile.futures:
             now = self.server.now_ms()
             out.update({"E": now, "T": now})
-        out["bids"] = [[self.profile.px(p), self.profile.px(q)] for p, q in bids]
-        out["asks"] = [[self.profile.px(p), self.profile.px(q)] for p, q in asks]
+        out["bids"] = self._rows(bsym, bids)
+        out["asks"] = self._rows(bsym, asks)
         return out
+
+    def liquidation(self, bsym: str, side: str, quantity: Any) -> dict:
+        """A forced liquidation: an IOC order of ``quantity`` (COIN-M: contracts) from the
+        sandbox's liquidator account trades against the book (so it is in the trade
+        stream), and ``forceOrder`` goes to ``<symbol>@forceOrder`` and
+        ``!forceOrder@arr``. Returns the forceOrder event.
+
+        Raises:
+            ApiError: a bad symbol, side or quantity, or nothing to trade against.
+        """
+        if not self.profile.futures:
+            raise ApiError(-1020, "Spot has no liquidation streams.")
+        sym = self.profile.engine_symbol(bsym)
+        if side not in ("BUY", "SELL"):
+            raise ApiError(-1117, "Invalid side.")
+        qty = _dec(quantity)
+        bid, ask = self.engine.best(sym)
+        far = ask if side == "BUY" else bid
+        if far is None or qty <= 0:
+            raise ApiError(-2010, "Nothing to liquidate against.")
+        # An IOC two percent through the touch, as liquidation orders cross the book.
+        limit = self._tick(far * (Decimal("1.02") if side == "BUY" else Decimal("0.98")))
+        cs = self.profile.contract_sizes.get(bsym)
+        coin = qty if cs is None else (qty * cs / far).quantize(Decimal("0.00000001"))
+        if not self.engine.has_account(self._liquidator):
+            self.engine.open_account(self._liquidator, {c: "1000000000000" for s in
+                                                        self.engine.pairs.values()
+                                                        for c in (s.base, s.quote)})
+        res = self.engine.submit(self._liquidator, sym, coin if side == "BUY" else -coin, limit,
+                                 "EXCHANGE IOC")
+        if not res.ok:
+            raise ApiError(-2010, res.text)
+        self.market.observe(res)
+        fills = [(Decimal(repr(e.exec_price)), abs(Decimal(repr(e.exec_amount))))
+                 for e in res.events if getattr(e, "kind", None) == "te"
+                 and e.owner == self._liquidator]
+        filled_coin = sum((q for _, q in fills), ZERO)
+        value = sum((p * q for p, q in fills), ZERO)
+        avg = value / filled_coin if filled_coin else ZERO
+        if cs is None:
+            filled = filled_coin
+        else:  # contracts, converted back at the rate the order was sized with
+            filled = qty if filled_coin >= coin else \
+                (filled_coin * far / cs).to_integral_value(rounding=ROUND_DOWN)
+        px = self.profile.px
+        now = self.server.now_ms()
+        o = {"s": bsym, "S": side, "o": "LIMIT", "f": "IOC", "q": px(qty), "p": px(limit),
+             "ap": px(avg.quantize(Decimal("0.01")) if avg else ZERO),
+             "X": "FILLED" if filled >= qty else ("PARTIALLY_FILLED" if filled else "EXPIRED"),
+             "l": px(filled), "z": px(filled), "T": now}
+        if self.profile.inverse:
+            o = {"s": bsym, "ps": bsym.split("_")[0], **{k: v for k, v in o.items() if k != "s"}}
+        ev = {"e": "forceOrder", "E": now, "o": o}
+        sessions = self.server.stream_sessions()
+        self._publish_key(("forceOrder", bsym, None, None), ev, sessions)
+        self._publish_key(("allForceOrder", None, None, None), ev, sessions)
+        return ev
+
+    @staticmethod
+    def _tick(price: Decimal) -> Decimal:
+        from ..engine import PRICE_SIG_DIGITS, round_sig
+        return round_sig(price, PRICE_SIG_DIGITS)

@@ -20,17 +20,28 @@ __all__ = ["order_result", "cancel_result", "order_event", "trade_lite"]
 NO_TRADE = (ZERO, ZERO, ZERO, None, -1, None, False)
 
 
+def avg_price(profile: MarketProfile, t: Any) -> Decimal:
+    """The average fill price: value / quantity; on COIN-M contracts are valued in coin,
+    so the average is ``contracts * size / base value`` (Binance's inverse mean)."""
+    if not t.z:
+        return ZERO
+    cs = profile.contract_sizes.get(t.symbol)
+    if cs is None:
+        return t.Z / t.z
+    return (t.z * cs / t.Z).quantize(Decimal("0.01")) if t.Z else ZERO
+
+
 def order_result(profile: MarketProfile, t: Any, resp_type: Any = None) -> dict:
     """The order response (ACK, RESULT or FULL for Spot; the futures layout otherwise)."""
     px = profile.px
     if profile.futures:
-        avg = (t.Z / t.z) if t.z else ZERO
+        avg = avg_price(profile, t)
         out = {"orderId": t.id, "symbol": t.symbol, "status": t.status,
                "clientOrderId": t.client_id, "price": px(t.price or ZERO),
                "avgPrice": px(avg), "origQty": px(t.qty), "executedQty": px(t.z),
                "cumQty": px(t.z)}
         if profile.name == "coinm":
-            out["cumBase"] = px(t.z)
+            out["cumBase"] = px(t.Z)
         else:
             out["cumQuote"] = px(t.Z)
         out.update({"timeInForce": t.tif, "type": t.type, "reduceOnly": False,
@@ -90,7 +101,7 @@ def order_event(profile: MarketProfile, t: Any, x: str, now: int, *,
     if profile.futures:
         o = {"s": t.symbol, "c": t.client_id, "S": t.side, "o": t.type,
              "f": t.tif if t.type != "MARKET" else "GTC", "q": px(t.qty),
-             "p": px(t.price or ZERO), "ap": px((t.Z / t.z) if t.z else ZERO), "sp": "0",
+             "p": px(t.price or ZERO), "ap": px(avg_price(profile, t)), "sp": "0",
              "x": x, "X": t.status, "i": t.id, "l": px(qty), "z": px(t.z), "L": px(price)}
         if trade is not None:
             o.update({"N": profile.asset(asset_c), "n": px(commission)})

@@ -14,13 +14,19 @@ Endpoints (prefix ``/api/v3`` Spot, ``/fapi/v1`` USDⓈ-M, ``/dapi/v1`` COIN-M):
 - listenKey ``POST/PUT/DELETE`` on ``/fapi/v1/listenKey``, ``/dapi/v1/listenKey`` or
   ``/sapi/v1/userDataStream`` (header ``X-MBX-APIKEY``; ``listenKey`` in the query or
   form body where Binance takes it): PUT of a dead key is HTTP 400 ``-1125``;
-- the retired Spot ``/api/v3/userDataStream`` and ``/api/v1/userDataStream``: HTTP 410.
+- the retired Spot ``/api/v3/userDataStream`` and ``/api/v1/userDataStream``: HTTP 410;
+- signed futures account endpoints (``X-MBX-APIKEY`` header, ``timestamp`` and a
+  ``signature`` over the query string as sent): ``GET /fapi/v3/account`` (and v2),
+  ``/fapi/v3/positionRisk`` (and v2), ``/fapi/v1/openOrders``, ``/fapi/v1/order``;
+  ``/dapi/v1/account``, ``/dapi/v1/positionRisk``, ``/dapi/v1/openOrders``,
+  ``/dapi/v1/order``.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Mapping, Optional
+from urllib.parse import urlencode
 
 import orjson
 from autobahn.twisted.resource import WebSocketResource
@@ -36,6 +42,16 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["RestApi", "make_site", "RETIRED_MSG"]
 
+# Signed futures account endpoints (GET): path -> what it answers. USDⓈ-M serves
+# account and position risk in v3 and still in v2.
+_SIGNED_PATHS = {
+    "usdm": {"/fapi/v3/account": "account", "/fapi/v2/account": "account",
+             "/fapi/v3/positionRisk": "positionRisk", "/fapi/v2/positionRisk": "positionRisk",
+             "/fapi/v1/openOrders": "openOrders", "/fapi/v1/order": "order"},
+    "coinm": {"/dapi/v1/account": "account", "/dapi/v1/positionRisk": "positionRisk",
+              "/dapi/v1/openOrders": "openOrders", "/dapi/v1/order": "order"},
+}
+
 _LOT_STEP = Decimal("0.00000001")
 RETIRED_MSG = ("This endpoint was retired on 2026-02-20: Spot user data now comes from the "
                "WebSocket API (userDataStream.subscribe.signature on /ws-api/v3).")
@@ -48,20 +64,34 @@ class RestApi:
         self.server = server
 
     def handle(self, method: str, path: str, query: Mapping[str, str],
-               headers: Mapping[str, str]) -> tuple:
-        """Answer one request: returns ``(http_status, json_body)``."""
+               headers: Mapping[str, str], raw_query: Optional[str] = None) -> tuple:
+        """Answer one request: returns ``(http_status, json_body)``.
+
+        ``raw_query`` is the query string as received (signed requests are checked
+        over it); without it, it is rebuilt from ``query``.
+        """
+        if raw_query is None:
+            raw_query = urlencode(list(query.items()))
         try:
-            return 200, self._route(method.upper(), path.rstrip("/") or "/", query, headers)
+            return 200, self._route(method.upper(), path.rstrip("/") or "/", query, headers,
+                                    raw_query)
         except ApiError as err:
             return err.status, {"code": err.code, "msg": err.msg}
 
-    def _route(self, method: str, path: str, q: Mapping[str, str], h: Mapping[str, str]) -> Any:
+    def _route(self, method: str, path: str, q: Mapping[str, str], h: Mapping[str, str],
+               raw_query: str) -> Any:
         srv = self.server
         prof = srv.profile
         if prof.name == "spot" and path in _RETIRED_SPOT_PATHS:
             raise ApiError(-1020, RETIRED_MSG, 410)
         if path == prof.listen_key_path:
             return self._listen_key(method, q, h)
+        signed = _SIGNED_PATHS.get(prof.name, {}).get(path)
+        if signed is not None:
+            if method != "GET":
+                raise ApiError(-1000, f"Unknown endpoint {method} {path}", 404)
+            owner = srv.auth.verify_rest(h, raw_query)
+            return self._signed(signed, owner, q)
         if not path.startswith(prof.rest_prefix + "/"):
             raise ApiError(-1000, f"Unknown endpoint {method} {path}", 404)
         name = path[len(prof.rest_prefix) + 1:]
@@ -85,6 +115,19 @@ class RestApi:
                 raise ApiError(-1100, "Illegal characters found in parameter 'limit'; legal "
                                       "range is '^[0-9]{1,20}$'.") from None
         return srv.publisher.depth_snapshot(symbol, limit)
+
+    def _signed(self, name: str, owner: str, q: Mapping[str, str]) -> Any:
+        srv = self.server
+        symbol = q.get("symbol") or None
+        if symbol is not None:
+            srv.profile.engine_symbol(symbol)
+        if name == "account":
+            return srv.accounts.futures_account(owner)
+        if name == "positionRisk":
+            return srv.accounts.position_risk(owner, symbol)
+        if name == "openOrders":
+            return srv.orders.open_order_results(owner, symbol)
+        return srv.orders.order_status(owner, q)
 
     def _listen_key(self, method: str, q: Mapping[str, str], h: Mapping[str, str]) -> Any:
         srv = self.server
@@ -118,16 +161,24 @@ class RestApi:
     def _exchange_info(self) -> dict:
         srv = self.server
         symbols = []
+        px = srv.profile.px
         for bsym, sym in srv.profile.symbols.items():
             spec = srv.engine.pairs[sym]
-            symbols.append({"symbol": bsym, "status": "TRADING", "baseAsset": spec.base,
-                            "quoteAsset": srv.profile.asset(spec.quote),
-                            "orderTypes": (["LIMIT", "MARKET"] if srv.profile.futures
-                                           else ["LIMIT", "LIMIT_MAKER", "MARKET"]),
-                            "filters": [{"filterType": "PRICE_FILTER",
-                                         "note": "5 significant digits"},
-                                        {"filterType": "LOT_SIZE", "minQty": srv.profile.px(spec.min_size),
-                                         "stepSize": srv.profile.px(_LOT_STEP)}]})
+            cs = srv.profile.contract_sizes.get(bsym)
+            lot = ({"filterType": "LOT_SIZE", "minQty": "1", "stepSize": "1"} if cs is not None
+                   else {"filterType": "LOT_SIZE", "minQty": px(spec.min_size),
+                         "stepSize": px(_LOT_STEP)})
+            row = {"symbol": bsym, "status": "TRADING", "baseAsset": spec.base,
+                   "quoteAsset": srv.profile.asset(spec.quote),
+                   "orderTypes": (["LIMIT", "MARKET"] if srv.profile.futures
+                                  else ["LIMIT", "LIMIT_MAKER", "MARKET"]),
+                   "filters": [{"filterType": "PRICE_FILTER", "note": "5 significant digits"},
+                               lot]}
+            if cs is not None:
+                # COIN-M: quantities count contracts of this USD value.
+                row.update({"pair": bsym.split("_")[0], "contractType": "PERPETUAL",
+                            "contractSize": int(cs), "marginAsset": spec.base})
+            symbols.append(row)
         return {"timezone": "UTC", "serverTime": srv.now_ms(), "symbols": symbols}
 
 
@@ -159,8 +210,9 @@ class _Root(Resource):
         headers = {k.decode("latin-1").lower(): v[0].decode("latin-1")
                    for k, v in request.requestHeaders.getAllRawHeaders()}
         path = request.path.decode("utf-8", "replace")
+        raw_query = request.uri.partition(b"?")[2].decode("utf-8", "replace")
         status, body = self.rest.handle(request.method.decode("ascii", "replace"), path, query,
-                                        headers)
+                                        headers, raw_query)
         request.setResponseCode(status)
         request.setHeader(b"content-type", b"application/json;charset=UTF-8")
         return orjson.dumps(body)

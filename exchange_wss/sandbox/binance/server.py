@@ -25,12 +25,14 @@ from .orders import OrderService
 from .publisher import MarketPublisher
 from .sessions import Session, StreamSession
 from .user_stream import UserDataService
-from .wire import PROFILES, ApiError, _is_listen_key_name, parse_stream
+from .wire import PROFILES, ApiError, _dec, _is_listen_key_name, parse_stream
 from .ws_api import ApiSession
 
 __all__ = ["BinanceServer", "DEFAULT_BINANCE_BALANCES"]
 
 log = logging.getLogger("exchange_wss.sandbox.binance")
+
+_UNLIMITED = "1000000000000"
 
 #: Starting wallets of every account, in engine currencies (USD is shown as USDT).
 DEFAULT_BINANCE_BALANCES = {"USD": "100000", "BTC": "10", "ETH": "100", "XRP": "100000"}
@@ -72,8 +74,9 @@ class BinanceServer(ServerTimeAndStall):
         self.engine = self.market.engine
         self.auth = Auth(accounts, self.now_ms)
         start = balances or DEFAULT_BINANCE_BALANCES
+        self._start = start
         for key in self.auth.accounts:
-            self.engine.open_account(key, start)
+            self.open_account(key)
         self.faults = FaultState()
         self.sessions: list = []
         self._session_ids = itertools.count(1)
@@ -134,6 +137,24 @@ class BinanceServer(ServerTimeAndStall):
         """After a change: deliver its ``(owner, event)`` user events, then publish the market."""
         self.user_data.deliver(events)
         self.publisher.publish()
+
+    def open_account(self, key: str) -> None:
+        """Give ``key`` its engine wallets (and, once Accounts exist, futures wallets)."""
+        # Futures trade on the spot engine without spending its coins: margin lives in
+        # Accounts; their engine wallets are only made too large to run out.
+        engine_start = self._start if not self.profile.futures else \
+            {c: _UNLIMITED for spec in self.engine.pairs.values() for c in (spec.base, spec.quote)}
+        self.engine.open_account(key, engine_start)
+        accounts = getattr(self, "accounts", None)
+        if accounts is not None:
+            accounts.fwallets.setdefault(key, {a: _dec(v) for a, v in self._start.items()})
+
+    def transfer(self, owner: str, asset: str, amount: Any) -> None:
+        """A deposit (``amount`` > 0) or withdrawal into ``owner``'s account, its user
+        events delivered (see :meth:`~.accounts.Accounts.transfer`)."""
+        self.auth.check_api_key(owner)
+        events = self.accounts.transfer(owner, asset, _dec(amount), self.now_ms())
+        self.user_data.deliver(events)
 
     def stream_sessions(self) -> list:
         """The open market/user-data stream connections."""

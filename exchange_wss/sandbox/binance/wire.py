@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import calendar
 import datetime as _dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any, Mapping, Optional
 
 __all__ = ["MarketProfile", "PROFILES", "ApiError", "KLINE_INTERVALS", "parse_stream",
-           "kline_start", "kline_close_time"]
+           "pair_of", "kline_start", "kline_close_time"]
 
 ZERO = Decimal(0)
 _Q8 = Decimal("0.00000001")
@@ -41,6 +41,8 @@ class MarketProfile:
         depth_speeds: depth update speeds in ms; the first is the default.
         depth_limit: default and maximum ``limit`` of the REST depth snapshot.
         futures: futures event shapes (ORDER_TRADE_UPDATE, ``pu``, ``T``).
+        contract_sizes: COIN-M: USD value of one contract per symbol
+            (``contractSize`` in ``/dapi/v1/exchangeInfo``); quantities count these.
     """
 
     name: str
@@ -54,6 +56,12 @@ class MarketProfile:
     depth_speeds: tuple
     depth_limit: tuple
     futures: bool
+    contract_sizes: Mapping[str, Decimal] = field(default_factory=dict)
+
+    @property
+    def inverse(self) -> bool:
+        """COIN-M: quantities in contracts, margin and PnL in the base coin."""
+        return bool(self.contract_sizes)
 
 
 
@@ -94,7 +102,9 @@ PROFILES = {
                           (500, 1000), True),
     "coinm": MarketProfile("coinm", {"BTCUSD_PERP": "tBTCUSD", "ETHUSD_PERP": "tETHUSD"},
                            "/dapi/v1", "/dapi/v1/listenKey", "/ws-dapi/v1", 200, 10, 600.0,
-                           (250, 500, 100), (500, 1000), True),
+                           (250, 500, 100), (500, 1000), True,
+                           # Binance: 100 USD a contract for BTCUSD_*, 10 USD for ETH and most.
+                           {"BTCUSD_PERP": Decimal(100), "ETHUSD_PERP": Decimal(10)}),
 }
 
 _RETIRED_SPOT_PATHS = ("/api/v3/userDataStream", "/api/v1/userDataStream")
@@ -166,20 +176,62 @@ def kline_close_time(start: int, interval: str) -> int:
 
 # -- streams ---------------------------------------------------------------------------
 
+#: All-market streams: name -> (kind, the markets that serve it). Spot retired
+#: !bookTicker (2022-12) and !ticker@arr (2025-12); !markPrice@arr is USDⓈ-M's.
+_ALL_MARKET = {"!ticker@arr": ("allTicker", ("usdm", "coinm")),
+               "!miniTicker@arr": ("allMiniTicker", ("spot", "usdm", "coinm")),
+               "!markPrice@arr": ("allMarkPrice", ("usdm",)),
+               "!markPrice@arr@1s": ("allMarkPrice", ("usdm",)),
+               "!forceOrder@arr": ("allForceOrder", ("usdm", "coinm")),
+               "!bookTicker": ("allBookTicker", ("usdm", "coinm"))}
+
+
+def pair_of(bsym: str) -> str:
+    """The underlying pair of a symbol: ``BTCUSD_PERP`` -> ``BTCUSD``; ``BTCUSDT`` itself."""
+    return bsym.split("_")[0]
+
+
 def parse_stream(name: str, profile: MarketProfile) -> Optional[tuple]:
     """The key ``(kind, SYMBOL, param, speed)`` of a market stream name, or None if invalid.
 
     Kinds: ``trade``, ``aggTrade``, ``kline`` (param: interval), ``bookTicker``,
-    ``ticker``, ``miniTicker``, ``depth`` (diff) and ``depthN`` (param: 5/10/20).
+    ``ticker``, ``miniTicker``, ``depth`` (diff) and ``depthN`` (param: 5/10/20);
+    futures: ``markPrice`` (speed 3000/1000 ms), ``forceOrder``, ``continuousKline``
+    (the perpetual of the pair; param: interval); COIN-M: ``pairMarkPrice`` (SYMBOL
+    is the pair). All-market streams (``!ticker@arr``...) have SYMBOL None and the
+    kinds ``allTicker``, ``allMiniTicker``, ``allMarkPrice``, ``allForceOrder``,
+    ``allBookTicker``.
     """
-    if not isinstance(name, str) or "@" not in name:
+    if not isinstance(name, str) or "@" not in name and name != "!bookTicker":
         return None
+    if name.startswith("!"):
+        entry = _ALL_MARKET.get(name)
+        if entry is None or profile.name not in entry[1]:
+            return None
+        return (entry[0], None, None, 1000 if name.endswith("@1s") else
+                (3000 if entry[0] == "allMarkPrice" else None))
     sym, _, rest = name.partition("@")
     if sym != sym.lower():
         return None
     bsym = sym.upper()
+    if profile.futures and rest.startswith("continuousKline_"):
+        pair, _, ctype = bsym.rpartition("_")
+        iv = rest[len("continuousKline_"):]
+        perp = next((b for b in profile.symbols if pair_of(b) == pair), None)
+        if ctype != "PERPETUAL" or perp is None or iv not in KLINE_INTERVALS or iv == "1s":
+            return None
+        return ("continuousKline", perp, iv, None)
+    if profile.futures and rest in ("markPrice", "markPrice@1s"):
+        speed = 1000 if rest.endswith("@1s") else 3000
+        if bsym in profile.symbols:
+            return ("markPrice", bsym, None, speed)
+        if profile.inverse and any(pair_of(b) == bsym for b in profile.symbols):
+            return ("pairMarkPrice", bsym, None, speed)
+        return None
     if bsym not in profile.symbols:
         return None
+    if profile.futures and rest == "forceOrder":
+        return ("forceOrder", bsym, None, None)
     speeds = profile.depth_speeds
     if rest in ("trade", "aggTrade", "bookTicker", "ticker", "miniTicker"):
         return (rest, bsym, None, None)
@@ -205,4 +257,5 @@ def parse_stream(name: str, profile: MarketProfile) -> Optional[tuple]:
 
 
 def _is_listen_key_name(name: str) -> bool:
-    return isinstance(name, str) and 0 < len(name) <= 128 and "@" not in name and "/" not in name
+    return isinstance(name, str) and 0 < len(name) <= 128 and "@" not in name and \
+        "/" not in name and not name.startswith("!")

@@ -1,13 +1,15 @@
 """The Binance sandbox's WebSocket API (``/ws-api/v3``, ``/ws-fapi/v1``,
 ``/ws-dapi/v1``): one connection's requests answered with Binance's response
-shape and rate-limit counters, user-data subscriptions, orders and listenKeys.
+shape and rate-limit counters: ``session.logon``/``status``/``logout``, user-data
+subscriptions, orders (place, cancel, status), ``account.status``,
+``openOrders.status`` and listenKeys.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
 import orjson
 
@@ -34,6 +36,10 @@ class ApiSession(Session):
         self.weights: deque = deque()    # (time, weight)
         self.orders_10s: deque = deque()
         self.orders_day = 0
+        #: The api key of ``session.logon`` (None: every request is signed).
+        self.logged_on: Optional[str] = None
+        self.connected_since = server.now_ms()
+        self.authorized_since: Optional[int] = None
 
     def _rate_limits(self, weight: int, order: bool) -> list:
         now = self.server.now()
@@ -84,7 +90,8 @@ class ApiSession(Session):
         futures_only = method in ("userDataStream.start", "userDataStream.ping",
                                   "userDataStream.stop")
         spot_only = method.startswith("userDataStream.subscribe") or method in (
-            "userDataStream.unsubscribe", "session.subscriptions")
+            "userDataStream.unsubscribe", "session.subscriptions", "account.status",
+            "openOrders.status")
         if handler is None or (futures_only and not self.server.profile.futures) or \
                 (spot_only and self.server.profile.futures):
             return self._reply_error(rid, ApiError(-1020, f"Unknown method '{method}'; this "
@@ -106,11 +113,22 @@ class ApiSession(Session):
         return {"serverTime": self.server.now_ms()}
 
     def _subscribe_signature(self, rid: Any, params: dict) -> Any:
-        api_key = self.server.auth.verify_signed(params)
+        api_key = self.server.auth.verify_signed(params, self.logged_on)
         if api_key in self.subs.values():
             raise ApiError(-2035, "User Data Stream subscription already active.")
         sid = next(self._sub_ids)
         self.subs[sid] = api_key
+        return {"subscriptionId": sid}
+
+    def _subscribe_logged_on(self, rid: Any, params: dict) -> Any:
+        # userDataStream.subscribe: the account of session.logon, no signature.
+        if self.logged_on is None:
+            raise ApiError(-2015, "Invalid API-key, IP, or permissions for action: "
+                                  "userDataStream.subscribe needs session.logon first.", 401)
+        if self.logged_on in self.subs.values():
+            raise ApiError(-2035, "User Data Stream subscription already active.")
+        sid = next(self._sub_ids)
+        self.subs[sid] = self.logged_on
         return {"subscriptionId": sid}
 
     def _unsubscribe(self, rid: Any, params: dict) -> Any:
@@ -136,23 +154,51 @@ class ApiSession(Session):
         return [{"subscriptionId": s} for s in sorted(self.subs)]
 
     def _order_place(self, rid: Any, params: dict) -> Any:
-        self.server.orders.received[params.get("apiKey")].append(dict(params))
-        api_key = self.server.auth.verify_signed(params)
+        self.server.orders.received[params.get("apiKey") or self.logged_on].append(dict(params))
+        api_key = self.server.auth.verify_signed(params, self.logged_on)
         result, events = self.server.orders.place_order(api_key, params)
         self._reply(rid, result, 1, True)
         self.server.settle(events)
         return _ALREADY_SENT
 
     def _order_cancel(self, rid: Any, params: dict) -> Any:
-        api_key = self.server.auth.verify_signed(params)
+        api_key = self.server.auth.verify_signed(params, self.logged_on)
         result, events = self.server.orders.cancel_order(api_key, params)
         self._reply(rid, result, 1, False)
         self.server.settle(events)
         return _ALREADY_SENT
 
     def _order_status(self, rid: Any, params: dict) -> Any:
-        api_key = self.server.auth.verify_signed(params)
+        api_key = self.server.auth.verify_signed(params, self.logged_on)
         return self.server.orders.order_status(api_key, params)
+
+    def _session_result(self) -> dict:
+        return {"apiKey": self.logged_on, "authorizedSince": self.authorized_since,
+                "connectedSince": self.connected_since, "returnRateLimits": True,
+                "serverTime": self.server.now_ms(),
+                "userDataStream": bool(self.logged_on and self.logged_on in self.subs.values())}
+
+    def _session_logon(self, rid: Any, params: dict) -> Any:
+        api_key = self.server.auth.logon(params)
+        self.logged_on = api_key
+        self.authorized_since = self.server.now_ms()
+        return self._session_result()
+
+    def _session_status(self, rid: Any, params: dict) -> Any:
+        return self._session_result()
+
+    def _session_logout(self, rid: Any, params: dict) -> Any:
+        self.logged_on = self.authorized_since = None
+        return self._session_result()
+
+    def _account_status(self, rid: Any, params: dict) -> Any:
+        api_key = self.server.auth.verify_signed(params, self.logged_on)
+        omit = params.get("omitZeroBalances") in (True, "true")
+        return self.server.accounts.spot_account(api_key, omit)
+
+    def _open_orders_status(self, rid: Any, params: dict) -> Any:
+        api_key = self.server.auth.verify_signed(params, self.logged_on)
+        return self.server.orders.open_order_results(api_key, params.get("symbol"))
 
     def _uds_start(self, rid: Any, params: dict) -> Any:
         api_key = self.server.auth.check_api_key(params.get("apiKey"))
@@ -173,12 +219,19 @@ class ApiSession(Session):
     _METHODS: dict = {
         "ping": _ping_method, "time": _time,
         "userDataStream.subscribe.signature": _subscribe_signature,
+        "userDataStream.subscribe": _subscribe_logged_on,
         "userDataStream.unsubscribe": _unsubscribe,
         "session.subscriptions": _subscriptions,
         "order.place": _order_place, "order.cancel": _order_cancel, "order.status": _order_status,
+        "session.logon": _session_logon, "session.status": _session_status,
+        "session.logout": _session_logout, "account.status": _account_status,
+        "openOrders.status": _open_orders_status,
         "userDataStream.start": _uds_start, "userDataStream.ping": _uds_ping,
         "userDataStream.stop": _uds_stop,
     }
     _WEIGHTS = {"userDataStream.subscribe.signature": (2, False), "order.place": (1, True),
                 "order.status": (4, False), "userDataStream.start": (2, False),
+                "session.logon": (2, False), "session.status": (2, False),
+                "session.logout": (2, False), "account.status": (20, False),
+                "openOrders.status": (6, False),
                 "userDataStream.ping": (2, False), "userDataStream.stop": (2, False)}

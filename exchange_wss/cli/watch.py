@@ -1,0 +1,153 @@
+"""``exchange-wss watch VENUE CHANNELS SYMBOL...``: look at streams, live or on the sandbox.
+
+``exchange-wss watch bitfinex ticker,book,trades tBTCUSD`` subscribes to those
+channels and shows them in a live terminal view (book with depth bars, spread and
+mid, trades with their times, the ticker with a price sparkline, each stream's
+state, age and rate, each connection's state and ping); ``--no-ui`` prints one line
+per ticker, trade and top-of-book change instead, ``--json`` one JSON object per line.
+``--sandbox`` runs the built-in sandbox in-process; without it the real exchange is
+watched. It runs until Ctrl-C, SIGTERM, ``--duration`` or a closed pipe, and exits 0
+(1 when ``--duration`` passed without any data, with the reason; 2 for a usage error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from typing import List, Optional, Sequence
+
+from ._process import on_sigterm, restore_sigterm, route_logging
+from ._rich import RichMissing, live, require_rich
+from .health import HealthTracker
+from .output import Printer, sink
+from .state import MarketState
+from .venues import VENUES, Venue, VenueError
+
+__all__ = ["cmd_watch", "parse_channels", "run_until", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+#: Seconds between two application pings (latency column).
+PING_EVERY = 5.0
+#: Seconds between two reads of the maintained books.
+REFRESH = 0.25
+
+
+def parse_channels(text: str, venue: type) -> List[str]:
+    """``"ticker,book"`` -> ``["ticker", "book"]``, checked against the venue's channels.
+
+    Raises:
+        VenueError: an unknown or repeated channel (the message lists the valid ones).
+    """
+    channels = [c.strip().lower().replace("-", "_") for c in text.split(",") if c.strip()]
+    if not channels:
+        raise VenueError(f"no channel given; {venue.name} has {', '.join(venue.channels)}")
+    for channel in channels:
+        if channel not in venue.channels:
+            raise VenueError(f"{venue.name} has no channel {channel!r}; "
+                             f"choose from {', '.join(venue.channels)}")
+    if len(set(channels)) != len(channels):
+        raise VenueError(f"a channel is listed twice in {text!r}")
+    return channels
+
+
+def run_until(state: MarketState, venue: Venue, stop: threading.Event,
+              deadline: Optional[float], printer: Optional[Printer] = None) -> None:
+    """Refresh books and health (and ping) until ``stop``, ``deadline`` (a
+    ``time.monotonic()`` value) or a closed pipe."""
+    next_ping = time.monotonic() + 1.0
+    while not stop.is_set() and not (printer is not None and printer.closed.is_set()):
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            return
+        venue.refresh_books()
+        state.poll_health()
+        if now >= next_ping:
+            venue.ping()
+            next_ping = now + PING_EVERY
+        wait = REFRESH if deadline is None else min(REFRESH, max(0.0, deadline - now))
+        stop.wait(wait)
+
+
+def _usage(message: str) -> int:
+    print(f"exchange-wss watch: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    """Run ``exchange-wss watch``; see the module docstring."""
+    venue_cls = VENUES[args.venue]
+    try:
+        channels = parse_channels(args.channels, venue_cls)
+    except VenueError as exc:
+        return _usage(str(exc))
+    if args.market is not None and args.venue != "binance":
+        return _usage("--market applies to binance only")
+    if args.url is not None and (args.sandbox or args.venue == "binance"):
+        return _usage("--url applies to bitfinex and ftx without --sandbox")
+    use_ui = not (args.no_ui or args.json) and sys.stdout.isatty()
+    if use_ui:
+        try:
+            require_rich()
+        except RichMissing as exc:
+            print(f"exchange-wss watch: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+
+    health = HealthTracker(stale_after=args.stale_after)
+    state = MarketState(health, title="exchange-wss watch", channels=channels,
+                        duration=args.duration)
+    venue = venue_cls(state, sandbox=args.sandbox, market=args.market, url=args.url,
+                      seed=args.seed)
+    state.where = venue.where
+    symbols = [venue.normalize(s) for s in args.symbols]
+    printer = Printer()
+    if not use_ui:
+        state.listeners.append(sink(printer, args.json))
+    return _run(args, state, venue, channels, symbols, printer, use_ui)
+
+
+def _run(args: argparse.Namespace, state: MarketState, venue: Venue, channels: Sequence[str],
+         symbols: Sequence[str], printer: Printer, use_ui: bool) -> int:
+    stop = threading.Event()
+    previous = on_sigterm(stop.set)
+    restore_logging = route_logging(state.note, use_ui)
+    display = None
+    status = EXIT_OK
+    try:
+        if use_ui:
+            from .layout import Screen
+            display = live(Screen(state.frame, symbols, venue.book_label))
+        venue.start(channels, symbols)
+        # Counted from here: starting a sandbox takes from half a second to a few on a
+        # busy machine, and --duration is how long to watch.
+        deadline = None if args.duration is None else time.monotonic() + args.duration
+        run_until(state, venue, stop, deadline, printer)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how one stops watching: not an error
+    except VenueError as exc:
+        status = EXIT_USAGE
+        failure = str(exc)
+    except Exception as exc:  # e.g. the sandbox's port: one line, no traceback
+        status = EXIT_FAILED
+        failure = f"cannot start: {type(exc).__name__}: {exc}"
+    finally:
+        state.stopping = True
+        if display is not None:
+            display.stop()
+        try:
+            venue.stop()
+        finally:
+            restore_logging()
+            restore_sigterm(previous)
+    if status != EXIT_OK:
+        print(f"exchange-wss watch: {failure}", file=sys.stderr)
+        return status
+    if printer.closed.is_set():
+        return EXIT_OK  # the reader had what it wanted (`| head -2`)
+    if args.duration is not None and not any(s.messages for s in state.health.streams()):
+        print(f"exchange-wss watch: no data from {venue.where} within {args.duration:g}s: "
+              f"{state.silence_reason(args.sandbox, args.duration)}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
