@@ -425,7 +425,8 @@ def test_sandbox_serves_several_exchanges_with_their_credentials(sandbox_process
     client.subscribe_to_fills(lambda fill: None)
     client.start()
     try:
-        events.wait_for(lambda e: type(e).__name__ == "Subscribed" and e.channel == "fills")
+        events.wait_for(lambda e: type(e).__name__ == "SubscriptionChanged"
+                        and e.label == "fills" and e.state == "active")
         assert errors.snapshot() == []
     finally:
         client.stop()

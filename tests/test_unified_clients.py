@@ -178,3 +178,24 @@ def test_stop_from_a_callback_ends_run_forever(sandbox, tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_ftx_rest_orders_refused_and_unanswered():
+    """An FTX order the exchange refuses is OrderRejected with its text; one whose request
+    got no answer (nothing listens) is OrderStateUnknown."""
+    from exchange_wss.errors import OrderRejected, OrderStateUnknown
+    from exchange_wss.sandbox.ftx_server import DEFAULT_FTX_KEY, DEFAULT_FTX_SECRET, FtxSandbox
+    sb = FtxSandbox(tick_interval=None).start()
+    client = FtxWssClient(DEFAULT_FTX_KEY, DEFAULT_FTX_SECRET, url=sb.url, rest_url=sb.rest_url)
+    lost = FtxWssClient(DEFAULT_FTX_KEY, DEFAULT_FTX_SECRET, rest_url="http://127.0.0.1:1/api")
+    try:
+        with pytest.raises(OrderRejected, match="No such market"):
+            client.submit_order("NOPE-PERP", "buy", 1, 1).result(20)
+        placed = client.submit_order("BTC/USD:USD", "buy", 1000, 0.01).result(20)
+        assert placed.symbol == "BTC-PERP" and placed.state == models.OrderStatus.NEW
+        with pytest.raises(OrderStateUnknown):
+            lost.submit_order("BTC-PERP", "buy", 1000, 0.01).result(20)
+    finally:
+        client.stop()
+        lost.stop()
+        sb.stop()

@@ -24,7 +24,7 @@ from .._link import Link
 from .._subscriptions import Subscription
 from ..connection import WebSocketConnection
 from ..errors import (AuthenticationError, ExchangeError, LocalProtocolError,
-                      OrderRejected, OrderStateUnknown, RemoteProtocolError)
+                      OrderRejected, OrderStateUnknown, RemoteProtocolError, RestError)
 from ..orderbook import OrderBook
 from ..symbols import Venue
 from .._endpoints import endpoint
@@ -298,7 +298,8 @@ def _settle_rest(future: Future, answer: Any, parse: Callable[[Any], Any]) -> No
 def _fail_rest(future: Future, error: BaseException) -> None:
     if future.done():
         return
-    if isinstance(error, ExchangeError):
+    if isinstance(error, ExchangeError) and not (isinstance(error, RestError) and
+                                                 error.code is None):
         raw = error.raw if isinstance(error.raw, dict) else {}
         future.set_exception(OrderRejected(raw.get("error") or error.msg, code=error.code,
                                            raw=error.raw))
