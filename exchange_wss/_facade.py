@@ -375,12 +375,15 @@ class BaseClient:
 
     # -- subscriptions ------------------------------------------------------------------
     def _register(self, label: str, spec: Any, callback: Callback, *, symbol: Optional[str] = None,
-                  book: Optional[Callable[[], Any]] = None, droppable: bool = True
-                  ) -> Subscription:
+                  book: Optional[Callable[[], Any]] = None,
+                  extra: Optional[Callable[[Subscription], Any]] = None,
+                  droppable: bool = True) -> Subscription:
         """Register a subscription in the caller's thread and return its handle.
 
-        A second registration of a live label adds a callback to the same
-        subscription (one channel on the wire, events fanned out).
+        ``extra(sub)`` makes the exchange's own state of a new subscription
+        (a depth sync), before the reactor thread can see it. A second
+        registration of a live label adds a callback to the same subscription
+        (one channel on the wire, events fanned out).
         """
         if not callable(callback):
             raise LocalProtocolError("callback must be callable")
@@ -393,6 +396,8 @@ class BaseClient:
             if new:
                 sub = Subscription(label, spec, symbol, book=book() if book else None,
                                    unsubscribe=self.unsubscribe)
+                if extra is not None:
+                    sub.extra = extra(sub)
                 self._subs[label] = sub
         self._call(self._attach, sub, deliver, new)
         return sub

@@ -187,16 +187,17 @@ class BinanceWssClient(BaseClient):
         def book() -> OrderBook:
             return OrderBook(symbol, kind="size")
 
-        sub = self._register(stream, stream, callback, symbol=symbol,
-                             book=book if book_limit is not None else None)
-        if book_limit is not None and sub.extra is None:
+        def synced_book(sub: Subscription) -> _SyncedBook:
             sync = bn.DepthSync(symbol, self.market, sub.book,
                                 deliver=lambda event: sub.deliver(event), raw=self.raw,
                                 request_snapshot=lambda: self._fetch_snapshot(sub),
                                 on_out_of_sync=lambda s, r: self._book_out_of_sync(sub, r))
             sync.limit = book_limit
-            sub.extra = _SyncedBook(sync)
-        return sub
+            return _SyncedBook(sync)
+
+        return self._register(stream, stream, callback, symbol=symbol,
+                              book=book if book_limit is not None else None,
+                              extra=synced_book if book_limit is not None else None)
 
     def _place(self, sub: Subscription) -> None:
         link = self._market_link_with_room(sub.spec)
