@@ -275,6 +275,11 @@ def test_account_events_are_never_dropped_the_producer_is_slowed(manual_bitfinex
             for i in range(n):
                 await loop.run_in_executor(None, lambda i=i: sb.submit_order(
                     DEFAULT_KEY, "tBTCUSD", "0.001", str(1000 + i)))
+            # Nobody reads yet: once maxsize events wait, the socket must be paused.
+            deadline = time.monotonic() + DEADLINE
+            while not orders.paused:
+                assert time.monotonic() < deadline, "the producer was never slowed"
+                await asyncio.sleep(0.01)
             got = []
             async for order in orders:
                 got.append(order)
