@@ -141,8 +141,8 @@ class BookChange:
     """What every book-change event is: :class:`BookUpdate` and :class:`RawBookUpdate`
     (Bitfinex, one level) and :class:`BookDiff` (Binance, FTX, several).
 
-    Read :attr:`bids` and :attr:`asks` as ``(price, size)`` pairs, size 0
-    meaning the level is gone, whatever the exchange.
+    Read ``bids`` and ``asks`` as ``(price, size)`` pairs, size 0 meaning the
+    level is gone, whatever the exchange.
     """
 
     __slots__ = ()

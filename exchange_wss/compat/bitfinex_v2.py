@@ -36,7 +36,7 @@ from ..bitfinex.client import WssClient as _Client
 from ..bitfinex.utils import MAX_CID, MAX_NONCE
 from ..errors import LocalProtocolError
 
-__all__ = ["WssClient", "TIMEFRAMES", "create_cid", "cid_to_date"]
+__all__ = ["WssClient", "Operation", "TIMEFRAMES", "create_cid", "cid_to_date"]
 
 #: The timeframes bitfinex-v2 accepts, and what Bitfinex calls them today.
 TIMEFRAMES = {"1m": "1m", "5m": "5m", "15m": "15m", "30m": "30m", "1h": "1h", "3h": "3h",
