@@ -269,8 +269,10 @@ def test_account_events_are_never_dropped_the_producer_is_slowed(manual_bitfinex
 
     async def main():
         async with aio.connect("bitfinex", DEFAULT_KEY, DEFAULT_SECRET, url=sb.url) as client:
+            # The balances stream first: it must exist when the wallet snapshot comes.
+            balances = client.stream_balances()
             orders = client.stream_orders(maxsize=4)
-            await first(client.stream_balances())   # authenticated: snapshots are through
+            await first(balances)   # authenticated: the snapshots are through
             loop = asyncio.get_running_loop()
             for i in range(n):
                 await loop.run_in_executor(None, lambda i=i: sb.submit_order(
