@@ -44,8 +44,12 @@ class RestClient:
     def __repr__(self) -> str:
         return f"<RestClient {self.base_url}>"
 
-    def call(self, method: str, path: str, params: Optional[Dict[str, Any]] = None):
+    def call(self, method: str, path: str, params: Optional[Dict[str, Any]] = None, *,
+             body: Optional[bytes] = None, headers: Optional[Dict[str, str]] = None):
         """``method path?params`` in the thread pool; a Deferred of the decoded JSON.
+
+        ``body`` (already-encoded JSON) and ``headers`` are sent as given, for
+        APIs that sign the exact bytes (FTX).
 
         Errors: :class:`~exchange_wss.errors.ExchangeError` carrying the
         exchange's ``code`` and ``msg``; :class:`~exchange_wss.errors.RestError`
@@ -53,23 +57,27 @@ class RestClient:
         without an exchange error (``code`` the status).
         """
         d = threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(),
-                                      self._call_blocking, method, path, params)
+                                      self._call_blocking, method, path, params, body, headers)
         if self.recorder is not None:
-            def record(body: Any) -> Any:  # on the reactor thread, in answer order
-                self.recorder.http(method, self.base_url + path, params, 200, body)
-                return body
+            def record(answer: Any) -> Any:  # on the reactor thread, in answer order
+                self.recorder.http(method, self.base_url + path, params, 200, answer)
+                return answer
             d.addCallback(record)
         return d
 
-    def _call_blocking(self, method: str, path: str, params: Optional[Dict[str, Any]]) -> Any:
+    def _call_blocking(self, method: str, path: str, params: Optional[Dict[str, Any]],
+                       body: Optional[bytes] = None,
+                       headers: Optional[Dict[str, str]] = None) -> Any:
         # Every failure becomes a library error naming the method and path only:
         # the query (a listenKey, a signature) never reaches a message, and
         # requests' own exception texts, which quote the whole URL, stay in
         # __cause__ only for a debugger.
         where = f"{method} {path}"
+        if body is not None:
+            headers = {"Content-Type": "application/json", **(headers or {})}
         try:
             response = self._session.request(method, self.base_url + path, params=params,
-                                             timeout=self.timeout)
+                                             data=body, headers=headers, timeout=self.timeout)
         except requests.Timeout as exc:
             raise RestError(None, f"{where}: no answer within {self.timeout:g}s") from exc
         except requests.RequestException as exc:
