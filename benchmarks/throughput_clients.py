@@ -37,6 +37,8 @@ client                    workload  what is counted
 ``cryptofeed-book-cs``    book_cs   same, ``checksum_validation=True`` (no effect: see below)
 ``sdk-raw``               ticker    ``WssClient(raw=True)`` ticker: decoded frames
 ``sdk-raw-slow``          ticker    the same with ``fast_path=False``
+``sdk-raw-deflate``       ticker    ``sdk-raw`` with ``compression=True`` (frames deflated)
+``sdk-ticker-deflate``    ticker    ``sdk-ticker`` with ``compression=True``
 ``sdk-ticker``            ticker    typed ``Ticker`` models
 ``sdk-book``              book      maintained P0 book (``checksum=False``), per update
 ``sdk-book-cs``           book_cs   ``checksum=True``: every ``cs`` frame verified;
@@ -387,14 +389,15 @@ def _sdk_client(run: Run, cls: Any, fast_path: bool = True, **options: Any) -> A
 
 
 def _sdk(run: Run, *, raw: bool = False, book: bool = False, checksum: bool = False,
-         fast_path: bool = True, seq_all: bool = False, record: bool = False) -> None:
+         fast_path: bool = True, seq_all: bool = False, record: bool = False,
+         **extra: Any) -> None:
     from exchange_wss import WssClient
 
     options: Dict[str, Any] = {}
     if record:
         options["record"] = _recorder(run)
     client = _sdk_client(run, WssClient, fast_path, url=run.url, raw=raw, checksum=checksum,
-                         seq_all=seq_all, **options)
+                         seq_all=seq_all, **options, **extra)
     if record:
         _check_recorder(run, options["record"])
     if book:
@@ -449,6 +452,16 @@ def run_sdk_raw(run: Run) -> None:
 @adapter("sdk-raw-slow", "ticker", "exchange_wss")
 def run_sdk_raw_slow(run: Run) -> None:
     _sdk(run, raw=True, fast_path=False)
+
+
+@adapter("sdk-raw-deflate", "ticker", "exchange_wss")
+def run_sdk_raw_deflate(run: Run) -> None:
+    _sdk(run, raw=True, compression=True)
+
+
+@adapter("sdk-ticker-deflate", "ticker", "exchange_wss")
+def run_sdk_ticker_deflate(run: Run) -> None:
+    _sdk(run, compression=True)
 
 
 @adapter("sdk-ticker", "ticker", "exchange_wss")

@@ -47,11 +47,14 @@ class RestClient:
         return f"<RestClient {self.base_url}>"
 
     def call(self, method: str, path: str, params: Optional[Dict[str, Any]] = None, *,
+             body: Optional[bytes] = None, headers: Optional[Dict[str, str]] = None,
              query: Optional[str] = None):
         """``method path?params`` in the thread pool; a Deferred of the decoded JSON.
 
-        ``query`` instead of ``params``: a query string sent exactly as given (a
-        signed request, whose signature covers the string as sent; see
+        ``body`` (already-encoded JSON) and ``headers`` are sent as given, for
+        APIs that sign the exact bytes (FTX). ``query`` instead of ``params``: a
+        query string sent exactly as given (a signed request, whose signature
+        covers the string as sent; see
         :func:`~exchange_wss.binance.signing.rest_signed_query`). It never
         appears in an error message.
 
@@ -63,32 +66,37 @@ class RestClient:
         if query is not None and params is not None:
             raise ValueError("give params or query, not both")
         d = threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(),
-                                      self._call_blocking, method, path, params, query)
+                                      self._call_blocking, method, path, params, body, headers,
+                                      query)
         if self.recorder is not None:
             # A signed query is recorded as its parameters (the recorder redacts the
             # signature), never as the string that carries it.
             shown = params if query is None else dict(parse_qsl(query, keep_blank_values=True))
 
-            def record(body: Any) -> Any:  # on the reactor thread, in answer order
-                self.recorder.http(method, self.base_url + path, shown, 200, body)
-                return body
+            def record(answer: Any) -> Any:  # on the reactor thread, in answer order
+                self.recorder.http(method, self.base_url + path, shown, 200, answer)
+                return answer
             d.addCallback(record)
         return d
 
     def _call_blocking(self, method: str, path: str, params: Optional[Dict[str, Any]],
+                       body: Optional[bytes] = None,
+                       headers: Optional[Dict[str, str]] = None,
                        query: Optional[str] = None) -> Any:
         # Every failure becomes a library error naming the method and path only:
         # the query (a listenKey, a signature) never reaches a message, and
         # requests' own exception texts, which quote the whole URL, stay in
         # __cause__ only for a debugger.
         where = f"{method} {path}"
+        if body is not None:
+            headers = {"Content-Type": "application/json", **(headers or {})}
         try:
             url = self.base_url + path
             if query is not None:
                 # A string is sent as it is: what was signed is what the server reads.
                 url = f"{url}?{query}"
-            response = self._session.request(method, url, params=params,
-                                             timeout=self.timeout)
+            response = self._session.request(method, url, params=params, data=body,
+                                             headers=headers, timeout=self.timeout)
         except requests.Timeout as exc:
             raise RestError(None, f"{where}: no answer within {self.timeout:g}s") from exc
         except requests.RequestException as exc:

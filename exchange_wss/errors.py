@@ -17,6 +17,7 @@ __all__ = [
     "SequenceGap", "ConnectionLost", "ExchangePaused", "RequestNotSent", "ClientStopped",
     "CallbackOverflow", "TransportError", "ConnectionFailed", "MessageTooBig", "RestError",
     "CallbackError", "RequestNotApplied", "SinkUnavailable", "FanOutGap",
+    "StreamOverflow",
 ]
 
 
@@ -193,3 +194,19 @@ class SinkUnavailable(ExchangeWssError):
 class FanOutGap(ExchangeWssError):
     """A fan-out consumer found a gap in a stream's sequence numbers (entries trimmed,
     or dropped by the relay on overflow); books resync from the next snapshot."""
+
+
+class StreamOverflow(ExchangeWssError):
+    """An async stream's consumer fell behind (:mod:`exchange_wss.aio`): market data
+    was conflated or its oldest events dropped, as the stream's policy says.
+
+    Attributes:
+        stream: the stream's description (``"trades BTC/USDT"``).
+        dropped: events dropped or conflated on that stream so far.
+    """
+
+    def __init__(self, stream: str, dropped: int):
+        super().__init__(f"{stream}: consumer fell behind; {dropped} market-data events "
+                         "dropped or conflated so far")
+        self.stream = stream
+        self.dropped = dropped

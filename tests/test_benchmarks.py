@@ -36,7 +36,8 @@ def blaster_url():
 
 def test_every_sdk_workload_is_benchmarked():
     """Bitfinex raw/typed/book/checksummed book, Binance and FTX all have a client."""
-    for name in ("sdk-raw", "sdk-raw-slow", "sdk-ticker", "sdk-book", "sdk-book-cs",
+    for name in ("sdk-raw", "sdk-raw-slow", "sdk-raw-deflate", "sdk-ticker-deflate",
+                 "sdk-ticker", "sdk-book", "sdk-book-cs",
                  "sdk-binance-raw", "sdk-binance-book", "sdk-ftx-book", "sdk-raw-record",
                  "sdk-book-record"):
         assert name in SDK_CLIENTS

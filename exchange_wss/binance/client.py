@@ -34,6 +34,8 @@ from .market_streams import MarketStreams
 from .state import AccountState
 from ..orderbook import OrderBook
 from ..utils import create_cid
+from .._endpoints import endpoint
+from ..symbols import Venue
 from . import protocol as bn
 from .links import ApiLink, MarketLink, UserStreamLink, _rest_error
 
@@ -101,7 +103,11 @@ class BinanceWssClient(MarketStreams, BaseClient):
         #: ``session.logon`` on every WebSocket-API connection (Ed25519 keys only).
         self._logon = secret is not None and bn.key_type(secret) == "ed25519"
         self.market = market
+        self.venue = Venue("binance", market)
         defaults = bn.default_endpoints(market, testnet)
+        rest_url = endpoint(rest_url, "EXCHANGE_WSS_BINANCE_REST_URL")
+        stream_url = endpoint(stream_url, "EXCHANGE_WSS_BINANCE_STREAM_URL")
+        api_url = endpoint(api_url, "EXCHANGE_WSS_BINANCE_API_URL")
         self.endpoints = bn.Endpoints(rest_url or defaults.rest_url,
                                       (stream_url or defaults.stream_url).rstrip("/"),
                                       api_url or defaults.api_url)
@@ -154,6 +160,7 @@ class BinanceWssClient(MarketStreams, BaseClient):
     # -- market streams ------------------------------------------------------------
     def subscribe_to_ticker(self, symbol: str, callback: Callback) -> Subscription:
         """24-hour rolling ticker: :class:`~exchange_wss.models.Ticker` events."""
+        symbol = self._native(symbol)
         stream = bn.stream_name("ticker", symbol, market=self.market)
         return self._subscribe(stream, symbol, callback)
 
@@ -161,6 +168,7 @@ class BinanceWssClient(MarketStreams, BaseClient):
                             aggregate: bool = False) -> Subscription:
         """Trades (``aggregate=True``: aggTrade): :class:`~exchange_wss.models.Trade` events."""
         kind = "aggTrade" if aggregate else "trade"
+        symbol = self._native(symbol)
         return self._subscribe(bn.stream_name(kind, symbol, market=self.market), symbol,
                                callback)
 
@@ -172,6 +180,7 @@ class BinanceWssClient(MarketStreams, BaseClient):
 
     def subscribe_to_book_ticker(self, symbol: str, callback: Callback) -> Subscription:
         """Best bid and ask on every change."""
+        symbol = self._native(symbol)
         stream = bn.stream_name("bookTicker", symbol, market=self.market)
         return self._subscribe(stream, symbol, callback)
 
@@ -183,6 +192,7 @@ class BinanceWssClient(MarketStreams, BaseClient):
         sync (and after every resync), then the diffs. Read the book with
         :meth:`order_book`.
         """
+        symbol = self._native(symbol)
         stream = bn.stream_name("depth", symbol, market=self.market, speed=speed)
         return self._subscribe(stream, symbol, callback, book_limit=limit)
 
@@ -192,6 +202,7 @@ class BinanceWssClient(MarketStreams, BaseClient):
         Works right after ``subscribe_to_orderbook``; until the book is in sync
         the copy says ``synced=False``.
         """
+        symbol = self._native(symbol)
         for sub in self.subscriptions():
             if isinstance(sub.extra, _SyncedBook) and sub.symbol == symbol.upper():
                 return self._book_copy(sub, sub.symbol)
@@ -395,6 +406,7 @@ class BinanceWssClient(MarketStreams, BaseClient):
             LocalProtocolError: a bad argument, or a client order id already pending.
         """
         self._require_credentials()
+        symbol = self._native(symbol)
         if client_order_id is None:
             # Always name the order: it is how its events and its fate after a
             # lost answer are found (Binance allows [.A-Za-z0-9:/_-]{1,36}).
@@ -423,6 +435,7 @@ class BinanceWssClient(MarketStreams, BaseClient):
         """Cancel by ``order_id`` or ``client_order_id``; a Future of the cancelled order,
         failing as :meth:`submit_order`'s does."""
         self._require_credentials()
+        symbol = self._native(symbol)
         key, secret = self._request_auth()
         frame = bn.order_cancel_request(key, secret, self._timestamp(), 0,
                                         symbol=symbol, order_id=order_id,

@@ -8,7 +8,8 @@ client's market does not serve raises :class:`~exchange_wss.errors.LocalProtocol
 before anything is sent) and registers it like every other market stream: one
 :class:`~exchange_wss._subscriptions.Subscription` on the pooled, paced market
 connections (USDⓈ-M: the route :func:`~exchange_wss.binance.protocol.stream_route`
-gives). Streams whose messages carry a list (``!ticker@arr``, COIN-M
+gives). Symbols may be unified (``"BTC/USDT"``) or native; pairs (continuous klines,
+COIN-M pair mark price) are native (``"BTCUSDT"``, ``"BTCUSD"``). Streams whose messages carry a list (``!ticker@arr``, COIN-M
 ``<pair>@markPrice``...) deliver one event per element.
 """
 
@@ -32,12 +33,16 @@ class MarketStreams:
                           callback: Callback) -> Subscription:  # pragma: no cover
         raise NotImplementedError
 
+    def _native(self, symbol: Any) -> Any:  # pragma: no cover - BaseClient's
+        raise NotImplementedError
+
     # -- futures: mark price, funding, liquidations --------------------------------------
     def subscribe_to_mark_price(self, symbol: str, callback: Callback,
                                 speed: Any = None) -> Subscription:
         """Mark price, index price, funding rate and next funding time of one contract
         (futures): :class:`~exchange_wss.models.MarkPrice` every 3 s, or every second
         with ``speed="1s"``."""
+        symbol = self._native(symbol)  # "BTC/USDT" too
         return self._subscribe_stream(
             bn.stream_name("markPrice", symbol, market=self.market, speed=speed), symbol,
             callback)
@@ -62,6 +67,7 @@ class MarketStreams:
         """Forced liquidation orders of one contract (futures):
         :class:`~exchange_wss.models.LiquidationOrder` (Binance samples them: at most
         one per symbol per second)."""
+        symbol = self._native(symbol)  # "BTC/USDT" too
         return self._subscribe_stream(
             bn.stream_name("forceOrder", symbol, market=self.market), symbol, callback)
 
@@ -84,6 +90,7 @@ class MarketStreams:
     def subscribe_to_mini_ticker(self, symbol: str, callback: Callback) -> Subscription:
         """24-hour rolling open, close, high, low and volumes:
         :class:`~exchange_wss.models.MiniTicker` events."""
+        symbol = self._native(symbol)  # "BTC/USDT" too
         return self._subscribe_stream(
             bn.stream_name("miniTicker", symbol, market=self.market), symbol, callback)
 
@@ -111,6 +118,7 @@ class MarketStreams:
         """The top ``levels`` (5, 10 or 20) of the book, whole in every message:
         :class:`~exchange_wss.models.BookSnapshot` events (no REST snapshot needed;
         ``speed`` ``"100ms"``, or the market's default)."""
+        symbol = self._native(symbol)  # "BTC/USDT" too
         return self._subscribe_stream(
             bn.stream_name("depth", symbol, market=self.market, levels=levels, speed=speed),
             symbol, callback)
