@@ -25,15 +25,15 @@ __all__ = ["MarketStreams"]
 
 
 class MarketStreams:
-    """Mixin of ``BinanceWssClient`` (needs ``market`` and ``_subscribe_stream``)."""
+    """Mixin of ``BinanceWssClient`` (needs ``market``, ``_native`` and
+    ``_subscribe_stream``; listed first among its bases, so it defines nothing the
+    other base has)."""
 
     market: str
+    _native: Any  # BaseClient's: a unified symbol to the venue's
 
     def _subscribe_stream(self, stream: str, symbol: Optional[str],
                           callback: Callback) -> Subscription:  # pragma: no cover
-        raise NotImplementedError
-
-    def _native(self, symbol: Any) -> Any:  # pragma: no cover - BaseClient's
         raise NotImplementedError
 
     # -- futures: mark price, funding, liquidations --------------------------------------
