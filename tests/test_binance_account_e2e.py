@@ -83,8 +83,9 @@ def pem_pair():
 # ------------------------------------------------------------------ account snapshot
 
 def test_spot_snapshot_comes_first_and_holds_events_that_arrive_meanwhile():
-    """Spot: balances and open orders arrive as snapshot events before any live event,
-    even one the server sent before the snapshot's answer."""
+    """Spot: balances and open orders arrive as snapshot events before any live event; an
+    order event the server sent before the snapshot's answer waited for it (and, already
+    told by the snapshot, is not delivered twice)."""
     sb = sandbox("spot")
     before = place_direct(sb, cid="before-start")
     got = Recorder()
@@ -97,17 +98,20 @@ def test_spot_snapshot_comes_first_and_holds_events_that_arrive_meanwhile():
     during = place_direct(sb, cid="during-load")
     sb.faults.resume()
     state(client, "account loaded")
-    got.wait_for(lambda e: isinstance(e, models.Order) and e.id == during["orderId"]
-                 and e.kind == "update")
+    after = place_direct(sb, cid="after-load")
+    got.wait_for(lambda e: isinstance(e, models.Order) and e.id == after["orderId"])
     kinds = [getattr(e, "kind", None) for e in got.items]
     first_live = kinds.index("update")
     assert set(kinds[:first_live]) == {"snapshot"}, kinds
     snap_orders = {e.id for e in got.items[:first_live] if isinstance(e, models.Order)}
     assert snap_orders == {before["orderId"], during["orderId"]}
+    live_orders = [e.id for e in got.items[first_live:] if isinstance(e, models.Order)]
+    assert live_orders == [after["orderId"]]
     wallets = {w.currency: w for w in got.items[:first_live] if isinstance(w, models.Wallet)}
     free, locked = sb.balances()["USDT"]
     assert wallets["USDT"].balance == pytest.approx(float(free + locked))
     assert client._account.held_total >= 1, "the live event did not have to wait"
+    assert client._account.superseded == 1
 
 
 def test_spot_state_is_the_snapshot_kept_current_by_live_events():

@@ -40,11 +40,10 @@ def test_live_events_wait_for_the_snapshot_then_follow_it_in_order():
     """Events that arrive while the snapshot loads are delivered after it, in order."""
     state, got, _clock, _ = make()
     state.hold()
-    first, second = order(1), order(2)
-    state.live(first)
-    state.live(second)
+    state.live(order(1, "PARTIALLY_FILLED", mts=120))
+    state.live(order(2, mts=130))
     assert got == []
-    state.snapshot([wallet("USDT", 10.0, "snapshot")], [], [order(1, kind="snapshot")])
+    state.snapshot([wallet("USDT", 10.0, "snapshot")], [], [order(1, mts=100, kind="snapshot")])
     assert [(e.kind, getattr(e, "id", None)) for e in flat(got)] == \
         [("snapshot", None), ("snapshot", 1), ("update", 1), ("update", 2)]
 
@@ -80,13 +79,23 @@ def test_orders_leave_the_open_orders_when_done():
 
 
 def test_a_held_update_older_than_the_snapshot_does_not_bring_an_order_back():
-    """An update older than the snapshot's entry for the order leaves the state as the snapshot says."""
+    """A held update older than the snapshot's entry for the order is neither applied nor
+    delivered (counted as superseded)."""
     state, got, _clock, _ = make()
     state.hold()
     state.live(order(1, "NEW", mts=100))
     state.snapshot([], [], [order(1, "PARTIALLY_FILLED", mts=200, kind="snapshot")])
     assert state.orders[1].status == "PARTIALLY_FILLED"
-    assert [e.kind for e in flat(got)] == ["snapshot", "update"]  # still delivered
+    assert [e.kind for e in flat(got)] == ["snapshot"] and state.superseded == 1
+
+
+def test_a_live_update_older_than_the_known_state_is_delivered_but_not_applied():
+    """Outside a load, an out-of-date order update is delivered as it came but does not
+    move the kept state back."""
+    state, got, _clock, _ = make()
+    state.live(order(1, "PARTIALLY_FILLED", mts=200))
+    state.live(order(1, "NEW", mts=100))
+    assert len(got) == 2 and state.orders[1].status == "PARTIALLY_FILLED"
 
 
 def test_positions_at_zero_are_gone_and_hedge_sides_are_apart():
@@ -127,3 +136,18 @@ def test_release_cancels_the_deadline():
     state.release()
     clock.advance(10)
     assert [e.id for e in got] == [1] and timeouts == [] and not clock.getDelayedCalls()
+
+
+def test_a_held_update_the_snapshot_already_tells_is_counted_not_delivered_again():
+    """An order's held NEW whose time the snapshot's entry has is not delivered twice; a
+    later update of it, and its fills, are."""
+    state, got, _clock, _ = make()
+    state.hold()
+    fill = Fill(9, "BTCUSDT", 150, 1, 0.1, 1.0, kind="trade")
+    state.live(order(1, "NEW", mts=100))
+    state.live(fill)
+    state.live(order(1, "PARTIALLY_FILLED", mts=150))
+    state.snapshot([], [], [order(1, "NEW", mts=100, kind="snapshot")])
+    assert [(e.__class__.__name__, e.kind) for e in flat(got)] == \
+        [("Order", "snapshot"), ("Fill", "trade"), ("Order", "update")]
+    assert state.superseded == 1 and state.orders[1].status == "PARTIALLY_FILLED"

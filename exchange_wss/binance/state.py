@@ -10,6 +10,10 @@ the live ones as they come. Every event, snapshot or live, also updates the
 state that ``client.balances()``, ``client.positions()`` and
 ``client.open_orders()`` copy.
 
+A held order update that the snapshot already tells (it lists the order as of that
+update or later, by update time) is counted in ``superseded`` and not delivered a
+second time; every other held event is (fills always).
+
 The hold has a deadline: a snapshot that does not come within ``timeout``
 seconds (a query never answered) releases the held events and is reported.
 
@@ -58,6 +62,9 @@ class AccountState:
         #: Snapshots delivered, and live events that waited for one (monitoring, tests).
         self.snapshots = 0
         self.held_total = 0
+        #: Held order updates the snapshot already told (its entry for the order is as
+        #: recent or more): applied to nothing and not delivered again.
+        self.superseded = 0
 
     @property
     def holding(self) -> bool:
@@ -111,6 +118,18 @@ class AccountState:
         self.loaded = True
         self.snapshots += 1
         self._deliver(Snapshot("account", [*wallets, *positions, *orders], raw))
+        # A held update of an order the snapshot lists as of that update or later is
+        # already told: delivered again it would say the order changed (or went back).
+        told = {o.id: o.mts_update for o in orders if o.id is not None and o.mts_update}
+        if told:
+            kept = []
+            for event in self._held:
+                if event.__class__ is Order and event.mts_update and \
+                        told.get(event.id, 0) >= event.mts_update:
+                    self.superseded += 1
+                    continue
+                kept.append(event)
+            self._held = kept
         self.release()
 
     def release(self) -> None:
