@@ -179,13 +179,16 @@ class Link:
 
     # -- requests ---------------------------------------------------------------------
     def submit(self, request: Request) -> None:
-        """Write ``request`` now if the link is ready; before its first readiness it
-        waits (for its deadline); after that, an unusable link fails it as not sent."""
+        """Write ``request`` now if the link is ready. Otherwise it waits (within its
+        deadline) while the connection is open and getting ready (logging in) or
+        before the link was ever ready; a link that was ready and is now down or
+        closing fails it at once as not sent, so a stale order never goes out
+        after a long reconnect."""
         registry = self.client.requests
         registry.arm(request)
         if self.ready():
             self.write_request(request)
-        elif self.was_ready:
+        elif self.was_ready and not (self.session is not None and self.conn.writable):
             if registry.claim(request):
                 registry.not_written(request, f"{self.name} connection is down (reconnecting)")
 
@@ -301,6 +304,14 @@ class Link:
         self.session = None
         self.frame_received = _drop_frame
         self.subs.closed()
+        if self.was_ready:
+            # What waited for this connection to get ready will not be written
+            # on it: not sent (the next connection must not send it late).
+            registry = self.client.requests
+            for request in registry.queued():
+                if self.owns(request) and registry.claim(request):
+                    registry.not_written(request, f"{self.name} connection was lost before "
+                                                  "it was ready")
         lost = self.client.requests.connection_lost(conn)
         self.closed(reason)
         if lost:

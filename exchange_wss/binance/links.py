@@ -214,16 +214,13 @@ class ApiLink(Link):
                 registry.not_written(request, why)
 
     def submit(self, request: Request) -> None:
-        if self.session is not None and not self.ready():
+        if self.session is not None and not self.ready() and self.logon_error is not None:
             registry = self.client.requests
             registry.arm(request)
-            if self.logon_error is not None:
-                if registry.claim(request):
-                    registry.not_written(request,
-                                         f"session.logon was refused ({self.logon_error})")
-            # else: the logon is on its way; written once it succeeds (or the
-            # request's deadline passes, not sent).
+            if registry.claim(request):
+                registry.not_written(request, f"session.logon was refused ({self.logon_error})")
             return
+        # Otherwise the base waits while the logon is on its way.
         super().submit(request)
 
     def flush_requests(self) -> None:
