@@ -493,11 +493,12 @@ def test_10_a_listen_key_appears_in_no_error_event_or_log(caplog):
         with caplog.at_level(logging.DEBUG, logger="exchange_wss"):
             client.subscribe_to_user_data(lambda e: None)
             client.start()
-            eventually(lambda: client._user_link.listen_key)
-            keys.add(client._user_link.listen_key)
+            # The link is made on the reactor thread after start(): until then there is none.
+            def listen_key():
+                return getattr(client._user_link, "listen_key", None)
+            keys.add(eventually(listen_key))
             sb.faults.expire_listen_key()
-            eventually(lambda: client._user_link.listen_key not in keys)
-            keys.add(client._user_link.listen_key)
+            keys.add(eventually(lambda: (k := listen_key()) not in keys and k))
             time.sleep(0.5)
     finally:
         client.stop()
