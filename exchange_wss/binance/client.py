@@ -229,6 +229,8 @@ class BinanceWssClient(BaseClient):
     def _book_out_of_sync(self, sub: Subscription, reason: str) -> None:
         self.stats.sequence_gaps += 1
         self.stats.resyncs += 1
+        sub.resyncs += 1
+        sub.resync_reason = reason
         if sub.book is not None:
             sub.book.synced = False
         self._emit_error(SequenceGap(f"{sub.symbol} book: {reason}; resyncing from a new "
@@ -283,6 +285,9 @@ class BinanceWssClient(BaseClient):
             cb(event)
 
     def _user_data_subscribed(self, result: Any, error: Any) -> None:
+        link = self._api_link
+        if link is not None:
+            link.user_data_ok = error is None
         if error is not None:
             self._emit_error(error)
         else:
@@ -400,6 +405,13 @@ class BinanceWssClient(BaseClient):
             self._emit_event(event)
 
     # -- lifecycle -----------------------------------------------------------------------
+    def _links(self) -> List[Any]:
+        links: List[Any] = list(self._market_links)
+        for link in (self._api_link, self._user_link):
+            if link is not None:
+                links.append(link)
+        return links
+
     def _start_connections(self) -> None:
         for link in self._market_links:
             link.conn.start()

@@ -138,6 +138,8 @@ class ApiLink(Link):
 
     def __init__(self, client: Any, url: str) -> None:
         super().__init__(client, "api", url)
+        #: The Spot user-data subscription's answer on this connection (None: none yet).
+        self.user_data_ok: Optional[bool] = None
 
     def new_session(self) -> BinanceSession:
         return BinanceSession(self.control, market=self.client.market)
@@ -161,6 +163,19 @@ class ApiLink(Link):
 
     def owns(self, request: Request) -> bool:
         return True
+
+    def closed(self, reason: str) -> None:
+        self.user_data_ok = None
+
+    def auth_state(self) -> str:
+        # Orders are signed one by one: only the Spot user-data subscription
+        # authenticates the connection itself.
+        client = self.client
+        if not (client._user_data_wanted and client.market == "spot"):
+            return "none"
+        if self.user_data_ok is None or self.session is None:
+            return "pending"
+        return "ok" if self.user_data_ok else "failed"
 
     def write_request(self, request: Request, frame: Any = None) -> bool:
         # The id is this connection's: the session stamps it on a copy.
@@ -203,6 +218,10 @@ class UserStreamLink(Link):
         session = BinanceSession(self.control, market=client.market)
         session.expect_user_data(client._user_deliver, raw=client.raw)
         return session
+
+    def auth_state(self) -> str:
+        # The listenKey in the URL is the credential: open means accepted.
+        return "ok" if self.session is not None else "pending"
 
     frame_key = staticmethod(frame_key)
 

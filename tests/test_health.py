@@ -1,0 +1,528 @@
+"""Per-subscription and per-connection health (exchange_wss._health) on a fake clock.
+
+A real ``WssClient`` runs on a ``MemoryReactorClock``; its connections are real
+autobahn protocols over Twisted's ``StringTransport``, so the client's own frames
+are read back and the server's written in by the test: first data, stale,
+recovered, interrupted, resyncing, failed, rates, round trips, pending requests.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from typing import Any, List
+
+import orjson
+import pytest
+from twisted.internet.error import ConnectionDone
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
+
+from exchange_wss import WssClient
+from exchange_wss.errors import LocalProtocolError
+from exchange_wss.models import StreamHealth, SubscriptionChanged
+
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+URL = "ws://127.0.0.1:9/ws/2"
+TICKER = [60000.0, 1.5, 60001.0, 2.5, 10.0, 0.001, 60000.5, 1234.0, 61000.0, 59000.0]
+
+
+def _server_frame(opcode: int, payload: bytes) -> bytes:
+    n = len(payload)
+    head = bytes((0x80 | opcode,))
+    if n > 125:
+        return head + bytes((126,)) + n.to_bytes(2, "big") + payload
+    return head + bytes((n,)) + payload
+
+
+def _client_frames(data: bytes) -> List[tuple]:
+    """(opcode, payload) of each masked frame the client wrote."""
+    frames, pos = [], 0
+    while pos < len(data):
+        opcode, n = data[pos] & 0x0F, data[pos + 1] & 0x7F
+        pos += 2
+        if n == 126:
+            n, pos = int.from_bytes(data[pos:pos + 2], "big"), pos + 2
+        elif n == 127:
+            n, pos = int.from_bytes(data[pos:pos + 8], "big"), pos + 8
+        mask, pos = data[pos:pos + 4], pos + 4
+        frames.append((opcode, bytes(b ^ mask[i % 4] for i, b in enumerate(data[pos:pos + n]))))
+        pos += n
+    return frames
+
+
+class Peer:
+    """The server end of one open connection of a client's link."""
+
+    def __init__(self, link: Any) -> None:
+        self.link = link
+        self.proto = link.conn._factory.buildProtocol(None)
+        self.transport = StringTransport()
+        self.proto.makeConnection(self.transport)
+        key = re.search(rb"Sec-WebSocket-Key: (\S+)", self.transport.value()).group(1)
+        accept = base64.b64encode(hashlib.sha1(key + _GUID).digest())
+        self.transport.clear()
+        self.proto.dataReceived(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                                b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept
+                                + b"\r\n\r\n")
+        assert link.session is not None
+
+    def written(self, opcode: int = 1) -> List[Any]:
+        """What the client wrote since the last call (text frames decoded)."""
+        frames = _client_frames(self.transport.value())
+        self.transport.clear()
+        return [orjson.loads(p) if op == 1 else p for op, p in frames if op == opcode]
+
+    def send(self, obj: Any) -> None:
+        self.proto.dataReceived(_server_frame(1, orjson.dumps(obj)))
+
+    def answer_subscribes(self, chan_id: int = 5, refuse: bool = False) -> None:
+        """Confirm (or refuse) every subscribe the client wrote."""
+        for msg in self.written():
+            if isinstance(msg, dict) and msg.get("event") == "subscribe":
+                echo = {k: v for k, v in msg.items() if k != "event"}
+                if refuse:
+                    self.send({**echo, "event": "error", "code": 10300,
+                               "msg": "subscribe: failed"})
+                else:
+                    self.send({**echo, "event": "subscribed", "chanId": chan_id})
+
+    def drop(self) -> None:
+        self.proto.connectionLost(Failure(ConnectionDone()))
+
+
+class Harness:
+    """A started client on a fake clock; ``open()`` gives a :class:`Peer` per connection."""
+
+    def __init__(self, **options: Any) -> None:
+        self.clock = MemoryReactorClock()
+        self.events: List[Any] = []
+        self.errors: List[Any] = []
+        options.setdefault("ping_interval", None)
+        options.setdefault("stale_timeout", None)
+        options.setdefault("stale_after", 5.0)
+        self.client = WssClient(url=URL, reactor=self.clock, on_event=self.events.append,
+                                on_error=self.errors.append, **options)
+
+    def start(self) -> None:
+        self.client.start()
+
+    def open(self, name: str = "public-0") -> Peer:
+        link = next(link for link in self.client._links() if link.name == name)
+        return Peer(link)
+
+    def advance(self, seconds: float, step: float = 0.25) -> None:
+        steps = int(round(seconds / step))
+        for _ in range(steps):
+            self.clock.advance(step)
+
+    def signals(self, label: str = "ticker:tBTCUSD") -> List[str]:
+        return [e.signal for e in self.events if isinstance(e, StreamHealth) and e.label == label]
+
+
+def live_ticker(h: Harness, **subscribe: Any):
+    """A ticker subscription confirmed and fed once; its peer."""
+    sub = h.client.subscribe_to_ticker("tBTCUSD", lambda e: None)
+    h.start()
+    peer = h.open()
+    peer.answer_subscribes(5)
+    peer.send([5, TICKER])
+    h.advance(1.0)
+    return sub, peer
+
+
+def test_a_new_subscription_is_pending_until_its_first_data():
+    """Subscribed and confirmed but without data it is pending; its first frame makes it
+    live with a first_data signal, its first-data time and one message."""
+    h = Harness()
+    sub = h.client.subscribe_to_ticker("tBTCUSD", lambda e: None)
+    assert sub.health.state == "pending"
+    h.start()
+    peer = h.open()
+    peer.answer_subscribes(5)
+    h.advance(1.0)
+    assert (sub.state, sub.health.state) == ("active", "pending")
+    peer.send([5, TICKER])
+    h.advance(1.0)
+    health = sub.health
+    assert health.state == "live" and health.messages == 1
+    assert health.first_data is not None and health.last_message == health.first_data
+    assert health.connection == "public-0"
+    assert h.signals() == ["first_data"]
+
+
+def test_a_live_stream_goes_stale_after_stale_after_seconds_of_silence():
+    """No data for stale_after seconds while the connection is open: stale, signalled once,
+    not before the limit."""
+    h = Harness(stale_after=5.0)
+    sub, _peer = live_ticker(h)
+    h.advance(3.5)
+    assert sub.health.state == "live"
+    h.advance(2.0)
+    assert sub.health.state == "stale"
+    assert sub.health.reason == "no data for 5s while public-0 is open"
+    h.advance(10.0)
+    assert h.signals() == ["first_data", "stale"]
+
+
+def test_a_stale_stream_recovers_on_its_next_data():
+    """The next frame after a stale spell makes it live again: a recovered signal that says
+    how long it was silent."""
+    h = Harness(stale_after=5.0)
+    sub, peer = live_ticker(h)
+    h.advance(7.0)
+    peer.send([5, TICKER])
+    h.advance(1.0)
+    assert sub.health.state == "live"
+    recovered = [e for e in h.events if isinstance(e, StreamHealth)][-1]
+    assert (recovered.signal, recovered.previous) == ("recovered", "stale")
+    silence = float(re.fullmatch(r"recovered after (\d+\.\d)s without data",
+                                 recovered.reason).group(1))
+    assert 7.0 <= silence <= 9.0
+
+
+def test_steady_data_keeps_a_stream_live():
+    """A frame every second keeps a 5 s stale_after stream live for a minute."""
+    h = Harness(stale_after=5.0)
+    sub, peer = live_ticker(h)
+    for _ in range(60):
+        peer.send([5, TICKER])
+        h.advance(1.0)
+    assert sub.health.state == "live" and h.signals() == ["first_data"]
+
+
+def test_silence_while_the_connection_is_down_is_pending_never_stale():
+    """When its connection drops the stream is interrupted (pending), stays so however long
+    the connection is down, and its first data on the new connection recovers it."""
+    h = Harness(stale_after=5.0)
+    sub, peer = live_ticker(h)
+    peer.drop()
+    assert sub.health.state == "pending"
+    assert sub.health.reason == "waiting for public-0 to open"
+    h.advance(60.0)
+    assert sub.health.state == "pending"
+    peer = h.open()
+    peer.answer_subscribes(9)
+    peer.send([9, TICKER])
+    h.advance(1.0)
+    assert sub.health.state == "live"
+    assert h.signals() == ["first_data", "interrupted", "recovered"]
+
+
+def test_confirmed_but_silent_for_stale_after_is_stale():
+    """A subscription the server confirmed and then never fed is stale after stale_after:
+    the silent stop nobody notices otherwise."""
+    h = Harness(stale_after=5.0)
+    sub = h.client.subscribe_to_ticker("tBTCUSD", lambda e: None)
+    h.start()
+    h.open().answer_subscribes(5)
+    h.advance(6.0)
+    assert sub.health.state == "stale"
+    assert "since subscribed" in sub.health.reason
+
+
+def test_refused_every_time_the_subscription_fails_with_the_exchanges_reason():
+    """A subscribe the exchange refuses on every retry ends failed: one failed signal,
+    the reason in the record, the lifecycle failed."""
+    h = Harness()
+    sub = h.client.subscribe_to_ticker("tBTCUSD", lambda e: None)
+    h.start()
+    peer = h.open()
+    for _ in range(10):
+        peer.answer_subscribes(refuse=True)
+        h.advance(1.0)
+    assert sub.state == "failed"
+    assert sub.health.state == "failed" and "subscribe: failed" in sub.health.reason
+    assert h.signals() == ["failed"]
+
+
+def test_health_changes_follow_the_lifecycle_event_that_caused_them():
+    """The SubscriptionChanged that made a stream fail comes before its StreamHealth."""
+    h = Harness()
+    h.client.subscribe_to_ticker("tBTCUSD", lambda e: None)
+    h.start()
+    peer = h.open()
+    for _ in range(10):
+        peer.answer_subscribes(refuse=True)
+        h.advance(1.0)
+    kinds = [(type(e).__name__, e.state) for e in h.events
+             if isinstance(e, (SubscriptionChanged, StreamHealth)) and e.state == "failed"]
+    assert kinds == [("SubscriptionChanged", "failed"), ("StreamHealth", "failed")]
+
+
+def _book_snapshot() -> list:
+    return [[60000.0 - i, 1, 1.0] for i in range(3)] + [[60001.0 + i, 1, -1.0] for i in range(3)]
+
+
+def test_a_checksum_mismatch_resyncs_the_book_and_counts_every_message():
+    """A wrong checksum makes the book resyncing; the fresh snapshot after the resubscribe
+    makes it live again, with one resync, and the messages of both bindings counted."""
+    h = Harness()
+    sub = h.client.subscribe_to_orderbook("tBTCUSD", "P0", lambda e: None)
+    h.start()
+    peer = h.open()
+    peer.answer_subscribes(5)
+    peer.send([5, _book_snapshot()])
+    peer.send([5, [60000.0, 1, 2.0]])
+    h.advance(1.0)
+    assert sub.health.state == "live"
+    peer.send([5, "cs", 12345])
+    assert sub.health.state == "resyncing"
+    unsubscribe = [m for m in peer.written() if m.get("event") == "unsubscribe"]
+    assert unsubscribe == [{"event": "unsubscribe", "chanId": 5}]
+    peer.send({"event": "unsubscribed", "status": "OK", "chanId": 5})
+    assert sub.health.state == "resyncing"  # subscribing again
+    peer.answer_subscribes(6)
+    peer.send([6, _book_snapshot()])
+    h.advance(1.0)
+    health = sub.health
+    assert (health.state, health.resyncs, health.messages) == ("live", 1, 3)
+    assert h.signals("book:tBTCUSD:P0") == ["first_data", "resyncing", "recovered"]
+
+
+def test_a_subscription_can_have_its_own_stale_after():
+    """A handle's stale_after overrides the client's, and sampling speeds up to a quarter of it."""
+    h = Harness(stale_after=60.0)
+    sub, _peer = live_ticker(h)
+    sub.stale_after = 2.0
+    assert h.client._health.current_interval() == 0.5
+    h.advance(3.0)
+    assert sub.health.state == "stale" and sub.health.stale_after == 2.0
+
+
+def test_a_stream_without_stale_after_never_goes_stale():
+    """stale_after None (account streams' default): silence for an hour stays live."""
+    h = Harness(stale_after=5.0)
+    sub, _peer = live_ticker(h)
+    sub.stale_after = None
+    h.advance(3600.0, step=1.0)
+    assert sub.health.state == "live"
+
+
+def test_stale_after_must_be_positive():
+    """A zero, negative or non-number stale_after is refused at the call."""
+    h = Harness()
+    sub = h.client.subscribe_to_ticker("tBTCUSD", lambda e: None)
+    for bad in (0, -1, "5", float("nan"), True):
+        with pytest.raises(LocalProtocolError):
+            sub.stale_after = bad
+    with pytest.raises(LocalProtocolError):
+        WssClient(url=URL, reactor=MemoryReactorClock(), stale_after=0)
+
+
+def test_rate_is_messages_per_second_over_the_last_ten_seconds():
+    """Four frames a second for 20 s: a rate of 4/s; ten silent seconds later, 0."""
+    h = Harness(stale_after=60.0)
+    sub, peer = live_ticker(h)
+    for _ in range(80):
+        peer.send([5, TICKER])
+        h.advance(0.25)
+    assert sub.health.rate == pytest.approx(4.0, rel=0.1)
+    h.advance(11.0)
+    assert sub.health.rate == 0.0
+    assert sub.health.messages == 81
+
+
+def test_last_message_is_known_to_within_one_sampling_interval():
+    """The last message's time is that of the first sample after it (1 s at most later)."""
+    h = Harness(stale_after=60.0)
+    sub, peer = live_ticker(h)
+    h.clock.advance(0.3)
+    sent_at = h.clock.seconds()
+    peer.send([5, TICKER])
+    h.advance(2.0)
+    assert sent_at <= sub.health.last_message <= sent_at + 1.0
+
+
+def test_a_connection_that_gives_up_fails_its_streams():
+    """gave_up on the connection (max_reconnect reached) makes its streams failed."""
+    h = Harness()
+    sub, peer = live_ticker(h)
+    peer.drop()
+    h.client._emit_state("gave_up", "public-0", "gave up after 3 failed reconnect attempts")
+    assert sub.health.state == "failed" and "gave up" in sub.health.reason
+    assert h.signals()[-1] == "failed"
+    [conn] = [c for c in h.client.health()["connections"] if c["name"] == "public-0"]
+    assert conn["state"] == "gave_up"
+
+
+# -- connections -------------------------------------------------------------------------------
+
+def test_a_connection_reports_open_closed_since_and_reconnects():
+    """open with its opening time; closed with the reason; open again counts a reconnect."""
+    h = Harness()
+    _sub, peer = live_ticker(h)
+    [conn] = h.client.health()["connections"]
+    assert (conn["state"], conn["reconnects"], conn["reason"]) == ("open", 0, None)
+    h.clock.advance(1.0)
+    peer.drop()
+    [conn] = h.client.health()["connections"]
+    assert conn["state"] == "closed" and conn["since"] == h.clock.seconds()
+    assert conn["reason"]
+    h.open()
+    [conn] = h.client.health()["connections"]
+    assert (conn["state"], conn["reconnects"]) == ("open", 1)
+
+
+def test_round_trip_time_comes_from_the_websocket_ping_and_its_pong():
+    """A pong answering the client's ping 40 ms later gives an rtt of 40 ms; a pong
+    with another payload changes nothing."""
+    h = Harness()
+    _sub, peer = live_ticker(h)
+    peer.proto.sendPing(b"0123456789ab")
+    [ping] = peer.written(opcode=9)
+    h.clock.advance(0.040)
+    peer.proto.dataReceived(_server_frame(10, b"not that ping"))
+    assert h.client._public_links[0].conn.rtt is None
+    peer.proto.dataReceived(_server_frame(10, ping))
+    h.advance(1.0)
+    [conn] = h.client.health()["connections"]
+    assert conn["rtt"] == pytest.approx(0.040)
+
+
+def test_pending_requests_are_counted_on_their_connection():
+    """An order waiting for authentication is queued on the auth connection; once written,
+    written; its connection lost, in doubt."""
+    h = Harness()
+    client = WssClient("key", "secret", url=URL, reactor=h.clock, ping_interval=None,
+                       stale_timeout=None, on_event=h.events.append, on_error=h.errors.append)
+    h.client = client
+    client.authenticate(lambda e: None)
+    client.start()
+    client.submit_order("EXCHANGE LIMIT", "tBTCUSD", 0.01, 50000)
+    peer = h.open("auth")
+    h.advance(1.0)
+    [auth] = client.health()["connections"]
+    assert auth["requests"] == {"queued": 1, "written": 0, "in_doubt": 0}
+    assert auth["auth"] == "pending" and not auth["authenticated"]
+    peer.send({"event": "auth", "status": "OK", "chanId": 0, "userId": 1})
+    h.advance(1.0)
+    [auth] = client.health()["connections"]
+    assert auth["requests"] == {"queued": 0, "written": 1, "in_doubt": 0}
+    assert auth["auth"] == "ok" and auth["authenticated"]
+    peer.drop()
+    [auth] = client.health()["connections"]
+    assert auth["requests"] == {"queued": 0, "written": 0, "in_doubt": 1}
+
+
+def test_a_refused_authentication_is_reported_as_failed():
+    """auth refused by the server: the connection's auth is failed."""
+    h = Harness()
+    client = WssClient("key", "secret", url=URL, reactor=h.clock, ping_interval=None,
+                       stale_timeout=None, on_error=h.errors.append)
+    h.client = client
+    client.authenticate()
+    client.start()
+    peer = h.open("auth")
+    peer.send({"event": "auth", "status": "FAILED", "chanId": 0, "code": 10100,
+               "msg": "apikey: invalid"})
+    h.advance(1.0)
+    [auth] = client.health()["connections"]
+    assert auth["auth"] == "failed"
+
+
+# -- the whole picture ------------------------------------------------------------------------
+
+def test_health_is_plain_json_serialisable_data():
+    """client.health() survives a JSON round trip unchanged and names every field it documents."""
+    h = Harness()
+    live_ticker(h)
+    health = h.client.health()
+    assert json.loads(json.dumps(health)) == health
+    assert set(health) == {"time", "sampled_at", "interval", "stale_after", "states",
+                           "streams", "connections", "stats"}
+    [stream] = health["streams"]
+    assert set(stream) == {"label", "state", "since", "reason", "lifecycle", "connection",
+                           "first_data", "last_message", "age", "messages", "rate", "resyncs",
+                           "stale_after", "sampled_at"}
+    assert health["states"]["live"] == 1
+    [conn] = health["connections"]
+    assert set(conn) == {"name", "state", "since", "reason", "auth", "authenticated", "rtt",
+                         "rtt_at", "reconnects", "requests", "subscriptions", "last_frame",
+                         "last_frame_age", "sampled_at"}
+
+
+def test_health_before_start_lists_every_subscription_as_pending():
+    """Right after subscribe_to_* and before start(), each handle is in health() as pending."""
+    h = Harness()
+    h.client.subscribe_to_ticker("tBTCUSD", lambda e: None)
+    h.client.subscribe_to_trades("tETHUSD", lambda e: None)
+    health = h.client.health()
+    assert [(s["label"], s["state"]) for s in health["streams"]] == [
+        ("ticker:tBTCUSD", "pending"), ("trades:tETHUSD", "pending")]
+
+
+def test_an_unsubscribed_stream_leaves_the_picture():
+    """After unsubscribe() the stream is no longer in health()."""
+    h = Harness()
+    sub, _peer = live_ticker(h)
+    h.client.unsubscribe(sub)
+    h.advance(1.0)
+    assert h.client.health()["streams"] == []
+
+
+# -- the sessions' counters -------------------------------------------------------------------
+
+def test_bitfinex_frames_of_stays_cumulative_across_a_resubscribe():
+    """A channel unsubscribed and bound again on the same connection keeps counting
+    from where it was (the health sampler relies on counts that only grow)."""
+    from exchange_wss._subscriptions import Subscription
+    from exchange_wss.bitfinex.requests import ChannelSpec
+    from exchange_wss.bitfinex.session import BitfinexSession
+
+    session = BitfinexSession(lambda event: None, raw=True)
+    sub = Subscription("ticker:tBTCUSD", ChannelSpec.ticker("tBTCUSD"), "tBTCUSD")
+    for chan_id, frames in ((5, 3), (6, 2)):
+        req = session.subscribe(sub)
+        session.receive({"event": "subscribed", "channel": "ticker", "chanId": chan_id,
+                         "symbol": "tBTCUSD", "subId": req["subId"]})
+        for _ in range(frames):
+            session.receive([chan_id, TICKER])
+        session.receive([chan_id, "hb"])
+        if chan_id == 5:
+            session.unsubscribe(sub)
+            session.receive({"event": "unsubscribed", "status": "OK", "chanId": 5})
+    assert session.frames_of(sub) == 5
+
+
+def test_binance_frames_of_stays_cumulative_across_a_resubscribe():
+    """A stream unsubscribed and subscribed again on one Binance connection keeps its count."""
+    from exchange_wss._subscriptions import Subscription
+    from exchange_wss.binance.session import BinanceSession
+
+    session = BinanceSession(lambda event: None, raw=True)
+    sub = Subscription("btcusdt@trade", "btcusdt@trade", "BTCUSDT")
+    sub.deliver = lambda event: None
+    for frames in (3, 2):
+        req = session.subscribe(sub)
+        session.receive({"id": req["id"], "result": None})
+        for _ in range(frames):
+            session.receive({"stream": "btcusdt@trade", "data": {"e": "trade"}})
+        if frames == 3:
+            req = session.unsubscribe(sub)
+            session.receive({"id": req["id"], "result": None})
+    assert session.frames_of(sub) == 5
+
+
+def test_ftx_frames_of_stays_cumulative_across_a_resubscribe():
+    """A market unsubscribed and subscribed again on one FTX connection keeps its count,
+    and a new handle for the same market does not inherit it."""
+    from exchange_wss._subscriptions import Subscription
+    from exchange_wss.ftx.protocol import FtxSession
+
+    session = FtxSession(lambda event: None, raw=True)
+    sub = Subscription("ticker:BTC-PERP", ("ticker", "BTC-PERP"), "BTC-PERP")
+    frame = {"type": "update", "channel": "ticker", "market": "BTC-PERP", "data": {"bid": 1}}
+    for frames in (3, 2):
+        session.subscribe(sub)
+        session.receive({"type": "subscribed", "channel": "ticker", "market": "BTC-PERP"})
+        for _ in range(frames):
+            session.receive(frame)
+        if frames == 3:
+            session.unsubscribe(sub)
+            session.receive({"type": "unsubscribed", "channel": "ticker", "market": "BTC-PERP"})
+    assert session.frames_of(sub) == 5
+    other = Subscription("ticker:BTC-PERP", ("ticker", "BTC-PERP"), "BTC-PERP")
+    assert session.frames_of(other) == 0
