@@ -445,7 +445,8 @@ class HealthMonitor:
         lifecycle = sub.state
         if lifecycle == FAILED:
             error = sub.error
-            return FAILED, (_text(error) if error is not None else "could not be restored")
+            why = f": {_text(error)}" if error is not None else ""
+            return FAILED, f"gave up after {sub.attempts} attempts{why}"
         if gave_up:
             return FAILED, f"{name} gave up reconnecting"
         if lifecycle == RESYNCING or (track.resync and lifecycle in (REQUESTED, SENT)):

@@ -58,6 +58,9 @@ class Peer:
 
     def __init__(self, link: Any) -> None:
         self.link = link
+        # Autobahn puts its handshake timers on the global reactor, not the fake clock:
+        # off, so none fires later on another test's running reactor.
+        link.conn._factory.setProtocolOptions(openHandshakeTimeout=0, closeHandshakeTimeout=0)
         self.proto = link.conn._factory.buildProtocol(None)
         self.transport = StringTransport()
         self.proto.makeConnection(self.transport)
