@@ -458,15 +458,17 @@ class BaseClient:
             - ``states``: how many subscriptions are in each health state.
             - ``streams``: one dict per subscription, in the order they were made:
               ``label``; ``state`` (``pending``, ``live``, ``resyncing``, ``stale``,
-              ``failed``); ``since`` (when it entered that state); ``reason`` (why,
-              None when live); ``lifecycle`` (``requested``, ``sent``, ``active``,
+              ``failed``); ``since`` (when it entered that state); ``reason`` (why it
+              entered it, in words: ``"first data 0.31s after subscribing"``,
+              ``"no data for 60s while public-0 is open"``); ``lifecycle`` (``requested``, ``sent``, ``active``,
               ``resyncing``, ``failed``); ``connection`` (its connection's name);
               ``first_data`` (time of its first data, None: none yet);
               ``last_message`` (when its data was last seen arriving, to within
               one sampling interval); ``age`` (seconds since ``last_message``);
               ``messages`` (data messages received); ``rate`` (messages per
               second over the last 10 s); ``resyncs``; ``stale_after`` (its own
-              limit, None: never stale); ``sampled_at``.
+              limit, None: never stale); ``sampled_at``; ``error`` (the last error
+              its subscribe got, e.g. a refusal being retried; None once confirmed).
             - ``connections``: one dict per connection: ``name``; ``state``
               (``open``, ``closed``, ``gave_up``); ``since``; ``reason`` (why it
               last closed, None while open); ``auth`` (``none``, ``pending``,

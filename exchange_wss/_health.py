@@ -78,7 +78,8 @@ class SubscriptionHealth:
         state: ``"pending"``, ``"live"``, ``"resyncing"``, ``"stale"`` or ``"failed"``
             (see :mod:`exchange_wss._health`).
         since: when it entered ``state``.
-        reason: why it is in ``state`` (None when live).
+        reason: why it entered ``state``, in words (for ``live``: its first data
+            or its recovery).
         lifecycle: its lifecycle state (``"requested"``, ``"sent"``, ``"active"``,
             ``"resyncing"``, ``"failed"``...).
         connection: the name of the connection carrying it (``"public-0"``), or None.
@@ -90,6 +91,8 @@ class SubscriptionHealth:
         resyncs: times it was rebuilt from a fresh snapshot.
         stale_after: its staleness limit in seconds (None: never stale).
         sampled_at: when its counter was last read (None: not yet).
+        error: the last error the exchange (or its silence) answered its subscribe
+            with, e.g. a refusal being retried; None once confirmed.
     """
 
     label: str
@@ -105,6 +108,7 @@ class SubscriptionHealth:
     resyncs: int
     stale_after: Optional[float]
     sampled_at: Optional[float]
+    error: Optional[str] = None
 
     def age(self, now: float) -> Optional[float]:
         """Seconds from :attr:`last_message` to ``now`` (None: no message yet)."""
@@ -433,10 +437,12 @@ class HealthMonitor:
         elif state != LIVE:
             track.reason = reason
         old = sub.health
+        error = sub.error
         sub.health = SubscriptionHealth(
             sub.label, track.state, track.since, track.reason, sub.state, name,
             track.first_at, track.last_at, track.total, track.rate, sub.resyncs,
-            sub.stale_after, now if sampled else (old.sampled_at if old is not None else None))
+            sub.stale_after, now if sampled else (old.sampled_at if old is not None else None),
+            str(error) if error is not None else None)
 
     @staticmethod
     def _derive(sub: Subscription, track: _Track, now: float, name: Optional[str],
@@ -445,7 +451,7 @@ class HealthMonitor:
         lifecycle = sub.state
         if lifecycle == FAILED:
             error = sub.error
-            why = f": {_text(error)}" if error is not None else ""
+            why = f": {error}" if error is not None else ""
             return FAILED, f"gave up after {sub.attempts} attempts{why}"
         if gave_up:
             return FAILED, f"{name} gave up reconnecting"
@@ -454,7 +460,9 @@ class HealthMonitor:
         if lifecycle == REQUESTED:
             if not is_open:
                 return PENDING, f"waiting for {name or 'its connection'} to open"
-            return PENDING, ("retrying the subscribe" if sub.attempts else "waiting to subscribe")
+            if sub.attempts and sub.error is not None:
+                return PENDING, f"retrying the subscribe after: {sub.error}"
+            return PENDING, "waiting to subscribe"
         if lifecycle == SENT:
             return PENDING, "subscribing"
         if lifecycle != ACTIVE:
@@ -564,7 +572,3 @@ def _frames(session: Any, sub: Subscription) -> int:
     frames_of = getattr(session, "frames_of", None)
     return frames_of(sub) if frames_of is not None else 0
 
-
-def _text(error: BaseException) -> str:
-    msg = getattr(error, "msg", None)
-    return str(msg) if msg is not None else str(error)

@@ -31,7 +31,7 @@ __all__ = [
 #: Colours of the stream states.
 STATE_STYLES = {"live": "green", "pending": "yellow", "resyncing": "magenta",
                 "stale": "bold red", "failed": "bold red", "up": "green", "down": "bold red",
-                "paused": "yellow", "gave up": "bold red"}
+                "paused": "yellow", "gave up": "bold red", "connecting": "yellow"}
 
 #: Seconds of prices the sparkline covers.
 SPARK_SECONDS = 60.0
