@@ -84,6 +84,8 @@ class ConnectionHealth:
     Attributes:
         state: ``connecting``, ``up``, ``down``, ``paused`` or ``gave up``.
         latency: the round trip of its last WebSocket ping, in seconds (None: none yet).
+        reconnects: times the client re-opened it.
+        requests: requests it holds unsettled (queued, written or in doubt).
     """
 
     name: str
@@ -92,6 +94,8 @@ class ConnectionHealth:
     reason: Optional[str]
     authenticated: bool
     latency: Optional[float]
+    reconnects: int = 0
+    requests: int = 0
 
 
 @dataclass(frozen=True)
@@ -301,7 +305,9 @@ class HealthTracker:
                     if name in self._paused and state == "up":
                         state, reason = "paused", self._paused[name]
                     out.append(ConnectionHealth(name, state, since, reason,
-                                                conn["authenticated"], conn["rtt"]))
+                                                conn["authenticated"], conn["rtt"],
+                                                conn["reconnects"],
+                                                sum(conn["requests"].values())))
             for c in self._connections.values():
                 if c.name not in seen:
                     out.append(ConnectionHealth(c.name, c.state, c.since, c.reason,
