@@ -179,7 +179,7 @@ def test_version_prints_the_package_version():
 
 
 @pytest.mark.parametrize("argv, choices", [
-    ([], "{sandbox,watch,demo}"),
+    ([], "{sandbox,watch,health,demo}"),
     (["demo"], "--exchange {bitfinex,binance,ftx}"),
     (["demo"], "--market {spot,usdm}"),
     (["watch"], "{bitfinex,binance,ftx} CHANNELS SYMBOL"),
