@@ -459,20 +459,24 @@ class BaseClient:
             - ``streams``: one dict per subscription, in the order they were made:
               ``label``; ``state`` (``pending``, ``live``, ``resyncing``, ``stale``,
               ``failed``); ``since`` (when it entered that state); ``reason`` (why it
-              entered it, in words: ``"first data 0.31s after subscribing"``,
-              ``"no data for 60s while public-0 is open"``); ``lifecycle`` (``requested``, ``sent``, ``active``,
-              ``resyncing``, ``failed``); ``connection`` (its connection's name);
-              ``first_data`` (time of its first data, None: none yet);
+              entered it, in words: ``"first data seen 0.26s after subscribing"``,
+              ``"no data for 60s while public-0 is open"``); ``lifecycle``
+              (``requested``, ``sent``, ``active``, ``resyncing``, ``failed``);
+              ``connection`` (its connection's name);
+              ``first_data`` (when its first data was seen, to within one sampling
+              interval; None: none yet);
               ``last_message`` (when its data was last seen arriving, to within
               one sampling interval); ``age`` (seconds since ``last_message``);
               ``messages`` (data messages received); ``rate`` (messages per
               second over the last 10 s); ``resyncs``; ``stale_after`` (its own
               limit, None: never stale); ``sampled_at``; ``error`` (the last error
               its subscribe got, e.g. a refusal being retried; None once confirmed).
-            - ``connections``: one dict per connection: ``name``; ``state``
-              (``open``, ``closed``, ``gave_up``); ``since``; ``reason`` (why it
-              last closed, None while open); ``auth`` (``none``, ``pending``,
-              ``ok``, ``failed``) and ``authenticated`` (``auth == "ok"``);
+            - ``connections``: one dict per connection, as of the last sample or
+              connection event: ``name``; ``state`` (``open``, ``closed``,
+              ``gave_up``); ``since`` (None: it never opened yet); ``reason`` (why
+              it last closed, None while open); ``auth`` (``none``, ``pending``,
+              ``ok``, ``failed``; what each exchange can show, see
+              ``docs/reliability.rst``) and ``authenticated`` (``auth == "ok"``);
               ``rtt`` (seconds of the last WebSocket ping's round trip, None
               while closed or before the first answer) and ``rtt_at``;
               ``reconnects``; ``requests`` (``queued``, ``written``, ``in_doubt``:

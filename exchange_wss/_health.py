@@ -83,7 +83,8 @@ class SubscriptionHealth:
         lifecycle: its lifecycle state (``"requested"``, ``"sent"``, ``"active"``,
             ``"resyncing"``, ``"failed"``...).
         connection: the name of the connection carrying it (``"public-0"``), or None.
-        first_data: when its first data arrived (None: never).
+        first_data: when its first data was seen arriving (the sample at which its
+            count first grew; None: never).
         last_message: when its data was last seen arriving: the sample at which its
             count grew, so within one sampling interval after the message itself.
         messages: data messages received (heartbeats and control frames excluded).
@@ -421,11 +422,13 @@ class HealthMonitor:
             if state == LIVE:
                 if track.ever_live:
                     signal = "recovered"
-                    reason = (f"recovered after {track.gap:.1f}s without data"
+                    reason = (f"recovered: data again after {track.gap:.1f}s"
                               if track.gap is not None else "recovered")
                 else:
                     signal = "first_data"
-                    reason = f"first data {track.last_at - track.created:.2f}s after subscribing"
+                    # Seen at a sample: at most one interval after it arrived.
+                    reason = (f"first data seen {track.last_at - track.created:.2f}s "
+                              "after subscribing")
                 track.ever_live = True
                 track.resync = False
             else:

@@ -246,4 +246,4 @@ def test_a_stalled_sandbox_shows_stale_then_recovered():
         state.stopping = True  # as the commands do: our own stop is not news
         venue.stop()
     assert [d["state"] for d in seen] == ["live", "stale", "live"]
-    assert seen[-1]["text"].startswith("recovered after ")
+    assert seen[-1]["text"].startswith("recovered: data again after ")

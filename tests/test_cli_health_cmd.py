@@ -58,7 +58,7 @@ def test_health_screen_shows_every_stream_and_connection(terminal, cols, rows):
             assert re.search(rf"{channel} {symbol}\s+live\s+\d+\.\ds\s+\d+(\.\d)?/s\s+\d+\s+0 "
                              r"public-0", text), (channel, symbol, text)
     assert "exchange-wss health" in text.splitlines()[0]
-    assert re.search(r"first data \d\.\d\ds after subscribing", text)
+    assert re.search(r"first data seen \d\.\d\ds after subscribing", text)
     term.child.sendintr()
     assert term.finish() == 0
     assert b"Traceback" not in term.raw
@@ -89,7 +89,8 @@ def test_health_plain_prints_signals_and_the_table():
                      "--duration", "3", "--interval", "1")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert re.search(r"ticker BTC-PERP: live \(first data \d\.\d\ds after subscribing\)", out)
+    assert re.search(r"ticker BTC-PERP: live \(first data seen \d\.\d\ds after subscribing\)",
+                     out)
     assert re.search(r"health: 2 live", out), out
     assert re.search(r"  ticker:BTC-PERP  live  age \d+\.\ds  \S+/s  \d+ msgs  0 resyncs  ftx",
                      out), out

@@ -76,7 +76,7 @@ def test_a_stale_stream_recovers_on_its_next_data():
     assert sub.health.state == "live"
     recovered = [e for e in h.events if isinstance(e, StreamHealth)][-1]
     assert (recovered.signal, recovered.previous) == ("recovered", "stale")
-    silence = float(re.fullmatch(r"recovered after (\d+\.\d)s without data",
+    silence = float(re.fullmatch(r"recovered: data again after (\d+\.\d)s",
                                  recovered.reason).group(1))
     assert 7.0 <= silence <= 9.0
 
