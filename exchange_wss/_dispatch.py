@@ -43,6 +43,7 @@ class CallbackWorker:
         if maxsize < 1:
             raise ValueError("maxsize must be >= 1")
         self.maxsize = maxsize
+        #: Market-data events dropped so far to make room (it only grows).
         self.dropped = 0
         self._on_error = on_error
         self._on_overflow = on_overflow

@@ -389,6 +389,8 @@ class BaseClient:
         if new:
             if sub.wanted:
                 self._place(sub)
+            else:
+                self._never_placed(sub)  # unsubscribed before it was ever sent
         elif sub.book is not None and sub.book.synced:
             # A later callback of a maintained book starts from its current state.
             deliver(BookSnapshot(sub.symbol or "", sub.book.bids, sub.book.asks))
@@ -531,6 +533,14 @@ class BaseClient:
         link = sub.link
         if link is not None:
             link.subs.remove(sub)
+        else:
+            self._never_placed(sub)
+
+    def _never_placed(self, sub: Subscription) -> None:
+        if sub.state != "gone":
+            previous = sub.state
+            sub._set("gone")
+            self._subscription_changed(sub, previous, "unsubscribed before it was sent")
 
     def _start_connections(self) -> None:
         raise NotImplementedError

@@ -147,12 +147,13 @@ class Link:
             self.subs.confirmed(event.sub)
         elif kind is ev.SubscribeRefused:
             self.subs.refused(event.sub, SubscriptionError(
-                event.code, f"{event.sub.label}: {event.msg}", event.raw))
+                event.code, f"{event.sub.label}: {event.msg}", event.raw), event.duplicate)
         elif kind is ev.UnsubscribeConfirmed:
             self.subs.unsubscribed(event.sub)
         elif kind is ev.UnsubscribeRefused:
             self.subs.unsubscribe_refused(event.sub, SubscriptionError(
-                event.code, f"{event.sub.label}: unsubscribe refused: {event.msg}", event.raw))
+                event.code, f"{event.sub.label}: unsubscribe refused: {event.msg}", event.raw),
+                event.gone)
         elif kind is ev.ResyncNeeded:
             self._resync(event)
         elif kind is ev.MalformedFrame:

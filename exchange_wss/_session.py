@@ -7,7 +7,7 @@ stream name, FTX channel and market) to the :class:`~exchange_wss._subscriptions
 objects it was given, so the facades never mirror it. What it reports about
 the connection itself goes to its ``on_control`` callable as the events below,
 shared by all exchanges, so the client handles them in one table
-(:meth:`exchange_wss._facade.Link.control`). Events only one exchange has
+(:meth:`exchange_wss._link.Link.control`). Events only one exchange has
 (Bitfinex's info codes, Binance's listenKeyExpired...) are its own classes.
 
 Delivery is push-style: a session calls the subscription's ``deliver`` as it
@@ -28,7 +28,7 @@ __all__ = ["Session", "SubscribeConfirmed", "SubscribeRefused", "UnsubscribeConf
 
 
 class Session(Protocol):
-    """What the shared :class:`~exchange_wss._facade.Link` needs from a session."""
+    """What the shared :class:`~exchange_wss._link.Link` needs from a session."""
 
     def receive(self, msg: Any) -> None:
         """Handle one decoded message (never raises for bad input)."""
@@ -51,12 +51,18 @@ class SubscribeConfirmed:
 
 @dataclass(slots=True)
 class SubscribeRefused:
-    """The server refused ``sub``'s subscribe with ``code`` and ``msg``."""
+    """The server refused ``sub``'s subscribe with ``code`` and ``msg``.
+
+    ``duplicate``: the refusal says the server already carries that channel on
+    this connection (Bitfinex 10301 ``subscribe: dup``, FTX ``Already
+    subscribed``), so its view and the client's have parted.
+    """
 
     sub: Any
     code: Any
     msg: Any
     raw: Any = field(default=None, repr=False, compare=False)
+    duplicate: bool = False
 
 
 @dataclass(slots=True)
@@ -69,12 +75,18 @@ class UnsubscribeConfirmed:
 
 @dataclass(slots=True)
 class UnsubscribeRefused:
-    """The server refused ``sub``'s unsubscribe with ``code`` and ``msg``."""
+    """The server refused ``sub``'s unsubscribe with ``code`` and ``msg``.
+
+    ``gone``: the refusal says the server does not carry the channel (Bitfinex
+    10401, FTX ``Not subscribed``). Otherwise it may still carry it, and the
+    session keeps what it needs to unsubscribe again.
+    """
 
     sub: Any
     code: Any
     msg: Any
     raw: Any = field(default=None, repr=False, compare=False)
+    gone: bool = False
 
 
 @dataclass(slots=True)

@@ -300,13 +300,30 @@ class SubscriptionSet:
         else:
             self._unsubscribe(sub)
 
-    def refused(self, sub: Subscription, error: ExchangeWssError) -> None:
-        """The server refused the subscribe: retry (bounded), or fail visibly."""
+    def refused(self, sub: Subscription, error: ExchangeWssError,
+                duplicate: bool = False) -> None:
+        """The server refused the subscribe: retry (bounded), or fail visibly.
+
+        A ``duplicate`` refusal means the server still carries the channel (a
+        refused or lost unsubscribe) but nothing on this connection is bound to
+        it: only a fresh connection gives both sides the same view again, so
+        the connection is re-opened (counted as an attempt)."""
         if sub.state != SENT:
             return
         self._cancel_timer(sub)
         if not sub.wanted:
             self._gone(sub)
+            return
+        if duplicate:
+            sub.attempts += 1
+            sub.error = error
+            if sub.attempts >= self.max_attempts:
+                self._to(sub, FAILED)
+            else:
+                self._to(sub, REQUESTED)
+            self.port.report(sub, error)
+            if sub.state != FAILED:
+                self.port.reconnect(f"{sub.label}: the server still carries it")
             return
         self._retry_or_fail(sub, error)
 
@@ -322,8 +339,11 @@ class SubscriptionSet:
         else:
             self._gone(sub)
 
-    def unsubscribe_refused(self, sub: Subscription, error: ExchangeWssError) -> None:
-        """The server refused an unsubscribe (it may not know the channel)."""
+    def unsubscribe_refused(self, sub: Subscription, error: ExchangeWssError,
+                            gone: bool = False) -> None:
+        """The server refused an unsubscribe. ``gone``: it says it does not carry
+        the channel; otherwise it may still, and the unsubscribe is tried again
+        (bounded; then the connection is re-opened, which ends every channel)."""
         state = sub.state
         if state not in (UNSUBSCRIBING, RESYNCING):
             return
@@ -331,11 +351,27 @@ class SubscriptionSet:
         self.port.report(sub, error)
         if state == RESYNCING and sub.wanted:
             # Its data is no longer routed; subscribing again gets a fresh
-            # snapshot, which is what the resync is for.
+            # snapshot, which is what the resync is for (a server that still
+            # carries it answers "already subscribed": then a fresh connection).
             self._to(sub, REQUESTED)
             self._send(sub)
-        else:
+        elif gone:
             self._gone(sub)
+        else:
+            sub.attempts += 1
+            if sub.attempts >= self.max_attempts:
+                self.port.reconnect(f"{sub.label}: unsubscribe refused {sub.attempts} times")
+            else:
+                self._start_timer(sub, self.retry_delay(sub.attempts), self._unsubscribe_again)
+
+    def _unsubscribe_again(self, sub: Subscription) -> None:
+        sub._timer = None
+        if sub.state == UNSUBSCRIBING and not sub.wanted:
+            written = self.port.send_unsubscribe(sub)
+            if written:
+                self._start_timer(sub, self.answer_timeout, self._unsubscribe_timed_out)
+            else:
+                self._gone(sub)
 
     def resync(self, sub: Subscription, reason: Optional[str] = None) -> None:
         """Start over from a fresh snapshot (checksum mismatch, gap, update

@@ -464,23 +464,18 @@ class StreamHealth:
 
     Health says whether data flows, on top of the lifecycle that
     :class:`SubscriptionChanged` reports (what the server agreed to): a
-    subscription can be ``active`` and ``stale``.
-
-    Attributes:
-        label: the subscription's label.
-        state: ``"pending"``, ``"live"``, ``"resyncing"``, ``"stale"`` or ``"failed"``.
-        previous: the state before.
-        signal: what happened: ``"first_data"`` (its first data ever),
-            ``"stale"`` (no data for ``stale_after`` seconds, connection open),
-            ``"recovered"`` (data again after being stale, interrupted or
-            resynced), ``"failed"`` (cannot be restored: refused every time, or
-            its connection gave up), ``"resyncing"``, ``"interrupted"`` (back to
-            pending: its connection closed, or it is subscribed again) or
-            ``"retrying"`` (a failed subscription tried again on a new connection).
-        reason: the same in words (``"no data for 10s while public-0 is open"``).
-        connection: the connection carrying it, or None.
-        subscription: the handle ``subscribe_to_*`` returned (its ``health``
-            has the figures).
+    subscription can be ``active`` and ``stale``. ``state`` and ``previous`` are
+    health states: ``"pending"``, ``"live"``, ``"resyncing"``, ``"stale"``,
+    ``"failed"``. ``signal`` says what happened: ``"first_data"`` (its first data
+    ever), ``"stale"`` (no data for ``stale_after`` seconds, connection open),
+    ``"recovered"`` (data again after being stale, interrupted or resynced),
+    ``"failed"`` (cannot be restored: refused every time, or its connection gave
+    up), ``"resyncing"``, ``"interrupted"`` (back to pending: its connection
+    closed, or it is subscribed again) or ``"retrying"`` (a failed subscription
+    tried again on a new connection). ``reason`` says the same in words (``"no
+    data for 10s while public-0 is open"``); ``connection`` names the connection
+    carrying it; ``subscription`` is the handle ``subscribe_to_*`` returned, whose
+    ``health`` has the figures.
     """
 
     label: str

@@ -128,3 +128,16 @@ class ScriptedServer:
 def is_active(event: Any) -> bool:
     """An on_event event saying a subscription became active (the server confirmed it)."""
     return type(event).__name__ == "SubscriptionChanged" and event.state == "active"
+
+
+def eventually(check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
+    """Poll ``check`` until it returns something truthy (real sockets have no clock to
+    advance); return it, or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)

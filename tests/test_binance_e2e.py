@@ -261,6 +261,31 @@ def test_rotation_before_the_cut_loses_and_duplicates_nothing():
     assert sorted(news) == sorted(placed), "an order event was lost or delivered twice"
 
 
+def test_rotation_under_a_cpu_hog_loses_and_repeats_nothing():
+    """The rotation test, 20 times in a row (``EXCHANGE_WSS_ROTATION_RUNS``), beside a
+    process that keeps a core busy: no trade lost or repeated, no order event lost,
+    no hand-over left unverified."""
+    import os
+    import subprocess
+    import sys
+    runs = int(os.environ.get("EXCHANGE_WSS_ROTATION_RUNS", "20"))
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        for run in range(runs):
+            states, trade_ids, news, placed, failed = run_through_cuts(
+                max_connection_age=1.0, seconds=2.2)
+            where = f"run {run + 1} of {runs}"
+            assert "disconnected" not in states and "rotated" in states, where
+            assert "rotation_unverified" not in states, where
+            assert failed == [], where
+            assert trade_ids == list(range(trade_ids[0], trade_ids[0] + len(trade_ids))), \
+                f"{where}: a trade was lost or repeated"
+            assert sorted(news) == sorted(placed), f"{where}: an order event was lost"
+    finally:
+        hog.kill()
+        hog.wait()
+
+
 def test_without_rotation_the_cut_disconnects():
     """Control: with rotation off, the same server's cut shows up as disconnects."""
     states, _trades, _news, _placed, _failed = run_through_cuts(max_connection_age=None,

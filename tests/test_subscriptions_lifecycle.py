@@ -348,3 +348,64 @@ def test_handle_unsubscribe_calls_its_owner():
     s = Subscription("x", "x", unsubscribe=got.append)
     s.unsubscribe()
     assert got == [s] and str(s) == "x"
+
+
+def test_a_duplicate_refusal_reconnects_for_a_clean_slate():
+    """"Already subscribed" means the server still carries it unbound: reported, and the
+    connection is re-opened rather than retrying a subscribe that cannot succeed."""
+    _, port, subs = make()
+    subs.opened()
+    s = sub()
+    subs.add(s)
+    subs.refused(s, SubscriptionError(10301, "subscribe: dup"), duplicate=True)
+    assert port.reconnects and s.state == REQUESTED and len(port.sent) == 1
+
+
+def test_duplicate_refusals_beyond_the_bound_fail():
+    """Duplicate refusals count as attempts: at the bound the subscription fails, no
+    more reconnects."""
+    _, port, subs = make(max_attempts=2)
+    subs.opened()
+    s = sub()
+    subs.add(s)
+    subs.refused(s, SubscriptionError(10301, "dup"), duplicate=True)
+    subs.closed()
+    subs.opened()
+    subs.refused(s, SubscriptionError(10301, "dup"), duplicate=True)
+    assert s.state == FAILED and len(port.reconnects) == 1
+
+
+def test_a_refused_unsubscribe_is_tried_again():
+    """The server may still carry it: the unsubscribe is sent again after the retry delay."""
+    clock, port, subs = make(retry_delay=lambda n: 1.0)
+    subs.opened()
+    s = active(subs, port, sub())
+    subs.remove(s)
+    subs.unsubscribe_refused(s, SubscriptionError(10400, "failed"))
+    assert s.state == UNSUBSCRIBING and port.sent.count(("unsubscribe", s.label)) == 1
+    clock.advance(1)
+    assert port.sent.count(("unsubscribe", s.label)) == 2
+
+
+def test_a_refused_unsubscribe_that_says_not_subscribed_is_gone():
+    """"Not subscribed": nothing left on the server, so it is gone at once."""
+    _, port, subs = make()
+    subs.opened()
+    s = active(subs, port, sub())
+    subs.remove(s)
+    subs.unsubscribe_refused(s, SubscriptionError(10401, "not subscribed"), gone=True)
+    assert s.state == GONE
+
+
+def test_unsubscribes_refused_beyond_the_bound_reconnect():
+    """Refused again and again: the connection is re-opened, which ends the channel."""
+    clock, port, subs = make(max_attempts=2, retry_delay=lambda n: 1.0)
+    subs.opened()
+    s = active(subs, port, sub())
+    subs.remove(s)
+    subs.unsubscribe_refused(s, SubscriptionError(10400, "failed"))
+    clock.advance(1)
+    subs.unsubscribe_refused(s, SubscriptionError(10400, "failed"))
+    assert port.reconnects
+    subs.closed()
+    assert s.state == GONE

@@ -107,3 +107,27 @@ def test_untrusted_certificate_is_refused_by_default(tls_server):
         assert outcome(listener) == "gave_up"
     finally:
         _reactor.call_and_wait(conn.stop)
+
+
+def test_a_refused_certificate_is_reported_with_its_reason(tls_server):
+    """A client whose TLS verification fails says so on on_error (ConnectionFailed naming
+    the TLS failure) and on_event (connect_failed), and keeps trying."""
+    from exchange_wss import WssClient
+    from exchange_wss.errors import ConnectionFailed
+    from exchange_wss.models import ConnectionState
+
+    from _support import Recorder
+
+    port, _cert = tls_server("localhost")
+    events, errors = Recorder(), Recorder()
+    client = WssClient(url=f"wss://localhost:{port}/ws/2", on_event=events, on_error=errors,
+                       reconnect_delay=0.01, max_reconnect_delay=0.05, report_failures_after=2)
+    try:
+        client.subscribe_to_ticker("tBTCUSD", lambda t: None)
+        client.start()
+        error = errors.wait_for(lambda e: isinstance(e, ConnectionFailed))
+        assert "TLS" in str(error) and "certificate" in str(error).lower()
+        events.wait_for(lambda e: isinstance(e, ConnectionState) and e.state == "connect_failed")
+        assert client.stats.connect_failures >= 2
+    finally:
+        client.stop()

@@ -544,6 +544,7 @@ class BinanceSession:
             elif error is None:
                 control(UnsubscribeConfirmed(sub, msg))
             else:
+                self._confirmed[name] = sub  # may still be live: to unsubscribe again
                 control(UnsubscribeRefused(sub, error.code, error.msg, msg))
 
 

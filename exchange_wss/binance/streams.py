@@ -13,6 +13,7 @@ __all__ = ["KLINE_INTERVALS", "FUTURES_KLINE_INTERVALS", "DEPTH_LEVELS", "DEPTH_
            "all_market_stream_name", "stream_route", "subscribe_request", "unsubscribe_request",
            "list_subscriptions_request"]
 
+#: Kline intervals of the ``<symbol>@kline_<interval>`` streams (Spot; futures have no ``1s``).
 KLINE_INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h",
                    "1d", "3d", "1w", "1M")
 FUTURES_KLINE_INTERVALS = KLINE_INTERVALS[1:]  # futures have no 1s klines

@@ -118,7 +118,7 @@ class WssClient(BaseClient):
         (or :class:`~exchange_wss.models.FundingTicker` for ``f`` symbols).
 
         Returns:
-            The :class:`~exchange_wss.Subscription` handle (``str()`` of it is
+            The :class:`~exchange_wss._subscriptions.Subscription` handle (``str()`` of it is
             its label); registered at once, so :meth:`unsubscribe` works right away.
         """
         return self._subscribe(ChannelSpec.ticker(symbol), callback)
@@ -179,6 +179,7 @@ class WssClient(BaseClient):
     def _detach(self, sub: Subscription) -> None:
         link = sub.link
         if link is None:
+            self._never_placed(sub)
             return
         link.subs.remove(sub)
         if link in self._public_links and not any(s.wanted for s in link.subs):

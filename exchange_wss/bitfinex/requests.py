@@ -29,9 +29,13 @@ __all__ = [
 
 # --------------------------------------------------------------------------- constants
 
+#: ``conf`` flag: a timestamp after every frame.
 FLAG_TIMESTAMP = 32768
+#: ``conf`` flag: a sequence number on every frame (gaps mean lost frames).
 FLAG_SEQ_ALL = 65536
+#: ``conf`` flag: ``cs`` checksum frames on the book channels.
 FLAG_OB_CHECKSUM = 131072
+#: ``conf`` flag: book updates batched into one frame per tick.
 FLAG_BULK_UPDATES = 536870912
 
 ORDER_FLAG_HIDDEN = 64
@@ -44,12 +48,13 @@ ORDER_FLAG_NO_VAR_RATES = 524288
 PRECISIONS = ("P0", "P1", "P2", "P3", "P4", "R0")
 FREQUENCIES = ("F0", "F1")
 LENGTHS = (1, 25, 100, 250)
+#: Candle time frames the ``candles`` channel accepts.
 TIMEFRAMES = ("1m", "5m", "15m", "30m", "1h", "3h", "6h", "12h", "1D", "1W", "14D", "1M")
 MAX_CALC_BATCH = 30
 MAX_MULTI_OPS = 75
 
 _BASE_ORDER_TYPES = ("LIMIT", "MARKET", "STOP", "STOP LIMIT", "TRAILING STOP", "FOK", "IOC")
-#: Order types ``on`` accepts: margin types and their ``EXCHANGE `` variants.
+#: Order types ``on`` accepts: the margin types and their ``"EXCHANGE ..."`` variants.
 ORDER_TYPES = _BASE_ORDER_TYPES + tuple("EXCHANGE " + t for t in _BASE_ORDER_TYPES)
 # Types that cannot be placed without a price.
 _PRICED_TYPES = frozenset(("LIMIT", "STOP", "STOP LIMIT", "FOK", "IOC"))

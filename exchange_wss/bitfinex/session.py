@@ -107,6 +107,8 @@ class UnknownChannel:
 
 _MISSING = object()
 _UNSUBSCRIBE_CODES = frozenset((10400, 10401))
+_DUPLICATE_CODE = 10301  # "subscribe: dup": the server already carries that channel
+_NOT_SUBSCRIBED_CODE = 10401  # "unsubscribe: not subscribed": it carries nothing there
 
 
 class BitfinexSession:
@@ -336,14 +338,21 @@ class BitfinexSession:
     def _error(self, msg: dict) -> Any:
         code, text = msg.get("code"), msg.get("msg")
         chan_id = msg.get("chanId")
-        if chan_id.__class__ is int and chan_id in self._leaving:
-            return UnsubscribeRefused(self._leaving.pop(chan_id), code, text, msg)
-        if code in _UNSUBSCRIBE_CODES and chan_id is None and self._leaving:
+        if not (chan_id.__class__ is int and chan_id in self._leaving) and \
+                code in _UNSUBSCRIBE_CODES and chan_id is None and self._leaving:
             # An unsubscribe error that does not echo its chanId answers the
             # oldest unsubscribe (the server answers in order).
-            first = next(iter(self._leaving))
-            return UnsubscribeRefused(self._leaving.pop(first), code, text, msg)
+            chan_id = next(iter(self._leaving))
+        if chan_id.__class__ is int and chan_id in self._leaving:
+            sub = self._leaving.pop(chan_id)
+            gone = code == _NOT_SUBSCRIBED_CODE
+            if not gone:
+                # It may still be live there: keep the chanId to unsubscribe
+                # again (its data stays unrouted).
+                self._bound[id(sub)] = chan_id
+            return UnsubscribeRefused(sub, code, text, msg, gone=gone)
         sub_id = self._find_pending(msg)
         if sub_id is not _MISSING:
-            return SubscribeRefused(self._pending.pop(sub_id), code, text, msg)
+            return SubscribeRefused(self._pending.pop(sub_id), code, text, msg,
+                                    duplicate=code == _DUPLICATE_CODE)
         return ErrorEvent(code, text, msg)

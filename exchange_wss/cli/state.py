@@ -136,6 +136,7 @@ class MarketState:
     def __init__(self, health: Optional[HealthTracker] = None, *, title: str = "",
                  where: str = "", channels: Sequence[str] = (),
                  duration: Optional[float] = None) -> None:
+        #: The lock (and condition) every read and write of this state holds.
         self.cond = threading.Condition()
         self.health = health if health is not None else HealthTracker()
         self.clock = self.health.now

@@ -630,6 +630,10 @@ class FtxSession:
                 handler = self._routes.get(key)
                 if handler is not None and handler.sub is sub:
                     self._retire(key)
-                return SubscribeRefused(sub, code, text, msg)
-            return UnsubscribeRefused(sub, code, text, msg)
+                duplicate = isinstance(text, str) and "already subscribed" in text.lower()
+                return SubscribeRefused(sub, code, text, msg, duplicate=duplicate)
+            gone = isinstance(text, str) and "not subscribed" in text.lower()
+            if not gone:
+                self._confirmed[tuple(sub.spec)] = sub  # to unsubscribe again
+            return UnsubscribeRefused(sub, code, text, msg, gone=gone)
         return ErrorEvent(code, text, msg)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Optional, Union
 
-__all__ = ["FaultsBase", "HandshakeFaults", "ChecksumFaults"]
+__all__ = ["FaultsBase", "HandshakeFaults", "ChecksumFaults", "WireFaults"]
 
 
 class FaultsBase:
@@ -84,3 +84,42 @@ class ChecksumFaults:
         def run() -> None:
             self._server().faults.corrupt_next_checksum = True  # type: ignore[attr-defined]
         self._sb._call(run)  # type: ignore[attr-defined]
+
+
+class WireFaults:
+    """Faults below the exchange's protocol, the same on every sandbox: a peer that
+    hangs after its Close frame, a frame too big to hold, a frame that never ends.
+    They act on every connection of the sandbox's WebSocket factory."""
+
+    def _protocols(self) -> list:
+        return list(self._sb._factory.protocols)  # type: ignore[attr-defined]
+
+    def close_and_linger(self, code: int = 1001) -> int:
+        """Send a Close frame (``code``) on every connection, then read nothing,
+        send nothing and never close the TCP connection; returns how many."""
+        def run() -> int:
+            protos = [p for p in self._protocols() if p.state == p.STATE_OPEN]
+            for proto in protos:
+                proto.linger(code)
+            return len(protos)
+        return self._sb._call(run)  # type: ignore[attr-defined, no-any-return]
+
+    def send_oversized_frame(self, size: int = 50 * 1024 * 1024) -> int:
+        """Send one text frame of ``size`` bytes to every connection; returns how many."""
+        def run() -> int:
+            protos = [p for p in self._protocols() if p.state == p.STATE_OPEN]
+            for proto in protos:
+                proto.send_frame_of(size)
+            return len(protos)
+        return self._sb._call(run)  # type: ignore[attr-defined, no-any-return]
+
+    def send_endless_frame(self, rate: int = 1024 * 1024) -> int:
+        """Start a text frame announcing 2**40 bytes on every connection and send
+        ``rate`` bytes a second of it until the connection closes; returns how many."""
+        def run() -> int:
+            reactor = self._sb._reactor  # type: ignore[attr-defined]
+            protos = [p for p in self._protocols() if p.state == p.STATE_OPEN]
+            for proto in protos:
+                proto.send_endless_frame(reactor, rate)
+            return len(protos)
+        return self._sb._call(run)  # type: ignore[attr-defined, no-any-return]

@@ -9,6 +9,7 @@ whoever waits for a socket to be gone.
 
 from __future__ import annotations
 
+import struct
 from typing import Any, Optional
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
@@ -17,9 +18,18 @@ __all__ = ["TrackedServerProtocol", "TrackedServerFactory"]
 
 
 class TrackedServerProtocol(WebSocketServerProtocol):
-    """A server protocol whose factory tracks it; ``session`` is the exchange's state."""
+    """A server protocol whose factory tracks it; ``session`` is the exchange's state.
+
+    It can also misbehave below the WebSocket layer, for fault injection
+    (:class:`~exchange_wss.sandbox._faults_base.WireFaults`): linger after a
+    Close frame, write a frame of any size, or a frame that never ends.
+    """
 
     session: Optional[Any] = None
+    #: After :meth:`linger`: nothing more is read or written, the TCP
+    #: connection stays open (a peer that hung after its Close frame).
+    lingering = False
+    _trickle: Any = None
 
     def connectionMade(self):  # noqa: N802 (Twisted hook)
         super().connectionMade()
@@ -29,6 +39,9 @@ class TrackedServerProtocol(WebSocketServerProtocol):
         self._end_session()
 
     def connectionLost(self, reason):  # noqa: N802
+        if self._trickle is not None and self._trickle.active():
+            self._trickle.cancel()
+        self._trickle = None
         super().connectionLost(reason)
         self._end_session()
         self.factory.protocols.discard(self)
@@ -39,8 +52,58 @@ class TrackedServerProtocol(WebSocketServerProtocol):
         """Send one text frame; nothing once the connection is closing (RFC 6455
         5.5.1: no data frame after a Close), so publishing to other connections
         goes on."""
-        if self.state == self.STATE_OPEN:
+        if self.state == self.STATE_OPEN and not self.lingering and self._trickle is None:
             self.sendMessage(text.encode("utf-8"), isBinary=False)
+
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802 - Twisted hook
+        if self.lingering:
+            return  # a peer that stopped reading
+        super().dataReceived(data)
+
+    def linger(self, code: int = 1001) -> None:
+        """Send a Close frame, then read nothing, send nothing, never close TCP."""
+        if self.transport is None or self.lingering:
+            return
+        payload = struct.pack("!H", code) + b"going away"
+        self.transport.write(bytes((0x88, len(payload))) + payload)
+        self.lingering = True
+
+    def send_frame_of(self, size: int) -> None:
+        """Write one unfragmented text frame of ``size`` bytes (a JSON string), in
+        chunks, bypassing autobahn's send path."""
+        if self.transport is None or size < 2:
+            return
+        if size < 126:
+            header = bytes((0x81, size))
+        elif size < 1 << 16:
+            header = bytes((0x81, 126)) + struct.pack("!H", size)
+        else:
+            header = bytes((0x81, 127)) + struct.pack("!Q", size)
+        self.transport.write(header + b'"')
+        chunk = b"x" * (1 << 20)
+        left = size - 2
+        while left > 0:
+            n = min(left, len(chunk))
+            self.transport.write(chunk[:n])
+            left -= n
+        self.transport.write(b'"')
+
+    def send_endless_frame(self, reactor: Any, rate: int) -> None:
+        """Write a text frame header announcing 2**40 bytes, then ``rate`` bytes a
+        second of its payload until the connection closes."""
+        if self.transport is None:
+            return
+        self.transport.write(bytes((0x81, 127)) + struct.pack("!Q", 1 << 40) + b'"')
+        chunk = b"x" * max(1, rate // 10)
+
+        def more() -> None:
+            if self.transport is None or not self.transport.connected:
+                self._trickle = None
+                return
+            self.transport.write(chunk)
+            self._trickle = reactor.callLater(0.1, more)
+
+        self._trickle = reactor.callLater(0.1, more)
 
     def abort(self) -> None:
         """Drop the connection at once (no close handshake)."""

@@ -377,9 +377,21 @@ class _Session:
             ev["subId"] = req["subId"]
         if symbol is not None:
             ev["currency" if market.is_funding(symbol) else "pair"] = symbol[1:]
-        self.subs[chan_id] = sub
-        self.send_event(ev)
-        self._snapshot(sub)
+        faults = self.server.faults
+        if faults.duplicate_next_subscribed and self.subs:
+            faults.duplicate_next_subscribed = False
+            self.send_event({**ev, "chanId": next(iter(self.subs))})
+
+        def answer() -> None:
+            if self.open:
+                self.subs[chan_id] = sub
+                self.send_event(ev)
+                self._snapshot(sub)
+
+        if faults.subscribe_delay:
+            self.server.reactor.callLater(faults.subscribe_delay, answer)
+        else:
+            answer()
 
     def _unsubscribe(self, req: dict) -> None:
         chan_id = req.get("chanId")
@@ -389,6 +401,12 @@ class _Session:
         if chan_id not in self.subs:
             self.send_event({**req, "event": "error", "msg": "unsubscribe: not subscribed",
                              "code": 10401})
+            return
+        refused = self.server.faults.refuse_next_unsubscribe
+        if refused is not None:
+            self.server.faults.refuse_next_unsubscribe = None
+            self.send_event({**req, "event": "error", "msg": "unsubscribe: failed",
+                             "code": refused})
             return
         del self.subs[chan_id]
         self.last_sent.pop(chan_id, None)
@@ -431,7 +449,13 @@ class _Session:
                     cache[k] = m.ticker(sub.symbol)
                 if cache[k] != sub.last:
                     sub.last = cache[k]
-                    self.send_channel(sub.chan_id, sub.last)
+                    faults = self.server.faults
+                    if faults.garble_tickers:
+                        faults.garble_tickers -= 1
+                        # Nulls, text and a list where ten numbers belong.
+                        self.send_channel(sub.chan_id, [None, "x", [1, 2]] + sub.last[3:])
+                    else:
+                        self.send_channel(sub.chan_id, sub.last)
             elif sub.channel == "trades":
                 funding = m.is_funding(sub.symbol)
                 for sym, row in trades:
@@ -488,6 +512,8 @@ class _Session:
     # -- auth -------------------------------------------------------------------
 
     def _auth(self, req: dict) -> None:
+        if self.server.faults.ignore_auth:
+            return
         if self.account is not None:
             self.send_event({"event": "error", "msg": "auth: dup", "code": 10100})
             return
@@ -602,6 +628,15 @@ class _Session:
                                        "Funding offers are not supported by the sandbox", None)
                 return
             self.send_event({"event": "error", "msg": f"input: unknown op {op}", "code": 10000})
+            return
+        faults = self.server.faults
+        if op == "on" and faults.drop_on_next_order is not None:
+            when, faults.drop_on_next_order = faults.drop_on_next_order, None
+            if when == "after":
+                _note, result = handler(self, payload)
+                self.server.after_result(result)
+            self.open = False  # nothing more leaves on this connection: no answer
+            self.drop()
             return
         note, result = handler(self, payload)
         self.send_notification(*note)
@@ -1065,6 +1100,12 @@ class BitfinexSandbox(SandboxHandle):
     def connections(self) -> int:
         """Number of open WebSocket connections."""
         return self._call(lambda: len(self._server.sessions))
+
+    def channels(self) -> list:
+        """The public channels each open connection is subscribed to, as
+        ``[[(channel, symbol or key, ...), ...], ...]`` (one list per connection)."""
+        return self._call(lambda: [sorted(sub.ident for sub in s.subs.values())
+                                   for s in self._server.sessions])
 
     def submit_order(self, api_key: str, symbol: str, amount: Any, price: Any = None,
                      type: str = "EXCHANGE LIMIT", **kw: Any) -> Result:

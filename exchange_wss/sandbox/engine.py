@@ -56,6 +56,7 @@ MARKET = "EXCHANGE MARKET"
 STOP = "EXCHANGE STOP"
 FOK = "EXCHANGE FOK"
 IOC = "EXCHANGE IOC"
+#: The exchange (spot) order types the engine matches; margin types are refused.
 ORDER_TYPES = (LIMIT, MARKET, STOP, FOK, IOC)
 # Margin and derivative types Bitfinex knows; named so the error can say why.
 _MARGIN_TYPES = {"LIMIT", "MARKET", "STOP", "STOP LIMIT", "TRAILING STOP", "FOK", "IOC"}

@@ -1,24 +1,35 @@
-"""Fault injection for the sandbox exchange: the misbehaviour real servers show.
+"""Fault injection for the Bitfinex sandbox: the misbehaviour real servers show.
 
 :class:`Faults` is what users call (``sandbox.faults.stall(5)``); every method
 is thread-safe and marshals onto the reactor thread. :class:`FaultState` is the
 switchboard the server consults while it writes frames.
 
-Faults:
+Faults every sandbox has (:mod:`exchange_wss.sandbox._faults_base`):
 
 - :meth:`Faults.drop_connections`: abort every connection (TCP closed, no close frame).
-- :meth:`Faults.send_info`: an info event, e.g. 20051 (server restarting, reconnect).
-- :meth:`Faults.maintenance_start` / :meth:`Faults.maintenance_end`: info 20060 then
-  20061; in between, new connections get ``platform.status`` 0 and new or
-  updated orders are refused.
 - :meth:`Faults.stall` / :meth:`Faults.resume`: no frame at all (heartbeats
   included) leaves the server; frames produced meanwhile are held, as a stalled
   TCP connection would, and delivered on resume.
 - :meth:`Faults.malformed_frame`: one text frame that is not valid JSON.
-- :meth:`Faults.corrupt_next_checksum`: the next ``cs`` frame carries a wrong value.
-- :meth:`Faults.skip_sequence`: each connection's next sequence number jumps by one.
 - :meth:`Faults.reject_next_handshake`: the next WebSocket handshake gets an HTTP
   error status (429 by default, as Bitfinex's connection rate limit does).
+- :meth:`Faults.corrupt_next_checksum`: the next ``cs`` frame carries a wrong value.
+- :meth:`Faults.close_and_linger`: a Close frame, then silence (TCP left open).
+- :meth:`Faults.send_oversized_frame` / :meth:`Faults.send_endless_frame`: a frame
+  too big to hold, a frame that never ends.
+
+Bitfinex's own:
+
+- :meth:`Faults.send_info`: an info event, e.g. 20051 (server restarting, reconnect).
+- :meth:`Faults.maintenance_start` / :meth:`Faults.maintenance_end`: info 20060 then
+  20061; in between, new connections get ``platform.status`` 0 and new or
+  updated orders are refused.
+- :meth:`Faults.skip_sequence`: each connection's next sequence number jumps by one.
+- :meth:`Faults.drop_on_next_order`: the next new order kills its connection, before
+  or after the exchange took it, with no answer either way.
+- :meth:`Faults.refuse_next_unsubscribe`, :meth:`Faults.duplicate_next_subscribed`,
+  :meth:`Faults.delay_subscriptions`: unexpected answers to (un)subscribes.
+- :meth:`Faults.ignore_auth`: ``auth`` requests get no answer at all.
 - :meth:`Faults.refuse_subscribes`: the next N subscribes are refused (10300).
 """
 
@@ -26,6 +37,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
+
+from ._faults_base import ChecksumFaults, FaultsBase, HandshakeFaults, WireFaults
 
 if TYPE_CHECKING:  # pragma: no cover
     from .bitfinex_server import BitfinexSandbox
@@ -50,6 +63,22 @@ class FaultState:
     corrupt_next_checksum: bool = False
     reject_next_handshake: Optional[int] = None
     maintenance: bool = False
+    #: "before": the next new order is dropped with its connection, never taken;
+    #: "after": it is taken by the engine, then the connection dies unanswered.
+    drop_on_next_order: Optional[str] = None
+    #: The next unsubscribe is answered with this error code instead.
+    refuse_next_unsubscribe: Optional[int] = None
+    #: The next subscribe is first answered with a ``subscribed`` naming a chanId
+    #: that already carries another channel.
+    duplicate_next_subscribed: bool = False
+    #: Seconds to hold back each ``subscribed`` answer.
+    subscribe_delay: float = 0.0
+    #: ``auth`` requests are not answered.
+    ignore_auth: bool = False
+    #: The next this many ticker frames carry nulls and text where numbers belong.
+    garble_tickers: int = 0
+    #: Binance: the next order answer's ``(field, value)`` replaced.
+    mangle_next_order_answer: Optional[tuple] = None
 
     def take_corrupt_checksum(self) -> bool:
         """True once after :meth:`Faults.corrupt_next_checksum`."""
@@ -75,21 +104,16 @@ class FaultState:
         return False
 
 
-class Faults:
+class Faults(FaultsBase, HandshakeFaults, ChecksumFaults, WireFaults):
     """Inject faults into a running :class:`~exchange_wss.sandbox.BitfinexSandbox`.
 
     Every method is thread-safe: it runs on the reactor thread and returns when done.
     """
 
+    malformed_text = '{"event":"info","version":2,'
+
     def __init__(self, sandbox: "BitfinexSandbox"):
-        self._sb = sandbox
-
-    def _server(self):
-        return self._sb._server
-
-    def drop_connections(self) -> int:
-        """Abort every open connection; returns how many were dropped."""
-        return self._sb._call(lambda: self._server().drop_all())
+        super().__init__(sandbox)
 
     def send_info(self, code: int, msg: Optional[str] = None) -> None:
         """Send ``{"event":"info","code":code,"msg":...}`` to every connection (e.g. 20051)."""
@@ -99,44 +123,68 @@ class Faults:
 
     def maintenance_start(self) -> None:
         """Send info 20060 and enter maintenance (platform status 0, orders refused)."""
-        def run():
+        def run() -> None:
             self._server().faults.maintenance = True
-            self._server().broadcast_event({"event": "info", "code": 20060, "msg": INFO_TEXTS[20060]})
+            self._server().broadcast_event({"event": "info", "code": 20060,
+                                            "msg": INFO_TEXTS[20060]})
         self._sb._call(run)
 
     def maintenance_end(self) -> None:
         """Send info 20061 and leave maintenance."""
-        def run():
+        def run() -> None:
             self._server().faults.maintenance = False
-            self._server().broadcast_event({"event": "info", "code": 20061, "msg": INFO_TEXTS[20061]})
+            self._server().broadcast_event({"event": "info", "code": 20061,
+                                            "msg": INFO_TEXTS[20061]})
         self._sb._call(run)
 
-    def stall(self, seconds: Optional[float] = None) -> None:
-        """Stop sending every frame (heartbeats too) until :meth:`resume`, or for ``seconds``."""
-        self._sb._call(lambda: self._server().stall(seconds))
-
-    def resume(self) -> None:
-        """End a stall: frames held meanwhile are sent, in order."""
-        self._sb._call(lambda: self._server().resume())
-
-    def malformed_frame(self) -> None:
-        """Send one text frame that is not valid JSON to every connection."""
-        self._sb._call(lambda: self._server().broadcast_raw('{"event":"info","version":2,'))
-
-    def corrupt_next_checksum(self) -> None:
-        """Make the next ``cs`` frame (on any connection) carry a wrong checksum."""
-        def run():
-            self._server().faults.corrupt_next_checksum = True
+    def end_maintenance_quietly(self) -> None:
+        """Leave maintenance without sending 20061 (as when it ends while a client is
+        reconnecting): only new connections' greetings say the platform is up."""
+        def run() -> None:
+            self._server().faults.maintenance = False
         self._sb._call(run)
 
     def skip_sequence(self) -> None:
         """Make each connection's next public sequence number skip one value (SEQ_ALL)."""
         self._sb._call(lambda: self._server().skip_sequence())
 
-    def reject_next_handshake(self, status: int = 429) -> None:
-        """Answer the next WebSocket handshake with HTTP ``status`` instead of 101."""
-        def run():
-            self._server().faults.reject_next_handshake = status
+    def drop_on_next_order(self, taken: bool = True) -> None:
+        """Kill the connection that sends the next new order, with no answer: after
+        the engine took the order (``taken``), or before (it never exists)."""
+        def run() -> None:
+            self._server().faults.drop_on_next_order = "after" if taken else "before"
+        self._sb._call(run)
+
+    def refuse_next_unsubscribe(self, code: int = 10400) -> None:
+        """Answer the next unsubscribe with an ``error`` of ``code`` (the channel stays)."""
+        def run() -> None:
+            self._server().faults.refuse_next_unsubscribe = code
+        self._sb._call(run)
+
+    def duplicate_next_subscribed(self) -> None:
+        """Answer the next subscribe first with a ``subscribed`` that names a chanId
+        already carrying another channel of that connection, then as usual."""
+        def run() -> None:
+            self._server().faults.duplicate_next_subscribed = True
+        self._sb._call(run)
+
+    def delay_subscriptions(self, seconds: float) -> None:
+        """Hold back every ``subscribed`` answer for ``seconds`` (0 ends it)."""
+        def run() -> None:
+            self._server().faults.subscribe_delay = max(0.0, float(seconds))
+        self._sb._call(run)
+
+    def ignore_auth(self, ignore: bool = True) -> None:
+        """Leave ``auth`` requests unanswered (``ignore=False`` answers them again)."""
+        def run() -> None:
+            self._server().faults.ignore_auth = bool(ignore)
+        self._sb._call(run)
+
+    def garble_next_tickers(self, count: int = 1) -> None:
+        """Send the next ``count`` ticker frames with nulls, text and a list where
+        Bitfinex sends ten numbers (a frame whose shape does not fit its channel)."""
+        def run() -> None:
+            self._server().faults.garble_tickers = max(0, int(count))
         self._sb._call(run)
 
     # -- refused subscribes (health: a subscription that cannot be restored) --------

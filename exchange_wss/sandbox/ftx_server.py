@@ -58,6 +58,7 @@ from twisted.internet.task import LoopingCall
 
 from ._ws import SandboxHandle, ServerTimeAndStall, TrackedServerFactory, TrackedServerProtocol
 from .engine import FLAG_POST_ONLY, OrderEvent, OrderView, PairSpec, TradeEvent
+from ._faults_base import ChecksumFaults, FaultsBase, WireFaults
 from .faults import FaultState
 from .market import DEFAULT_TRADING, SimulatedMarket, TradingSim
 
@@ -276,6 +277,10 @@ class _Session:
             self.send({"channel": "ticker", "market": market, "type": "update", "data": data})
 
     def _unsubscribe(self, msg: dict) -> None:
+        if self.server.faults.refuse_next_unsubscribe is not None:
+            self.server.faults.refuse_next_unsubscribe = None
+            self.send(_error("Not subscribed"))
+            return
         channel = msg.get("channel")
         if channel in PRIVATE_CHANNELS:
             if channel not in self.private:
@@ -646,27 +651,23 @@ class _Factory(TrackedServerFactory):
 
 # -- faults -----------------------------------------------------------------------------
 
-class FtxFaults:
+class FtxFaults(FaultsBase, ChecksumFaults, WireFaults):
     """Inject faults into a running :class:`FtxSandbox`; every method is thread-safe.
 
-    - :meth:`drop_connections`: abort every connection (TCP closed, no close frame).
+    Shared with every sandbox (:mod:`exchange_wss.sandbox._faults_base`):
+    :meth:`drop_connections`, :meth:`stall` / :meth:`resume` (pongs held too),
+    :meth:`malformed_frame`, :meth:`corrupt_next_checksum` (the next orderbook
+    partial or update), :meth:`close_and_linger`, :meth:`send_oversized_frame`,
+    :meth:`send_endless_frame`. FTX's own:
+
     - :meth:`send_info`: ``{"type":"info","code":20001,"msg":...}`` on every connection.
-    - :meth:`corrupt_next_checksum`: the next orderbook partial or update (any
-      connection) carries a wrong checksum.
-    - :meth:`stall` / :meth:`resume`: no frame (pongs included) leaves; frames are
-      held and delivered on resume.
-    - :meth:`malformed_frame`: one text frame that is not valid JSON, everywhere.
+    - :meth:`refuse_next_unsubscribe`: the next unsubscribe is answered with an error.
     """
 
+    malformed_text = '{"channel":"orderbook","type":'
+
     def __init__(self, sandbox: "FtxSandbox"):
-        self._sb = sandbox
-
-    def _server(self) -> FtxServer:
-        return self._sb._server
-
-    def drop_connections(self) -> int:
-        """Abort every open connection; returns how many were dropped."""
-        return self._sb._call(lambda: self._server().drop_all())
+        super().__init__(sandbox)
 
     def send_info(self, code: int = 20001, msg: Optional[str] = None) -> None:
         """Send an info message (20001: "Server restarting, please reconnect") everywhere."""
@@ -674,23 +675,12 @@ class FtxFaults:
         self._sb._call(lambda: self._server().broadcast({"type": "info", "code": code,
                                                          "msg": text}))
 
-    def corrupt_next_checksum(self) -> None:
-        """Make the next orderbook frame (partial or update) carry a wrong checksum."""
+    def refuse_next_unsubscribe(self) -> None:
+        """Answer the next unsubscribe with ``{"type":"error","msg":"Not subscribed"}``
+        and keep the subscription."""
         def run() -> None:
-            self._server().faults.corrupt_next_checksum = True
+            self._server().faults.refuse_next_unsubscribe = 400
         self._sb._call(run)
-
-    def stall(self, seconds: Optional[float] = None) -> None:
-        """Send nothing until :meth:`resume`, or for ``seconds``."""
-        self._sb._call(lambda: self._server().stall(seconds))
-
-    def resume(self) -> None:
-        """End a stall: frames held meanwhile are sent, in order."""
-        self._sb._call(lambda: self._server().resume())
-
-    def malformed_frame(self) -> None:
-        """Send one text frame that is not valid JSON to every connection."""
-        self._sb._call(lambda: self._server().broadcast_raw('{"channel":"orderbook","type":'))
 
 
 # -- public handle --------------------------------------------------------------------

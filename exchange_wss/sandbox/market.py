@@ -82,6 +82,10 @@ class TradingSim:
     taker_prob: float
 
 
+#: The simulated pairs (``tBTCUSD``, ``tETHUSD``, ``tXRPBTC``): spec, start price, volatility,
+#: book shape and trading of the simulated market makers.
+#:
+#: :meta hide-value:
 DEFAULT_TRADING = (
     TradingSim(PairSpec("tBTCUSD", "BTC", "USD", Decimal("0.0002")), Decimal("60000"),
                0.0004, 1, 40, (0.01, 1.5), (0.001, 0.3), 0.7),

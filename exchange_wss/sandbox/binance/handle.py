@@ -10,6 +10,7 @@ from typing import Any, Mapping, Optional
 
 from autobahn.websocket.types import ConnectionDeny
 
+from .._faults_base import FaultsBase, HandshakeFaults, WireFaults
 from .._ws import SandboxHandle, TrackedServerFactory, TrackedServerProtocol
 from . import reports
 from .auth import DEFAULT_BINANCE_KEY, DEFAULT_BINANCE_SECRET
@@ -47,11 +48,11 @@ class _Protocol(TrackedServerProtocol):
     def send(self, data: bytes) -> None:
         # Nothing once closing (no data frame after a Close, RFC 6455 5.5.1): a
         # connection cut at its age limit must not break the publishing loop.
-        if self.state == self.STATE_OPEN:
+        if self.state == self.STATE_OPEN and not self.lingering and self._trickle is None:
             self.sendMessage(data, isBinary=False)
 
     def send_ping(self, payload: bytes) -> None:
-        if self.state == self.STATE_OPEN:
+        if self.state == self.STATE_OPEN and not self.lingering and self._trickle is None:
             self.sendPing(payload)
 
     def close(self, code: int, reason: str) -> None:
@@ -93,26 +94,24 @@ class _Factory(TrackedServerFactory):
 
 # -- faults -----------------------------------------------------------------------------
 
-class BinanceFaults:
+class BinanceFaults(FaultsBase, HandshakeFaults, WireFaults):
     """Inject faults into a running :class:`BinanceSandbox`; every method is thread-safe.
 
-    - :meth:`drop_connections`: abort every WebSocket connection (no close frame).
+    Shared with every sandbox (:mod:`exchange_wss.sandbox._faults_base`):
+    :meth:`drop_connections`, :meth:`stall` / :meth:`resume`, :meth:`malformed_frame`,
+    :meth:`reject_next_handshake`, :meth:`close_and_linger`,
+    :meth:`send_oversized_frame`, :meth:`send_endless_frame`. Binance's own:
+
     - :meth:`server_shutdown`: ``serverShutdown`` on every connection, close after a moment.
     - :meth:`expire_listen_key`: ``listenKeyExpired`` now, then silence on that key.
-    - :meth:`stall` / :meth:`resume`: no frame (pings included) leaves; frames are held.
-    - :meth:`reject_next_handshake`: the next WebSocket handshake gets an HTTP error.
-    - :meth:`malformed_frame`: one text frame that is not valid JSON, on every connection.
+    - :meth:`answer_next_order`: the next order request's answer is mangled (its
+      ``id`` or ``result``), as a broken or hostile server would send it.
     """
 
+    malformed_text = b'{"e":"executionReport","E":'
+
     def __init__(self, sandbox: "BinanceSandbox"):
-        self._sb = sandbox
-
-    def _server(self) -> BinanceServer:
-        return self._sb._server
-
-    def drop_connections(self) -> int:
-        """Abort every open WebSocket connection; returns how many."""
-        return self._sb._call(lambda: self._server().drop_all())
+        super().__init__(sandbox)
 
     def server_shutdown(self) -> int:
         """Send ``{"e":"serverShutdown","E":ms}`` everywhere; close (1001) after the grace."""
@@ -122,23 +121,16 @@ class BinanceFaults:
         """Expire ``key`` (every live key if None) now; returns how many expired."""
         return self._sb._call(lambda: self._server().user_data.expire_listen_key(key))
 
-    def stall(self, seconds: Optional[float] = None) -> None:
-        """Send nothing (pings included) until :meth:`resume`, or for ``seconds``."""
-        self._sb._call(lambda: self._server().stall(seconds))
+    def answer_next_order(self, field: str, value: Any) -> None:
+        """Answer the next ``order.place``/``order.cancel`` with ``field`` (``"id"`` or
+        ``"result"``) replaced by ``value`` (``"result"`` with the value ``...``
+        leaves the key out). The order itself is processed as usual."""
+        if field not in ("id", "result"):
+            raise ValueError("field must be 'id' or 'result'")
 
-    def resume(self) -> None:
-        """End a stall: frames held meanwhile are sent, in order."""
-        self._sb._call(lambda: self._server().resume())
-
-    def reject_next_handshake(self, status: int = 429) -> None:
-        """Answer the next WebSocket handshake with HTTP ``status`` instead of 101."""
         def run() -> None:
-            self._server().faults.reject_next_handshake = status
+            self._server().faults.mangle_next_order_answer = (field, value)
         self._sb._call(run)
-
-    def malformed_frame(self) -> None:
-        """Send one text frame that is not valid JSON to every connection."""
-        self._sb._call(lambda: self._server().broadcast_raw(b'{"e":"executionReport","E":'))
 
 
 # -- public handle ------------------------------------------------------------------------

@@ -64,6 +64,22 @@ class ApiSession(Session):
         self.send_json({"id": rid, "status": 200, "result": result,
                         "rateLimits": self._rate_limits(weight, order)})
 
+    def _reply_order(self, rid: Any, result: Any, order: bool) -> None:
+        """An order request's answer, unless a fault mangles it (its id or result)."""
+        mangle = self.server.faults.mangle_next_order_answer
+        if mangle is None:
+            self._reply(rid, result, 1, order)
+            return
+        self.server.faults.mangle_next_order_answer = None
+        field, value = mangle
+        answer = {"id": rid, "status": 200, "result": result,
+                  "rateLimits": self._rate_limits(1, order)}
+        if field == "result" and value is ...:
+            del answer["result"]
+        else:
+            answer[field] = value
+        self.send_json(answer)
+
     def _reply_error(self, rid: Any, err: ApiError, weight: int = 1, order: bool = False) -> None:
         self.send_json({"id": rid, "status": err.status,
                         "error": {"code": err.code, "msg": err.msg},
@@ -157,14 +173,14 @@ class ApiSession(Session):
         self.server.orders.received[params.get("apiKey") or self.logged_on].append(dict(params))
         api_key = self.server.auth.verify_signed(params, self.logged_on)
         result, events = self.server.orders.place_order(api_key, params)
-        self._reply(rid, result, 1, True)
+        self._reply_order(rid, result, True)
         self.server.settle(events)
         return _ALREADY_SENT
 
     def _order_cancel(self, rid: Any, params: dict) -> Any:
         api_key = self.server.auth.verify_signed(params, self.logged_on)
         result, events = self.server.orders.cancel_order(api_key, params)
-        self._reply(rid, result, 1, False)
+        self._reply_order(rid, result, False)
         self.server.settle(events)
         return _ALREADY_SENT
 
