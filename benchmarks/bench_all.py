@@ -1,4 +1,5 @@
-"""Run every benchmark of docs/performance.rst in one go: throughput, latency, memory.
+"""Run every benchmark of docs/performance.rst in one go: throughput, latency, memory,
+replay and the Redis relay.
 
 Each part runs as its own process, one after the other (never side by side:
 the machine has two cores and the parts would measure each other), and prints
@@ -28,6 +29,11 @@ PARTS = (
     ("latency", "bench_latency.py", ["--rates", "10000", "50000", "--secs", "5", "--rounds", "3"],
      ["--rates", "10000", "50000", "--secs", "1", "--rounds", "1"]),
     ("memory", "bench_memory.py", [], ["--secs", "2"]),
+    ("replay", "bench_replay.py", ["--frames", "150000", "--rounds", "5"],
+     ["--frames", "20000", "--rounds", "1"]),
+    ("relay", "bench_relay.py", ["--frames", "150000", "--rounds", "5", "--rate", "10000",
+                                 "--secs", "5"],
+     ["--frames", "20000", "--rounds", "1", "--secs", "1"]),
 )
 
 

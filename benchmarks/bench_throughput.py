@@ -50,7 +50,8 @@ BLASTER_SCRIPT = os.path.join(HERE, "blaster.py")
 DEFAULT_CLIENTS = [
     "bare", "websockets", "seed", "seed-book", "bfxapi-ticker", "bfxapi-book",
     "cryptofeed-ticker", "cryptofeed-book", "cryptofeed-book-cs",
-    "sdk-raw", "sdk-raw-slow", "sdk-ticker", "sdk-book", "sdk-book-cs",
+    "sdk-raw", "sdk-raw-slow", "sdk-raw-record", "sdk-raw-deflate", "sdk-ticker",
+    "sdk-ticker-deflate", "sdk-book", "sdk-book-cs",
     "sdk-binance-raw", "sdk-binance-raw-slow", "sdk-binance-typed", "sdk-binance-book",
     "sdk-ftx-raw", "sdk-ftx-ticker", "sdk-ftx-book",
 ]
@@ -60,6 +61,8 @@ TARGETS = [
     ("sdk-ticker", "bare", 3.0),
     ("sdk-book", "cryptofeed-book", 3.0),
     ("sdk-book-cs", "cryptofeed-book", 1.0),
+    # recording every frame costs at most 10% of the raw rate
+    ("sdk-raw-record", "sdk-raw", 0.9),
 ]
 #: (client, its Bitfinex counterpart): the SDK on Binance and FTX against the same
 #: SDK on Bitfinex (the same connection layer; frames about twice as long).
@@ -68,6 +71,8 @@ SAME_SDK = [
     ("sdk-binance-typed", "sdk-ticker"), ("sdk-binance-trade", "sdk-ticker"),
     ("sdk-binance-book", "sdk-book"), ("sdk-ftx-raw", "sdk-raw"),
     ("sdk-ftx-ticker", "sdk-ticker"), ("sdk-ftx-book", "sdk-book-cs"),
+    # compression=True against the same stream uncompressed
+    ("sdk-raw-deflate", "sdk-raw"), ("sdk-ticker-deflate", "sdk-ticker"),
 ]
 #: Packages whose versions the JSON output records.
 VERSIONS_OF = ["exchange_wss", "autobahn", "twisted", "orjson", "websockets", "bitfinex-v2",
@@ -209,6 +214,15 @@ def main(argv=None) -> int:
         targets.append({"ratio": f"{num} / {den}", "value": value, "target": target,
                         "met": None if value is None else value >= target})
 
+    cpu = {c: median_or_none([r["cpu_us_per_msg"] for r in runs
+                              if r.get("client") == c and r.get("ok") and "cpu_us_per_msg" in r])
+           for c in clients}
+    if cpu.get("sdk-raw") and cpu.get("sdk-raw-record"):
+        extra = cpu["sdk-raw-record"] - cpu["sdk-raw"]
+        print(f"\nrecording's CPU: sdk-raw {cpu['sdk-raw']:.2f} µs/msg, sdk-raw-record "
+              f"{cpu['sdk-raw-record']:.2f} µs/msg (+{extra:.2f} µs, "
+              f"+{extra / cpu['sdk-raw'] * 100:.0f}%, every thread of the process counted)")
+
     pairs = [(a, b) for a, b in SAME_SDK if a in medians and b in medians]
     if pairs:
         print()
@@ -230,6 +244,7 @@ def main(argv=None) -> int:
                   "seconds": time.time() - started, "python": sys.version.split()[0],
                   "platform": platform.platform(), "cpus": os.cpu_count(),
                   "versions": versions(), "clients": per_client, "targets": targets,
+                  "cpu_us_per_msg": cpu,
                   "same_sdk": {f"{a} / {b}": (medians[a] / medians[b]
                                               if medians[a] is not None and medians[b]
                                               else None) for a, b in pairs},

@@ -52,6 +52,13 @@ with Bitfinex's trailing sequence number appended (``[CHAN_ID, ..., SEQ]``, 1 up
 checksum frames included), as the real server would send it. Bitfinex numbers are
 written as its JavaScript servers write them (``30000``, not ``30000.0``).
 
+Compression: the server accepts a client's permessage-deflate offer (RFC 7692),
+context takeover allowed as exchanges' servers do; a Bitfinex connection that
+negotiated it gets the same ``ticker``/``book`` stream as pre-compressed frames
+(RSV1 set), compressed once at start with one compressor in stream order, which
+is what the connection's decompressor expects from its first frame on
+(``bench_throughput.py`` ``sdk-*-deflate`` clients measure what inflating costs).
+
 The stream is written on the first subscribe that matches it (on Bitfinex the
 subscription gets chanId 17); other subscriptions are acknowledged and get
 nothing. Run as a separate process::
@@ -72,7 +79,10 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Tuple
 
 import orjson
+import zlib
+
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
 from twisted.internet import reactor
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -107,6 +117,33 @@ def ws_frame(payload: bytes) -> bytes:
     if n < 65536:
         return bytes((0x81, 126)) + struct.pack("!H", n) + payload
     return bytes((0x81, 127)) + struct.pack("!Q", n) + payload
+
+
+def deflated_stream(msgs: List[Any]) -> bytes:
+    """Every message as a final text frame compressed by permessage-deflate, one
+    compressor for the whole stream (context takeover), in order."""
+    c = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -zlib.MAX_WBITS)
+    out = []
+    for m in msgs:
+        data = c.compress(orjson.dumps(m)) + c.flush(zlib.Z_SYNC_FLUSH)
+        if data.endswith(b"\x00\x00\xff\xff"):
+            data = data[:-4]
+        n = len(data)
+        if n < 126:
+            out.append(bytes((0xC1, n)) + data)
+        elif n < 65536:
+            out.append(bytes((0xC1, 126)) + struct.pack("!H", n) + data)
+        else:
+            out.append(bytes((0xC1, 127)) + struct.pack("!Q", n) + data)
+    return b"".join(out)
+
+
+def accept_deflate(offers):
+    """Accept a permessage-deflate offer (context takeover allowed)."""
+    for offer in offers:
+        if isinstance(offer, PerMessageDeflateOffer):
+            return PerMessageDeflateOfferAccept(offer)
+    return None
 
 
 def js(x: float):
@@ -323,6 +360,7 @@ class Stream:
     seq_frames: bytes = b""    #: Bitfinex: the same frames with SEQ_ALL numbers
     primer: bytes = b""        #: Binance depth: written at the first SUBSCRIBE
     rest_body: bytes = b""     #: Binance depth: the REST snapshot's JSON
+    deflated: bytes = b""      #: Bitfinex ticker/book: the frames compressed, one by one
 
 
 def build_streams(count: int, seed: int = 1) -> Dict[str, Stream]:
@@ -336,7 +374,8 @@ def build_streams(count: int, seed: int = 1) -> Dict[str, Stream]:
             continue
         msgs = workload_messages(kind, count, seed)
         seq_frames = encode(msgs, seq=True) if kind in BITFINEX_WORKLOADS else b""
-        streams[kind] = Stream(encode(msgs), seq_frames=seq_frames)
+        deflated = deflated_stream(msgs) if kind in ("ticker", "book") else b""
+        streams[kind] = Stream(encode(msgs), seq_frames=seq_frames, deflated=deflated)
     return streams
 
 
@@ -382,6 +421,9 @@ class BlastProtocol(WebSocketServerProtocol):
         """Write the whole stream: ready-made frames, no per-frame server work."""
         self.blasted = True
         stream = self.factory.streams[self.workload]
+        if self._perMessageCompress is not None and stream.deflated:
+            self.transport.write(stream.deflated)
+            return
         self.transport.write(stream.seq_frames if self.flags & FLAG_SEQ_ALL else stream.frames)
 
     # -- Bitfinex ----------------------------------------------------------------------
@@ -506,7 +548,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     factory = WebSocketServerFactory("ws://127.0.0.1")
     factory.protocol = BlastProtocol
-    factory.setProtocolOptions(autoPingInterval=0)
+    factory.setProtocolOptions(autoPingInterval=0, perMessageCompressionAccept=accept_deflate)
     factory.streams = build_streams(args.frames, args.seed)
     factory.rest = {BINANCE_DEPTH_PATH: factory.streams["binance_depth"].rest_body}
     port = reactor.listenTCP(args.port, factory, interface="127.0.0.1")

@@ -15,7 +15,8 @@ exits (0 on success, 1 on failure: timeout, exception, on_error, miscount).
 Every adapter hands the same :class:`Counter` to the client's natural callback:
 the counter notes the time of the first delivery and of the N-th (after
 ``skip`` initial deliveries, e.g. a book snapshot) and the rate is
-``(N - 1) / (t_last - t_first)``. A reporter thread waits for the N-th delivery
+``(N - 1) / (t_last - t_first)``; ``cpu_us_per_msg`` is the process's CPU time (every
+thread's) over the same span per message. A reporter thread waits for the N-th delivery
 (or the timeout), lets the client run ``SETTLE`` seconds more, checks that no
 extra deliveries or errors came, prints the result and ends the process with
 ``os._exit``: no client has to know how to stop.
@@ -36,11 +37,17 @@ client                    workload  what is counted
 ``cryptofeed-book-cs``    book_cs   same, ``checksum_validation=True`` (no effect: see below)
 ``sdk-raw``               ticker    ``WssClient(raw=True)`` ticker: decoded frames
 ``sdk-raw-slow``          ticker    the same with ``fast_path=False``
+``sdk-raw-deflate``       ticker    ``sdk-raw`` with ``compression=True`` (frames deflated)
+``sdk-ticker-deflate``    ticker    ``sdk-ticker`` with ``compression=True``
 ``sdk-ticker``            ticker    typed ``Ticker`` models
 ``sdk-book``              book      maintained P0 book (``checksum=False``), per update
 ``sdk-book-cs``           book_cs   ``checksum=True``: every ``cs`` frame verified;
                                     any ``on_error`` (or mismatch) fails the run
 ``sdk-book-seq``          book      ``seq_all=True``: the SEQ_ALL bytes cryptofeed reads
+``sdk-raw-record``        ticker    ``sdk-raw`` with ``record=`` a temporary directory:
+                                    every frame recorded (the cost of recording)
+``sdk-book-record``       book      ``sdk-book`` recording (on request; ``EWS_RECORD_DIR``
+                                    keeps the recording, for ``bench_replay.py``)
 ========================  ========  ===================================================
 
 The SDK's other exchanges (same connection layer; ratios against Bitfinex ``bare``):
@@ -119,14 +126,17 @@ class Counter:
         self.target = target
         self.count = -skip
         self.first = self.last = 0.0
+        self.cpu_first = self.cpu_last = 0.0
         self.done = threading.Event()
 
     def __call__(self, *_args: Any) -> None:
         self.count += 1
         if self.count == 1:
             self.first = time.perf_counter()
+            self.cpu_first = time.process_time()
         elif self.count == self.target:
             self.last = time.perf_counter()
+            self.cpu_last = time.process_time()
             self.done.set()
 
     async def async_call(self, *_args: Any) -> None:
@@ -135,6 +145,10 @@ class Counter:
 
     def rate(self) -> float:
         return (self.target - 1) / (self.last - self.first)
+
+    def cpu_us(self) -> float:
+        """Process CPU time (all threads) per message over the timed span, in µs."""
+        return (self.cpu_last - self.cpu_first) / (self.target - 1) * 1e6
 
 
 @dataclass
@@ -145,6 +159,8 @@ class Run:
     counter: Counter
     #: Called after the settle time; returns extra result fields and an error or None.
     check: Optional[Callable[[], Tuple[Dict[str, Any], Optional[str]]]] = None
+    #: Called before the process ends (e.g. to close a recorder).
+    cleanup: Optional[Callable[[], None]] = None
     notes: List[str] = field(default_factory=list)
 
 
@@ -373,16 +389,59 @@ def _sdk_client(run: Run, cls: Any, fast_path: bool = True, **options: Any) -> A
 
 
 def _sdk(run: Run, *, raw: bool = False, book: bool = False, checksum: bool = False,
-         fast_path: bool = True, seq_all: bool = False) -> None:
+         fast_path: bool = True, seq_all: bool = False, record: bool = False,
+         **extra: Any) -> None:
     from exchange_wss import WssClient
 
+    options: Dict[str, Any] = {}
+    if record:
+        options["record"] = _recorder(run)
     client = _sdk_client(run, WssClient, fast_path, url=run.url, raw=raw, checksum=checksum,
-                         seq_all=seq_all)
+                         seq_all=seq_all, **options, **extra)
+    if record:
+        _check_recorder(run, options["record"])
     if book:
         client.subscribe_to_orderbook("tBTCUSD", "P0", run.counter)
     else:
         client.subscribe_to_ticker("tBTCUSD", run.counter)
     client.start()  # the SDK's reactor thread
+
+
+def _recorder(run: Run) -> Any:
+    """A Recorder in a temporary directory (or ``$EWS_RECORD_DIR``, kept), closed when
+    the run ends (and the temporary directory removed)."""
+    import shutil
+    import tempfile
+
+    from exchange_wss.recording import Recorder
+
+    keep = os.environ.get("EWS_RECORD_DIR")
+    path = keep or tempfile.mkdtemp(prefix="ews-bench-record-")
+    recorder = Recorder(path, prefix="WssClient")
+
+    def cleanup() -> None:
+        recorder.close(30)
+        if not keep:
+            shutil.rmtree(path, ignore_errors=True)
+
+    run.cleanup = cleanup
+    return recorder
+
+
+def _check_recorder(run: Run, recorder: Any) -> None:
+    """Add the recorder's statistics to the run's check; a dropped record fails it."""
+    previous = run.check
+
+    def check() -> Tuple[Dict[str, Any], Optional[str]]:
+        extras, error = previous() if previous else ({}, None)
+        recorder.flush(30)
+        st = recorder.stats
+        extras.update(recorded=st.frames_received, record_bytes=st.bytes_written)
+        if st.records_dropped:
+            error = error or f"recorder dropped {st.records_dropped} records"
+        return extras, error
+
+    run.check = check
 
 
 @adapter("sdk-raw", "ticker", "exchange_wss")
@@ -393,6 +452,16 @@ def run_sdk_raw(run: Run) -> None:
 @adapter("sdk-raw-slow", "ticker", "exchange_wss")
 def run_sdk_raw_slow(run: Run) -> None:
     _sdk(run, raw=True, fast_path=False)
+
+
+@adapter("sdk-raw-deflate", "ticker", "exchange_wss")
+def run_sdk_raw_deflate(run: Run) -> None:
+    _sdk(run, raw=True, compression=True)
+
+
+@adapter("sdk-ticker-deflate", "ticker", "exchange_wss")
+def run_sdk_ticker_deflate(run: Run) -> None:
+    _sdk(run, compression=True)
 
 
 @adapter("sdk-ticker", "ticker", "exchange_wss")
@@ -413,6 +482,16 @@ def run_sdk_book_cs(run: Run) -> None:
 @adapter("sdk-book-seq", "book", "exchange_wss", skip=1)
 def run_sdk_book_seq(run: Run) -> None:
     _sdk(run, book=True, seq_all=True)
+
+
+@adapter("sdk-raw-record", "ticker", "exchange_wss")
+def run_sdk_raw_record(run: Run) -> None:
+    _sdk(run, raw=True, record=True)
+
+
+@adapter("sdk-book-record", "book", "exchange_wss", skip=1)
+def run_sdk_book_record(run: Run) -> None:
+    _sdk(run, book=True, record=True)
 
 
 # ------------------------------------------------------------------ the SDK: Binance
@@ -555,6 +634,8 @@ def measure(name: str, url: str, frames: int, timeout: float) -> None:
 
     def finish(ok: bool, **fields: Any) -> None:
         counter = run.counter
+        if run.cleanup is not None:
+            run.cleanup()
         fields.setdefault("delivered", max(counter.count, 0))
         if run.notes:
             fields["notes"] = run.notes
@@ -570,11 +651,13 @@ def measure(name: str, url: str, frames: int, timeout: float) -> None:
             finish(False, error=f"{timed_out}; {error}" if error else timed_out, **extras)
         rate = counter.rate()
         seconds = counter.last - counter.first
+        cpu_us = counter.cpu_us()
         time.sleep(SETTLE)
         extras, error = run.check() if run.check else ({}, None)
         if error is None and counter.count != frames:
             error = f"{counter.count} deliveries, expected {frames}"
-        finish(error is None, rate=rate, seconds=seconds, error=error, **extras)
+        finish(error is None, rate=rate, seconds=seconds, cpu_us_per_msg=cpu_us, error=error,
+               **extras)
 
     thread = threading.Thread(target=reporter, name="reporter", daemon=True)
     thread.start()

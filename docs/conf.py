@@ -187,6 +187,10 @@ def _resolve_by_import(app: Any, env: Any, node: Any, contnode: Any) -> Any:
         candidates.insert(0, f"{module}.{node['py:class']}.{target}")
     if module:
         candidates.append(f"{module}.{target}")
+    # A short name the package exports at its top ('WssClient' in an annotation) is that
+    # name, even where another module defines a class of the same name (the compat client).
+    if "." not in target:
+        candidates.append(f"exchange_wss.{target}")
     domain = env.get_domain("py")
     for path in candidates:
         if not path.startswith("exchange_wss."):

@@ -11,7 +11,7 @@ Quick start::
 
 from typing import TYPE_CHECKING, Any
 
-from . import errors, models, utils
+from . import errors, models, symbols, utils
 from ._requests import RequestFuture
 from ._subscriptions import Subscription
 from ._version import __version__ as __version__  # re-exported: the redundant alias says so
@@ -21,7 +21,8 @@ from .errors import (AuthenticationError, ChecksumMismatch, ClientStopped, Conne
                      SequenceGap, SubscriptionError)
 
 __all__ = [
-    "WssClient", "BinanceWssClient", "FtxWssClient", "utils", "models", "errors",
+    "WssClient", "BinanceWssClient", "FtxWssClient", "connect", "utils", "models", "errors",
+    "symbols",
     "ExchangeWssError", "LocalProtocolError", "RemoteProtocolError", "ExchangeError",
     "AuthenticationError", "SubscriptionError", "OrderRejected", "OrderStateUnknown",
     "ChecksumMismatch", "SequenceGap", "ConnectionLost", "ExchangePaused", "ClientStopped",
@@ -34,12 +35,14 @@ __all__ = [
 _LAZY = {"WssClient": "exchange_wss.bitfinex.client",
          "BinanceWssClient": "exchange_wss.binance.client",
          "FtxWssClient": "exchange_wss.ftx.client",
-         "ClientStats": "exchange_wss._facade"}
+         "ClientStats": "exchange_wss._facade",
+         "connect": "exchange_wss._factory"}
 
 if TYPE_CHECKING:
     # Type checkers and editors see the real classes, so `from exchange_wss import
     # WssClient` is typed; at run time they come from __getattr__ below, on first use.
     from ._facade import ClientStats
+    from ._factory import connect
     from .binance.client import BinanceWssClient
     from .bitfinex.client import WssClient
     from .ftx.client import FtxWssClient

@@ -28,7 +28,7 @@ from ._subscriptions import Subscription
 from .connection import ConnectionOptions
 from .errors import (CallbackError, CallbackOverflow, ClientStopped, ExchangeWssError,
                      LocalProtocolError, RemoteProtocolError)
-from .models import BookSnapshot, ConnectionState, SubscriptionChanged
+from .models import BookSnapshot, ConnectionState, SubscriptionChanged, book_level_kind
 
 __all__ = ["BaseClient", "ClientStats", "CallbackError", "Callback"]
 
@@ -117,9 +117,21 @@ class BaseClient:
         health_interval: seconds between two samples of the subscriptions'
             counters (None: one second, or a quarter of the smallest
             ``stale_after`` in use if that is shorter).
+        record: record every connection's raw traffic: a directory path (the
+            client makes a :class:`~exchange_wss.recording.Recorder` there and
+            closes it at ``stop()``) or a ``Recorder`` of your own (yours to
+            close). None (the default): nothing is recorded, at no cost.
+        compression: offer permessage-deflate on every connection (see
+            :class:`~exchange_wss.connection.ConnectionOptions`).
 
     The other keywords are those of :class:`~exchange_wss.connection.ConnectionOptions`.
+    Every client takes these same names (bt_api_py's ``ping_interval``,
+    ``ping_timeout``, ``max_reconnect``, ``reconnect_delay`` and
+    ``compression`` among them).
     """
+
+    #: The venue this client speaks to (set by each exchange's client).
+    venue: Any = None
 
     def __init__(self, *, on_event: Optional[Callback] = None, on_error: Optional[Callback] = None,
                  ping_interval: Optional[float] = 20.0, ping_timeout: Optional[float] = 10.0,
@@ -132,6 +144,7 @@ class BaseClient:
                  callback_thread: bool = False, callback_queue_size: int = 10_000,
                  request_timeout: float = 30.0, subscription_timeout: float = 10.0,
                  max_connection_age: Optional[float] = None, rotation_overlap: float = 10.0,
+                 record: Any = None, compression: bool = False,
                  stale_after: Optional[float] = 60.0, health_interval: Optional[float] = None
                  ) -> None:
         if on_event is not None and not callable(on_event):
@@ -140,16 +153,23 @@ class BaseClient:
             raise LocalProtocolError("on_error must be callable")
         self.on_event = on_event
         self.on_error = on_error
+        # Recording (exchange_wss.recording): a path becomes a Recorder we own.
+        self._recorder, self._owns_recorder = record, False
+        if record is not None and not hasattr(record, "opened"):
+            from .recording import Recorder
+            self._recorder, self._owns_recorder = Recorder(record, prefix=type(self).__name__), True
         self._conn_options = ConnectionOptions(
             ping_interval=ping_interval, ping_timeout=ping_timeout,
             reconnect_delay=reconnect_delay, max_reconnect_delay=max_reconnect_delay,
             max_reconnect=max_reconnect, stale_timeout=stale_timeout,
             open_timeout=open_timeout, tls_options=tls_options, fast_path=fast_path,
-            max_message_size=max_message_size, report_failures_after=report_failures_after)
+            max_message_size=max_message_size, report_failures_after=report_failures_after,
+            record=self._recorder, compression=compression)
         self._own_reactor = reactor is None
         self._reactor = reactor
         self._started = False
         self._stopped = False
+        self._stopped_event = threading.Event()
         self._lock = threading.Lock()
         if max_connection_age is not None and max_connection_age <= 0:
             raise LocalProtocolError("max_connection_age must be positive or None")
@@ -254,6 +274,29 @@ class BaseClient:
         finally:
             if self._worker is not None:
                 self._worker.stop(self._left(deadline))
+            if self._owns_recorder:
+                self._recorder.close(self._left(deadline))
+            self._stopped_event.set()
+
+    def run_forever(self) -> None:
+        """Start (if not yet) and block until :meth:`stop` is called (from a
+        callback or another thread) or Ctrl-C, which stops the client.
+
+        For scripts that end with ``start()``: the reactor thread is a daemon,
+        so without this the program ends as soon as the script does.
+        """
+        self.start()
+        try:
+            # Short waits so that Ctrl-C reaches the main thread promptly.
+            while not self._stopped_event.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            log.info("interrupted: stopping the client")
+            self.stop()
+
+    def join(self, timeout: Optional[float] = None) -> bool:
+        """Wait until the client is stopped; True if it was within ``timeout`` seconds."""
+        return self._stopped_event.wait(timeout)
 
     @staticmethod
     def _left(deadline: float) -> float:
@@ -265,6 +308,13 @@ class BaseClient:
 
     def __exit__(self, *exc_info: Any) -> None:
         self.stop()
+
+    def _native(self, symbol: Any) -> Any:
+        """The venue's symbol for a unified one (``"BTC/USDT"``); natives pass through."""
+        if isinstance(symbol, str) and "/" in symbol and self.venue is not None:
+            from .symbols import to_native
+            return to_native(self.venue, symbol)
+        return symbol
 
     @property
     def running(self) -> bool:
@@ -393,7 +443,9 @@ class BaseClient:
                 self._never_placed(sub)  # unsubscribed before it was ever sent
         elif sub.book is not None and sub.book.synced:
             # A later callback of a maintained book starts from its current state.
-            deliver(BookSnapshot(sub.symbol or "", sub.book.bids, sub.book.asks))
+            book = sub.book
+            deliver(BookSnapshot(sub.symbol or "", book.bids, book.asks,
+                                 kind=book_level_kind(book.kind, book.funding)))
 
     def unsubscribe(self, subscription: Union[Subscription, str]) -> None:
         """Unsubscribe (all callbacks of) a subscription: the handle ``subscribe_to_*``
@@ -429,7 +481,8 @@ class BaseClient:
 
         def copy() -> BookSnapshot:
             synced = bool(book.synced) and sub.state == "active"
-            return BookSnapshot(symbol, book.bids, book.asks, synced=synced)
+            return BookSnapshot(symbol, book.bids, book.asks, synced=synced,
+                                kind=book_level_kind(book.kind, book.funding))
 
         return self._call_and_wait(copy)
 

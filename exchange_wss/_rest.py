@@ -26,40 +26,58 @@ class RestClient:
         reactor: the reactor whose thread pool runs the calls.
         api_key: sent as ``X-MBX-APIKEY`` when given (never logged).
         timeout: seconds per request.
+        recorder: a :class:`~exchange_wss.recording.Recorder` that gets every
+            answered call (a client's ``record=``), for replays of books that
+            start from a REST snapshot.
     """
 
     def __init__(self, base_url: str, reactor: Any, api_key: Optional[str] = None,
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 10.0, recorder: Any = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.reactor = reactor
         self._session = requests.Session()
         if api_key:
             self._session.headers["X-MBX-APIKEY"] = api_key
         self.timeout = timeout
+        self.recorder = recorder
 
     def __repr__(self) -> str:
         return f"<RestClient {self.base_url}>"
 
-    def call(self, method: str, path: str, params: Optional[Dict[str, Any]] = None):
+    def call(self, method: str, path: str, params: Optional[Dict[str, Any]] = None, *,
+             body: Optional[bytes] = None, headers: Optional[Dict[str, str]] = None):
         """``method path?params`` in the thread pool; a Deferred of the decoded JSON.
+
+        ``body`` (already-encoded JSON) and ``headers`` are sent as given, for
+        APIs that sign the exact bytes (FTX).
 
         Errors: :class:`~exchange_wss.errors.ExchangeError` carrying the
         exchange's ``code`` and ``msg``; :class:`~exchange_wss.errors.RestError`
         for a network failure or timeout (``code`` None) or an HTTP status
         without an exchange error (``code`` the status).
         """
-        return threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(),
-                                         self._call_blocking, method, path, params)
+        d = threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(),
+                                      self._call_blocking, method, path, params, body, headers)
+        if self.recorder is not None:
+            def record(answer: Any) -> Any:  # on the reactor thread, in answer order
+                self.recorder.http(method, self.base_url + path, params, 200, answer)
+                return answer
+            d.addCallback(record)
+        return d
 
-    def _call_blocking(self, method: str, path: str, params: Optional[Dict[str, Any]]) -> Any:
+    def _call_blocking(self, method: str, path: str, params: Optional[Dict[str, Any]],
+                       body: Optional[bytes] = None,
+                       headers: Optional[Dict[str, str]] = None) -> Any:
         # Every failure becomes a library error naming the method and path only:
         # the query (a listenKey, a signature) never reaches a message, and
         # requests' own exception texts, which quote the whole URL, stay in
         # __cause__ only for a debugger.
         where = f"{method} {path}"
+        if body is not None:
+            headers = {"Content-Type": "application/json", **(headers or {})}
         try:
             response = self._session.request(method, self.base_url + path, params=params,
-                                             timeout=self.timeout)
+                                             data=body, headers=headers, timeout=self.timeout)
         except requests.Timeout as exc:
             raise RestError(None, f"{where}: no answer within {self.timeout:g}s") from exc
         except requests.RequestException as exc:

@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 
 import orjson
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
+from autobahn.websocket.compress import (PerMessageDeflateOffer, PerMessageDeflateResponse,
+                                         PerMessageDeflateResponseAccept)
 from twisted.application.internet import ClientService
 from twisted.internet import defer
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
@@ -53,12 +55,21 @@ class ConnectionOptions:
             buffer instead of passing each through autobahn's general frame
             parser (several times faster; see :doc:`/performance`). Switch it
             off to have autobahn parse every frame.
+        compression: offer permessage-deflate (RFC 7692) in the handshake;
+            the server may accept it or not. A connection that negotiated it
+            is parsed by autobahn alone (the fast path steps aside: compressed
+            frames must be inflated first), which costs throughput; see
+            :doc:`/performance`.
         max_message_size: the largest message (and frame) accepted, in bytes;
             a bigger one fails the connection with close code 1009 as soon as
             its header announces it, before its bytes pile up (None: no limit).
         report_failures_after: consecutive failed connection attempts after
             which the failure is reported (``on_error`` and ``on_event``); the
             connection keeps trying.
+        record: a :class:`~exchange_wss.recording.Recorder` that gets every
+            frame received and sent, and every open and close, of this
+            connection (None: not recorded; the connection then runs the
+            plain protocol class, so recording off costs nothing).
     """
 
     ping_interval: Optional[float] = 20.0
@@ -70,8 +81,10 @@ class ConnectionOptions:
     open_timeout: float = 10.0
     tls_options: Any = None
     fast_path: bool = True
+    compression: bool = False
     max_message_size: Optional[int] = 4 * 1024 * 1024
     report_failures_after: int = 3
+    record: Any = None
 
     def __post_init__(self) -> None:
         for name in ("ping_interval", "ping_timeout", "stale_timeout"):
@@ -82,10 +95,20 @@ class ConnectionOptions:
             raise LocalProtocolError("need 0 <= reconnect_delay <= max_reconnect_delay")
         if self.max_reconnect is not None and self.max_reconnect < 0:
             raise LocalProtocolError("max_reconnect must be >= 0 or None")
+        if not isinstance(self.compression, bool):
+            raise LocalProtocolError(f"compression must be True or False, got "
+                                     f"{self.compression!r}")
         if self.max_message_size is not None and self.max_message_size < 1024:
             raise LocalProtocolError("max_message_size must be at least 1024 bytes or None")
         if self.report_failures_after < 1:
             raise LocalProtocolError("report_failures_after must be >= 1")
+
+
+def _accept_deflate_response(response: Any) -> Any:
+    """Take the server's answer to our permessage-deflate offer as it comes."""
+    if isinstance(response, PerMessageDeflateResponse):
+        return PerMessageDeflateResponseAccept(response)
+    return None
 
 
 class ReconnectPolicy:
@@ -150,6 +173,9 @@ class _ClientProtocol(WebSocketClientProtocol):
     fast_path = False
     #: The last ping written and when (the owner's clock), until its pong.
     _ping_sent: Optional[tuple] = None
+    #: The fast path's decoder; the recording subclass swaps in one that also
+    #: keeps the frame's bytes (looked up once per read, not per frame).
+    _loads = staticmethod(orjson.loads)
 
     def onOpen(self) -> None:
         self.fast_path = self.owner.options.fast_path and self._fast_path_safe()
@@ -199,7 +225,7 @@ class _ClientProtocol(WebSocketClientProtocol):
         end = len(data)
         owner = self.owner
         deliver = owner.listener.frame_received
-        loads = orjson.loads
+        loads = self._loads
         pos = count = octets = 0
         try:
             while pos + 2 <= end and data[pos] == 0x81:
@@ -334,6 +360,10 @@ class WebSocketConnection:
         self._open_pacer = open_pacer
         self._factory = _ClientFactory(self, url, reactor)
         opts = self.options
+        if opts.record is not None:
+            # Recording is a protocol subclass chosen here, never a test per frame.
+            from .recording._hook import RecordingClientProtocol
+            self._factory.protocol = RecordingClientProtocol
         self._factory.setProtocolOptions(
             autoPingInterval=opts.ping_interval or 0,
             autoPingTimeout=opts.ping_timeout or 0,
@@ -346,6 +376,10 @@ class WebSocketConnection:
             maxFramePayloadSize=opts.max_message_size or 0,
             maxMessagePayloadSize=opts.max_message_size or 0,
         )
+        if opts.compression:
+            self._factory.setProtocolOptions(
+                perMessageCompressionOffers=[PerMessageDeflateOffer()],
+                perMessageCompressionAccept=_accept_deflate_response)
         self._policy = ReconnectPolicy(opts.reconnect_delay, opts.max_reconnect_delay, rng)
         self._service: Optional[ClientService] = None
         self._connecting: Optional[_ClientProtocol] = None

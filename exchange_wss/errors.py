@@ -16,7 +16,8 @@ __all__ = [
     "OrderRejected", "OrderStateUnknown", "ChecksumMismatch",
     "SequenceGap", "ConnectionLost", "ExchangePaused", "RequestNotSent", "ClientStopped",
     "CallbackOverflow", "TransportError", "ConnectionFailed", "MessageTooBig", "RestError",
-    "CallbackError",
+    "CallbackError", "SinkUnavailable", "FanOutGap",
+    "StreamOverflow",
 ]
 
 
@@ -162,3 +163,28 @@ class CallbackError(ExchangeWssError):
 class CallbackOverflow(ExchangeWssError):
     """Callbacks fell behind (``callback_thread=True``): the oldest market-data
     events were dropped. Books and order futures are unaffected."""
+
+
+class SinkUnavailable(ExchangeWssError):
+    """A relay's sink (Redis...) could not take a batch; the relay buffers and retries."""
+
+
+class FanOutGap(ExchangeWssError):
+    """A fan-out consumer found a gap in a stream's sequence numbers (entries trimmed,
+    or dropped by the relay on overflow); books resync from the next snapshot."""
+
+
+class StreamOverflow(ExchangeWssError):
+    """An async stream's consumer fell behind (:mod:`exchange_wss.aio`): market data
+    was conflated or its oldest events dropped, as the stream's policy says.
+
+    Attributes:
+        stream: the stream's description (``"trades BTC/USDT"``).
+        dropped: events dropped or conflated on that stream so far.
+    """
+
+    def __init__(self, stream: str, dropped: int):
+        super().__init__(f"{stream}: consumer fell behind; {dropped} market-data events "
+                         "dropped or conflated so far")
+        self.stream = stream
+        self.dropped = dropped

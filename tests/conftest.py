@@ -40,8 +40,11 @@ FAST_MODULES = frozenset({
     "test_requests_lifecycle.py",
     "test_rotation.py",
     "test_sandbox_engine.py",
+    "test_sandbox_margin.py",
     "test_sandbox_market.py",
     "test_subscriptions_lifecycle.py",
+    "test_symbols.py",
+    "test_unified_models.py",
 })
 
 #: Fixtures that open real sockets: a test using one is not fast, even in a fast module

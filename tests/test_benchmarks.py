@@ -36,8 +36,10 @@ def blaster_url():
 
 def test_every_sdk_workload_is_benchmarked():
     """Bitfinex raw/typed/book/checksummed book, Binance and FTX all have a client."""
-    for name in ("sdk-raw", "sdk-raw-slow", "sdk-ticker", "sdk-book", "sdk-book-cs",
-                 "sdk-binance-raw", "sdk-binance-book", "sdk-ftx-book"):
+    for name in ("sdk-raw", "sdk-raw-slow", "sdk-raw-deflate", "sdk-ticker-deflate",
+                 "sdk-ticker", "sdk-book", "sdk-book-cs",
+                 "sdk-binance-raw", "sdk-binance-book", "sdk-ftx-book", "sdk-raw-record",
+                 "sdk-book-record"):
         assert name in SDK_CLIENTS
 
 
@@ -72,3 +74,19 @@ def test_memory_benchmark_measures_100_subscriptions(tmp_path):
     client = result["client"]
     assert client["subscriptions"] == 100
     assert client["peak_mib"] > result["baseline"]["peak_mib"] > 0
+
+
+def test_replay_benchmark_replays_the_recorded_frames(tmp_path):
+    """Live and offline replays of the recorded book each deliver every update."""
+    result = run_json("bench_replay.py", "--frames", "3000", "--rounds", "1", tmp_path=tmp_path)
+    assert all(result["rates"][mode] for mode in ("live", "offline", "offline-raw")), result
+
+
+def test_relay_benchmark_publishes_and_consumes_through_redis(tmp_path):
+    """The relay publishes every event to a real Redis; the paced consumer gets tickers
+    with no gap and a book equal to each relay snapshot it checked."""
+    result = run_json("bench_relay.py", "--frames", "3000", "--rounds", "1", "--rate", "2000",
+                      "--secs", "1", "--warmup", "0.2", tmp_path=tmp_path)
+    assert all(result["rates"][mode] for mode in ("live", "relay", "sink")), result
+    consumer = result["latency"]["consumer"]
+    assert consumer["ok"] and consumer["n"] > 0 and consumer["snapshot_mismatches"] == 0

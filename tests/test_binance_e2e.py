@@ -8,8 +8,7 @@ from exchange_wss import BinanceWssClient, LocalProtocolError, OrderRejected, mo
 from exchange_wss.sandbox import DEFAULT_BINANCE_KEY, DEFAULT_BINANCE_SECRET, BinanceSandbox
 from exchange_wss.errors import OrderStateUnknown, RequestNotSent
 
-from _support import Recorder
-from test_client_e2e import eventually
+from _support import Recorder, eventually
 
 
 @pytest.fixture(params=["spot", "usdm"])

@@ -17,19 +17,7 @@ from exchange_wss._facade import CallbackError
 from exchange_wss.errors import AuthenticationError, ChecksumMismatch, RequestNotSent
 from exchange_wss.sandbox import DEFAULT_KEY, DEFAULT_SECRET, BitfinexSandbox
 
-from _support import Recorder
-
-
-def eventually(check, timeout=10.0):
-    """Poll ``check`` until it returns truthy; real sockets have no clock to advance."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.02)
+from _support import Recorder, eventually
 
 
 @pytest.fixture

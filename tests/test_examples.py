@@ -39,3 +39,14 @@ def test_binance_user_data_example_runs_on_usdm():
     result = _run(ROOT / "examples" / "binance_user_data.py", "--market", "usdm")
     assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
     assert "CANCELED" in result.stdout
+
+
+@pytest.mark.parametrize("exchange", ["binance", "ftx"])
+def test_aio_example_runs_on_every_venue(exchange):
+    """aio_streams.py's one coroutine also tours Binance and FTX and exits 0."""
+    result = subprocess.run([sys.executable, str(ROOT / "examples" / "aio_streams.py"),
+                             "--exchange", exchange, "--duration", "30"],
+                            capture_output=True, text=True, timeout=90, cwd=ROOT,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert "cancel" in result.stdout and "canceled" in result.stdout

@@ -7,8 +7,7 @@ import pytest
 from exchange_wss import OrderStateUnknown, RemoteProtocolError, SequenceGap, WssClient, models
 from exchange_wss.sandbox import DEFAULT_KEY, DEFAULT_SECRET, BitfinexSandbox
 
-from _support import Recorder
-from test_client_e2e import eventually
+from _support import Recorder, eventually
 
 
 @pytest.fixture

@@ -8,8 +8,7 @@ from exchange_wss import FtxWssClient, LocalProtocolError, models
 from exchange_wss.errors import AuthenticationError, ChecksumMismatch
 from exchange_wss.sandbox import DEFAULT_FTX_KEY, DEFAULT_FTX_SECRET, FtxSandbox
 
-from _support import Recorder, is_active
-from test_client_e2e import eventually
+from _support import Recorder, is_active, eventually
 
 
 @pytest.fixture

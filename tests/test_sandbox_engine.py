@@ -258,11 +258,11 @@ def test_reserved_balance_counts_against_new_orders():
     assert not eng.submit("a", "tBTCUSD", "-60", "101").ok
 
 
-def test_margin_types_are_refused_clearly():
-    """A margin order type is refused with a text saying the sandbox trades exchange wallets."""
+def test_margin_types_beyond_limit_and_market_are_refused_clearly():
+    """A margin type the sandbox does not execute is refused with a text naming those it does."""
     eng = make_engine()
-    res = eng.submit("a", "tBTCUSD", "1", "100", type="LIMIT")
-    assert not res.ok and "margin" in res.text and "EXCHANGE LIMIT" in res.text
+    res = eng.submit("a", "tBTCUSD", "1", "100", type="STOP LIMIT")
+    assert not res.ok and "margin LIMIT" in res.text and "EXCHANGE LIMIT" in res.text
 
 
 def test_fees_are_charged_in_the_received_currency():

@@ -106,7 +106,8 @@ def test_official_client_trades_on_the_sandbox(offline, sandbox):
     asyncio.run(main())
 
     assert got["auth"]["status"] == "OK"
-    assert {w.currency: w.balance for w in got["wallets"]}["USD"] == 100000
+    assert {(w.wallet_type, w.currency): w.balance
+            for w in got["wallets"]}["exchange", "USD"] == 100000
     assert got["ticker"].bid < got["ticker"].ask
     assert len(got["book"]) == 50 and got["book"][0].amount > 0
     assert isinstance(got["checksum"], int)

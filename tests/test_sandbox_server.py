@@ -369,8 +369,10 @@ def test_auth_ok_then_snapshots(conn):
     assert isinstance(ok["userId"], int) and ok["auth_id"] and ok["caps"]["orders"]["write"] == 1
     streams = [conn.recv() for _ in range(6)]
     assert [s[1] for s in streams] == ["ps", "ws", "os", "fos", "fcs", "fls"]
-    wallets = {w[1]: w for w in streams[1][2]}
-    assert wallets["USD"][:4] == ["exchange", "USD", 100000, 0] and len(wallets["USD"]) == 7
+    wallets = {(w[0], w[1]): w for w in streams[1][2]}
+    assert wallets["exchange", "USD"][:4] == ["exchange", "USD", 100000, 0]
+    assert len(wallets["exchange", "USD"]) == 7
+    assert wallets["margin", "USD"][:3] == ["margin", "USD", 50000]
 
 
 @pytest.mark.parametrize("mutate,msg", [

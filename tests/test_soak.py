@@ -16,8 +16,7 @@ from exchange_wss import OrderStateUnknown, WssClient
 from exchange_wss.errors import RequestNotSent
 from exchange_wss.sandbox import DEFAULT_KEY, DEFAULT_SECRET, BitfinexSandbox
 
-from _support import Recorder
-from test_client_e2e import eventually
+from _support import Recorder, eventually
 
 SOAK_SECONDS = float(os.environ.get("EXCHANGE_WSS_SOAK_SECONDS", "40"))
 

@@ -31,6 +31,8 @@ from ..errors import (ExchangeError, LocalProtocolError, OrderRejected, RemotePr
                       SequenceGap)
 from ..orderbook import OrderBook
 from ..utils import create_cid
+from .._endpoints import endpoint
+from ..symbols import Venue
 from . import protocol as bn
 from .links import ApiLink, MarketLink, UserStreamLink, _rest_error
 
@@ -91,7 +93,11 @@ class BinanceWssClient(BaseClient):
         self.key = key
         self._secret = secret
         self.market = market
+        self.venue = Venue("binance", market)
         defaults = bn.default_endpoints(market, testnet)
+        rest_url = endpoint(rest_url, "EXCHANGE_WSS_BINANCE_REST_URL")
+        stream_url = endpoint(stream_url, "EXCHANGE_WSS_BINANCE_STREAM_URL")
+        api_url = endpoint(api_url, "EXCHANGE_WSS_BINANCE_API_URL")
         self.endpoints = bn.Endpoints(rest_url or defaults.rest_url,
                                       (stream_url or defaults.stream_url).rstrip("/"),
                                       api_url or defaults.api_url)
@@ -116,7 +122,7 @@ class BinanceWssClient(BaseClient):
     def _rest(self) -> RestClient:
         if self._rest_client is None:
             self._rest_client = RestClient(self.endpoints.rest_url, self._get_reactor(),
-                                           api_key=self.key)
+                                           api_key=self.key, recorder=self._recorder)
         return self._rest_client
 
     @staticmethod
@@ -126,6 +132,7 @@ class BinanceWssClient(BaseClient):
     # -- market streams ------------------------------------------------------------
     def subscribe_to_ticker(self, symbol: str, callback: Callback) -> Subscription:
         """24-hour rolling ticker: :class:`~exchange_wss.models.Ticker` events."""
+        symbol = self._native(symbol)
         stream = bn.stream_name("ticker", symbol, market=self.market)
         return self._subscribe(stream, symbol, callback)
 
@@ -133,6 +140,7 @@ class BinanceWssClient(BaseClient):
                             aggregate: bool = False) -> Subscription:
         """Trades (``aggregate=True``: aggTrade): :class:`~exchange_wss.models.Trade` events."""
         kind = "aggTrade" if aggregate else "trade"
+        symbol = self._native(symbol)
         return self._subscribe(bn.stream_name(kind, symbol, market=self.market), symbol,
                                callback)
 
@@ -144,6 +152,7 @@ class BinanceWssClient(BaseClient):
 
     def subscribe_to_book_ticker(self, symbol: str, callback: Callback) -> Subscription:
         """Best bid and ask on every change."""
+        symbol = self._native(symbol)
         stream = bn.stream_name("bookTicker", symbol, market=self.market)
         return self._subscribe(stream, symbol, callback)
 
@@ -155,6 +164,7 @@ class BinanceWssClient(BaseClient):
         sync (and after every resync), then the diffs. Read the book with
         :meth:`order_book`.
         """
+        symbol = self._native(symbol)
         stream = bn.stream_name("depth", symbol, market=self.market, speed=speed)
         return self._subscribe(stream, symbol, callback, book_limit=limit)
 
@@ -164,6 +174,7 @@ class BinanceWssClient(BaseClient):
         Works right after ``subscribe_to_orderbook``; until the book is in sync
         the copy says ``synced=False``.
         """
+        symbol = self._native(symbol)
         for sub in self.subscriptions():
             if isinstance(sub.extra, _SyncedBook) and sub.symbol == symbol.upper():
                 return self._book_copy(sub, sub.symbol)
@@ -311,6 +322,7 @@ class BinanceWssClient(BaseClient):
             LocalProtocolError: a bad argument, or a client order id already pending.
         """
         self._require_credentials()
+        symbol = self._native(symbol)
         if client_order_id is None:
             # Always name the order: it is how its events and its fate after a
             # lost answer are found (Binance allows [.A-Za-z0-9:/_-]{1,36}).
@@ -337,6 +349,7 @@ class BinanceWssClient(BaseClient):
         """Cancel by ``order_id`` or ``client_order_id``; a Future of the cancelled order,
         failing as :meth:`submit_order`'s does."""
         self._require_credentials()
+        symbol = self._native(symbol)
         frame = bn.order_cancel_request(self.key, self._secret, self._timestamp(), 0,
                                         symbol=symbol, order_id=order_id,
                                         orig_client_order_id=client_order_id,

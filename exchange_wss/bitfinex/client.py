@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from .. import models
 from .._facade import BaseClient, Callback
@@ -28,6 +28,8 @@ from . import requests as bfx
 from .handlers import parse_auth_frame
 from .link import BitfinexLink
 from .requests import ChannelSpec
+from .._endpoints import endpoint
+from ..symbols import Venue
 from .utils import NonceGenerator, cid_to_date, create_cid, order_symbol
 
 __all__ = ["WssClient", "DEFAULT_AUTH_URL", "DEFAULT_PUBLIC_URL"]
@@ -70,6 +72,11 @@ class WssClient(BaseClient):
         raw: deliver decoded frames (lists) instead of typed models.
         checksum: ask for ``OB_CHECKSUM`` and verify every book (default True).
         seq_all: ask for ``SEQ_ALL`` and resync the connection on a gap.
+        nonce_factory: makes each auth nonce instead of the µs generator (an int
+            or its decimal text, fraction allowed; it must increase per key).
+            ``exchange_wss.compat.bitfinex_v2`` uses it for bitfinex-v2's nonces.
+        calc_on_auth: send ``calc: 1`` with the auth request (wallet AVAILABLE
+            computed in the snapshot).
         **options: the hooks ``on_event`` and ``on_error``, ``request_timeout``,
             ``subscription_timeout`` (see :class:`~exchange_wss._facade.BaseClient`)
             and the reliability settings ``ping_interval``, ``ping_timeout``,
@@ -78,10 +85,13 @@ class WssClient(BaseClient):
             ``max_message_size`` (see :class:`~exchange_wss.connection.ConnectionOptions`).
     """
 
+    venue = Venue("bitfinex")
+
     def __init__(self, key: Optional[str] = None, secret: Optional[str] = None,
                  nonce_multiplier: float = 1.0, *, url: Optional[str] = None,
                  public_url: Optional[str] = None, channels_per_connection: int = 25,
                  raw: bool = False, checksum: bool = True, seq_all: bool = False,
+                 nonce_factory: Optional[Callable[[], Any]] = None, calc_on_auth: bool = False,
                  **options: Any) -> None:
         super().__init__(**options)
         if (key is None) != (secret is None):
@@ -91,6 +101,13 @@ class WssClient(BaseClient):
         self.key = key
         self._secret = secret
         self._nonces = NonceGenerator(multiplier=nonce_multiplier)
+        if nonce_factory is not None and not callable(nonce_factory):
+            raise LocalProtocolError("nonce_factory must be callable")
+        self._nonce_factory = nonce_factory
+        self.calc_on_auth = bool(calc_on_auth)
+        # Arguments first, then the environment (utils.ENDPOINT_VARIABLES), then Bitfinex.
+        public_url = public_url or url or endpoint(None, "EXCHANGE_WSS_BITFINEX_PUBLIC_URL")
+        url = endpoint(url, "EXCHANGE_WSS_BITFINEX_URL")
         self.url = url or DEFAULT_AUTH_URL
         self.public_url = public_url or url or DEFAULT_PUBLIC_URL
         self.channels_per_connection = channels_per_connection
@@ -254,8 +271,10 @@ class WssClient(BaseClient):
     def _auth_request(self) -> Dict[str, Any]:
         # A fresh, larger nonce on every (re)connect: re-sending an old one is
         # refused with "nonce: small".
-        return bfx.auth_request(self.key, self._secret, self._nonces.next(self.key),
-                                filters=self._auth_filters, dms=self._auth_dms)
+        nonce = (self._nonce_factory() if self._nonce_factory is not None
+                 else self._nonces.next(self.key))
+        return bfx.auth_request(self.key, self._secret, nonce, filters=self._auth_filters,
+                                dms=self._auth_dms, calc=self.calc_on_auth)
 
     def _require_credentials(self) -> None:
         if self.key is None:

@@ -23,7 +23,7 @@ from ..models import (
     BookSnapshot, BookUpdate, Candle, CandlesSnapshot, DerivativesStatus, Fill,
     FundingBookUpdate, FundingRawBookUpdate, FundingTicker, FundingTrade, Liquidation,
     Notification, Order, Position, RawBookUpdate, Snapshot, Ticker, Trade, TradesSnapshot,
-    Wallet,
+    Wallet, book_level_kind,
 )
 from ..orderbook import OrderBook
 
@@ -408,7 +408,8 @@ class _BookHandler(_Handler):
         self.broken = False
         if self.raw:
             return msg
-        return BookSnapshot(self.symbol, book.bids, book.asks, msg)
+        return BookSnapshot(self.symbol, book.bids, book.asks, msg,
+                            kind=book_level_kind(book.kind, book.funding))
 
     def _out_of_order(self) -> None:
         if not self.broken:

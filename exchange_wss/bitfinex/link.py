@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 from .._link import Link
 from .._requests import Request
 from ..connection import WebSocketConnection
-from ..errors import AuthenticationError, ExchangeError, RemoteProtocolError, SequenceGap
+from ..errors import (AuthenticationError, ExchangeError, LocalProtocolError,
+                      RemoteProtocolError, SequenceGap)
 from ..pacing import shared_pacer
 from . import session as bs
 from .requests import conf_request
@@ -59,8 +60,15 @@ class BitfinexLink(Link):
         if client.conf_flags:
             conn.send(conf_request(client.conf_flags))
         if self.auth:
+            try:
+                frame = client._auth_request()
+            except LocalProtocolError as exc:
+                # A nonce that cannot be made (past Bitfinex's cap) is an auth
+                # failure to report, not an exception lost on the reactor thread.
+                self.control(bs.AuthFailed(None, f"cannot authenticate: {exc}", None))
+                return
             session.expect_auth(client._auth_deliver)
-            conn.send(client._auth_request())
+            conn.send(frame)
 
     def ready(self) -> bool:
         return self.authenticated and self.session is not None

@@ -267,8 +267,8 @@ def ping_request(cid: int) -> Dict[str, Any]:
     return {"event": "ping", "cid": cid}
 
 
-def auth_request(api_key: str, secret: str, nonce: int, filters: Optional[Iterable[str]] = None,
-                 dms: bool = False) -> Dict[str, Any]:
+def auth_request(api_key: str, secret: str, nonce: Any, filters: Optional[Iterable[str]] = None,
+                 dms: bool = False, calc: bool = False) -> Dict[str, Any]:
     """The ``auth`` event: ``authPayload = "AUTH" + nonce`` signed with HMAC-SHA384.
 
     Args:
@@ -277,6 +277,8 @@ def auth_request(api_key: str, secret: str, nonce: int, filters: Optional[Iterab
         nonce: a strictly increasing nonce (:class:`~.utils.NonceGenerator`).
         filters: optional channel filters (``"trading"``, ``"wallet"``...).
         dms: ask the server to cancel all orders when this socket closes (``dms: 4``).
+        calc: send ``calc: 1`` (wallet AVAILABLE computed in the snapshot), as
+            the Bitfinex docs' example and bitfinex-v2 do.
 
     Raises:
         LocalProtocolError: missing key or secret.
@@ -297,6 +299,8 @@ def auth_request(api_key: str, secret: str, nonce: int, filters: Optional[Iterab
         req["filter"] = list(filters)
     if dms:
         req["dms"] = 4
+    if calc:
+        req["calc"] = 1
     return req
 
 
@@ -328,8 +332,11 @@ def _tif_text(tif: Any) -> str:
 
 
 def _int_id(value: Any, what: str) -> int:
+    # Ids come as ints or as their decimal text ("1234", as bitfinex-v2's docs write them).
+    if isinstance(value, str) and value.strip().isdecimal() and value.strip().isascii():
+        return int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _fail(f"{what} must be an int, got {value!r}")
+        raise _fail(f"{what} must be an int or its decimal text, got {value!r}")
     return value
 
 

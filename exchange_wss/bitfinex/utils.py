@@ -33,7 +33,9 @@ def order_symbol(symbol: str) -> str:
 
     Symbols already prefixed with ``t`` (trading) or ``f`` (funding), such as
     ``"tBTCUSD"``, ``"fUSD"`` or ``"tBTCF0:USTF0"``, are returned unchanged;
-    an unprefixed symbol is upper-cased and given the ``t`` prefix.
+    an unprefixed symbol is upper-cased and given the ``t`` prefix. A unified
+    symbol (``"BTC/USDT"``, ``"BTC/USDT:USDT"``) is mapped by
+    :func:`exchange_wss.symbols.to_native` (``tBTCUST``, ``tBTCF0:USTF0``).
 
     Raises:
         LocalProtocolError: the symbol is empty or not a string.
@@ -41,6 +43,9 @@ def order_symbol(symbol: str) -> str:
     if not isinstance(symbol, str) or not symbol.strip():
         raise LocalProtocolError(f"a symbol is required, got {symbol!r}")
     symbol = symbol.strip()
+    if "/" in symbol:
+        from ..symbols import to_native
+        return to_native("bitfinex", symbol)
     rest = symbol[1:]
     # The prefix is a lower-case t/f followed by the upper-case pair/currency.
     if symbol[0] in "tf" and rest and rest == rest.upper():
@@ -116,11 +121,24 @@ class NonceGenerator:
 
     def __init__(self, api_key: Optional[str] = None, *, multiplier: float = 1.0,
                  time_fn: Callable[[], float] = time.time):
-        if not multiplier > 0:
-            raise LocalProtocolError("the nonce multiplier must be positive")
+        if isinstance(multiplier, bool) or not isinstance(multiplier, (int, float)) or \
+                not multiplier > 0:
+            raise LocalProtocolError(f"the nonce multiplier must be a positive number, "
+                                     f"got {multiplier!r}")
         self._key = api_key
         self._scale = 1_000_000 * multiplier
         self._time_fn = time_fn
+        # Refuse now, at the call, a multiplier whose nonces already exceed the
+        # server's cap: every authentication would fail.
+        first = int(time_fn() * self._scale)
+        if first > MAX_NONCE:
+            limit = MAX_NONCE / (time_fn() * 1_000_000)
+            raise LocalProtocolError(
+                f"nonce_multiplier {multiplier!r} makes nonces of {first}, above Bitfinex's "
+                f"cap {MAX_NONCE}: authentication would always fail. Here the nonce is "
+                f"microseconds x multiplier; the largest usable multiplier now is "
+                f"{limit:.3f} (bitfinex-v2's nonce_multiplier scales seconds: use "
+                f"exchange_wss.compat.bitfinex_v2.WssClient for that meaning)")
 
     def next(self, api_key: Optional[str] = None) -> int:
         """Return the next nonce for ``api_key`` (default: the constructor's key).

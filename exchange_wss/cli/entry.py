@@ -71,14 +71,16 @@ def _stream_arguments(cmd: argparse.ArgumentParser, what: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``exchange-wss`` argument parser: ``--version`` and the commands ``sandbox``,
-    ``watch``, ``health`` and ``demo``, every choice listed in its usage."""
+    ``watch``, ``health``, ``demo``, ``record``, ``replay`` and ``relay``, every choice
+    listed in its usage."""
     from .. import __version__
 
     parser = argparse.ArgumentParser(
         prog="exchange-wss",
         description="Threaded WebSocket clients for crypto exchanges, with a local sandbox.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{sandbox,watch,health,demo}")
+    sub = parser.add_subparsers(dest="command",
+                                metavar="{sandbox,watch,health,demo,record,replay,relay}")
 
     sb = sub.add_parser(
         "sandbox", help="run sandbox exchanges until Ctrl-C, with a fault console",
@@ -171,6 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=1,
                       help="seed of the sandbox market (default %(default)s)")
     demo.set_defaults(func=_lazy(".demo", "cmd_demo"))
+
+    # record, replay and relay: commands of their own modules (each registers itself).
+    from ..recording.commands import register_record, register_replay
+    from ..redis.commands import register_relay
+    for register in (register_record, register_replay, register_relay):
+        register(sub)
     return parser
 
 

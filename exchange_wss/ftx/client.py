@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Dict, List, Optional
+from concurrent.futures import Future
+from typing import Any, Callable, Dict, List, Optional
 
+import orjson
 from twisted.internet import defer
 
 from .. import models
@@ -21,8 +23,11 @@ from .._facade import BaseClient, Callback
 from .._link import Link
 from .._subscriptions import Subscription
 from ..connection import WebSocketConnection
-from ..errors import AuthenticationError, ExchangeError, LocalProtocolError
+from ..errors import (AuthenticationError, ExchangeError, LocalProtocolError,
+                      OrderRejected, OrderStateUnknown, RemoteProtocolError, RestError)
 from ..orderbook import OrderBook
+from ..symbols import Venue
+from .._endpoints import endpoint
 from . import protocol as ftx
 
 __all__ = ["FtxWssClient"]
@@ -116,8 +121,11 @@ class FtxWssClient(BaseClient):
         **options: hooks and reliability settings as for ``WssClient``.
     """
 
+    venue = Venue("ftx")
+
     def __init__(self, key: Optional[str] = None, secret: Optional[str] = None, *,
-                 subaccount: Optional[str] = None, url: str = ftx.DEFAULT_URL,
+                 subaccount: Optional[str] = None, url: Optional[str] = None,
+                 rest_url: Optional[str] = None,
                  raw: bool = False, **options: Any) -> None:
         super().__init__(**options)
         if (key is None) != (secret is None):
@@ -125,7 +133,10 @@ class FtxWssClient(BaseClient):
         self.key = key
         self._secret = secret
         self.subaccount = subaccount
-        self.url = url
+        self.url = endpoint(url, "EXCHANGE_WSS_FTX_URL") or ftx.DEFAULT_URL
+        self.rest_url = (endpoint(rest_url, "EXCHANGE_WSS_FTX_REST_URL")
+                         or ftx.DEFAULT_REST_URL).rstrip("/")
+        self._rest_client: Any = None
         self.raw = raw
         self._login_wanted = False
         self._link: Optional[_FtxLink] = None
@@ -178,11 +189,11 @@ class FtxWssClient(BaseClient):
 
     def subscribe_to_ticker(self, market: str, callback: Callback) -> Subscription:
         """Best bid/ask and last price of ``market``: :class:`~exchange_wss.models.Ticker`."""
-        return self._subscribe("ticker", market, callback)
+        return self._subscribe("ticker", self._native(market), callback)
 
     def subscribe_to_trades(self, market: str, callback: Callback) -> Subscription:
         """Public trades of ``market``: one :class:`~exchange_wss.models.Trade` each."""
-        return self._subscribe("trades", market, callback)
+        return self._subscribe("trades", self._native(market), callback)
 
     def subscribe_to_orderbook(self, market: str, callback: Callback) -> Subscription:
         """The book of ``market``, kept and checksum-verified; read it with :meth:`order_book`.
@@ -190,7 +201,7 @@ class FtxWssClient(BaseClient):
         ``callback`` gets a :class:`~exchange_wss.models.BookSnapshot`, then
         :class:`~exchange_wss.models.BookDiff` events.
         """
-        return self._subscribe("orderbook", market, callback)
+        return self._subscribe("orderbook", self._native(market), callback)
 
     def order_book(self, market: str) -> models.BookSnapshot:
         """A consistent copy of the maintained book of ``market`` (levels ``(price, size)``).
@@ -198,6 +209,7 @@ class FtxWssClient(BaseClient):
         Works right after ``subscribe_to_orderbook``; until the book is in sync
         the copy says ``synced=False``.
         """
+        market = self._native(market)
         sub = self._subscription(f"orderbook:{market}")
         if sub is None:
             raise LocalProtocolError(f"no order book subscription for {market}")
@@ -224,6 +236,56 @@ class FtxWssClient(BaseClient):
         sub.link = link
         link.subs.add(sub)
 
+    # -- orders and balances (REST, as FTX had them) ------------------------------------
+    def submit_order(self, market: str, side: str, price: Any, size: Any, type: str = "limit",
+                     client_id: Optional[str] = None, **flags: Any) -> Future:
+        """Place an order (``POST /orders``); a Future of the accepted
+        :class:`~exchange_wss.models.Order` or :class:`~exchange_wss.errors.OrderRejected`.
+        Updates follow on :meth:`subscribe_to_orders`. ``flags``: ``ioc``,
+        ``post_only``, ``reduce_only``."""
+        self._require_key()
+        body = ftx.order_payload(self._native(market), side, price, size, type, client_id,
+                                 **flags)
+        return self._rest_future("POST", "/orders", body, ftx.order_from_rest)
+
+    def cancel_order(self, order_id: int) -> Future:
+        """Ask to cancel an order (``DELETE /orders/{id}``); the Future holds FTX's answer
+        (``"Order queued for cancellation"``); the closed order comes on the orders channel."""
+        self._require_key()
+        return self._rest_future("DELETE", f"/orders/{int(order_id)}", None, lambda r: r)
+
+    def get_balances(self) -> Future:
+        """The account's wallets (``GET /wallet/balances``): a Future of
+        :class:`~exchange_wss.models.Wallet` rows."""
+        self._require_key()
+        return self._rest_future("GET", "/wallet/balances", None, ftx.wallets_from_rest)
+
+    def _require_key(self) -> None:
+        if self.key is None:
+            raise LocalProtocolError("this needs key and secret: FtxWssClient(key, secret)")
+
+    def _rest_future(self, method: str, path: str, body: Any,
+                     parse: Callable[[Any], Any]) -> Future:
+        from urllib.parse import urlsplit
+
+        from .._rest import RestClient
+        future: Future = Future()
+        data = orjson.dumps(body) if body is not None else b""
+        signed_path = urlsplit(self.rest_url).path + path
+
+        def send() -> None:
+            if self._rest_client is None:
+                self._rest_client = RestClient(self.rest_url, self._get_reactor())
+            headers = ftx.rest_headers(self.key, self._secret, int(time.time() * 1000), method,
+                                       signed_path, data, self.subaccount)
+            d = self._rest_client.call(method, path, body=data if body is not None else None,
+                                       headers=headers)
+            d.addCallbacks(lambda answer: _settle_rest(future, answer, parse),
+                           lambda failure: _fail_rest(future, failure.value))
+
+        self._call(send)
+        return future
+
     # -- lifecycle -----------------------------------------------------------------------
     def _links(self) -> List[Any]:
         return [self._link] if self._link is not None else []
@@ -234,6 +296,35 @@ class FtxWssClient(BaseClient):
 
     def _stop_connections(self) -> Any:
         self._stop_requests()
+        if self._rest_client is not None:
+            self._rest_client.close()
         if self._link is None:
             return None
         return self._link.stop()
+
+
+def _settle_rest(future: Future, answer: Any, parse: Callable[[Any], Any]) -> None:
+    if future.done():
+        return
+    if isinstance(answer, dict) and answer.get("success") is False:
+        future.set_exception(OrderRejected(answer.get("error"), raw=answer))
+        return
+    try:
+        future.set_result(parse(answer.get("result") if isinstance(answer, dict) else answer))
+    except Exception as exc:  # noqa: BLE001 - a malformed answer
+        future.set_exception(RemoteProtocolError(f"unusable REST answer: {exc}"))
+
+
+def _fail_rest(future: Future, error: BaseException) -> None:
+    if future.done():
+        return
+    if isinstance(error, ExchangeError) and not (isinstance(error, RestError) and
+                                                 error.code is None):
+        raw = error.raw if isinstance(error.raw, dict) else {}
+        future.set_exception(OrderRejected(raw.get("error") or error.msg, code=error.code,
+                                           raw=error.raw))
+    else:
+        # The request may have reached FTX: its fate is not known.
+        err = OrderStateUnknown(f"no answer from FTX's REST API: {error}")
+        err.__cause__ = error
+        future.set_exception(err)

@@ -33,7 +33,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from .._session import (MalformedFrame, ResyncNeeded, SubscribeConfirmed, SubscribeRefused,
                         UnsubscribeConfirmed, UnsubscribeRefused, Unexpected, short)
 from ..errors import LocalProtocolError
-from ..models import BookDiff, BookSnapshot, Fill, Order, Ticker, Trade
+from ..models import BookDiff, BookSnapshot, Fill, Order, Ticker, Trade, Wallet
 from ..orderbook import OrderBook
 
 __all__ = [
@@ -42,7 +42,8 @@ __all__ = [
     "CHECKSUM_DEPTH", "INFO_RESTARTING",
     # requests
     "login_signature", "login_request", "ping_request", "subscribe_request",
-    "unsubscribe_request",
+    "unsubscribe_request", "DEFAULT_REST_URL", "rest_headers", "order_payload",
+    "order_from_rest", "wallets_from_rest",
     # control events (besides the shared ones of exchange_wss._session)
     "Pong", "LoginError", "ErrorEvent", "InfoEvent",
     # session
@@ -52,6 +53,8 @@ __all__ = [
 # --------------------------------------------------------------------------- constants
 
 DEFAULT_URL = "wss://ftx.com/ws/"
+#: FTX placed orders over REST; paths below are relative to this base.
+DEFAULT_REST_URL = "https://ftx.com/api"
 #: Seconds between ``{"op":"ping"}`` (FTX: "every 15 seconds").
 PING_INTERVAL = 15.0
 #: Channels that take no market (need a login).
@@ -637,3 +640,50 @@ class FtxSession:
                 self._confirmed[tuple(sub.spec)] = sub  # to unsubscribe again
             return UnsubscribeRefused(sub, code, text, msg, gone=gone)
         return ErrorEvent(code, text, msg)
+
+# ---------------------------------------------------------------------------- REST (orders)
+
+def rest_headers(key: str, secret: str, ts_ms: int, method: str, path: str, body: bytes = b"",
+                 subaccount: Optional[str] = None) -> Dict[str, str]:
+    """FTX's REST auth headers: ``FTX-SIGN`` is hex HMAC-SHA256 of
+    ``ts + METHOD + path + body``, ``path`` with its ``/api`` prefix and query."""
+    payload = f"{ts_ms}{method.upper()}{path}".encode() + body
+    headers = {"FTX-KEY": key, "FTX-TS": str(ts_ms),
+               "FTX-SIGN": hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()}
+    if subaccount:
+        headers["FTX-SUBACCOUNT"] = subaccount
+    return headers
+
+
+def order_payload(market: str, side: str, price: Any, size: Any, type: str = "limit",
+                  client_id: Optional[str] = None, ioc: bool = False, post_only: bool = False,
+                  reduce_only: bool = False) -> Dict[str, Any]:
+    """The body of ``POST /orders``.
+
+    Raises:
+        LocalProtocolError: a bad side, type, size or price.
+    """
+    if side not in ("buy", "sell"):
+        raise _fail(f"side must be 'buy' or 'sell', not {side!r}")
+    if type not in ("limit", "market"):
+        raise _fail(f"type must be 'limit' or 'market', not {type!r}")
+    if type == "limit" and price is None:
+        raise _fail("a limit order needs a price")
+    body: Dict[str, Any] = {"market": market, "side": side,
+                            "price": None if type == "market" else float(price),
+                            "size": float(size), "type": type, "reduceOnly": bool(reduce_only),
+                            "ioc": bool(ioc), "postOnly": bool(post_only)}
+    if client_id is not None:
+        body["clientId"] = client_id
+    return body
+
+
+def order_from_rest(result: Any) -> Order:
+    """The :class:`~exchange_wss.models.Order` of a REST order answer."""
+    return _order(result)
+
+
+def wallets_from_rest(result: Any) -> List[Wallet]:
+    """``GET /wallet/balances`` rows as :class:`~exchange_wss.models.Wallet` (type ``"main"``)."""
+    return [Wallet("main", r.get("coin"), _f(r.get("total")), None, _f(r.get("free")), "rest", r)
+            for r in result if r.__class__ is dict]

@@ -13,6 +13,7 @@ import struct
 from typing import Any, Optional
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
 
 __all__ = ["TrackedServerProtocol", "TrackedServerFactory"]
 
@@ -131,7 +132,17 @@ class TrackedServerFactory(WebSocketServerFactory):
         # Pings, when an exchange has them, are the sessions' own (Bitfinex has
         # none at the WebSocket level; Binance's payload echo is checked).
         self.setProtocolOptions(autoPingInterval=0, closeHandshakeTimeout=1,
-                                openHandshakeTimeout=10)
+                                openHandshakeTimeout=10,
+                                perMessageCompressionAccept=accept_deflate)
+
+
+def accept_deflate(offers: list) -> Any:
+    """Accept a client's permessage-deflate offer (RFC 7692), as the exchanges do;
+    a client that offers nothing gets uncompressed frames."""
+    for offer in offers:
+        if isinstance(offer, PerMessageDeflateOffer):
+            return PerMessageDeflateOfferAccept(offer)
+    return None
 
 
 class SandboxHandle:

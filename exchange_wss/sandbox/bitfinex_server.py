@@ -30,7 +30,19 @@ Wire choices where the sources leave room (documented so clients can rely on the
 - chan-0 input from an unauthenticated socket: error event code 10200;
 - wallet AVAILABLE is null in the ``ws`` snapshot unless the auth message
   had ``calc:1`` (Bitfinex: "null until calculated"); ``wu`` and ``calc``
-  answers carry it.
+  answers carry it;
+- ``authNonce`` is taken as a number written as JSON number or decimal text,
+  fraction allowed (bitfinex-v2 sends ``"1700000000.123456"``: seconds);
+  it must exceed the key's last nonce and not exceed 9007199254740991;
+- margin ``LIMIT``/``MARKET`` orders trade on each account's margin wallets
+  (``DEFAULT_MARGIN_BALANCES``) and positions,
+  simplified as :mod:`exchange_wss.sandbox.margin` says: ``ps`` lists them,
+  ``pn``/``pu``/``pc`` follow each change;
+- ``calc`` answers every request type Bitfinex lists: ``margin_base`` and
+  ``margin_sym_SYMBOL`` (``miu``), ``funding_sym_SYMBOL`` (``fiu``, zeros: no
+  funding here), ``position_SYMBOL`` (``pu``, when one is open),
+  ``wallet_TYPE_CURRENCY`` (``wu``, types exchange, margin, funding) and
+  ``balance`` (``bu``); names it does not know are ignored, as Bitfinex does.
 """
 
 from __future__ import annotations
@@ -42,6 +54,7 @@ import logging
 import uuid
 import zlib
 from collections import defaultdict, deque
+from decimal import Decimal
 from typing import Any, Callable, Mapping, Optional
 
 import orjson
@@ -50,6 +63,7 @@ from twisted.internet.task import LoopingCall
 
 from ._ws import SandboxHandle, ServerTimeAndStall, TrackedServerFactory, TrackedServerProtocol
 from .engine import OrderEvent, OrderView, Result, TradeEvent, WalletEvent
+from .margin import DEFAULT_MARGIN_BALANCES, MAX_LEVERAGE, PositionEvent, PositionView
 from .faults import Faults, FaultState
 from .market import (BOOK_LENGTHS, DERIV_KEY, LIQ_KEY, PRECISIONS, BookMirror,
                      SimulatedMarket)
@@ -87,7 +101,8 @@ CAPS = {"orders": {"read": 1, "write": 1}, "account": {"read": 1, "write": 0},
 _FILTER_GROUP = {
     "os": "trading", "on": "trading", "ou": "trading", "oc": "trading", "te": "trading",
     "tu": "trading", "ps": "trading", "pn": "trading", "pu": "trading", "pc": "trading",
-    "ws": "wallet", "wu": "wallet", "bu": "balance", "n": "notify",
+    "ws": "wallet", "wu": "wallet", "bu": "balance", "n": "notify", "miu": "wallet",
+    "fiu": "funding",
     "fos": "funding", "fon": "funding", "fou": "funding", "foc": "funding", "fcs": "funding",
     "fcn": "funding", "fcu": "funding", "fcc": "funding", "fls": "funding", "fln": "funding",
     "flu": "funding", "flc": "funding", "fte": "funding", "ftu": "funding",
@@ -122,6 +137,31 @@ def wallet_array(wallet_type: str, currency: str, balance: float, available: Opt
                  meta: Any = None) -> list:
     """Wallet ``[TYPE,CURRENCY,BALANCE,UNSETTLED_INTEREST,AVAILABLE,DESCRIPTION,META]``."""
     return [wallet_type, currency, balance, 0, available, None, meta]
+
+
+def position_array(p: PositionView) -> list:
+    """``[SYMBOL,STATUS,AMOUNT,BASE_PRICE,MARGIN_FUNDING,MARGIN_FUNDING_TYPE,PL,PL_PERC,
+    PRICE_LIQ,LEVERAGE,_,POSITION_ID,MTS_CREATE,MTS_UPDATE,_,TYPE,_,COLLATERAL,
+    COLLATERAL_MIN,META]`` (no funding and no liquidation price here)."""
+    cost = abs(p.amount) * p.base_price
+    return [p.symbol, p.status, p.amount, p.base_price, 0, 0, p.pl,
+            round(p.pl / cost * 100, 4) if cost else 0, None, p.leverage, None, p.id,
+            p.mts_create, p.mts_update, None, 0, None, round(cost / p.leverage, 8), 0, None]
+
+
+def _nonce_value(v: Any) -> Optional[Decimal]:
+    """A nonce as Bitfinex reads it: a JSON number or decimal text, fraction allowed."""
+    if isinstance(v, bool) or v is None:
+        return None
+    if isinstance(v, (int, float)):
+        v = repr(v)
+    if not isinstance(v, str) or not v.strip():
+        return None
+    try:
+        n = Decimal(v.strip())
+    except ArithmeticError:
+        return None
+    return n if n.is_finite() else None
 
 
 def _int_or_none(v: Any) -> Optional[int]:
@@ -533,10 +573,7 @@ class _Session:
         expected = hmac.new(secret.encode(), payload.encode(), hashlib.sha384).hexdigest()
         if not hmac.compare_digest(expected, sig.lower()):
             return fail("apikey: digest invalid")
-        try:
-            n = _int_or_none(nonce)
-        except ValueError:
-            n = None
+        n = _nonce_value(nonce)
         if n is None or n <= 0 or n > MAX_NONCE:
             return fail("nonce: invalid")
         # bitfinex-api-node signs "AUTH"+nonce+nonce; accept any payload that starts right.
@@ -576,12 +613,18 @@ class _Session:
         eng = self.server.engine
         key = self.account
         if self._allowed("ps"):
-            self.send_private("ps", [])
+            self.send_private("ps", [position_array(p) for p in eng.margin.positions(
+                key, self.server.mark)])
         if self._allowed("ws") or any(f.startswith("wallet-") for f in self.filters or ()):
             rows = []
             for cur, (bal, avail) in sorted(eng.wallets(key).items()):
                 if self._allowed("ws", currency=cur):
                     rows.append(wallet_array("exchange", cur, float(bal),
+                                             float(avail) if self.calc_on_auth else None))
+            for cur, bal in sorted(eng.margin.wallets(key).items()):
+                if self._allowed("ws", currency=cur):
+                    avail = eng.available(key, "margin:" + cur)
+                    rows.append(wallet_array("margin", cur, float(bal),
                                              float(avail) if self.calc_on_auth else None))
             self.send_private("ws", rows)
         if self._allowed("os") or any(f.startswith("trading-") for f in self.filters or ()):
@@ -603,6 +646,9 @@ class _Session:
             if self._allowed("wu", currency=ev.currency):
                 self.send_private("wu", wallet_array(ev.wallet_type, ev.currency, ev.balance,
                                                      ev.available, ev.meta))
+        elif isinstance(ev, PositionEvent):
+            if self._allowed(ev.kind, symbol=ev.position.symbol):
+                self.send_private(ev.kind, position_array(ev.position))
 
     # -- chan-0 inputs ----------------------------------------------------------
 
@@ -751,21 +797,58 @@ class _Session:
                              "msg": f"calc: at most {MAX_CALC_BATCH} requests per batch",
                              "code": 10020})
             return
-        eng = self.server.engine
         for item in items:
-            name = item[0] if isinstance(item, list) and item else item
-            if not isinstance(name, str):
-                continue
-            if name.startswith("wallet_exchange_"):
-                cur = name[len("wallet_exchange_"):]
-                bal, avail = eng.balance(self.account, cur), eng.available(self.account, cur)
-                if self._allowed("wu", currency=cur):
-                    self.send_private("wu", wallet_array("exchange", cur, float(bal), float(avail)))
-            elif name == "balance":
-                if self._allowed("bu"):
-                    total = self.server.account_value(self.account)
-                    self.send_private("bu", [total, total])
-            # margin_*, funding_sym_*, position_*: no margin or funding wallets here.
+            # Each request is ["name"]; bitfinex-v2 puts several names in one list.
+            for name in (item if isinstance(item, list) else [item]):
+                if isinstance(name, str):
+                    self._calc_one(name)
+
+    def _calc_one(self, name: str) -> None:
+        eng, key = self.server.engine, self.account
+        if name.startswith("wallet_"):
+            wtype, _, cur = name[len("wallet_"):].partition("_")
+            if not cur or not self._allowed("wu", currency=cur):
+                return
+            if wtype == "exchange":
+                bal, avail = eng.balance(key, cur), eng.available(key, cur)
+            elif wtype == "margin":
+                bal, avail = eng.margin.balance(key, cur), eng.available(key, "margin:" + cur)
+            elif wtype == "funding":
+                bal = avail = Decimal(0)  # no funding wallets in the sandbox
+            else:
+                return  # not a wallet type: ignored
+            self.send_private("wu", wallet_array(wtype, cur, float(bal), float(avail)))
+        elif name == "balance":
+            if self._allowed("bu"):
+                total = self.server.account_value(key)
+                self.send_private("bu", [total, total])
+        elif name == "margin_base":
+            if self._allowed("miu"):
+                pl = sum(p.pl for p in eng.margin.positions(key, self.server.mark))
+                bal = float(eng.margin.balance(key, "USD"))
+                need = float(eng.margin.balance(key, "USD") - eng.available(key, "margin:USD"))
+                self.send_private("miu", ["base", [pl, 0, bal, round(bal + pl, 8), need]])
+        elif name.startswith("margin_sym_"):
+            sym = name[len("margin_sym_"):]
+            spec = eng.pairs.get(sym)
+            if spec is None or not self._allowed("miu", symbol=sym):
+                return
+            avail = eng.available(key, "margin:" + spec.quote)
+            gross = float(eng.margin.balance(key, spec.quote) * MAX_LEVERAGE)
+            tradable = float(avail * MAX_LEVERAGE)
+            mid = self.server.market.mid(sym) or 0
+            size = round(tradable / mid, 8) if mid else 0
+            self.send_private("miu", ["sym", sym, [tradable, gross, size, size]])
+        elif name.startswith("funding_sym_"):
+            sym = name[len("funding_sym_"):]
+            if self._allowed("fiu", symbol=sym):
+                self.send_private("fiu", ["sym", sym, [0, 0, 0, 0]])
+        elif name.startswith("position_"):
+            sym = name[len("position_"):]
+            pos = eng.margin.position(key, sym)
+            if pos is not None and self._allowed("pu", symbol=sym):
+                self.send_private("pu", position_array(pos))
+        # Anything else (a misspelt name) is ignored, as Bitfinex ignores it.
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -800,7 +883,8 @@ class SandboxServer(ServerTimeAndStall):
         self.engine = self.market.engine
         for key in self.accounts:
             self.engine.open_account(key, balances or DEFAULT_BALANCES)
-        self.nonces: dict[str, int] = {}
+            self.engine.margin.open(key, DEFAULT_MARGIN_BALANCES)
+        self.nonces: dict[str, Decimal] = {}
         self.sessions: list[_Session] = []
         self.by_account: dict[str, list[_Session]] = defaultdict(list)
         self.received: dict[str, list] = defaultdict(list)
@@ -899,6 +983,11 @@ class SandboxServer(ServerTimeAndStall):
 
     def user_id(self, key: str) -> int:
         return 1_000_000 + zlib.crc32(key.encode()) % 9_000_000
+
+    def mark(self, symbol: str) -> Optional[Decimal]:
+        """The price positions are valued at: the market's mid."""
+        mid = self.market.mid(symbol)
+        return Decimal(repr(mid)) if mid else None
 
     def account_value(self, key: str) -> float:
         """The account's exchange wallets valued in USD at the current mids."""

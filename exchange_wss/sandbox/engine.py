@@ -13,8 +13,10 @@ knows nothing about frames.
 
 Behaviour modelled on Bitfinex (see the glossary's order statuses):
 
-- exchange (spot) order types only: ``EXCHANGE LIMIT``, ``EXCHANGE MARKET``,
-  ``EXCHANGE STOP``, ``EXCHANGE FOK``, ``EXCHANGE IOC``;
+- exchange (spot) order types ``EXCHANGE LIMIT``, ``EXCHANGE MARKET``,
+  ``EXCHANGE STOP``, ``EXCHANGE FOK``, ``EXCHANGE IOC``, and the margin types
+  ``LIMIT`` and ``MARKET``, which match in the same book but settle on margin
+  wallets and positions (simplified: see :mod:`.margin`);
 - prices are rounded to 5 significant digits, amounts to 8 decimals;
 - a post-only order that would match is accepted and then cancelled with status
   ``POSTONLY CANCELED``; a fill-or-kill that cannot fill entirely ends
@@ -36,6 +38,8 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Union
 from sortedcontainers import SortedDict
 
 from exchange_wss.numtext import js_number_text
+
+from .margin import MARGIN_ORDER_TYPES, MAX_LEVERAGE, MarginAccounts
 
 __all__ = [
     "PairSpec", "MatchingEngine", "Order", "OrderView", "OrderEvent", "TradeEvent",
@@ -129,7 +133,8 @@ class Order:
 
     __slots__ = ("id", "gid", "cid", "owner", "symbol", "amount", "amount_orig", "price",
                  "type", "type_prev", "flags", "mts_create", "mts_update", "status", "fills",
-                 "exec_value", "exec_amount", "meta", "reserved", "reserve_currency", "placed")
+                 "exec_value", "exec_amount", "meta", "reserved", "reserve_currency", "placed",
+                 "margin", "kind")
 
     def __init__(self, **kw: Any):
         for name in self.__slots__:
@@ -315,6 +320,8 @@ class MatchingEngine:
         self._reserved: dict[tuple, Decimal] = {}
         #: Fees taken, per currency: wallets plus these always equal what was deposited.
         self.fees_collected: dict[str, Decimal] = {}
+        #: Margin wallets and positions (margin ``LIMIT``/``MARKET`` orders).
+        self.margin = MarginAccounts(self._clock)
 
     # -- accounts -----------------------------------------------------------------
 
@@ -332,8 +339,12 @@ class MatchingEngine:
         return self._balances.get(owner, {}).get(currency, Decimal(0))
 
     def available(self, owner: Any, currency: str) -> Decimal:
-        """Balance not reserved by open orders."""
-        return self.balance(owner, currency) - self._reserved.get((owner, currency), Decimal(0))
+        """Balance not reserved by open orders (``"margin:USD"``: of the margin wallet)."""
+        if currency.startswith("margin:"):
+            total = self.margin.balance(owner, currency[7:])
+        else:
+            total = self.balance(owner, currency)
+        return total - self._reserved.get((owner, currency), Decimal(0))
 
     def wallets(self, owner: Any) -> dict[str, tuple[Decimal, Decimal]]:
         """``{currency: (balance, available)}`` of ``owner``'s exchange wallets."""
@@ -409,12 +420,14 @@ class MatchingEngine:
             spec = self.pairs.get(symbol)
             if spec is None:
                 raise _Reject(f"Invalid order: symbol {symbol} is not traded here")
-            if type not in ORDER_TYPES:
+            margin = type in MARGIN_ORDER_TYPES
+            if type not in ORDER_TYPES and not margin:
                 if type in _MARGIN_TYPES:
-                    raise _Reject(f"Invalid order type: {type} is a margin order; the sandbox has "
-                                  "exchange wallets only (use EXCHANGE LIMIT, EXCHANGE MARKET, "
-                                  "EXCHANGE STOP, EXCHANGE FOK or EXCHANGE IOC)")
+                    raise _Reject(f"Invalid order type: {type}: the sandbox trades margin LIMIT "
+                                  "and MARKET orders, and EXCHANGE LIMIT, EXCHANGE MARKET, "
+                                  "EXCHANGE STOP, EXCHANGE FOK and EXCHANGE IOC")
                 raise _Reject(f"Invalid order type: {type}")
+            kind = "EXCHANGE " + type if margin else type
             try:
                 amt = _to_decimal(amount)
             except Exception:
@@ -427,7 +440,7 @@ class MatchingEngine:
                 raise _Reject(f"Invalid order: minimum size for {spec.display} is "
                               f"{js_number_text(float(spec.min_size))}")
             px: Optional[Decimal] = None
-            if type != MARKET:
+            if kind != MARKET:
                 try:
                     px = _to_decimal(price) if price is not None else None
                 except Exception:
@@ -442,7 +455,8 @@ class MatchingEngine:
                           amount_orig=amt, price=px, type=type, type_prev=None, flags=flags or 0,
                           mts_create=now, mts_update=now, status="ACTIVE", fills=[],
                           exec_value=Decimal(0), exec_amount=Decimal(0), meta=meta,
-                          reserved=Decimal(0), reserve_currency=None, placed=False)
+                          reserved=Decimal(0), reserve_currency=None, placed=False,
+                          margin=margin, kind=kind)
             self._check_funds(order, spec)
         except _Reject as exc:
             return Result(False, str(exc), order=self._echo(owner, echo))
@@ -534,7 +548,7 @@ class MatchingEngine:
                               f"{js_number_text(float(spec.min_size))}")
             new_flags = order.flags if flags is None else flags
             # Funds: what the order would reserve after the change, against what it holds now.
-            need_cur, need = self._reserve_need(order.type, new_amount, new_price, spec)
+            need_cur, need = self._need(order, new_amount, new_price, spec)
             if need > self.available(owner, need_cur) + order.reserved:
                 raise _Reject(self._funds_text(new_amount, spec, new_price))
         except _Reject as exc:
@@ -543,7 +557,7 @@ class MatchingEngine:
         op = _Op()
         book = self._books[order.symbol]
         loses_priority = new_price != order.price or abs(new_amount) > abs(order.amount)
-        if order.type != STOP and loses_priority:
+        if order.kind != STOP and loses_priority:
             self._unlink(order)  # before the price changes: the level is found by price
         order.amount_orig = order.amount_orig + (new_amount - order.amount)
         order.amount = new_amount
@@ -560,7 +574,7 @@ class MatchingEngine:
         text = (f"Submitting update to {order.type.lower()} {'buy' if order.is_buy else 'sell'} "
                 f"order for {js_number_text(float(order.amount))} {spec.base}.")
         op.head.append(OrderEvent("ou", owner, order.view()))
-        if order.type != STOP and loses_priority:
+        if order.kind != STOP and loses_priority:
             # Re-enter at the new terms, as a taker if it now crosses (post-only and all).
             self._execute_limit(order, spec, op)
         self._run_stops(order.symbol, op)
@@ -579,6 +593,16 @@ class MatchingEngine:
                          flags=e.get("flags") if isinstance(e.get("flags"), int) else 0,
                          status=None, price=float(px) if isinstance(px, Decimal) else 0.0,
                          price_avg=0.0, hidden=False, meta=e.get("meta"))
+
+    def _need(self, order: Order, amount: Decimal, price: Optional[Decimal],
+              spec: PairSpec) -> tuple[str, Decimal]:
+        """What ``order`` reserves at ``amount`` and ``price``: (currency, amount)."""
+        if order.margin:
+            cur = "margin:" + spec.quote
+            if order.kind == MARKET or amount == 0:
+                return cur, Decimal(0)
+            return cur, MarginAccounts.collateral(amount, price)
+        return self._reserve_need(order.kind, amount, price, spec)
 
     @staticmethod
     def _reserve_need(type: str, amount: Decimal, price: Optional[Decimal],
@@ -599,7 +623,10 @@ class MatchingEngine:
 
     def _check_funds(self, order: Order, spec: PairSpec) -> None:
         amount = order.amount
-        if order.type == MARKET:
+        if order.margin:
+            self._check_margin(order, spec)
+            return
+        if order.kind == MARKET:
             if amount < 0:
                 if -amount > self.available(order.owner, spec.base):
                     raise _Reject(self._funds_text(amount, spec, self.best(spec.symbol)[0]))
@@ -608,9 +635,27 @@ class MatchingEngine:
             if cost > self.available(order.owner, spec.quote):
                 raise _Reject(self._funds_text(amount, spec, worst or self.best(spec.symbol)[1]))
             return
-        cur, need = self._reserve_need(order.type, amount, order.price, spec)
+        cur, need = self._reserve_need(order.kind, amount, order.price, spec)
         if need > self.available(order.owner, cur):
             raise _Reject(self._funds_text(amount, spec, order.price))
+
+    def _check_margin(self, order: Order, spec: PairSpec) -> None:
+        amount, price = order.amount, order.price
+        if order.kind == MARKET:
+            if amount > 0:
+                notional, price = self._market_cost(spec.symbol, amount)
+            else:
+                price = self.best(spec.symbol)[0] or Decimal(0)
+                notional = -amount * price
+            with localcontext() as ctx:
+                ctx.prec = 60
+                need = notional / MAX_LEVERAGE
+        else:
+            need = MarginAccounts.collateral(amount, price)
+        if need > self.available(order.owner, "margin:" + spec.quote):
+            at = f" at {js_number_text(float(price))}" if price else ""
+            raise _Reject(f"Invalid order: not enough tradable balance for "
+                          f"{js_number_text(float(amount))} {spec.pair}{at}")
 
     def _market_cost(self, symbol: str, amount: Decimal) -> tuple[Decimal, Optional[Decimal]]:
         """Quote needed to buy ``amount`` now by walking the asks, and the worst price."""
@@ -675,21 +720,21 @@ class MatchingEngine:
 
     def _refresh_reserve(self, order: Order, op: _Op) -> None:
         spec = self.pairs[order.symbol]
-        if order.amount == 0 or order.type == MARKET:
+        if order.amount == 0 or order.kind == MARKET:
             self._set_reserve(order, None, Decimal(0), op)
         else:
-            cur, need = self._reserve_need(order.type, order.amount, order.price, spec)
+            cur, need = self._need(order, order.amount, order.price, spec)
             self._set_reserve(order, cur, need, op)
 
     # -- internals: execution -------------------------------------------------------
 
     def _execute_new(self, order: Order, spec: PairSpec, op: _Op) -> None:
         self._orders[order.id] = order
-        if order.type == STOP:
+        if order.kind == STOP:
             self._refresh_reserve(order, op)
             self._books[order.symbol].stops[order.id] = order
             return
-        if order.type == MARKET:
+        if order.kind == MARKET:
             self._match(order, spec, None, op)
             self._close(order, self._final_market_status(order), op)
             return
@@ -700,10 +745,10 @@ class MatchingEngine:
         crosses = (ask is not None and order.price >= ask) if order.amount > 0 else \
             (bid is not None and order.price <= bid)
         self._refresh_reserve(order, op)
-        if order.flags & FLAG_POST_ONLY and order.type == LIMIT and crosses:
+        if order.flags & FLAG_POST_ONLY and order.kind == LIMIT and crosses:
             self._close(order, "POSTONLY CANCELED", op)
             return
-        if order.type == FOK:
+        if order.kind == FOK:
             if self._matchable(order) < abs(order.amount):
                 self._close(order, "FILLORKILL CANCELED", op)
                 return
@@ -711,8 +756,8 @@ class MatchingEngine:
             self._match(order, spec, order.price, op)
         if order.amount == 0:
             self._close(order, self._exec_status(order), op)
-        elif order.type in (IOC, FOK):
-            word = "IOC CANCELED" if order.type == IOC else "FILLORKILL CANCELED"
+        elif order.kind in (IOC, FOK):
+            word = "IOC CANCELED" if order.kind == IOC else "FILLORKILL CANCELED"
             self._close(order, self._cancel_status(order, word), op)
         else:
             self._link(order)
@@ -748,7 +793,7 @@ class MatchingEngine:
                 if taker.amount == 0:
                     break
                 qty = min(abs(taker.amount), abs(maker.amount))
-                if buy and taker.type in (MARKET,) and taker.reserved == 0:
+                if buy and taker.kind == MARKET and taker.reserved == 0 and not taker.margin:
                     # Market buys (and triggered stops) hold no reservation: cap by funds.
                     with localcontext() as ctx:
                         ctx.prec = 60
@@ -761,7 +806,7 @@ class MatchingEngine:
                             self._fill(taker, maker, qty, price, spec, op)
                             taker.status = "INSUFFICIENT"
                             return
-                if not buy and taker.type == MARKET and taker.reserved == 0:
+                if not buy and taker.kind == MARKET and taker.reserved == 0 and not taker.margin:
                     avail = self.available(taker.owner, spec.base)
                     if qty > avail:
                         qty = avail.quantize(SATOSHI, rounding=ROUND_DOWN)
@@ -779,9 +824,23 @@ class MatchingEngine:
             ctx.prec = 60
             value = (qty * price).quantize(SATOSHI, rounding=ROUND_DOWN)
             sides = []
+            positions: list = []
             for o, is_maker in ((taker, False), (maker, True)):
                 rate = self.maker_fee if is_maker else self.taker_fee
                 buy = o.amount > 0
+                if o.margin:
+                    # Margin: the position moves, the fee comes off the margin wallet.
+                    fee = (value * rate).quantize(SATOSHI, rounding=ROUND_HALF_UP)
+                    signed = qty if buy else -qty
+                    positions += self.margin.fill(o.owner, o.symbol, spec.quote, signed, price,
+                                                  fee)
+                    o.amount -= signed
+                    o.fills.append((price, signed))
+                    o.exec_value += qty * price
+                    o.exec_amount += qty
+                    o.mts_update = now
+                    sides.append((o, is_maker, signed, fee, spec.quote))
+                    continue
                 recv_cur = spec.base if buy else spec.quote
                 recv = qty if buy else value
                 fee = (recv * rate).quantize(SATOSHI, rounding=ROUND_HALF_UP)
@@ -803,7 +862,7 @@ class MatchingEngine:
         for o, _, _, _, _ in sides:
             if o.placed or o.reserved:
                 self._refresh_reserve(o, op)
-            for cur in (spec.base, spec.quote):
+            for cur in (("margin:" + spec.quote,) if o.margin else (spec.base, spec.quote)):
                 op.wallets.setdefault((o.owner, cur), None)
         book.last_price = price
         tid = next(self._trade_ids)
@@ -815,6 +874,7 @@ class MatchingEngine:
                           maker=is_maker, cid=o.cid)
             op.head.append(TradeEvent("te", fee=None, fee_currency=None, **common))
             op.tail.append(TradeEvent("tu", fee=-float(fee), fee_currency=cur, **common))
+        op.head.extend(positions)
         # The maker's own order update follows its trade.
         if maker.amount == 0:
             self._unlink(maker)
@@ -842,7 +902,7 @@ class MatchingEngine:
             for o in fired:
                 del book.stops[o.id]
                 self._set_reserve(o, None, Decimal(0), op)
-                o.type_prev, o.type = STOP, MARKET
+                o.type_prev, o.type, o.kind = STOP, MARKET, MARKET
                 o.mts_update = self._clock()
                 self._match(o, spec, None, op)
                 self._close(o, self._final_market_status(o), op)
@@ -898,6 +958,11 @@ class MatchingEngine:
     def _finish(self, res: Result, op: _Op) -> Result:
         events = list(op.head) + list(op.tail)
         for (owner, cur) in op.wallets:
+            if cur.startswith("margin:"):
+                events.append(WalletEvent(owner, "margin", cur[7:],
+                                          float(self.margin.balance(owner, cur[7:])),
+                                          float(self.available(owner, cur))))
+                continue
             bal = self.balance(owner, cur)
             events.append(WalletEvent(owner, "exchange", cur, float(bal),
                                       float(self.available(owner, cur))))

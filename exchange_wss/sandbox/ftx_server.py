@@ -719,15 +719,29 @@ class FtxSandbox(SandboxHandle):
         self._server = FtxServer(self._reactor, accounts or {DEFAULT_FTX_KEY: DEFAULT_FTX_SECRET},
                                  seed=seed, tick_interval=tick_interval, balances=balances)
         self._factory = _Factory(self._server)
+        from .ftx_rest import FtxRestApi, make_site
+        # FTX's REST order API shares the port (see sandbox/ftx_rest.py).
+        self._site = make_site(FtxRestApi(self._server), self._factory)
         #: Fault injection (see :class:`FtxFaults`).
         self.faults = FtxFaults(self)
 
     # -- lifecycle ------------------------------------------------------------------
 
+    def _listen_target(self):
+        return self._site
+
+    def _shutdown_extra(self) -> list:
+        return self._site.abort_channels()
+
     @property
     def url(self) -> str:
         """``ws://host:port/ws/``."""
         return f"ws://{self.host}:{self.port}/ws/"
+
+    @property
+    def rest_url(self) -> str:
+        """``http://host:port/api``: the REST orders and wallets API."""
+        return f"http://{self.host}:{self.port}/api"
 
     # -- inspection and control -------------------------------------------------------
 

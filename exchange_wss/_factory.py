@@ -1,0 +1,55 @@
+"""``exchange_wss.connect``: the right client for a venue name, with the same option names."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from .symbols import Venue, parse_venue
+
+__all__ = ["connect", "client_class"]
+
+
+def client_class(venue: "str | Venue", market: Optional[str] = None) -> Any:
+    """The client class of a venue (``WssClient``, ``BinanceWssClient`` or ``FtxWssClient``)."""
+    v = parse_venue(venue, market)
+    if v.exchange == "bitfinex":
+        from .bitfinex.client import WssClient
+        return WssClient
+    if v.exchange == "binance":
+        from .binance.client import BinanceWssClient
+        return BinanceWssClient
+    from .ftx.client import FtxWssClient
+    return FtxWssClient
+
+
+def connect(venue: "str | Venue", key: Optional[str] = None, secret: Optional[str] = None,
+            **options: Any) -> Any:
+    """Make the client of ``venue`` (not started: call ``start()`` or use ``with``).
+
+    Args:
+        venue: ``"bitfinex"``, ``"binance"`` (with ``market=``), ``"binance:usdm"``,
+            ``"ftx"``, or bt_api_py's ``"BINANCE___SPOT"`` style.
+        key, secret: API credentials, for account streams and orders.
+        **options: the client's keywords. Every client takes the same names
+            for the same things: ``ping_interval``, ``ping_timeout``,
+            ``max_reconnect``, ``reconnect_delay``, ``max_reconnect_delay``,
+            ``stale_timeout``, ``compression``, ``on_event``, ``on_error``...;
+            endpoints keep their venue's names (``url``/``public_url`` for
+            Bitfinex, ``url`` for FTX, ``stream_url``/``api_url``/``rest_url``
+            for Binance). ``market`` selects Binance's market.
+
+    Raises:
+        LocalProtocolError: an unknown venue or option value.
+
+    Example::
+
+        client = exchange_wss.connect("binance", market="usdm", ping_interval=20)
+        client.subscribe_to_ticker("BTC/USDT:USDT", print)
+        client.run_forever()
+    """
+    market = options.pop("market", None)
+    v = parse_venue(venue, market)
+    cls = client_class(v)
+    if v.exchange == "binance":
+        options["market"] = v.market
+    return cls(key, secret, **options)
