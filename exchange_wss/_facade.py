@@ -406,11 +406,13 @@ class BaseClient:
     def _register(self, label: str, spec: Any, callback: Callback, *, symbol: Optional[str] = None,
                   book: Optional[Callable[[], Any]] = None,
                   extra: Optional[Callable[[Subscription], Any]] = None,
-                  droppable: bool = True) -> Subscription:
+                  droppable: bool = True, quiet: bool = False) -> Subscription:
         """Register a subscription in the caller's thread and return its handle.
 
         ``extra(sub)`` makes the exchange's own state of a new subscription
-        (a depth sync), before the reactor thread can see it. A second
+        (a depth sync), before the reactor thread can see it. ``quiet`` (and
+        account events, not ``droppable``): silence is its nature (a
+        liquidation feed), so it never goes stale unless given a limit. A second
         registration of a live label adds a callback to the same subscription
         (one channel on the wire, events fanned out).
         """
@@ -426,7 +428,7 @@ class BaseClient:
                 sub = Subscription(label, spec, symbol, book=book() if book else None,
                                    unsubscribe=self.unsubscribe)
                 # Account events are quiet by nature: their silence is not staleness.
-                sub.stale_after = self.stale_after if droppable else None
+                sub.stale_after = self.stale_after if droppable and not quiet else None
                 sub.health = initial_health(sub, self._get_reactor().seconds())
                 if extra is not None:
                     sub.extra = extra(sub)

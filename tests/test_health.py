@@ -424,3 +424,12 @@ def test_ftx_frames_of_stays_cumulative_across_a_resubscribe():
     assert session.frames_of(sub) == 5
     other = Subscription("ticker:BTC-PERP", ("ticker", "BTC-PERP"), "BTC-PERP")
     assert session.frames_of(other) == 0
+
+
+def test_a_liquidation_feed_is_quiet_by_nature():
+    """Bitfinex's liq:global status channel gets no stale_after (liquidations come when they
+    happen); a derivatives status channel gets the client's."""
+    h = Harness(stale_after=5.0)
+    liq = h.client.subscribe_to_status("liq:global", lambda e: None)
+    deriv = h.client.subscribe_to_status("deriv:tBTCF0:USTF0", lambda e: None)
+    assert (liq.stale_after, deriv.stale_after) == (None, 5.0)
