@@ -216,6 +216,16 @@ class RequestRegistry:
         error.__cause__ = cause
         self._settle(request, None, error)
 
+    def never_left(self, request: Request, why: str, cause: Optional[BaseException] = None
+                   ) -> None:
+        """A request marked written whose transport then proved that nothing left
+        (an HTTP connection that could not be made): it fails as not sent."""
+        if request.state != WRITTEN:
+            return
+        error = RequestNotSent(f"{request.label} was not sent: {why}; retrying is safe")
+        error.__cause__ = cause
+        self._settle(request, None, error)
+
     def fail_queued(self, why: str, cause: Optional[BaseException] = None,
                     error_type: type = RequestNotSent) -> None:
         """Every request still queued fails as not sent (they will never be written)."""

@@ -78,8 +78,15 @@ class RestClient:
         try:
             response = self._session.request(method, self.base_url + path, params=params,
                                              data=body, headers=headers, timeout=self.timeout)
+        except requests.ConnectTimeout as exc:
+            raise RestError(None, f"{where}: could not connect within {self.timeout:g}s",
+                            sent=False) from exc
         except requests.Timeout as exc:
             raise RestError(None, f"{where}: no answer within {self.timeout:g}s") from exc
+        except requests.ConnectionError as exc:
+            # A refused or unresolvable connection sent nothing; a reset midway may have.
+            sent = False if _never_connected(exc) else None
+            raise RestError(None, f"{where}: {type(exc).__name__}", sent=sent) from exc
         except requests.RequestException as exc:
             raise RestError(None, f"{where}: {type(exc).__name__}") from exc
         try:
@@ -96,3 +103,12 @@ class RestClient:
     def close(self) -> None:
         """Release the HTTP connection pool."""
         self._session.close()
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """True when ``requests`` failed before a connection existed (refused, DNS)."""
+    from urllib3.exceptions import MaxRetryError, NewConnectionError
+    reason = exc.args[0] if exc.args else None
+    if isinstance(reason, MaxRetryError):
+        reason = reason.reason
+    return isinstance(reason, NewConnectionError)

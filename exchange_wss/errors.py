@@ -145,7 +145,17 @@ class MessageTooBig(RemoteProtocolError):
 class RestError(ExchangeError):
     """A REST call failed without an exchange error code: a network failure or
     timeout (``code`` None) or an HTTP status without a body the exchange
-    documents (``code`` the status). ``__cause__`` holds the original."""
+    documents (``code`` the status). ``__cause__`` holds the original.
+
+    Attributes:
+        sent: False when the request provably never left (the connection could
+            not be made); None when it may have (a timeout, a reset, a status).
+    """
+
+    def __init__(self, code: Optional[int], msg: Optional[str], raw: Any = None,
+                 sent: Optional[bool] = None):
+        super().__init__(code, msg, raw)
+        self.sent = sent
 
 
 class CallbackError(ExchangeWssError):

@@ -181,21 +181,33 @@ def test_stop_from_a_callback_ends_run_forever(sandbox, tmp_path):
 
 
 def test_ftx_rest_orders_refused_and_unanswered():
-    """An FTX order the exchange refuses is OrderRejected with its text; one whose request
-    got no answer (nothing listens) is OrderStateUnknown."""
-    from exchange_wss.errors import OrderRejected, OrderStateUnknown
+    """An FTX order the exchange refuses is OrderRejected with its text; one whose HTTP
+    connection could not be made is RequestNotSent; one sent to a server that never
+    answers is OrderStateUnknown at its deadline."""
+    import socket
+
+    from exchange_wss.errors import OrderRejected, OrderStateUnknown, RequestNotSent
     from exchange_wss.sandbox.ftx_server import DEFAULT_FTX_KEY, DEFAULT_FTX_SECRET, FtxSandbox
     sb = FtxSandbox(tick_interval=None).start()
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts (the kernel does), never answers
     client = FtxWssClient(DEFAULT_FTX_KEY, DEFAULT_FTX_SECRET, url=sb.url, rest_url=sb.rest_url)
-    lost = FtxWssClient(DEFAULT_FTX_KEY, DEFAULT_FTX_SECRET, rest_url="http://127.0.0.1:1/api")
+    refused = FtxWssClient(DEFAULT_FTX_KEY, DEFAULT_FTX_SECRET, rest_url="http://127.0.0.1:1/api")
+    mute = FtxWssClient(DEFAULT_FTX_KEY, DEFAULT_FTX_SECRET, request_timeout=1.0,
+                        rest_url=f"http://127.0.0.1:{silent.getsockname()[1]}/api")
     try:
         with pytest.raises(OrderRejected, match="No such market"):
             client.submit_order("NOPE-PERP", "buy", 1, 1).result(20)
         placed = client.submit_order("BTC/USD:USD", "buy", 1000, 0.01).result(20)
         assert placed.symbol == "BTC-PERP" and placed.state == models.OrderStatus.NEW
+        with pytest.raises(RequestNotSent):
+            refused.submit_order("BTC-PERP", "buy", 1000, 0.01).result(20)
         with pytest.raises(OrderStateUnknown):
-            lost.submit_order("BTC-PERP", "buy", 1000, 0.01).result(20)
+            mute.submit_order("BTC-PERP", "buy", 1000, 0.01).result(20)
     finally:
         client.stop()
-        lost.stop()
+        refused.stop()
+        mute.stop(timeout=1)
+        silent.close()
         sb.stop()

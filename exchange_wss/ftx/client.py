@@ -21,11 +21,13 @@ from twisted.internet import defer
 from .. import models
 from .._facade import BaseClient, Callback
 from .._link import Link
+from .._requests import RequestFuture
 from .._subscriptions import Subscription
 from ..connection import WebSocketConnection
 from ..errors import (AuthenticationError, ExchangeError, LocalProtocolError,
-                      OrderRejected, OrderStateUnknown, RemoteProtocolError, RestError)
+                      OrderRejected, RemoteProtocolError, RestError)
 from ..orderbook import OrderBook
+from ..utils import create_cid
 from ..symbols import Venue
 from .._endpoints import endpoint
 from . import protocol as ftx
@@ -238,53 +240,115 @@ class FtxWssClient(BaseClient):
 
     # -- orders and balances (REST, as FTX had them) ------------------------------------
     def submit_order(self, market: str, side: str, price: Any, size: Any, type: str = "limit",
-                     client_id: Optional[str] = None, **flags: Any) -> Future:
+                     client_id: Optional[str] = None,
+                     **flags: Any) -> "RequestFuture[models.Order]":
         """Place an order (``POST /orders``); a Future of the accepted
         :class:`~exchange_wss.models.Order` or :class:`~exchange_wss.errors.OrderRejected`.
+
         Updates follow on :meth:`subscribe_to_orders`. ``flags``: ``ioc``,
-        ``post_only``, ``reduce_only``."""
+        ``post_only``, ``reduce_only``. The order always carries a client id
+        (one is made if not given). It settles like the other clients' orders:
+        :class:`~exchange_wss.errors.RequestNotSent` only if the HTTP
+        connection could not even be made, :class:`~exchange_wss.errors.OrderStateUnknown`
+        when it may have reached FTX and no answer came.
+
+        Raises:
+            LocalProtocolError: a bad argument, or a client id already pending.
+        """
         self._require_key()
+        if client_id is None:
+            client_id = f"ews-{create_cid()}"
         body = ftx.order_payload(self._native(market), side, price, size, type, client_id,
                                  **flags)
-        return self._rest_future("POST", "/orders", body, ftx.order_from_rest)
+        return self._rest_request(("order", client_id), client_id, f"order {client_id}",
+                                  "POST", "/orders", body, ftx.order_from_rest)
 
-    def cancel_order(self, order_id: int) -> Future:
+    def cancel_order(self, order_id: int) -> "RequestFuture[Any]":
         """Ask to cancel an order (``DELETE /orders/{id}``); the Future holds FTX's answer
         (``"Order queued for cancellation"``); the closed order comes on the orders channel."""
         self._require_key()
-        return self._rest_future("DELETE", f"/orders/{int(order_id)}", None, lambda r: r)
+        order_id = int(order_id)
+        return self._rest_request(("cancel", order_id), order_id, f"cancel of {order_id}",
+                                  "DELETE", f"/orders/{order_id}", None, lambda r: r)
 
     def get_balances(self) -> Future:
         """The account's wallets (``GET /wallet/balances``): a Future of
         :class:`~exchange_wss.models.Wallet` rows."""
         self._require_key()
-        return self._rest_future("GET", "/wallet/balances", None, ftx.wallets_from_rest)
+        future: Future = Future()
+
+        def done(answer: Any, error: Optional[BaseException]) -> None:
+            if future.done():
+                return
+            if error is not None:
+                future.set_exception(error)
+                return
+            try:
+                future.set_result(_rest_result(answer, ftx.wallets_from_rest))
+            except Exception as exc:  # noqa: BLE001 - the exchange's refusal or a bad answer
+                future.set_exception(exc)
+
+        self._call(self._send_rest, "GET", "/wallet/balances", None, done)
+        return future
 
     def _require_key(self) -> None:
         if self.key is None:
             raise LocalProtocolError("this needs key and secret: FtxWssClient(key, secret)")
 
-    def _rest_future(self, method: str, path: str, body: Any,
-                     parse: Callable[[Any], Any]) -> Future:
+    def _rest_request(self, key: Any, ident: Any, label: str, method: str, path: str,
+                      body: Any, parse: Callable[[Any], Any]) -> "RequestFuture[Any]":
+        request = self._new_request(key, None, "order", ident=ident, label=label)
+        try:
+            self._call(self._send_request, request, method, path, body, parse)
+        except Exception:
+            self.requests._forget(request)
+            raise
+        return request.future
+
+    def _send_request(self, request: Any, method: str, path: str, body: Any,
+                      parse: Callable[[Any], Any]) -> None:
+        registry = self.requests
+        registry.arm(request)
+        if not registry.claim(request):
+            return  # the user cancelled it while it waited
+        # From here the bytes may leave at any moment: unanswered, it is unknown.
+        registry.written(request, "rest")
+
+        def done(answer: Any, error: Optional[BaseException]) -> None:
+            if error is None:
+                try:
+                    registry.resolve(request.key, _rest_result(answer, parse))
+                except (OrderRejected, RemoteProtocolError) as exc:
+                    registry.reject(request.key, exc)
+            elif isinstance(error, RestError) and error.sent is False:
+                registry.never_left(request, str(error), error)
+            elif isinstance(error, ExchangeError) and (
+                    not isinstance(error, RestError) or
+                    (isinstance(error.code, int) and 400 <= error.code < 500)):
+                # FTX answered and refused (a 4xx with its {"success": false} text).
+                raw = error.raw if isinstance(error.raw, dict) else {}
+                registry.reject(request.key, OrderRejected(raw.get("error") or error.msg,
+                                                           code=error.code, raw=error.raw))
+            else:
+                # A timeout, a reset, a 5xx: it may have been taken.
+                registry.unknown(request, f"no answer from FTX's REST API ({error})")
+
+        self._send_rest(method, path, body, done)
+
+    def _send_rest(self, method: str, path: str, body: Any,
+                   done: Callable[[Any, Optional[BaseException]], None]) -> None:
         from urllib.parse import urlsplit
 
         from .._rest import RestClient
-        future: Future = Future()
+        if self._rest_client is None:
+            self._rest_client = RestClient(self.rest_url, self._get_reactor())
         data = orjson.dumps(body) if body is not None else b""
         signed_path = urlsplit(self.rest_url).path + path
-
-        def send() -> None:
-            if self._rest_client is None:
-                self._rest_client = RestClient(self.rest_url, self._get_reactor())
-            headers = ftx.rest_headers(self.key, self._secret, int(time.time() * 1000), method,
-                                       signed_path, data, self.subaccount)
-            d = self._rest_client.call(method, path, body=data if body is not None else None,
-                                       headers=headers)
-            d.addCallbacks(lambda answer: _settle_rest(future, answer, parse),
-                           lambda failure: _fail_rest(future, failure.value))
-
-        self._call(send)
-        return future
+        headers = ftx.rest_headers(self.key, self._secret, int(time.time() * 1000), method,
+                                   signed_path, data, self.subaccount)
+        d = self._rest_client.call(method, path, body=data if body is not None else None,
+                                   headers=headers)
+        d.addCallbacks(lambda answer: done(answer, None), lambda failure: done(None, failure.value))
 
     # -- lifecycle -----------------------------------------------------------------------
     def _links(self) -> List[Any]:
@@ -303,28 +367,14 @@ class FtxWssClient(BaseClient):
         return self._link.stop()
 
 
-def _settle_rest(future: Future, answer: Any, parse: Callable[[Any], Any]) -> None:
-    if future.done():
-        return
+def _rest_result(answer: Any, parse: Callable[[Any], Any]) -> Any:
+    """FTX's ``{"success", "result"}`` envelope: the parsed result, or raise the
+    refusal (:class:`OrderRejected`) or an unusable answer (:class:`RemoteProtocolError`)."""
     if isinstance(answer, dict) and answer.get("success") is False:
-        future.set_exception(OrderRejected(answer.get("error"), raw=answer))
-        return
+        raise OrderRejected(answer.get("error"), raw=answer)
     try:
-        future.set_result(parse(answer.get("result") if isinstance(answer, dict) else answer))
+        return parse(answer.get("result") if isinstance(answer, dict) else answer)
     except Exception as exc:  # noqa: BLE001 - a malformed answer
-        future.set_exception(RemoteProtocolError(f"unusable REST answer: {exc}"))
-
-
-def _fail_rest(future: Future, error: BaseException) -> None:
-    if future.done():
-        return
-    if isinstance(error, ExchangeError) and not (isinstance(error, RestError) and
-                                                 error.code is None):
-        raw = error.raw if isinstance(error.raw, dict) else {}
-        future.set_exception(OrderRejected(raw.get("error") or error.msg, code=error.code,
-                                           raw=error.raw))
-    else:
-        # The request may have reached FTX: its fate is not known.
-        err = OrderStateUnknown(f"no answer from FTX's REST API: {error}")
-        err.__cause__ = error
-        future.set_exception(err)
+        err = RemoteProtocolError(f"unusable REST answer: {type(exc).__name__}")
+        err.raw = answer
+        raise err from exc
