@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Union
 
 from . import _reactor
 from ._dispatch import CallbackWorker
+from ._health import HealthMonitor, initial_health
 from ._requests import Request, RequestFuture, RequestRegistry
 from ._session import short
 from ._subscriptions import Subscription
@@ -112,6 +113,13 @@ class BaseClient:
         rotation_overlap: the longest both connections stay open during a
             rotation; the old one is retired as soon as the new one delivers
             every stream it carries.
+        stale_after: seconds without data, its connection open, after which a
+            market-data subscription's health is ``stale`` (None: never). Each
+            handle can have its own (``subscription.stale_after``); account
+            streams default to never. See :meth:`health`.
+        health_interval: seconds between two samples of the subscriptions'
+            counters (None: one second, or a quarter of the smallest
+            ``stale_after`` in use if that is shorter).
         record: record every connection's raw traffic: a directory path (the
             client makes a :class:`~exchange_wss.recording.Recorder` there and
             closes it at ``stop()``) or a ``Recorder`` of your own (yours to
@@ -139,7 +147,9 @@ class BaseClient:
                  callback_thread: bool = False, callback_queue_size: int = 10_000,
                  request_timeout: float = 30.0, subscription_timeout: float = 10.0,
                  max_connection_age: Optional[float] = None, rotation_overlap: float = 10.0,
-                 record: Any = None, compression: bool = False) -> None:
+                 record: Any = None, compression: bool = False,
+                 stale_after: Optional[float] = 60.0, health_interval: Optional[float] = None
+                 ) -> None:
         if on_event is not None and not callable(on_event):
             raise LocalProtocolError("on_event must be callable")
         if on_error is not None and not callable(on_error):
@@ -173,6 +183,12 @@ class BaseClient:
         self.max_connection_age = max_connection_age
         self.rotation_overlap = rotation_overlap
         self.subscription_timeout = subscription_timeout
+        for name, value in (("stale_after", stale_after), ("health_interval", health_interval)):
+            if value is not None and not (isinstance(value, (int, float)) and value > 0):
+                raise LocalProtocolError(f"{name} must be positive or None")
+        #: The default ``stale_after`` of new market-data subscriptions.
+        self.stale_after = stale_after
+        self._health = HealthMonitor(self, stale_after=stale_after, interval=health_interval)
         self.stats = ClientStats()
         self._subs: Dict[str, Subscription] = {}
         self.requests = RequestRegistry(self._get_reactor(), request_timeout,
@@ -229,6 +245,7 @@ class BaseClient:
         if self._own_reactor:
             _reactor.ensure_running()
         self._call(self._start_connections)
+        self._call(self._health.start)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Close this client's connections gracefully and settle what is pending.
@@ -331,6 +348,7 @@ class BaseClient:
         if state == "reconnected":
             self.stats.reconnects += 1
         log.info("%s: %s%s", connection, state, f" ({reason})" if reason else "")
+        self._health.connection_state(state, connection, reason)
         self._emit_event(ConnectionState(state, connection, reason))
 
     def _callback_failed(self, where: str, exc: BaseException) -> None:
@@ -391,11 +409,13 @@ class BaseClient:
     def _register(self, label: str, spec: Any, callback: Callback, *, symbol: Optional[str] = None,
                   book: Optional[Callable[[], Any]] = None,
                   extra: Optional[Callable[[Subscription], Any]] = None,
-                  droppable: bool = True) -> Subscription:
+                  droppable: bool = True, quiet: bool = False) -> Subscription:
         """Register a subscription in the caller's thread and return its handle.
 
         ``extra(sub)`` makes the exchange's own state of a new subscription
-        (a depth sync), before the reactor thread can see it. A second
+        (a depth sync), before the reactor thread can see it. ``quiet`` (and
+        account events, not ``droppable``): silence is its nature (a
+        liquidation feed), so it never goes stale unless given a limit. A second
         registration of a live label adds a callback to the same subscription
         (one channel on the wire, events fanned out).
         """
@@ -410,6 +430,9 @@ class BaseClient:
             if new:
                 sub = Subscription(label, spec, symbol, book=book() if book else None,
                                    unsubscribe=self.unsubscribe)
+                # Account events are quiet by nature: their silence is not staleness.
+                sub.stale_after = self.stale_after if droppable and not quiet else None
+                sub.health = initial_health(sub, self._get_reactor().seconds())
                 if extra is not None:
                     sub.extra = extra(sub)
                 self._subs[label] = sub
@@ -472,6 +495,61 @@ class BaseClient:
                               reason: Optional[str] = None) -> None:
         log.debug("%s: %s -> %s", sub.label, previous, sub.state)
         self._emit_event(SubscriptionChanged(sub.label, sub.state, previous, sub, reason))
+        self._health.lifecycle_changed(sub, previous)
+
+    # -- health -------------------------------------------------------------------------
+    def health(self) -> Dict[str, Any]:
+        """Every subscription's and connection's health, as plain data for monitoring.
+
+        Safe from any thread, and cheap: it copies what the client's sampler
+        (every second, see ``health_interval``) and its lifecycle events last
+        recorded, so it answers even while the reactor thread is busy (the ages
+        then grow: nothing is being processed). Everything is ``str``, ``float``,
+        ``int``, ``bool``, None, lists and dicts: ``json.dumps(client.health())``
+        works. Times are ``time.time()`` seconds (the reactor's clock).
+
+        Returns:
+            A dict:
+
+            - ``time``: when this was read.
+            - ``sampled_at``: when the counters were last sampled (None: not yet).
+            - ``interval``: seconds between samples.
+            - ``stale_after``: the client's default staleness limit (None: off).
+            - ``states``: how many subscriptions are in each health state.
+            - ``streams``: one dict per subscription, in the order they were made:
+              ``label``; ``state`` (``pending``, ``live``, ``resyncing``, ``stale``,
+              ``failed``); ``since`` (when it entered that state); ``reason`` (why it
+              entered it, in words: ``"first data seen 0.26s after subscribing"``,
+              ``"no data for 60s while public-0 is open"``); ``lifecycle``
+              (``requested``, ``sent``, ``active``, ``resyncing``, ``failed``);
+              ``connection`` (its connection's name);
+              ``first_data`` (when its first data was seen, to within one sampling
+              interval; None: none yet);
+              ``last_message`` (when its data was last seen arriving, to within
+              one sampling interval); ``age`` (seconds since ``last_message``);
+              ``messages`` (data messages received); ``rate`` (messages per
+              second over the last 10 s); ``resyncs``; ``stale_after`` (its own
+              limit, None: never stale); ``sampled_at``; ``error`` (the last error
+              its subscribe got, e.g. a refusal being retried; None once confirmed).
+            - ``connections``: one dict per connection, as of the last sample or
+              connection event: ``name``; ``state`` (``open``, ``closed``,
+              ``gave_up``); ``since`` (None: it never opened yet); ``reason`` (why
+              it last closed, None while open); ``auth`` (``none``, ``pending``,
+              ``ok``, ``failed``; what each exchange can show, see
+              ``docs/reliability.rst``) and ``authenticated`` (``auth == "ok"``);
+              ``rtt`` (seconds of the last WebSocket ping's round trip, None
+              while closed or before the first answer) and ``rtt_at``;
+              ``reconnects``; ``requests`` (``queued``, ``written``, ``in_doubt``:
+              the unsettled requests it holds); ``subscriptions`` (how many it
+              carries); ``last_frame`` and ``last_frame_age`` (any frame,
+              heartbeats included); ``sampled_at``.
+            - ``stats``: :class:`ClientStats` as a dict.
+        """
+        return self._health.snapshot()
+
+    def _links(self) -> List[Any]:
+        """Every connection (link) of this client (for health)."""
+        return []
 
     # -- requests ---------------------------------------------------------------------
     def _new_request(self, key: Any, frame: Any, kind: str, *, ident: Any = None,

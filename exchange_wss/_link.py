@@ -96,6 +96,11 @@ class Link:
         for request in requests:
             self.client.requests.unknown(request, f"connection lost before the answer ({reason})")
 
+    def auth_state(self) -> str:
+        """This connection's authentication for health reports: ``"none"`` (it
+        does not authenticate), ``"pending"``, ``"ok"`` or ``"failed"``."""
+        return "none"
+
     def exchange_event(self, event: Any) -> None:
         """A control event only this exchange has; the default passes it to ``on_event``."""
         self.client._emit_event(event)
@@ -175,7 +180,7 @@ class Link:
             client._emit_error(SequenceGap(text))
         else:
             client._emit_error(RemoteProtocolError(text))
-        self.subs.resync(sub)
+        self.subs.resync(sub, event.reason)
 
     # -- requests ---------------------------------------------------------------------
     def submit(self, request: Request) -> None:

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional, Protocol
 
-from .errors import ExchangeWssError, SubscriptionError
+from .errors import ExchangeWssError, LocalProtocolError, SubscriptionError
 
 __all__ = ["REQUESTED", "SENT", "ACTIVE", "RESYNCING", "UNSUBSCRIBING", "GONE", "FAILED",
            "Subscription", "SubscriptionPort", "SubscriptionSet"]
@@ -72,11 +72,16 @@ class Subscription:
         wanted: False once the user unsubscribed.
         book: the :class:`~exchange_wss.orderbook.OrderBook` it maintains, if any.
         resyncs: how many times it was resynced.
+        resync_reason: why it was last resynced (a checksum mismatch, a gap...), or None.
+        health: its :class:`~exchange_wss._health.SubscriptionHealth` (``pending``,
+            ``live``, ``resyncing``, ``stale`` or ``failed``; last message, rate...),
+            replaced whole by its client's health sampler, so a read from any
+            thread is consistent. None until a client tracks it.
     """
 
     __slots__ = ("label", "spec", "symbol", "book", "state", "error", "wanted", "attempts",
-                 "resyncs", "callbacks", "deliver", "_listeners", "_unsubscribe", "_timer",
-                 "link", "extra", "__weakref__")
+                 "resyncs", "resync_reason", "health", "_stale_after", "callbacks", "deliver",
+                 "_listeners", "_unsubscribe", "_timer", "link", "extra", "__weakref__")
 
     def __init__(self, label: str, spec: Any, symbol: Optional[str] = None, *,
                  book: Any = None, unsubscribe: Optional[Callable[["Subscription"], None]] = None
@@ -90,6 +95,9 @@ class Subscription:
         self.wanted = True
         self.attempts = 0
         self.resyncs = 0
+        self.resync_reason: Optional[str] = None
+        self.health: Any = None
+        self._stale_after: Optional[float] = None
         self.callbacks: List[Callback] = []
         self.deliver: Callback = _ignore
         self._listeners: List[Callable[["Subscription"], Any]] = []
@@ -125,6 +133,28 @@ class Subscription:
         """Unsubscribe (same as ``client.unsubscribe(subscription)``)."""
         if self._unsubscribe is not None:
             self._unsubscribe(self)
+
+    @property
+    def stale_after(self) -> Optional[float]:
+        """Seconds without data, its connection open, after which its health is
+        ``stale`` (None: never, the default of account streams, quiet by nature).
+
+        A new subscription gets its client's ``stale_after``; set it here for a
+        stream quieter or busier than the rest (safe from any thread).
+
+        Raises:
+            LocalProtocolError: not a positive number or None.
+        """
+        return self._stale_after
+
+    @stale_after.setter
+    def stale_after(self, seconds: Optional[float]) -> None:
+        if seconds is not None and (isinstance(seconds, bool) or
+                                    not isinstance(seconds, (int, float)) or
+                                    not seconds > 0 or seconds != seconds):
+            raise LocalProtocolError(f"stale_after must be a positive number or None, "
+                                     f"not {seconds!r}")
+        self._stale_after = None if seconds is None else float(seconds)
 
     @property
     def synced(self) -> bool:
@@ -343,12 +373,14 @@ class SubscriptionSet:
             else:
                 self._gone(sub)
 
-    def resync(self, sub: Subscription) -> None:
+    def resync(self, sub: Subscription, reason: Optional[str] = None) -> None:
         """Start over from a fresh snapshot (checksum mismatch, gap, update
-        before the snapshot): unsubscribe, then subscribe once confirmed."""
+        before the snapshot): unsubscribe, then subscribe once confirmed.
+        ``reason`` is kept as :attr:`Subscription.resync_reason`."""
         if sub.state != ACTIVE or not sub.wanted:
             return
         sub.resyncs += 1
+        sub.resync_reason = reason
         self._unsynced(sub)
         written = self.port.send_unsubscribe(sub)
         if written is None:

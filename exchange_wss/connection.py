@@ -171,6 +171,8 @@ class _ClientProtocol(WebSocketClientProtocol):
     owner: "WebSocketConnection"
     #: Decided at open: whether this connection may use the fast path.
     fast_path = False
+    #: The last ping written and when (the owner's clock), until its pong.
+    _ping_sent: Optional[tuple] = None
     #: The fast path's decoder; the recording subclass swaps in one that also
     #: keeps the frame's bytes (looked up once per read, not per frame).
     _loads = staticmethod(orjson.loads)
@@ -266,6 +268,23 @@ class _ClientProtocol(WebSocketClientProtocol):
                 if self.autoPingTimeoutCall and self.autoPingRestartOnAnyTraffic:
                     # what autobahn does at the end of every data frame
                     self._cancelAutoPingTimeoutCall()
+
+    def sendPing(self, payload: Optional[bytes] = None) -> None:  # noqa: N802 - autobahn API
+        # Every ping, autobahn's auto-pings included, goes through here: note
+        # what was sent and when, so its pong gives the round trip (health).
+        if payload and self.state == _STATE_OPEN:
+            self._ping_sent = (payload, self.owner.reactor.seconds())
+        super().sendPing(payload)
+
+    def onPong(self, payload: bytes) -> None:  # noqa: N802 - autobahn hook
+        # A control frame, never on the fast path. Autobahn stops matching its
+        # pending auto-ping once data arrives (autoPingRestartOnAnyTraffic), so
+        # the match is done here, on the payload it carried.
+        sent = self._ping_sent
+        if sent is not None and payload == sent[0]:
+            self._ping_sent = None
+            self.owner._round_trip(self.owner.reactor.seconds() - sent[1])
+        super().onPong(payload)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         if self.failedByMe:
@@ -367,6 +386,10 @@ class WebSocketConnection:
         self.protocol: Optional[_ClientProtocol] = None
         self.frames_received = 0
         self.opens = 0
+        #: Round trip of the last WebSocket ping answered on the current
+        #: connection, in seconds, and when it was measured (None: none yet).
+        self.rtt: Optional[float] = None
+        self.rtt_at: Optional[float] = None
         self._watchdog = None
         self._stopping = False
         self._gave_up = False
@@ -545,7 +568,12 @@ class WebSocketConnection:
         self._was_open = True
         self._activity_mark = self.frames_received
         self._activity_at = self.reactor.seconds()
+        self.rtt = self.rtt_at = None
         self.listener.connection_open(self)
+
+    def _round_trip(self, seconds: float) -> None:
+        self.rtt = max(0.0, seconds)
+        self.rtt_at = self.reactor.seconds()
 
     def _message(self, payload: bytes, is_binary: bool) -> None:
         self.frames_received += 1

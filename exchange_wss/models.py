@@ -18,6 +18,7 @@ __all__ = [
     "FundingRawBookUpdate", "Candle", "CandlesSnapshot",
     "DerivativesStatus", "Liquidation", "Order", "Fill", "Wallet", "Position",
     "Notification", "Snapshot", "Info", "ConnectionState", "SubscriptionChanged",
+    "StreamHealth",
     "BookTicker", "BookDiff", "BalanceUpdate", "UserEvent",
     # Binance derivatives and all-market streams
     "MarkPrice", "LiquidationOrder", "MiniTicker",
@@ -683,6 +684,35 @@ class SubscriptionChanged:
     previous: str
     subscription: Any = field(default=None, repr=False, compare=False)
     reason: Optional[str] = None
+
+
+@dataclass(slots=True)
+class StreamHealth:
+    """A subscription's health changed state (on ``on_event``).
+
+    Health says whether data flows, on top of the lifecycle that
+    :class:`SubscriptionChanged` reports (what the server agreed to): a
+    subscription can be ``active`` and ``stale``. ``state`` and ``previous`` are
+    health states: ``"pending"``, ``"live"``, ``"resyncing"``, ``"stale"``,
+    ``"failed"``. ``signal`` says what happened: ``"first_data"`` (its first data
+    ever), ``"stale"`` (no data for ``stale_after`` seconds, connection open),
+    ``"recovered"`` (data again after being stale, interrupted or resynced),
+    ``"failed"`` (cannot be restored: refused every time, or its connection gave
+    up), ``"resyncing"``, ``"interrupted"`` (back to pending: its connection
+    closed, or it is subscribed again) or ``"retrying"`` (a failed subscription
+    tried again on a new connection). ``reason`` says the same in words (``"no
+    data for 10s while public-0 is open"``); ``connection`` names the connection
+    carrying it; ``subscription`` is the handle ``subscribe_to_*`` returned, whose
+    ``health`` has the figures.
+    """
+
+    label: str
+    state: str
+    previous: str
+    signal: str
+    reason: Optional[str] = None
+    connection: Optional[str] = None
+    subscription: Any = field(default=None, repr=False, compare=False)
 
 
 @dataclass(slots=True)

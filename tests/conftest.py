@@ -33,6 +33,7 @@ FAST_MODULES = frozenset({
     "test_dispatch.py",
     "test_fast_path.py",
     "test_ftx_protocol.py",
+    "test_health.py",
     "test_numtext.py",
     "test_orderbook.py",
     "test_pacing.py",

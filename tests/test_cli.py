@@ -179,7 +179,7 @@ def test_version_prints_the_package_version():
 
 
 @pytest.mark.parametrize("argv, choices", [
-    ([], "{sandbox,watch,demo,record,replay,relay}"),
+    ([], "{sandbox,watch,health,demo,record,replay,relay}"),
     (["demo"], "--exchange {bitfinex,binance,ftx}"),
     (["demo"], "--market {spot,usdm}"),
     (["watch"], "{bitfinex,binance,ftx} CHANNELS SYMBOL"),

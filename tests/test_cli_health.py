@@ -1,12 +1,14 @@
-"""The view layer's per-stream health (exchange_wss.cli.health) on a fake clock: first
-data, stale, recovered, resyncing, failed, connections down, rates and ping latency."""
+"""The views' health adapter (exchange_wss.cli.health): streams bound to a client's handles
+show the client's own report, on a fake clock; streams it has no handle for (the demo's
+account events) are counted from their callbacks; and end to end, a stalled sandbox shows
+stale then recovered."""
 
 from __future__ import annotations
 
 import pytest
+from _wire import TICKER, Harness, server_frame
 
 from exchange_wss.cli.health import HealthTracker
-from exchange_wss.errors import ChecksumMismatch, SequenceGap, SubscriptionError
 from exchange_wss.models import ConnectionState
 
 
@@ -31,159 +33,175 @@ def clock() -> Clock:
 @pytest.fixture
 def tracker(clock) -> HealthTracker:
     tracker = HealthTracker(stale_after=5.0, window=10.0, clock=clock)
-    tracker.add_stream("book tBTCUSD", "book", "tBTCUSD", "public-", ["book:tBTCUSD:P0"])
-    tracker.add_stream("ticker tBTCUSD", "ticker", "tBTCUSD", "public-", ["ticker:tBTCUSD"])
+    tracker.add_stream("auth", "auth", None, "auth", can_go_stale=False)
+    tracker.add_stream("ticker tBTCUSD", "ticker", "tBTCUSD", "public-")
     tracker.on_event(ConnectionState("connected", "public-0"))
+    tracker.on_event(ConnectionState("connected", "auth"))
     return tracker
 
 
-def test_a_new_stream_is_pending_until_its_first_message(tracker, clock):
-    """A registered stream is pending; its first message makes it live, and says after how long."""
-    assert tracker.stream("book tBTCUSD").state == "pending"
+# -- bound to a client's handle ------------------------------------------------------------------
+
+def bound(stale_after: float = 5.0):
+    """A tracker attached to a fake-clock client, its ticker bound; the harness, peer, tracker."""
+    h = Harness(stale_after=stale_after)
+    tracker = HealthTracker(stale_after=stale_after)
+    tracker.attach(h.client)
+    tracker.add_stream("ticker tBTCUSD", "ticker", "tBTCUSD", "public-")
+    tracker.bind("ticker tBTCUSD", h.client.subscribe_to_ticker("tBTCUSD", lambda e: None))
+    h.client.on_event = lambda e: h.events.extend([e] + [("change", c)
+                                                        for c in tracker.on_event(e)])
+    h.start()
+    peer = h.open()
+    peer.answer_subscribes(5)
+    return h, peer, tracker
+
+
+def test_a_bound_stream_shows_the_clients_state_and_figures():
+    """A bound stream's state, messages, resyncs and connection are the client's."""
+    h, peer, tracker = bound()
+    assert tracker.stream("ticker tBTCUSD").state == "pending"
+    for _ in range(3):
+        peer.send([5, TICKER])
+    h.advance(1.0)
+    stream = tracker.stream("ticker tBTCUSD")
+    record = h.client.health()["streams"][0]
+    assert (stream.state, stream.messages, stream.connection) == ("live", 3, "public-0")
+    assert (stream.messages, stream.resyncs, stream.reason) == (
+        record["messages"], record["resyncs"], record["reason"])
+
+
+def test_the_clients_signals_become_the_views_changes():
+    """The client's first_data and stale signals reach the views as changes of the stream,
+    under the view's name, with the client's words."""
+    h, peer, _tracker = bound(stale_after=5.0)
+    peer.send([5, TICKER])
+    h.advance(7.0)
+    changes = [c for kind, c in (e for e in h.events if isinstance(e, tuple))]
+    assert [(c.stream, c.old, c.new) for c in changes] == [
+        ("ticker tBTCUSD", "pending", "live"), ("ticker tBTCUSD", "live", "stale")]
+    assert changes[1].text == "no data for 5s while public-0 is open"
+
+
+def test_a_bound_streams_age_is_on_the_trackers_clock():
+    """The client's last-message time is moved onto the tracker's monotonic clock: a fresh
+    stream's age is under a second."""
+    h, peer, tracker = bound()
+    peer.send([5, TICKER])
+    h.advance(1.0)
+    stream = tracker.stream("ticker tBTCUSD")
+    assert stream.last_message is not None
+    assert 0 <= stream.age(tracker.now()) < 1.0
+
+
+def test_connections_are_the_clients():
+    """Once attached, the connections are the client's: up, its ping round trip, and
+    down with the reason once lost; messages a callback counts change nothing of a
+    bound stream."""
+    h, peer, tracker = bound()
+    peer.proto.sendPing(b"0123456789ab")
+    [ping] = peer.written(opcode=9)
+    h.clock.advance(0.02)
+    peer.proto.dataReceived(server_frame(10, ping))
+    h.advance(1.0)  # connections are published with each sample
+    [conn] = tracker.connections()
+    assert (conn.name, conn.state, conn.latency) == ("public-0", "up", pytest.approx(0.02))
+    assert tracker.message("ticker tBTCUSD") is None
+    peer.drop()
+    h.advance(1.0)
+    [conn] = tracker.connections()
+    assert conn.state == "down" and conn.reason
+
+
+def test_a_connection_not_opened_yet_shows_as_connecting():
+    """Before its first open a connection shows as connecting, not down."""
+    h = Harness()
+    tracker = HealthTracker()
+    tracker.attach(h.client)
+    h.client.subscribe_to_ticker("tBTCUSD", lambda e: None)
+    h.start()
+    [conn] = tracker.connections()
+    assert conn.state == "connecting"
+
+
+def test_a_paused_platform_shows_on_its_connection():
+    """Bitfinex's maintenance (paused) overlays the client's open connection until resumed."""
+    h, _peer, tracker = bound()
+    tracker.on_event(ConnectionState("paused", "public-0", "maintenance (20060)"))
+    assert tracker.connections()[0].state == "paused"
+    tracker.on_event(ConnectionState("resumed", "public-0"))
+    assert tracker.connections()[0].state == "up"
+
+
+def test_a_refusal_being_retried_is_the_streams_error():
+    """A subscribe the exchange refused, while the client retries it, is pending with the
+    refusal as its error."""
+    h = Harness()
+    tracker = HealthTracker()
+    tracker.attach(h.client)
+    tracker.add_stream("ticker tBTCUSD", "ticker", "tBTCUSD", "public-")
+    tracker.bind("ticker tBTCUSD", h.client.subscribe_to_ticker("tBTCUSD", lambda e: None))
+    h.start()
+    h.open().answer_subscribes(refuse=True)
+    h.advance(0.5)
+    stream = tracker.stream("ticker tBTCUSD")
+    assert stream.state == "pending" and "subscribe: failed" in stream.error
+
+
+# -- counted from callbacks (no handle) ---------------------------------------------------------
+
+def test_an_unbound_stream_is_pending_until_its_first_message(tracker, clock):
+    """An unbound stream is pending; its first message makes it live, and says after how long."""
+    assert tracker.stream("auth").state == "pending"
     clock.advance(0.25)
-    change = tracker.message("book tBTCUSD", snapshot=True)
+    change = tracker.message("auth")
     assert (change.old, change.new, change.text) == ("pending", "live", "first data after 250ms")
-    assert tracker.stream("book tBTCUSD").state == "live"
 
 
-def test_a_live_stream_goes_stale_after_silence_while_connected(tracker, clock):
-    """No message for stale_after seconds, connection up: poll() reports it stale."""
-    tracker.message("ticker tBTCUSD")
-    clock.advance(4.9)
-    assert tracker.poll() == []
-    clock.advance(0.2)
-    [change] = tracker.poll()
-    assert (change.stream, change.new) == ("ticker tBTCUSD", "stale")
-    assert tracker.stream("ticker tBTCUSD").state == "stale"
-
-
-def test_a_stream_registered_as_quiet_never_goes_stale(tracker, clock):
+def test_an_unbound_stream_registered_as_quiet_never_goes_stale(tracker, clock):
     """An account stream (can_go_stale=False) stays live however long it is silent."""
-    tracker.add_stream("auth", "auth", None, "auth", can_go_stale=False)
     tracker.message("auth")
     clock.advance(3600)
     assert tracker.poll() == []
     assert tracker.stream("auth").state == "live"
 
 
-def test_a_stale_stream_recovers_on_its_next_message(tracker, clock):
-    """The next message after a stale spell makes it live again, with the length of the silence."""
+def test_an_unbound_stream_goes_stale_and_recovers(tracker, clock):
+    """An unbound stream that may go stale does after stale_after of silence, connection up,
+    and its next message recovers it, saying how long it was silent."""
     tracker.message("ticker tBTCUSD")
-    clock.advance(7.0)
-    tracker.poll()
+    clock.advance(4.9)
+    assert tracker.poll() == []
+    clock.advance(2.1)
+    [change] = tracker.poll()
+    assert (change.stream, change.new) == ("ticker tBTCUSD", "stale")
     change = tracker.message("ticker tBTCUSD")
     assert (change.old, change.new) == ("stale", "live")
     assert change.text == "recovered after 7.0s of silence"
 
 
-def test_silence_while_disconnected_is_pending_not_stale(tracker, clock):
-    """When its connection drops the stream is pending (waiting to resubscribe), and never
-    reported stale while the connection is down."""
-    tracker.message("ticker tBTCUSD")
-    changes = tracker.on_event(ConnectionState("disconnected", "public-0", "connection lost"))
-    assert {(c.stream, c.new) for c in changes} == {("ticker tBTCUSD", "pending")}
-    clock.advance(60)
-    assert tracker.poll() == []
-    assert tracker.connections()[0].state == "down"
-    assert tracker.connections()[0].reason == "connection lost"
-
-
-def test_a_checksum_mismatch_resyncs_the_book_until_a_snapshot(tracker, clock):
-    """A checksum mismatch naming the book makes it resyncing; updates keep it so, the new
-    snapshot makes it live again and counts a resync."""
-    tracker.message("book tBTCUSD", snapshot=True)
-    [change] = tracker.on_error(ChecksumMismatch("book:tBTCUSD:P0: checksum 1 != server 2"))
-    assert change.new == "resyncing"
-    assert tracker.message("book tBTCUSD") is None
-    assert tracker.stream("book tBTCUSD").state == "resyncing"
-    change = tracker.message("book tBTCUSD", snapshot=True)
-    assert (change.new, change.text) == ("live", "resynced")
-    assert tracker.stream("book tBTCUSD").resyncs == 1
-
-
-def test_a_gap_naming_another_stream_changes_nothing_here(tracker):
-    """An error that names no registered stream leaves every stream as it was."""
-    tracker.message("book tBTCUSD", snapshot=True)
-    assert tracker.on_error(SequenceGap("ETHUSDT book: gap; resyncing")) == []
-    assert tracker.stream("book tBTCUSD").state == "live"
-
-
-def test_a_refused_subscription_fails_the_stream(tracker):
-    """A SubscriptionError naming the stream makes it failed, with the exchange's reason."""
-    [change] = tracker.on_error(SubscriptionError(10300, "ticker:tBTCUSD: symbol: invalid"))
-    assert change.new == "failed"
-    health = tracker.stream("ticker tBTCUSD")
-    assert health.state == "failed" and "symbol: invalid" in health.reason
-
-
-def test_a_refusal_inside_a_response_event_fails_the_stream(clock):
-    """Binance answers a bad subscribe in a Response on on_event; its error fails the stream."""
-    from exchange_wss.errors import ExchangeError
-
-    class Response:  # the shape of exchange_wss.binance.protocol.Response
-        def __init__(self, error):
-            self.error = error
-
-    tracker = HealthTracker(clock=clock)
-    tracker.add_stream("ticker NOPEUSDT", "ticker", "NOPEUSDT", "market-", ["nopeusdt@ticker"])
-    tracker.on_event(Response(ExchangeError(2, "invalid stream name `nopeusdt@ticker`")))
-    assert tracker.stream("ticker NOPEUSDT").state == "failed"
-
-
-def test_a_connection_that_gives_up_fails_its_streams(tracker):
-    """gave_up on the connection marks its streams failed."""
-    tracker.message("ticker tBTCUSD")
-    tracker.on_event(ConnectionState("gave_up", "public-0", "10 attempts"))
-    assert tracker.stream("ticker tBTCUSD").state == "failed"
-    assert tracker.connections()[0].state == "gave up"
-
-
-def test_streams_of_another_connection_are_untouched(clock):
-    """A drop of the auth connection leaves the public streams live."""
-    tracker = HealthTracker(clock=clock)
-    tracker.add_stream("ticker tBTCUSD", "ticker", "tBTCUSD", "public-")
-    tracker.add_stream("auth", "auth", None, "auth")
-    tracker.message("ticker tBTCUSD")
+def test_an_unbound_stream_is_pending_while_its_connection_is_down(tracker, clock):
+    """When its connection drops, an unbound stream is pending, never stale, until data again."""
     tracker.message("auth")
-    tracker.on_event(ConnectionState("disconnected", "auth"))
-    assert tracker.stream("ticker tBTCUSD").state == "live"
-    assert tracker.stream("auth").state == "pending"
+    changes = tracker.on_event(ConnectionState("disconnected", "auth", "connection lost"))
+    assert [(c.stream, c.new) for c in changes] == [("auth", "pending")]
+    assert tracker.stream("ticker tBTCUSD").state == "pending"  # no data yet, untouched
+    auth = next(c for c in tracker.connections() if c.name == "auth")
+    assert (auth.state, auth.reason) == ("down", "connection lost")
 
 
-def test_rate_counts_messages_of_the_last_window(tracker, clock):
+def test_an_unbound_streams_rate_counts_the_last_window(tracker, clock):
     """The rate is the messages of the last `window` seconds over that window."""
     for _ in range(30):
-        tracker.message("book tBTCUSD")
+        tracker.message("ticker tBTCUSD")
         clock.advance(0.5)           # 2 messages a second for 15 s
-    assert tracker.stream("book tBTCUSD").rate == pytest.approx(2.0, abs=0.2)
+    assert tracker.stream("ticker tBTCUSD").rate == pytest.approx(2.0, abs=0.2)
     clock.advance(20)
-    assert tracker.stream("book tBTCUSD").rate == 0
+    assert tracker.stream("ticker tBTCUSD").rate == 0
 
 
-def test_age_is_the_time_since_the_last_message(tracker, clock):
-    """A stream's age is the time since its last message; None before the first."""
-    assert tracker.stream("book tBTCUSD").age(clock.now) is None
-    tracker.message("book tBTCUSD")
-    clock.advance(3.5)
-    assert tracker.stream("book tBTCUSD").age(clock.now) == pytest.approx(3.5)
-
-
-def test_ping_latency_is_measured_per_connection(tracker, clock):
-    """A pong for a ping sent 40 ms earlier sets that connection's latency to 40 ms."""
-
-    class Pong:  # the shape of exchange_wss.bitfinex.protocol.Pong
-        def __init__(self, cid):
-            self.cid = cid
-
-    tracker.ping_sent("public-0", 77)
-    clock.advance(0.040)
-    tracker.on_event(Pong(77))
-    assert tracker.connections()[0].latency == pytest.approx(0.040)
-
-
-def test_authenticated_is_kept_until_the_connection_drops(tracker):
-    """authenticated marks the connection; a drop clears it."""
-    tracker.on_event(ConnectionState("connected", "auth"))
+def test_without_a_client_connections_follow_the_events(tracker):
+    """Unattached, connections are those named on on_event; authenticated until a drop."""
     tracker.on_event(ConnectionState("authenticated", "auth"))
     auth = next(c for c in tracker.connections() if c.name == "auth")
     assert auth.authenticated and auth.state == "up"
@@ -191,6 +209,8 @@ def test_authenticated_is_kept_until_the_connection_drops(tracker):
     auth = next(c for c in tracker.connections() if c.name == "auth")
     assert not auth.authenticated and auth.state == "down"
 
+
+# -- end to end ---------------------------------------------------------------------------------
 
 def test_a_stalled_sandbox_shows_stale_then_recovered():
     """End to end on the Bitfinex sandbox: a stall longer than stale_after makes the live
@@ -200,7 +220,7 @@ def test_a_stalled_sandbox_shows_stale_then_recovered():
     from exchange_wss.cli.state import MarketState
     from exchange_wss.cli.venues import BitfinexVenue
 
-    state = MarketState(HealthTracker(stale_after=0.6))
+    state = MarketState(HealthTracker(stale_after=1.0))
     venue = BitfinexVenue(state, sandbox=True)
     seen = []
     state.listeners.append(lambda r: seen.append(r.data) if r.kind == "health" else None)
@@ -226,4 +246,4 @@ def test_a_stalled_sandbox_shows_stale_then_recovered():
         state.stopping = True  # as the commands do: our own stop is not news
         venue.stop()
     assert [d["state"] for d in seen] == ["live", "stale", "live"]
-    assert seen[-1]["text"].startswith("recovered after ")
+    assert seen[-1]["text"].startswith("recovered: data again after ")

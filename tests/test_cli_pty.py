@@ -161,7 +161,10 @@ def test_demo_at_80x24_shows_every_panel_with_its_age(terminal):
     """The demo at 80x24: ticker, book, trades, its orders and fills, each titled with an age,
     an event log that keeps moving, and the summary once it ends."""
     term = terminal(["demo", "--duration", "8"], 80, 24)
-    first = term.wait_screen(lambda t: "my fills UTC age" in t and "EXECUTED" in t)
+    # The client samples its streams' health 4 times a second: the flow may finish
+    # (about a second) before the first sample after the first data says "live".
+    first = term.wait_screen(lambda t: "my fills UTC age" in t and "EXECUTED" in t
+                             and "book P0 tBTCUSD live age" in t)
     for title in (r"tBTCUSD live age", r"book P0 tBTCUSD live age", r"trades UTC live age",
                   r"my orders age \d+\.\ds", r"my fills UTC age \d+\.\ds"):
         assert re.search(title, first), (title, first)

@@ -160,11 +160,14 @@ def test_trades_show_their_times_in_utc():
 
 def test_header_leaves_out_whole_parts_when_narrow():
     """A narrow header drops the server's name whole, never cutting it or a ping."""
+    import dataclasses
+
+    from exchange_wss.cli.health import ConnectionHealth
     state = _state()
-    state.health.ping_sent("public-0", 1)
-    state.health.pong(1)
-    wide = views.header(state.frame(), 120).plain
-    narrow = views.header(state.frame(), 50).plain
+    frame = dataclasses.replace(state.frame(), connections=(
+        ConnectionHealth("public-0", "up", state.clock(), None, False, 0.0123),))
+    wide = views.header(frame, 120).plain
+    narrow = views.header(frame, 50).plain
     assert "bitfinex sandbox" in wide and "ping" in wide
     assert "bitfinex sandbox" not in narrow and "sandb" not in narrow
     assert "public-0 up" in narrow

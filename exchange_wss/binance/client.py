@@ -274,6 +274,8 @@ class BinanceWssClient(MarketStreams, BaseClient):
     def _book_out_of_sync(self, sub: Subscription, reason: str) -> None:
         self.stats.sequence_gaps += 1
         self.stats.resyncs += 1
+        sub.resyncs += 1
+        sub.resync_reason = reason
         if sub.book is not None:
             sub.book.synced = False
         self._emit_error(SequenceGap(f"{sub.symbol} book: {reason}; resyncing from a new "
@@ -517,6 +519,13 @@ class BinanceWssClient(MarketStreams, BaseClient):
             self._emit_event(event)
 
     # -- lifecycle -----------------------------------------------------------------------
+    def _links(self) -> List[Any]:
+        links: List[Any] = list(self._market_links)
+        for link in (self._api_link, self._user_link):
+            if link is not None:
+                links.append(link)
+        return links
+
     def _start_connections(self) -> None:
         for link in self._market_links:
             link.conn.start()

@@ -145,6 +145,8 @@ class ApiLink(Link):
         #: The last refusal of ``session.logon`` (requests fail as not sent meanwhile).
         self.logon_error: Optional[BaseException] = None
         self._logon_timer: Any = None
+        #: The Spot user-data subscription's answer on this connection (None: none yet).
+        self.user_data_ok: Optional[bool] = None
 
     def new_session(self) -> BinanceSession:
         return BinanceSession(self.control, market=self.client.market)
@@ -253,6 +255,8 @@ class ApiLink(Link):
     def _user_data_subscribed(self, conn: WebSocketConnection, session: Any, error: Any,
                               load: bool) -> None:
         client = self.client
+        if session is self.session:
+            self.user_data_ok = error is None
         if error is not None:
             client._emit_error(error)
             client._account.release()
@@ -296,6 +300,20 @@ class ApiLink(Link):
     def owns(self, request: Request) -> bool:
         return True
 
+    def auth_state(self) -> str:
+        # Without session.logon orders are signed one by one: only the Spot user-data
+        # subscription authenticates the connection itself.
+        client = self.client
+        if client._logon:
+            if self.logged_on and self.session is not None:
+                return "ok"
+            return "failed" if self.logon_error is not None else "pending"
+        if not (client._user_data_wanted and client.market == "spot"):
+            return "none"
+        if self.user_data_ok is None or self.session is None:
+            return "pending"
+        return "ok" if self.user_data_ok else "failed"
+
     def write_request(self, request: Request, frame: Any = None) -> bool:
         # The id is this connection's: the session stamps it on a copy.
         session = self.session
@@ -309,6 +327,7 @@ class ApiLink(Link):
         self.client._in_doubt.add(requests, reason)
 
     def closed(self, reason: str) -> None:
+        self.user_data_ok = None
         self._cancel_logon_timer()
         self.logged_on = False
         if self.client.market == "spot":
@@ -351,6 +370,10 @@ class UserStreamLink(Link):
         session.expect_user_data(client._account.live, raw=client.raw,
                                  events=client._user_stream_events())
         return session
+
+    def auth_state(self) -> str:
+        # The listenKey in the URL is the credential: open means accepted.
+        return "ok" if self.session is not None else "pending"
 
     frame_key = staticmethod(frame_key)
 

@@ -254,6 +254,9 @@ class BinanceSession:
         self._acks: Dict[int, Tuple[str, List[Any]]] = {}   # id -> (op, subscriptions)
         self._requests: Dict[int, Any] = {}                   # id -> request key
         self._confirmed: Dict[str, Any] = {}                  # stream -> subscription
+        # Frames counted by stream handlers since replaced or removed (a
+        # resubscribe): frames_of stays cumulative over the connection.
+        self._retired: Dict[str, int] = {}                    # stream -> frames
 
     def next_id(self) -> int:
         """A request id unique on this connection."""
@@ -288,7 +291,7 @@ class BinanceSession:
         if self._confirmed.get(name) is not sub:
             return None
         del self._confirmed[name]
-        self._streams.pop(name, None)
+        self._retire(name)
         req_id = self.next_id()
         self._acks[req_id] = ("unsubscribe", [sub])
         return unsubscribe_request([sub.spec], req_id)
@@ -302,9 +305,17 @@ class BinanceSession:
         return {**frame, "id": req_id}
 
     def frames_of(self, sub: Any) -> int:
-        """Data frames routed for ``sub``'s stream on this connection (health reports)."""
-        handler = self._streams.get(_norm_stream(sub.spec))
-        return handler.frames if handler is not None else 0
+        """Data frames routed for ``sub``'s stream on this connection, resubscribes
+        included (health samples it; it only grows)."""
+        name = _norm_stream(sub.spec)
+        handler = self._streams.get(name)
+        return (handler.frames if handler is not None else 0) + self._retired.get(name, 0)
+
+    def _retire(self, name: str) -> None:
+        """Stop routing ``name``, keeping its handler's count for :meth:`frames_of`."""
+        handler = self._streams.pop(name, None)
+        if handler is not None and handler.frames:
+            self._retired[name] = self._retired.get(name, 0) + handler.frames
 
     # ------------------------------------------------------------------ registration
 
@@ -343,6 +354,7 @@ class BinanceSession:
 
     def _route(self, name: str, target: Any, raw: bool, book: Optional[OrderBook]) -> None:
         kind, many = _stream_kind(name)
+        self._retire(name)
         if kind == "diff" and book is not None:
             handler: Any = _SyncedStream(self, name, target, raw, book)
         elif kind == "partial":
@@ -358,7 +370,7 @@ class BinanceSession:
     def forget_stream(self, name: str) -> None:
         """Stop routing a stream (after UNSUBSCRIBE); later data is UnknownStream."""
         if isinstance(name, str):
-            self._streams.pop(_norm_stream(name), None)
+            self._retire(_norm_stream(name))
 
     def expect_response(self, req_id: Any, on_result: Callable[[Any, Any], None]) -> None:
         """Call ``on_result(result, None)`` or ``on_result(None, ExchangeError)``
@@ -527,7 +539,7 @@ class BinanceSession:
                     self._confirmed[name] = sub
                     control(SubscribeConfirmed(sub, msg))
                 else:
-                    self._streams.pop(name, None)
+                    self._retire(name)
                     control(SubscribeRefused(sub, error.code, error.msg, msg))
             elif error is None:
                 control(UnsubscribeConfirmed(sub, msg))

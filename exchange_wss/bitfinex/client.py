@@ -174,8 +174,10 @@ class WssClient(BaseClient):
             return OrderBook(spec.symbol, kind="raw" if spec.is_raw_book else "price",
                              funding=spec.is_funding)
 
+        # Liquidations come when they happen: a quiet liq: feed is not a stale one.
+        quiet = spec.channel == "status" and (spec.key or "").startswith("liq:")
         return self._register(spec.label, spec, callback, symbol=spec.symbol,
-                              book=book if spec.is_book else None)
+                              book=book if spec.is_book else None, quiet=quiet)
 
     def _place(self, sub: Subscription) -> None:
         link = self._public_link_with_room()

@@ -45,6 +45,8 @@ class BitfinexLink(Link):
         super().__init__(client, name, url, open_pacer=pacer)
         self.auth = auth
         self.authenticated = False
+        #: The server refused this connection's auth (until it closes).
+        self.auth_refused = False
         # ox_multi batches handed over before the first authentication.
         self.group_outbox: List[Any] = []
 
@@ -76,6 +78,14 @@ class BitfinexLink(Link):
 
     def closed(self, reason: str) -> None:
         self.authenticated = False
+        self.auth_refused = False
+
+    def auth_state(self) -> str:
+        if not self.auth:
+            return "none"
+        if self.authenticated:
+            return "ok"
+        return "failed" if self.auth_refused else "pending"
 
     def in_doubt(self, requests: List[Request], reason: str) -> None:
         # Settled by the order snapshot after the next authentication (see
@@ -136,6 +146,7 @@ class BitfinexLink(Link):
             for items in groups:
                 self.send_group(items)
         elif kind is bs.AuthFailed:
+            self.auth_refused = True
             err = AuthenticationError(event.code, event.msg, event.raw)
             client._emit_error(err)
             client.requests.fail_queued(f"authentication was refused: {event.msg}", err)
@@ -180,4 +191,4 @@ class BitfinexLink(Link):
             client._platform_up(self.name, "maintenance ended (20061)")
             # Bitfinex advises to unsubscribe and subscribe every channel again.
             for sub in self.subs:
-                self.subs.resync(sub)
+                self.subs.resync(sub, "maintenance ended (20061)")

@@ -148,6 +148,9 @@ class BitfinexSession:
         self._pending: Dict[int, Any] = {}         # subId -> subscription asked for
         self._bound: Dict[int, Any] = {}           # id(subscription) -> chanId
         self._leaving: Dict[Any, Any] = {}         # chanId -> subscription unsubscribing
+        # Frames counted by handlers since replaced (a resubscribe): frames_of
+        # stays cumulative over the connection.
+        self._retired: Dict[Any, int] = {}         # subscription -> frames
         self._sub_ids = itertools.count(1)
         self._last_pub: Optional[int] = None
         self._last_auth: Optional[int] = None
@@ -169,7 +172,9 @@ class BitfinexSession:
         chan_id = self._bound.pop(id(sub), None)
         if chan_id is None:
             return None
-        self._handlers.pop(chan_id, None)
+        handler = self._handlers.pop(chan_id, None)
+        if handler is not None and handler.frames:
+            self._retired[sub] = self._retired.get(sub, 0) + handler.frames
         self._leaving[chan_id] = sub
         return unsubscribe_request(chan_id)
 
@@ -178,10 +183,11 @@ class BitfinexSession:
         return self._bound.get(id(sub))
 
     def frames_of(self, sub: Any) -> int:
-        """Data frames routed to ``sub`` on this connection (health reports)."""
+        """Data frames routed to ``sub`` on this connection, resubscribes included
+        (health samples it; it only grows)."""
         chan_id = self._bound.get(id(sub))
         handler = self._handlers.get(chan_id) if chan_id is not None else None
-        return handler.frames if handler is not None else 0
+        return (handler.frames if handler is not None else 0) + self._retired.get(sub, 0)
 
     def expect_auth(self, deliver: Callable[[Any], None]) -> None:
         """Bind chan 0 (the account channel) to ``deliver``; call before sending ``auth``."""

@@ -180,15 +180,17 @@ class Demo:
 
     # -- the scripted flow ------------------------------------------------------------------
     def _check_failed(self) -> None:
-        """Fail at once when the exchange refused a stream the flow needs."""
-        failed = [s for s in self.state.health.streams() if s.state == "failed"]
+        """Fail at once when the exchange refused a stream the flow needs (the client
+        would retry it; the demo's sandbox refuses nothing it can serve)."""
+        failed = [s for s in self.state.health.streams() if s.state == "failed" or s.error]
         if failed:
-            raise DemoFailure("; ".join(f"the exchange refused {s.name}: {s.reason}"
+            raise DemoFailure("; ".join(f"the exchange refused {s.name}: {s.error or s.reason}"
                                         for s in failed))
 
     def _wait(self, predicate: Any, deadline: float, what: str) -> Any:
         state = self.state
-        failed = lambda: any(s.state == "failed" for s in state.health.streams())  # noqa: E731
+        failed = lambda: any(s.state == "failed" or s.error  # noqa: E731
+                             for s in state.health.streams())
         result = state.wait(lambda: predicate() or failed() or self.stop.is_set()
                             or self.printer.closed.is_set(), deadline)
         if self.stop.is_set():

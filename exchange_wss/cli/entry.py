@@ -44,10 +44,35 @@ def _positive(text: str) -> float:
     return value
 
 
+def _stream_arguments(cmd: argparse.ArgumentParser, what: str) -> None:
+    """The arguments ``watch`` and ``health`` share: what to subscribe to, where."""
+    cmd.add_argument("venue", choices=EXCHANGES, metavar="{bitfinex,binance,ftx}",
+                     help="the exchange")
+    cmd.add_argument("channels", metavar="CHANNELS",
+                     help="comma-separated channels, e.g. ticker,book,trades")
+    cmd.add_argument("symbols", nargs="+", metavar="SYMBOL",
+                     help="symbols as the venue spells them: tBTCUSD, BTCUSDT, BTC-PERP")
+    cmd.add_argument("--sandbox", action="store_true",
+                     help=f"{what} the built-in sandbox, run in-process (default: the real "
+                          "exchange)")
+    cmd.add_argument("--market", choices=BINANCE_MARKETS, default=None,
+                     help="Binance market (default spot)")
+    cmd.add_argument("--url", default=None,
+                     help="another endpoint (an FTX-protocol venue; bitfinex, ftx only)")
+    cmd.add_argument("--duration", type=_positive, default=None,
+                     help=f"seconds to {what}, from the moment the client starts (default: "
+                          "until Ctrl-C)")
+    cmd.add_argument("--stale-after", type=_positive, default=10.0,
+                     help="seconds without data after which a stream shows as stale "
+                          "(default %(default)s)")
+    cmd.add_argument("--seed", type=int, default=1,
+                     help="seed of the sandbox market (default %(default)s)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``exchange-wss`` argument parser: ``--version`` and the commands ``sandbox``,
-    ``watch``, ``demo``, ``record``, ``replay`` and ``relay``, every choice listed in its
-    usage."""
+    ``watch``, ``health``, ``demo``, ``record``, ``replay`` and ``relay``, every choice
+    listed in its usage."""
     from .. import __version__
 
     parser = argparse.ArgumentParser(
@@ -55,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Threaded WebSocket clients for crypto exchanges, with a local sandbox.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command",
-                                metavar="{sandbox,watch,demo,record,replay,relay}")
+                                metavar="{sandbox,watch,health,demo,record,replay,relay}")
 
     sb = sub.add_parser(
         "sandbox", help="run sandbox exchanges until Ctrl-C, with a fault console",
@@ -91,33 +116,36 @@ def build_parser() -> argparse.ArgumentParser:
                     "and ping. Channels: "
                     + "; ".join(f"{v}: {c}" for v, c in WATCH_CHANNELS.items()) + ".",
         epilog="example: exchange-wss watch bitfinex ticker,book,trades tBTCUSD --sandbox")
-    watch.add_argument("venue", choices=EXCHANGES, metavar="{bitfinex,binance,ftx}",
-                       help="the exchange")
-    watch.add_argument("channels", metavar="CHANNELS",
-                       help="comma-separated channels, e.g. ticker,book,trades")
-    watch.add_argument("symbols", nargs="+", metavar="SYMBOL",
-                       help="symbols as the venue spells them: tBTCUSD, BTCUSDT, BTC-PERP")
-    watch.add_argument("--sandbox", action="store_true",
-                       help="watch the built-in sandbox, run in-process (default: the real "
-                            "exchange)")
-    watch.add_argument("--market", choices=BINANCE_MARKETS, default=None,
-                       help="Binance market (default spot)")
-    watch.add_argument("--url", default=None,
-                       help="another endpoint (an FTX-protocol venue; bitfinex, ftx only)")
+    _stream_arguments(watch, "watch")
     watch.add_argument("--no-ui", action="store_true",
                        help="print a line per ticker, trade and top-of-book change instead "
                             "of the live view (automatic when stdout is not a terminal)")
     watch.add_argument("--json", action="store_true",
                        help="print JSON lines (one object per event; implies --no-ui)")
-    watch.add_argument("--duration", type=_positive, default=None,
-                       help="seconds to watch, from the moment the client starts (default: "
-                            "until Ctrl-C)")
-    watch.add_argument("--stale-after", type=_positive, default=10.0,
-                       help="seconds without data after which a stream shows as stale "
-                            "(default %(default)s)")
-    watch.add_argument("--seed", type=int, default=1,
-                       help="seed of the sandbox market (default %(default)s)")
     watch.set_defaults(func=_lazy(".watch", "cmd_watch"))
+
+    health = sub.add_parser(
+        "health", help="show the client's health report of streams (live, or --sandbox)",
+        description="Subscribe to CHANNELS of each SYMBOL on VENUE and show the client's "
+                    "own health report: each stream's state (pending, live, resyncing, "
+                    "stale, failed), age, rate, messages, resyncs and why; each "
+                    "connection's state, ping round trip, reconnects, requests and "
+                    "authentication. With --duration it exits 1 unless every stream is "
+                    "live at the end. Channels: "
+                    + "; ".join(f"{v}: {c}" for v, c in WATCH_CHANNELS.items()) + ".",
+        epilog="example: exchange-wss health bitfinex ticker,book tBTCUSD --sandbox --json "
+               "--duration 5")
+    _stream_arguments(health, "check")
+    health.add_argument("--no-ui", action="store_true",
+                        help="print the health signals as lines and the whole report every "
+                             "--interval seconds (automatic when stdout is not a terminal)")
+    health.add_argument("--json", action="store_true",
+                        help="print client.health() as one JSON object every --interval "
+                             "seconds and one at the end (implies --no-ui)")
+    health.add_argument("--interval", type=_positive, default=5.0,
+                        help="seconds between two reports without the live view (default "
+                             "%(default)s)")
+    health.set_defaults(func=_lazy(".health_cmd", "cmd_health"))
 
     demo = sub.add_parser(
         "demo", help="stream market data and trade against an in-process sandbox",

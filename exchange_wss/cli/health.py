@@ -1,22 +1,25 @@
-"""Per-stream and per-connection health for the terminal views, worked out from what the
-callbacks and ``on_event``/``on_error`` show.
+"""Per-stream and per-connection health for the terminal views, from the client's own
+report (``client.health()``).
 
-This is an adapter: the clients do not report per-subscription health yet, so
-:class:`HealthTracker` derives it, in the view layer, from the messages each
-callback gets, the :class:`~exchange_wss.models.ConnectionState` events and the
-errors. Everything else in :mod:`exchange_wss.cli` reads health only through
-:meth:`HealthTracker.streams` and :meth:`HealthTracker.connections` (plain data), so
-when the clients gain ``client.health()`` this class is the one place to change.
+:class:`HealthTracker` is the one place the CLI reads health: everything else in
+:mod:`exchange_wss.cli` sees it only through :meth:`HealthTracker.streams` and
+:meth:`HealthTracker.connections` (plain records) and the :class:`HealthChange`
+signals. Once :meth:`HealthTracker.attach` gave it a client, a stream bound to
+that client's subscription handle (:meth:`HealthTracker.bind`) shows what the
+client reports for it (state, last message, rate, resyncs, why), every connection
+is the client's (open or not, authenticated, the WebSocket ping's round trip), and
+the client's :class:`~exchange_wss.models.StreamHealth` signals become the views'
+changes. The tracker only renames (a view's ``"book tBTCUSD"`` is the client's
+``"book:tBTCUSD:P0"``) and puts the client's times on its own clock.
 
-What it cannot know from outside the client, and so guesses (the client's own
-report will not): which connection a stream rides (the venue names a connection
-prefix, e.g. ``public-``), and which stream an error is about (matched on the
-stream's labels in the error's text).
+What the client has no handle for is counted here from the stream's callback, as
+before the clients reported health: the demo's account events (Bitfinex's account
+channel and Binance's user data are not subscription handles), and streams a test
+feeds by hand. Those never go stale unless registered with ``can_go_stale``, and
+follow the ``on_event`` connection states of the connection they ride.
 
-States, as the clients will name them: ``pending`` (subscribed, no data yet, or
-its connection is down), ``live``, ``resyncing`` (a book being rebuilt after a
-checksum mismatch or a gap), ``stale`` (no data for ``stale_after`` seconds while
-its connection is up), ``failed`` (refused by the exchange, or the connection gave up).
+States, as the clients name them: ``pending``, ``live``, ``resyncing``, ``stale``,
+``failed`` (see :mod:`exchange_wss._health`).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional
 
 __all__ = ["HealthTracker", "StreamHealth", "ConnectionHealth", "HealthChange", "STATES"]
 
@@ -34,21 +37,26 @@ STATES = ("pending", "live", "resyncing", "stale", "failed")
 #: Connection states after which the connection carries data again.
 _UP = {"connected", "reconnected", "rotated", "authenticated", "resumed",
        "user data subscribed"}
+#: The client's connection states as the views name them.
+_CONNECTION_STATES = {"open": "up", "closed": "down", "gave_up": "gave up"}
 
 
 @dataclass(frozen=True)
 class StreamHealth:
-    """One stream as last seen (times are ``time.monotonic()`` values).
+    """One stream as last seen (times are the tracker's clock, ``time.monotonic()``).
 
     Attributes:
         name: what the views call it, e.g. ``"book tBTCUSD"``.
+        connection: the connection carrying it (the client's name when bound,
+            else the prefix it was registered with).
         state: one of :data:`STATES`.
         since: when it entered ``state``.
         last_message: when its last message arrived (None: never).
         messages: messages received.
-        rate: messages per second over the tracker's window.
+        rate: messages per second.
         resyncs: times it was rebuilt (checksum mismatch, gap).
-        reason: why it is in ``state`` when that is not ``live``.
+        reason: why it is in ``state``.
+        error: the last error the exchange answered it with (a refusal), if any.
     """
 
     name: str
@@ -62,20 +70,22 @@ class StreamHealth:
     rate: float
     resyncs: int
     reason: Optional[str]
+    error: Optional[str] = None
 
     def age(self, now: float) -> Optional[float]:
         """Seconds since the last message (None: no message yet)."""
-        return None if self.last_message is None else now - self.last_message
+        return None if self.last_message is None else max(0.0, now - self.last_message)
 
 
 @dataclass(frozen=True)
 class ConnectionHealth:
-    """One connection as last reported on ``on_event``.
+    """One connection.
 
     Attributes:
-        state: ``up``, ``down``, ``paused`` or ``gave up``.
-        latency: the last measured round trip of an application ping, in seconds
-            (None where the venue's client offers no ping with an answer).
+        state: ``connecting``, ``up``, ``down``, ``paused`` or ``gave up``.
+        latency: the round trip of its last WebSocket ping, in seconds (None: none yet).
+        reconnects: times the client re-opened it.
+        requests: requests it holds unsettled (queued, written or in doubt).
     """
 
     name: str
@@ -84,6 +94,8 @@ class ConnectionHealth:
     reason: Optional[str]
     authenticated: bool
     latency: Optional[float]
+    reconnects: int = 0
+    requests: int = 0
 
 
 @dataclass(frozen=True)
@@ -102,13 +114,12 @@ class _Stream:
     channel: str
     symbol: Optional[str]
     connection: Optional[str]
-    labels: Tuple[str, ...]
     state: str
     since: float
     added: float
+    subscription: Any = None  # the client's handle, once bound
     last_message: Optional[float] = None
     messages: int = 0
-    resyncs: int = 0
     reason: Optional[str] = None
     ever_live: bool = False
     stale_after: Optional[float] = None  # None: never stale (account streams are quiet)
@@ -122,18 +133,19 @@ class _Connection:
     since: float
     reason: Optional[str] = None
     authenticated: bool = False
-    latency: Optional[float] = None
 
 
 class HealthTracker:
-    """Derives per-stream health from callbacks and events (see the module docstring).
+    """The views' health: the client's report, plus what it has no handle for (see the
+    module docstring).
 
-    Thread-safe: messages arrive on the reactor thread, views read on theirs.
+    Thread-safe: the client's events and callbacks arrive on the reactor thread, views
+    read on theirs.
 
     Args:
-        stale_after: seconds without data, connection up, after which a live
-            stream is ``stale``.
-        window: seconds the message rate is averaged over.
+        stale_after: seconds without data, connection up, after which a live stream is
+            ``stale``; the venues give it to the client they make.
+        window: seconds the message rate of a stream counted here is averaged over.
         clock: the time source (tests pass a fake one).
     """
 
@@ -146,30 +158,49 @@ class HealthTracker:
         self._clock = clock
         self._lock = threading.Lock()
         self._streams: Dict[str, _Stream] = {}
+        self._by_label: Dict[str, str] = {}
         self._connections: Dict[str, _Connection] = {}
-        self._pings: Dict[Any, Tuple[str, float]] = {}
+        self._paused: Dict[str, Optional[str]] = {}
+        self._client: Any = None
 
     # -- what the venue registers --------------------------------------------------------
+    def attach(self, client: Any) -> None:
+        """Read the streams bound to ``client``'s handles, and its connections, from
+        ``client.health()`` from now on."""
+        with self._lock:
+            self._client = client
+
     def add_stream(self, name: str, channel: str, symbol: Optional[str] = None,
-                   connection: Optional[str] = None, labels: Sequence[str] = (),
-                   can_go_stale: bool = True) -> None:
-        """Register a stream, ``pending`` until its first message.
+                   connection: Optional[str] = None, can_go_stale: bool = True) -> None:
+        """Register a stream, ``pending`` until its first message (or until
+        :meth:`bind` hands it to the client's report).
 
         Args:
             name: unique name, e.g. ``"book tBTCUSD"``.
-            connection: prefix of the connection names that may carry it (``"public-"``).
-            labels: texts that name it in the client's errors (``"ticker:tBTCUSD"``).
+            connection: prefix of the connection names that may carry it (``"public-"``),
+                for a stream counted here.
             can_go_stale: False for streams whose silence is normal (an account's events).
         """
         now = self._clock()
         with self._lock:
-            self._streams[name] = _Stream(name, channel, symbol, connection, tuple(labels),
-                                          "pending", now, now,
+            self._streams[name] = _Stream(name, channel, symbol, connection, "pending", now,
+                                          now,
                                           stale_after=self.stale_after if can_go_stale else None)
+
+    def bind(self, name: str, subscription: Any) -> None:
+        """The client's handle for stream ``name``: its health is the client's from now on."""
+        with self._lock:
+            stream = self._streams.get(name)
+            if stream is not None and subscription is not None:
+                stream.subscription = subscription
+                self._by_label[subscription.label] = name
 
     # -- what the callbacks report -----------------------------------------------------------
     def message(self, name: str, snapshot: bool = False) -> Optional[HealthChange]:
-        """A message arrived on ``name``; ``snapshot`` marks a full book (ends a resync).
+        """A message arrived on ``name`` (its callback ran).
+
+        A stream bound to a client handle takes its health from the client, so this
+        changes nothing for it. A stream counted here becomes live.
 
         Returns:
             The change of state it caused, if any.
@@ -177,7 +208,7 @@ class HealthTracker:
         now = self._clock()
         with self._lock:
             stream = self._streams.get(name)
-            if stream is None:
+            if stream is None or stream.subscription is not None:
                 return None
             previous = stream.last_message
             stream.messages += 1
@@ -190,7 +221,7 @@ class HealthTracker:
                 buckets.append((second, 1))
                 while buckets and buckets[0][0] <= second - self.window:
                     buckets.popleft()
-            if stream.state == "live" or (stream.state == "resyncing" and not snapshot):
+            if stream.state == "live":
                 return None
             old = stream.state
             if not stream.ever_live:
@@ -199,74 +230,30 @@ class HealthTracker:
                         f"first data after {waited:.1f}s")
             elif old == "stale":
                 text = f"recovered after {now - (previous or now):.1f}s of silence"
-            elif old == "resyncing":
-                text = "resynced"
             else:
                 text = "recovered"
             stream.ever_live = True
             return self._set(stream, "live", now, None, text)
 
     def on_event(self, event: Any) -> List[HealthChange]:
-        """Feed an ``on_event`` event: connection states, pongs, error answers."""
+        """Feed an ``on_event`` event: the client's stream health signals, connection states."""
         kind = type(event).__name__
+        if kind == "StreamHealth":
+            return self._signal(event)
         if kind == "ConnectionState":
             return self._connection_state(event.state, event.connection, event.reason)
-        if kind == "Pong":
-            self.pong(getattr(event, "cid", None))
-            return []
-        error = getattr(event, "error", None)  # Binance answers refusals in a Response
-        if isinstance(error, BaseException):
-            return self.on_error(error)
         return []
 
-    def on_error(self, error: BaseException) -> List[HealthChange]:
-        """Feed an ``on_error`` exception; those naming a stream change its state."""
-        kind = type(error).__name__
-        if kind in ("ChecksumMismatch", "SequenceGap"):
-            new, reason = "resyncing", kind
-        elif kind in ("SubscriptionError", "ExchangeError"):
-            new, reason = "failed", str(error)
-        else:
-            return []
-        text = str(error)
-        now = self._clock()
-        changes = []
-        with self._lock:
-            for stream in self._streams.values():
-                if any(label and label in text for label in stream.labels):
-                    if new == "resyncing":
-                        stream.resyncs += 1
-                    if stream.state != new:
-                        changes.append(self._set(stream, new, now, reason, reason))
-        return changes
-
-    def ping_sent(self, connection: str, token: Any) -> None:
-        """An application ping ``token`` left on ``connection``; :meth:`pong` measures it."""
-        with self._lock:
-            self._pings[token] = (connection, self._clock())
-            if len(self._pings) > 64:  # answers that never came: keep the newest
-                self._pings.pop(next(iter(self._pings)))
-
-    def pong(self, token: Any) -> None:
-        """The answer to ping ``token`` arrived."""
-        now = self._clock()
-        with self._lock:
-            sent = self._pings.pop(token, None)
-            if sent is None:
-                return
-            conn = self._connections.get(sent[0])
-            if conn is not None:
-                conn.latency = now - sent[1]
-
     def poll(self) -> List[HealthChange]:
-        """Check for streams gone stale; call it now and then (the views do, at each refresh)."""
+        """Check the streams counted here for staleness (the views call it at each
+        refresh; the client watches its own streams)."""
         now = self._clock()
         changes = []
         with self._lock:
             for stream in self._streams.values():
                 limit = stream.stale_after
-                if (limit is not None and stream.state == "live"
-                        and stream.last_message is not None
+                if (stream.subscription is None and limit is not None
+                        and stream.state == "live" and stream.last_message is not None
                         and now - stream.last_message >= limit and self._carried(stream)):
                     changes.append(self._set(stream, "stale", now, f"no data for {limit:g}s",
                                              f"no data for {limit:g}s, connection up"))
@@ -276,31 +263,93 @@ class HealthTracker:
     def streams(self) -> List[StreamHealth]:
         """Every stream, in registration order, as plain data."""
         now = self._clock()
+        report = self._report()
+        reported = {r["label"]: r for r in report["streams"]} if report is not None else {}
         with self._lock:
-            return [StreamHealth(s.name, s.channel, s.symbol, s.connection, s.state, s.since,
-                                 s.last_message, s.messages, self._rate(s, now), s.resyncs,
-                                 s.reason) for s in self._streams.values()]
+            out = []
+            for s in self._streams.values():
+                sub = s.subscription
+                record = reported.get(sub.label) if sub is not None else None
+                if record is not None:
+                    out.append(self._bound(s, record, now - report["time"]))
+                else:
+                    out.append(StreamHealth(s.name, s.channel, s.symbol, s.connection, s.state,
+                                            s.since, s.last_message, s.messages,
+                                            self._rate(s, now), 0, s.reason))
+            return out
 
     def stream(self, name: str) -> Optional[StreamHealth]:
         """One stream by name (None: not registered)."""
         return next((s for s in self.streams() if s.name == name), None)
 
     def connections(self) -> List[ConnectionHealth]:
-        """Every connection seen on ``on_event``, in order of first appearance."""
+        """Every connection: the client's once attached (in its order), then any other
+        seen on ``on_event``."""
+        report = self._report()
+        now = self._clock()
+        out: List[ConnectionHealth] = []
         with self._lock:
-            return [ConnectionHealth(c.name, c.state, c.since, c.reason, c.authenticated,
-                                     c.latency) for c in self._connections.values()]
+            seen = set()
+            if report is not None:
+                shift = now - report["time"]
+                for conn in report["connections"]:
+                    name = conn["name"]
+                    seen.add(name)
+                    state = _CONNECTION_STATES.get(conn["state"], conn["state"])
+                    since = conn["since"]
+                    if since is None:
+                        state, since = "connecting", now
+                    else:
+                        since += shift
+                    reason = conn["reason"]
+                    if name in self._paused and state == "up":
+                        state, reason = "paused", self._paused[name]
+                    out.append(ConnectionHealth(name, state, since, reason,
+                                                conn["authenticated"], conn["rtt"],
+                                                conn["reconnects"],
+                                                sum(conn["requests"].values())))
+            for c in self._connections.values():
+                if c.name not in seen:
+                    out.append(ConnectionHealth(c.name, c.state, c.since, c.reason,
+                                                c.authenticated, None))
+        return out
 
     def now(self) -> float:
         """The tracker's clock (ages in :class:`StreamHealth` are against it)."""
         return self._clock()
 
-    # -- internals ---------------------------------------------------------------------------
+    # -- the client's report (one place) ---------------------------------------------------------
+    def _report(self) -> Optional[Dict[str, Any]]:
+        client = self._client
+        return client.health() if client is not None else None
+
+    @staticmethod
+    def _bound(stream: _Stream, record: Dict[str, Any], shift: float) -> StreamHealth:
+        """A stream as the client reports it, its times moved onto the tracker's clock
+        (``shift``: the tracker's now minus the client's)."""
+        last = record["last_message"]
+        return StreamHealth(stream.name, stream.channel, stream.symbol,
+                            record["connection"] or stream.connection, record["state"],
+                            record["since"] + shift, None if last is None else last + shift,
+                            record["messages"], record["rate"], record["resyncs"],
+                            record["reason"], record["error"])
+
+    def _signal(self, event: Any) -> List[HealthChange]:
+        with self._lock:
+            name = self._by_label.get(event.label)
+        if name is None:
+            return []
+        return [HealthChange(name, event.previous, event.state, event.reason or event.signal)]
+
     def _connection_state(self, state: str, name: str, reason: Optional[str]
                           ) -> List[HealthChange]:
         now = self._clock()
         changes: List[HealthChange] = []
         with self._lock:
+            if state == "paused":
+                self._paused[name] = reason
+            elif state in ("resumed", "disconnected", "gave_up"):
+                self._paused.pop(name, None)
             conn = self._connections.get(name)
             if conn is None:
                 conn = self._connections[name] = _Connection(name, "down", now)
@@ -312,11 +361,11 @@ class HealthTracker:
             elif state in ("disconnected", "gave_up"):
                 conn.state = "down" if state == "disconnected" else "gave up"
                 conn.since, conn.reason, conn.authenticated = now, reason, False
-                conn.latency = None
                 new = "pending" if state == "disconnected" else "failed"
                 why = f"{name} {'down' if state == 'disconnected' else 'gave up'}"
                 for stream in self._streams.values():
-                    if self._rides(stream, name) and stream.state not in ("pending", "failed"):
+                    if (stream.subscription is None and self._rides(stream, name)
+                            and stream.state not in ("pending", "failed")):
                         changes.append(self._set(stream, new, now, why, why))
             elif state == "paused":
                 conn.state, conn.since, conn.reason = "paused", now, reason

@@ -19,7 +19,7 @@ from rich.text import Text
 from . import views
 from .state import Frame, SymbolFrame
 
-__all__ = ["Screen", "compose", "WIDE"]
+__all__ = ["Screen", "HealthScreen", "compose", "compose_health", "WIDE"]
 
 #: Columns from which the wide layout (a third column of health) is used.
 WIDE = 120
@@ -193,3 +193,33 @@ class Screen:
         height = options.height or console.height
         yield Group(*compose(self._frame(), width, height, book_label=self.book_label,
                              wallets_title=self.wallets_title, symbols=self.symbols))
+
+
+def compose_health(frame: Frame, width: int, height: int) -> List[RenderableType]:
+    """The ``health`` command's screen, ``height`` rows: the header, every stream (state,
+    age, rate, messages, resyncs, connection, why), every connection (state, for how
+    long, ping, reconnects, requests, authenticated) and the event log below."""
+    out: List[RenderableType] = [views.header(frame, width)]
+    left = height - 1
+    conns_h = max(3, min(len(frame.connections) + 3, left // 4))
+    events_h = max(3, left // 4)
+    streams_h = max(3, min(len(frame.streams) + 3, left - conns_h - events_h))
+    out.append(views.streams_panel(frame, width, streams_h, detail=True))
+    out.append(views.connections_panel(frame, width, conns_h, detail=True))
+    out.append(views.events_panel(frame, width, max(3, left - streams_h - conns_h)))
+    return out
+
+
+class HealthScreen:
+    """The ``health`` command's live renderable: a fresh frame at each refresh.
+
+    Args:
+        frame: returns the :class:`~exchange_wss.cli.state.Frame` to draw.
+    """
+
+    def __init__(self, frame: Callable[[], Frame]) -> None:
+        self._frame = frame
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        height = options.height or console.height
+        yield Group(*compose_health(self._frame(), options.max_width, height))

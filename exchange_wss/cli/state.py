@@ -335,7 +335,6 @@ class MarketState:
         self.emit(Record("error", time.time(), data={
             "error": type(error).__name__, "message": str(error)}))
         self.note(f"error: {type(error).__name__}: {error}", derived=True)
-        self.report_health(self.health.on_error(error))
 
     # -- the main thread -----------------------------------------------------------------------
     def set_book(self, symbol: str, bids: Sequence[Tuple[Any, Any]],
@@ -376,9 +375,11 @@ class MarketState:
         subscription, no connection (and its last error), or a connection that opened
         but carried nothing for the waiting streams."""
         streams = self.health.streams()
-        failed = [s for s in streams if s.state == "failed"]
-        if failed:
-            return "; ".join(f"the exchange refused {s.name}: {s.reason}" for s in failed)
+        refused = [s for s in streams if s.state == "failed" or s.error]
+        if refused:
+            return "; ".join(f"the exchange refused {s.name}: {s.error or s.reason}"
+                             + ("" if s.state == "failed" else " (still retrying)")
+                             for s in refused)
         if not self.connected:
             if self.last_disconnect:
                 where = "the in-process sandbox" if sandbox else "the exchange"

@@ -17,6 +17,12 @@ __all__ = ["Venue", "BitfinexVenue", "BinanceVenue", "FtxVenue", "VENUES", "Venu
 
 Levels = List[Tuple[Any, Any]]
 
+#: Seconds between two samples of the client's health: as often as the screen refreshes,
+#: so the ages shown are as fresh as the screen.
+HEALTH_INTERVAL = 0.25
+#: Seconds between two WebSocket pings (their round trip is the connections' ping column).
+PING_INTERVAL = 5.0
+
 
 class VenueError(Exception):
     """A venue cannot do what was asked (unknown channel, a closed exchange...);
@@ -42,7 +48,8 @@ class Venue:
     name = ""
     channels: Tuple[str, ...] = ()
     book_label = "book"
-    #: Prefix of the names of the connections carrying market data (for health).
+    #: Prefix of the names of the connections carrying market data (until the client
+    #: names the one carrying each stream).
     market_connection = ""
 
     def __init__(self, state: MarketState, *, sandbox: bool = True,
@@ -97,7 +104,11 @@ class Venue:
             state.note(f"connecting to {self.live_url()}")
         self.client = self.make_client(credentials=account is not None,
                                        on_event=self._on_event, on_error=state.on_error,
-                                       reconnect_delay=0.5, max_reconnect_delay=5.0)
+                                       reconnect_delay=0.5, max_reconnect_delay=5.0,
+                                       stale_after=self.health.stale_after,
+                                       health_interval=HEALTH_INTERVAL,
+                                       ping_interval=PING_INTERVAL)
+        self.health.attach(self.client)
         for symbol in symbols:
             for channel in channels:
                 self._subscribe(channel, symbol)
@@ -130,14 +141,14 @@ class Venue:
         if channel == "book":
             callback = self._copying_book(symbol, callback)
         # Registered before subscribing: the first message may beat the return.
-        self.health.add_stream(name, channel, symbol, self.market_connection,
-                               self.labels(channel, symbol))
-        self.subscribe(channel, symbol, callback)
+        self.health.add_stream(name, channel, symbol, self.market_connection)
+        self.health.bind(name, self.subscribe(channel, symbol, callback))
         if channel == "book":
             self.book_symbols.append(symbol)
 
     def subscribe(self, channel: str, symbol: str, callback: Callable[[Any], None]) -> Any:
-        """Subscribe ``callback`` to ``channel`` of ``symbol`` on the client."""
+        """Subscribe ``callback`` to ``channel`` of ``symbol`` on the client; its
+        :class:`~exchange_wss.Subscription` handle."""
         raise NotImplementedError
 
     def _copying_book(self, symbol: str, callback: Callable[[Any], None]
@@ -162,10 +173,6 @@ class Venue:
 
         return copy
 
-    def labels(self, channel: str, symbol: str) -> Sequence[str]:
-        """Texts by which the client's errors name this stream (see :mod:`.health`)."""
-        return ()
-
     def subscribe_account(self, callback: Callable[[Any], None]) -> None:
         """Subscribe ``callback`` to the account's events (the demo)."""
         raise NotImplementedError
@@ -187,13 +194,10 @@ class Venue:
                 continue  # not subscribed yet, or the client is going away
             self.state.set_book(symbol, bids, asks)
 
-    def ping(self) -> None:
-        """Measure each market connection's round trip, where the client can (Bitfinex)."""
-
 
 class BitfinexVenue(Venue):
     """Bitfinex v2: :class:`~exchange_wss.WssClient`, P0 books (the client checks each
-    checksum), application pings timed for the latency column."""
+    checksum)."""
 
     name = "bitfinex"
     channels = ("ticker", "book", "trades", "candles")
@@ -229,21 +233,11 @@ class BitfinexVenue(Venue):
             return client.subscribe_to_orderbook(symbol, "P0", callback)
         return client.subscribe_to_candles(symbol, "1m", callback)
 
-    def labels(self, channel: str, symbol: str) -> Sequence[str]:
-        return {"ticker": [f"ticker:{symbol}"], "trades": [f"trades:{symbol}"],
-                "book": [f"book:{symbol}:P0"], "candles": [f"candles:trade:1m:{symbol}"]
-                }[channel]
-
     def top(self, symbol: str) -> Tuple[Levels, Levels]:
         snap = self.client.order_book(symbol, "P0")
         # P0 levels are (price, count, amount), asks with negative amounts.
         return ([(p, a) for p, _c, a in snap.bids[:BOOK_DEPTH]],
                 [(p, abs(a)) for p, _c, a in snap.asks[:BOOK_DEPTH]])
-
-    def ping(self) -> None:
-        for conn in self.health.connections():
-            if conn.state == "up" and conn.name.startswith(self.market_connection):
-                self.health.ping_sent(conn.name, self.client.ping(conn.name))
 
 
 class BinanceVenue(Venue):
@@ -300,13 +294,6 @@ class BinanceVenue(Venue):
             return client.subscribe_to_orderbook(symbol, callback, limit=100)
         return client.subscribe_to_candles(symbol, "1m", callback)
 
-    def labels(self, channel: str, symbol: str) -> Sequence[str]:
-        lower = symbol.lower()
-        return {"ticker": [f"{lower}@ticker"], "trades": [f"{lower}@trade"],
-                "book_ticker": [f"{lower}@bookTicker"],
-                "book": [f"{lower}@depth", f"{symbol} book"],
-                "candles": [f"{lower}@kline_1m"]}[channel]
-
 
 class FtxVenue(Venue):
     """The FTX protocol: :class:`~exchange_wss.FtxWssClient`, books checked against every
@@ -347,9 +334,6 @@ class FtxVenue(Venue):
         if channel == "trades":
             return client.subscribe_to_trades(symbol, callback)
         return client.subscribe_to_orderbook(symbol, callback)
-
-    def labels(self, channel: str, symbol: str) -> Sequence[str]:
-        return {"ticker": [], "trades": [], "book": [f"orderbook {symbol}"]}[channel]
 
 
 #: The venues by ``VENUE``/``--exchange`` name.

@@ -31,7 +31,7 @@ __all__ = [
 #: Colours of the stream states.
 STATE_STYLES = {"live": "green", "pending": "yellow", "resyncing": "magenta",
                 "stale": "bold red", "failed": "bold red", "up": "green", "down": "bold red",
-                "paused": "yellow", "gave up": "bold red"}
+                "paused": "yellow", "gave up": "bold red", "connecting": "yellow"}
 
 #: Seconds of prices the sparkline covers.
 SPARK_SECONDS = 60.0
@@ -325,16 +325,20 @@ def _signed_column(amounts: Sequence[Any]) -> List[str]:
 
 
 # -- health ----------------------------------------------------------------------------------------
-def _columns(columns: Sequence[Tuple[str, Sequence[str], str, Sequence[str]]], inner: int
-             ) -> List[Text]:
+def _columns(columns: Sequence[Tuple[str, Sequence[str], str, Sequence[str]]], inner: int,
+             keep_last: bool = False) -> List[Text]:
     """Lay out ``(header, cells, align, styles)`` columns in ``inner`` cells, dropping
-    columns from the right until the rest fit whole (the first two always stay)."""
+    columns from the right until the rest fit whole (the first two always stay).
+    ``keep_last``: the last column is words the caller crops; it is not counted."""
     columns = list(columns)
+    last = columns.pop() if keep_last else None
     def width_of(cols: Sequence[Any]) -> int:
         return sum(max([len(h)] + [len(c) for c in cells]) for h, cells, _a, _s in cols) + (
             len(cols) - 1)
     while len(columns) > 2 and width_of(columns) > inner:
         columns.pop()
+    if last is not None:
+        columns.append(last)
     widths = [max([len(h)] + [len(c) for c in cells]) for h, cells, _a, _s in columns]
 
     def cell(text: str, w: int, align: str) -> str:
@@ -353,16 +357,17 @@ def _columns(columns: Sequence[Tuple[str, Sequence[str], str, Sequence[str]]], i
     return lines
 
 
-def streams_panel(frame: Frame, width: int, height: int) -> Panel:
+def streams_panel(frame: Frame, width: int, height: int, detail: bool = False) -> Panel:
     """One row per stream: state, age of the last message, rate, messages, resyncs
-    (the last columns give way first when the panel is narrow)."""
+    (the last columns give way first when the panel is narrow); with ``detail`` also
+    its connection and, last and cropped, why it is in its state."""
     inner, rows = _inner(width), _rows(height)
     streams = list(frame.streams)
     more = len(streams) - (rows - 1)
     if more > 0:
         streams = streams[:max(0, rows - 2)]
     ages = [s.age(frame.now) for s in streams]
-    lines = _columns([
+    columns = [
         ("stream", [s.name for s in streams], "left", []),
         ("state    ", [s.state for s in streams], "left",
          [STATE_STYLES.get(s.state, "") for s in streams]),
@@ -370,26 +375,40 @@ def streams_panel(frame: Frame, width: int, height: int) -> Panel:
         ("rate", [fmt.rate(s.rate) for s in streams], "right", []),
         ("msgs", [str(s.messages) for s in streams], "right", []),
         ("resyncs", [str(s.resyncs) for s in streams], "right", []),
-    ], inner)
+    ]
+    if detail:
+        columns.append(("connection", [s.connection or "-" for s in streams], "left", []))
+        # Words, cropped at the panel's edge: never a number.
+        columns.append(("why", [s.error or (s.reason if s.state != "live" else "") or ""
+                                for s in streams], "left", []))
+    lines = _columns(columns, inner, keep_last=detail)
+    if detail:
+        for line in lines:
+            line.truncate(inner, overflow="crop")
     if more > 0:
         lines.append(_line((f"+{more} more streams", "dim")))
     return _panel(Group(*lines[:max(1, rows)]), Text("streams", style="bold"), width, height)
 
 
-def connections_panel(frame: Frame, width: int, height: int) -> Panel:
-    """One row per connection: state, for how long, ping round trip, authenticated."""
+def connections_panel(frame: Frame, width: int, height: int, detail: bool = False) -> Panel:
+    """One row per connection: state, for how long, ping round trip, authenticated;
+    with ``detail`` also its reconnects and unsettled requests."""
     inner, rows = _inner(width), _rows(height)
     conns = list(frame.connections)[:max(0, rows - 1)]
-    lines = _columns([
+    columns = [
         ("connection", [c.name for c in conns], "left", []),
         ("state  ", [c.state for c in conns], "left",
          [STATE_STYLES.get(c.state, "") for c in conns]),
         ("for", [fmt.age(frame.now - c.since) for c in conns], "right", []),
         ("ping", [f"{c.latency * 1000:.1f}ms" if c.latency is not None else "-"
                   for c in conns], "right", []),
-        ("", ["authenticated" if c.authenticated else (c.reason or "") for c in conns],
-         "left", []),
-    ], inner)
+    ]
+    if detail:
+        columns += [("reconnects", [str(c.reconnects) for c in conns], "right", []),
+                    ("requests", [str(c.requests) for c in conns], "right", [])]
+    columns.append(("", ["authenticated" if c.authenticated else (c.reason or "")
+                         for c in conns], "left", []))
+    lines = _columns(columns, inner, keep_last=detail)
     for line in lines:
         line.truncate(inner, overflow="crop")  # the last column is words, not numbers
     if not conns:

@@ -29,8 +29,6 @@ __all__ = ["cmd_watch", "parse_channels", "run_until", "EXIT_OK", "EXIT_FAILED",
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
-#: Seconds between two application pings (latency column).
-PING_EVERY = 5.0
 #: Seconds between two reads of the maintained books.
 REFRESH = 0.25
 
@@ -55,18 +53,14 @@ def parse_channels(text: str, venue: type) -> List[str]:
 
 def run_until(state: MarketState, venue: Venue, stop: threading.Event,
               deadline: Optional[float], printer: Optional[Printer] = None) -> None:
-    """Refresh books and health (and ping) until ``stop``, ``deadline`` (a
-    ``time.monotonic()`` value) or a closed pipe."""
-    next_ping = time.monotonic() + 1.0
+    """Refresh books and health until ``stop``, ``deadline`` (a ``time.monotonic()``
+    value) or a closed pipe."""
     while not stop.is_set() and not (printer is not None and printer.closed.is_set()):
         now = time.monotonic()
         if deadline is not None and now >= deadline:
             return
         venue.refresh_books()
         state.poll_health()
-        if now >= next_ping:
-            venue.ping()
-            next_ping = now + PING_EVERY
         wait = REFRESH if deadline is None else min(REFRESH, max(0.0, deadline - now))
         stop.wait(wait)
 

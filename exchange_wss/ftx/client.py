@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import Future
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import orjson
 from twisted.internet import defer
@@ -45,6 +45,8 @@ class _FtxLink(Link):
     def __init__(self, client: "FtxWssClient", url: str) -> None:
         super().__init__(client, "ftx", url)
         self._pinger: Any = None
+        #: The login on this connection was refused (LoginError).
+        self.login_refused = False
 
     def new_session(self) -> Any:
         return ftx.FtxSession(self.control, raw=self.client.raw)
@@ -73,6 +75,20 @@ class _FtxLink(Link):
 
     def closed(self, reason: str) -> None:
         self._cancel_ping()
+        self.login_refused = False
+
+    def auth_state(self) -> str:
+        # FTX answers a login only when it refuses it; a private channel it
+        # confirms is the proof it took (it refuses them before a login).
+        if not self.client._login_wanted:
+            return "none"
+        if self.login_refused:
+            return "failed"
+        if self.session is not None and any(
+                sub.state == "active" and sub.spec[0] in ftx.PRIVATE_CHANNELS
+                for sub in self.subs):
+            return "ok"
+        return "pending"
 
     def stop(self) -> defer.Deferred:
         self._cancel_ping()
@@ -86,6 +102,7 @@ class _FtxLink(Link):
             client._emit_event(event)
             self.conn.drop("server restarting (20001)")
         elif kind is ftx.LoginError:
+            self.login_refused = True
             client._emit_error(AuthenticationError(event.code, event.msg, event.raw))
         elif kind is ftx.ErrorEvent:
             client._emit_error(ExchangeError(event.code, event.msg, event.raw))
@@ -334,6 +351,9 @@ class FtxWssClient(BaseClient):
         d.addCallbacks(lambda answer: done(answer, None), lambda failure: done(None, failure.value))
 
     # -- lifecycle -----------------------------------------------------------------------
+    def _links(self) -> List[Any]:
+        return [self._link] if self._link is not None else []
+
     def _start_connections(self) -> None:
         if self._link is not None:
             self._link.conn.start()

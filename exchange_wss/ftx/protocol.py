@@ -517,6 +517,9 @@ class FtxSession:
         self._on_control = on_control
         self.raw = raw
         self._routes: Dict[Key, _Handler] = {}
+        # Frames counted by handlers since replaced or removed (a resubscribe):
+        # frames_of stays cumulative over the connection.
+        self._retired: Dict[Any, int] = {}          # subscription -> frames
         self._confirmed: Dict[Key, Any] = {}
         # Requests waiting for their answer, oldest first: ("subscribe"|"unsubscribe", sub).
         self._waiting: List[Tuple[str, Any]] = []
@@ -541,6 +544,7 @@ class FtxSession:
             if book is not None:
                 raise _fail(f"the {channel} channel keeps no book")
             handler = _HANDLERS[channel](self, sub, self.raw)
+        self._retire((channel, market))
         self._routes[(channel, market)] = handler
         self._waiting.append(("subscribe", sub))
         return frame
@@ -553,14 +557,22 @@ class FtxSession:
             return None
         del self._confirmed[key]
         if self._routes.get(key) is not None and self._routes[key].sub is sub:
-            del self._routes[key]
+            self._retire(key)
         self._waiting.append(("unsubscribe", sub))
         return unsubscribe_request(*key)
 
     def frames_of(self, sub: Any) -> int:
-        """Data frames routed to ``sub`` on this connection (health reports)."""
+        """Data frames routed to ``sub`` on this connection, resubscribes included
+        (health samples it; it only grows)."""
         handler = self._routes.get(tuple(sub.spec))
-        return handler.frames if handler is not None and handler.sub is sub else 0
+        live = handler.frames if handler is not None and handler.sub is sub else 0
+        return live + self._retired.get(sub, 0)
+
+    def _retire(self, key: Key) -> None:
+        """Stop routing ``key``, keeping its handler's count for :meth:`frames_of`."""
+        handler = self._routes.pop(key, None)
+        if handler is not None and handler.frames:
+            self._retired[handler.sub] = self._retired.get(handler.sub, 0) + handler.frames
 
     # ---------------------------------------------------------------------- receive
 
@@ -620,7 +632,7 @@ class FtxSession:
                 key = tuple(sub.spec)
                 handler = self._routes.get(key)
                 if handler is not None and handler.sub is sub:
-                    del self._routes[key]
+                    self._retire(key)
                 duplicate = isinstance(text, str) and "already subscribed" in text.lower()
                 return SubscribeRefused(sub, code, text, msg, duplicate=duplicate)
             gone = isinstance(text, str) and "not subscribed" in text.lower()

@@ -358,6 +358,8 @@ class _Session:
         def fail(code: int, msg: str) -> None:
             self.send_event({**echo, "event": "error", "msg": msg, "code": code})
 
+        if self.server.faults.take_subscribe_refusal():
+            return fail(10300, "subscribe: failed")
         channel = req.get("channel")
         if not isinstance(channel, str) or not channel:
             return fail(10300, "subscribe: invalid")

@@ -30,6 +30,7 @@ Bitfinex's own:
 - :meth:`Faults.refuse_next_unsubscribe`, :meth:`Faults.duplicate_next_subscribed`,
   :meth:`Faults.delay_subscriptions`: unexpected answers to (un)subscribes.
 - :meth:`Faults.ignore_auth`: ``auth`` requests get no answer at all.
+- :meth:`Faults.refuse_subscribes`: the next N subscribes are refused (10300).
 """
 
 from __future__ import annotations
@@ -90,6 +91,17 @@ class FaultState:
         """The HTTP status to refuse this handshake with, once; else None."""
         status, self.reject_next_handshake = self.reject_next_handshake, None
         return status
+
+    # -- refused subscribes (health: a subscription that cannot be restored) --------
+    #: Subscribes still to refuse (see :meth:`Faults.refuse_subscribes`).
+    refuse_subscribes: int = 0
+
+    def take_subscribe_refusal(self) -> bool:
+        """True (and one fewer to go) while subscribes are to be refused."""
+        if self.refuse_subscribes > 0:
+            self.refuse_subscribes -= 1
+            return True
+        return False
 
 
 class Faults(FaultsBase, HandshakeFaults, ChecksumFaults, WireFaults):
@@ -173,4 +185,19 @@ class Faults(FaultsBase, HandshakeFaults, ChecksumFaults, WireFaults):
         Bitfinex sends ten numbers (a frame whose shape does not fit its channel)."""
         def run() -> None:
             self._server().faults.garble_tickers = max(0, int(count))
+        self._sb._call(run)
+
+    # -- refused subscribes (health: a subscription that cannot be restored) --------
+    def refuse_subscribes(self, count: int = 1) -> None:
+        """Refuse the next ``count`` subscribes (on any connection) with error 10300
+        ``subscribe: failed``, as Bitfinex answers one it cannot serve; 0 stops refusing.
+
+        A client retries a refused subscribe a few times (4 by default), then
+        reports it failed: refusing that many shows a stream that cannot be restored.
+        """
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError(f"count must be a non-negative int, not {count!r}")
+
+        def run():
+            self._server().faults.refuse_subscribes = count
         self._sb._call(run)

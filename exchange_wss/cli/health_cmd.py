@@ -1,0 +1,170 @@
+"""``exchange-wss health VENUE CHANNELS SYMBOL...``: the client's own health report of
+streams, live or on the sandbox.
+
+``exchange-wss health bitfinex ticker,book tBTCUSD tETHUSD --sandbox`` subscribes to
+those channels and shows what the client reports (``client.health()``): each stream's
+state (pending, live, resyncing, stale, failed), age of its last message, rate,
+messages, resyncs, connection and why; each connection's state, how long, ping round
+trip, reconnects, unsettled requests and authentication; the health signals as they
+come. ``--no-ui`` prints the signals as lines and the whole table every ``--interval``
+seconds; ``--json`` prints ``client.health()`` itself, one JSON object per
+``--interval`` and one at the end, for a monitoring script.
+
+A command of its own rather than a mode of ``watch``: its JSON is one shape (the
+client's report, the fields documented once in the API reference) where ``watch
+--json`` prints the market's events, and its screen gives the streams the whole height,
+so many symbols fit.
+
+It runs until Ctrl-C, SIGTERM, ``--duration`` or a closed pipe. Exit status: 0; with
+``--duration``, 1 when a stream is not live at the end (each named, with why); 2 for a
+usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+from . import fmt
+from ._process import on_sigterm, restore_sigterm, route_logging
+from ._rich import RichMissing, live, require_rich
+from .health import HealthTracker
+from .output import Printer
+from .state import MarketState, Record
+from .venues import VENUES, Venue, VenueError
+from .watch import REFRESH, parse_channels
+
+__all__ = ["cmd_health", "health_lines", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def health_lines(report: Dict[str, Any]) -> List[str]:
+    """``client.health()`` as the plain table ``--no-ui`` prints: a summary line, a line
+    per stream, a line per connection."""
+    states = ", ".join(f"{n} {state}" for state, n in report["states"].items() if n)
+    lines = [f"{fmt.clock(report['time'] * 1000)} health: {states or 'no streams'}"]
+    for s in report["streams"]:
+        why = s["error"] or (s["reason"] if s["state"] != "live" else "") or ""
+        lines.append(f"  {s['label']}  {s['state']}  age {fmt.age(s['age'])}  "
+                     f"{fmt.rate(s['rate'])}  {s['messages']} msgs  {s['resyncs']} resyncs  "
+                     f"{s['connection'] or '-'}" + (f"  ({why})" if why else ""))
+    for c in report["connections"]:
+        since = "" if c["since"] is None else f" for {fmt.age(report['time'] - c['since'])}"
+        rtt = "-" if c["rtt"] is None else f"{c['rtt'] * 1000:.1f}ms"
+        pending = sum(c["requests"].values())
+        reason = f"  ({c['reason']})" if c["reason"] else ""
+        lines.append(f"  connection {c['name']}  {c['state']}{since}  ping {rtt}  "
+                     f"auth {c['auth']}  reconnects {c['reconnects']}  "
+                     f"requests {pending}{reason}")
+    return lines
+
+
+def _usage(message: str) -> int:
+    print(f"exchange-wss health: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    """Run ``exchange-wss health``; see the module docstring."""
+    venue_cls = VENUES[args.venue]
+    try:
+        channels = parse_channels(args.channels, venue_cls)
+    except VenueError as exc:
+        return _usage(str(exc))
+    if args.market is not None and args.venue != "binance":
+        return _usage("--market applies to binance only")
+    if args.url is not None and (args.sandbox or args.venue == "binance"):
+        return _usage("--url applies to bitfinex and ftx without --sandbox")
+    use_ui = not (args.no_ui or args.json) and sys.stdout.isatty()
+    if use_ui:
+        try:
+            require_rich()
+        except RichMissing as exc:
+            print(f"exchange-wss health: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+    state = MarketState(HealthTracker(stale_after=args.stale_after),
+                        title="exchange-wss health", channels=channels, duration=args.duration)
+    venue = venue_cls(state, sandbox=args.sandbox, market=args.market, url=args.url,
+                      seed=args.seed)
+    state.where = venue.where
+    symbols = [venue.normalize(s) for s in args.symbols]
+    printer = Printer()
+    if not use_ui and not args.json:
+        def print_note(record: Record) -> None:
+            if record.kind == "note":
+                printer(record.data["line"])
+        state.listeners.append(print_note)
+    return _run(args, state, venue, channels, symbols, printer, use_ui)
+
+
+def _report(venue: Venue, printer: Printer, as_json: bool) -> None:
+    report = venue.client.health()
+    if as_json:
+        printer(json.dumps(report, separators=(",", ":")))
+    else:
+        for line in health_lines(report):
+            printer(line)
+
+
+def _run(args: argparse.Namespace, state: MarketState, venue: Venue, channels: Sequence[str],
+         symbols: Sequence[str], printer: Printer, use_ui: bool) -> int:
+    stop = threading.Event()
+    previous = on_sigterm(stop.set)
+    restore_logging = route_logging(state.note, use_ui)
+    display = None
+    status, failure = EXIT_OK, ""
+    report: Optional[Dict[str, Any]] = None
+    try:
+        if use_ui:
+            from .layout import HealthScreen
+            display = live(HealthScreen(state.frame))
+        venue.start(channels, symbols)
+        deadline = None if args.duration is None else time.monotonic() + args.duration
+        next_report = time.monotonic() + args.interval
+        while not stop.is_set() and not printer.closed.is_set():
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                break
+            state.poll_health()
+            if not use_ui and now >= next_report:
+                _report(venue, printer, args.json)
+                next_report = now + args.interval
+            wait = min(REFRESH, max(0.0, next_report - now))
+            if deadline is not None:
+                wait = min(wait, max(0.0, deadline - now))
+            stop.wait(wait)
+        report = venue.client.health()
+        if not use_ui and not printer.closed.is_set():
+            _report(venue, printer, args.json)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how one stops looking: not an error
+    except VenueError as exc:
+        status, failure = EXIT_USAGE, str(exc)
+    except Exception as exc:  # e.g. the sandbox's port: one line, no traceback
+        status, failure = EXIT_FAILED, f"cannot start: {type(exc).__name__}: {exc}"
+    finally:
+        state.stopping = True
+        if display is not None:
+            display.stop()
+        try:
+            venue.stop()
+        finally:
+            restore_logging()
+            restore_sigterm(previous)
+    if status != EXIT_OK:
+        print(f"exchange-wss health: {failure}", file=sys.stderr)
+        return status
+    if printer.closed.is_set() or args.duration is None or report is None:
+        return EXIT_OK
+    not_live = [s for s in report["streams"] if s["state"] != "live"]
+    if not_live:
+        print(f"exchange-wss health: not live after {args.duration:g}s: "
+              + "; ".join(f"{s['label']} {s['state']} ({s['error'] or s['reason']})"
+                          for s in not_live), file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
