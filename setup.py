@@ -72,6 +72,9 @@ setup(
         "test": [
             "pytest>=7.4",
             "pytest-timeout>=2.1",
+            # README's command runs the suite in three processes: most tests wait on
+            # loopback sockets, so three share two cores well (-n 0 runs it in one).
+            "pytest-xdist>=3.5",
             "hypothesis>=6.80",
             "bitfinex-api-py>=3.0",
             "binance-connector>=3.0",

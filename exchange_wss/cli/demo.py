@@ -209,7 +209,8 @@ class Demo:
             return state.silence_reason(self.venue.use_sandbox, self.args.duration)
         if self.venue.use_sandbox:
             return (f"data was flowing: the scripted flow needs about a second against the "
-                    f"in-process sandbox, --duration {self.args.duration:g} is too short")
+                    f"in-process sandbox, --duration {self.args.duration:g} is too short: "
+                    f"give a longer --duration")
         return "data was flowing, but the exchange did not answer in time"
 
     def _flow(self, deadline: float) -> None:
