@@ -58,7 +58,7 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from blaster import ws_frame  # noqa: E402
+from blaster import ws_frame
 
 END_CODE = 29999
 _WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"

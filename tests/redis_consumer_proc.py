@@ -16,7 +16,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from exchange_wss.redis import RedisClient, codec  # noqa: E402
+from exchange_wss.redis import RedisClient, codec
 
 
 def main() -> None:

@@ -10,8 +10,12 @@ import asyncio
 import pytest
 
 from exchange_wss import aio, models
-from exchange_wss.sandbox import (DEFAULT_BINANCE_KEY, DEFAULT_BINANCE_SECRET, BinanceSandbox,
-                                  BitfinexSandbox)
+from exchange_wss.sandbox import (
+    DEFAULT_BINANCE_KEY,
+    DEFAULT_BINANCE_SECRET,
+    BinanceSandbox,
+    BitfinexSandbox,
+)
 from exchange_wss.sandbox.bitfinex_server import DEFAULT_KEY, DEFAULT_SECRET
 from exchange_wss.sandbox.ftx_server import DEFAULT_FTX_KEY, DEFAULT_FTX_SECRET, FtxSandbox
 
@@ -104,7 +108,7 @@ def test_multi_exchange_streaming(exchange_kwargs):
                 async for ticker in api.stream_ticker(exchange_name, symbol):
                     seen[exchange_name] = ticker.last_price
                     break
-            except Exception as e:  # noqa: BLE001 - the guide prints and goes on
+            except Exception as e:
                 seen[exchange_name] = e
 
         try:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from _support import Recorder, eventually
 
 from exchange_wss import BinanceWssClient, LocalProtocolError, OrderRejected, models
-from exchange_wss.sandbox import DEFAULT_BINANCE_KEY, DEFAULT_BINANCE_SECRET, BinanceSandbox
 from exchange_wss.errors import OrderStateUnknown, RequestNotApplied, RequestNotSent
-
-from _support import Recorder, eventually
+from exchange_wss.sandbox import DEFAULT_BINANCE_KEY, DEFAULT_BINANCE_SECRET, BinanceSandbox
 
 
 @pytest.fixture(params=["spot", "usdm"])

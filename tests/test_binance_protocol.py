@@ -17,8 +17,13 @@ from exchange_wss import models
 from exchange_wss._session import Unexpected
 from exchange_wss.binance import protocol as p
 from exchange_wss.binance.protocol import BinanceSession, DepthSync
-from exchange_wss.errors import (AuthenticationError, ExchangeError, LocalProtocolError,
-                                 OrderRejected, RemoteProtocolError)
+from exchange_wss.errors import (
+    AuthenticationError,
+    ExchangeError,
+    LocalProtocolError,
+    OrderRejected,
+    RemoteProtocolError,
+)
 from exchange_wss.orderbook import OrderBook
 
 BN = pathlib.Path(__file__).parent / "fixtures" / "binance"

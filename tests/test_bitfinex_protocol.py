@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exchange_wss import models
+from exchange_wss._subscriptions import Subscription
 from exchange_wss.bitfinex import protocol as p
 from exchange_wss.bitfinex.protocol import BitfinexSession, ChannelSpec
-from exchange_wss._subscriptions import Subscription
 from exchange_wss.bitfinex.utils import auth_signature
 from exchange_wss.errors import LocalProtocolError
 from exchange_wss.orderbook import OrderBook

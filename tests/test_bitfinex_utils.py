@@ -12,7 +12,12 @@ import pytest
 
 from exchange_wss import utils as public_utils
 from exchange_wss.bitfinex.utils import (
-    MAX_NONCE, CidGenerator, NonceGenerator, auth_signature, cid_to_date, create_cid,
+    MAX_NONCE,
+    CidGenerator,
+    NonceGenerator,
+    auth_signature,
+    cid_to_date,
+    create_cid,
     order_symbol,
 )
 from exchange_wss.errors import LocalProtocolError

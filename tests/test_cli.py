@@ -65,6 +65,7 @@ def test_demo_fails_at_once_when_the_symbol_is_refused(monkeypatch, capsys):
     """A symbol the exchange refuses fails the demo with the exchange's own reason, before
     the duration is over."""
     import time
+
     from exchange_wss.cli import demo_venues
     monkeypatch.setattr(demo_venues, "DEMO_SYMBOL", "tNOSUCHPAIR")
     started = time.monotonic()
@@ -329,7 +330,7 @@ class _Sandbox:
         self.proc = subprocess.Popen([sys.executable, "-m", "exchange_wss", "sandbox", *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                      env=_env(), cwd=ROOT)
-        self.lines: "queue.Queue[str]" = queue.Queue()
+        self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:

@@ -8,8 +8,8 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, List
 
 import pytest
 
@@ -26,7 +26,7 @@ LEVEL = re.compile(r"(\d+(?:\.\d+)?) │ (\d+(?:\.\d+)?)")
 class Terminal:
     """A command in a pseudo-terminal of a given size, its screen kept by pyte."""
 
-    def __init__(self, argv: List[str], cols: int, rows: int, code: str = "") -> None:
+    def __init__(self, argv: list[str], cols: int, rows: int, code: str = "") -> None:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TERM": "xterm-256color",
                "PYTHONPATH": str(ROOT), "LANG": "C.UTF-8"}
         self.screen = pyte.Screen(cols, rows)
@@ -84,7 +84,7 @@ class Terminal:
 def terminal():
     opened = []
 
-    def open_terminal(argv: List[str], cols: int, rows: int, code: str = "") -> Terminal:
+    def open_terminal(argv: list[str], cols: int, rows: int, code: str = "") -> Terminal:
         opened.append(Terminal(argv, cols, rows, code))
         return opened[-1]
 

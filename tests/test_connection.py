@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from _support import Recorder, ScriptedServer
 from twisted.internet import defer
 from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.testing import MemoryReactorClock, StringTransport
@@ -10,8 +11,6 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from exchange_wss import _reactor
 from exchange_wss.connection import ConnectionOptions, ReconnectPolicy, WebSocketConnection
 from exchange_wss.errors import LocalProtocolError
-
-from _support import Recorder, ScriptedServer
 
 
 class Listener:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Optional
 
 import pytest
 
@@ -24,11 +23,11 @@ class Recorder:
         self.calls.append(("drop_connections",))
         return 2
 
-    def stall(self, seconds: Optional[float] = None) -> None:
+    def stall(self, seconds: float | None = None) -> None:
         """Send nothing until resume."""
         self.calls.append(("stall", seconds))
 
-    def send_info(self, code: int, msg: Optional[str] = None) -> None:
+    def send_info(self, code: int, msg: str | None = None) -> None:
         """Send an info event."""
         self.calls.append(("send_info", code, msg))
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from _support import Recorder, eventually
 
 from exchange_wss import OrderStateUnknown, RemoteProtocolError, SequenceGap, WssClient, models
 from exchange_wss.sandbox import DEFAULT_KEY, DEFAULT_SECRET, BitfinexSandbox
-
-from _support import Recorder, eventually
 
 
 @pytest.fixture
@@ -142,6 +141,7 @@ def test_order_in_flight_that_is_gone_fails_as_unknown(sandbox, client):
 def test_giving_up_is_never_silent():
     """With max_reconnect, a server that never answers ends in gave_up and ConnectionLost."""
     import socket
+
     from exchange_wss import ConnectionLost
     with socket.socket() as s:  # a port with nobody listening
         s.bind(("127.0.0.1", 0))

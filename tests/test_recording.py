@@ -13,6 +13,7 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_fast_path import _GUID, Listener, Transport, frame, text
 from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
@@ -23,8 +24,6 @@ from exchange_wss.errors import LocalProtocolError
 from exchange_wss.recording import Recorder, open_recording
 from exchange_wss.recording import format as fmt
 from exchange_wss.recording._hook import RecordingClientProtocol
-
-from test_fast_path import _GUID, Listener, Transport, frame, text
 
 
 def recorded_connection(recorder, fast_path=True):

@@ -11,12 +11,11 @@ import os
 import shutil
 import time
 
+from _support import Recorder, eventually
 
 from exchange_wss import FtxWssClient, WssClient, models
 from exchange_wss.errors import ChecksumMismatch
 from exchange_wss.recording import OfflineReplay, ReplayServer, open_recording, write_cryptofeed
-
-from _support import Recorder, eventually
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "cryptofeed")
 

@@ -7,10 +7,8 @@ import threading
 import pytest
 from twisted.internet.task import Clock
 
-from exchange_wss._requests import (IN_DOUBT, QUEUED, SETTLED, WRITTEN, Request,
-                                    RequestRegistry)
-from exchange_wss.errors import (ClientStopped, LocalProtocolError, OrderStateUnknown,
-                                 RequestNotSent)
+from exchange_wss._requests import IN_DOUBT, QUEUED, SETTLED, WRITTEN, Request, RequestRegistry
+from exchange_wss.errors import ClientStopped, LocalProtocolError, OrderStateUnknown, RequestNotSent
 
 
 def make(timeout: float = 10.0):

@@ -18,8 +18,9 @@ from twisted.internet.task import Clock
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from exchange_wss.sandbox import (DEFAULT_BINANCE_KEY as KEY, DEFAULT_BINANCE_SECRET as SECRET,
-                                  BinanceSandbox)
+from exchange_wss.sandbox import DEFAULT_BINANCE_KEY as KEY
+from exchange_wss.sandbox import DEFAULT_BINANCE_SECRET as SECRET
+from exchange_wss.sandbox import BinanceSandbox
 from exchange_wss.sandbox.binance import BinanceServer, RestApi, sign_params
 
 _open: list = []

@@ -21,8 +21,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from websockets.sync.client import connect
 
-from exchange_wss.sandbox import (DEFAULT_BINANCE_KEY as KEY, DEFAULT_BINANCE_SECRET as SECRET,
-                                  BinanceSandbox)
+from exchange_wss.sandbox import DEFAULT_BINANCE_KEY as KEY
+from exchange_wss.sandbox import DEFAULT_BINANCE_SECRET as SECRET
+from exchange_wss.sandbox import BinanceSandbox
 from exchange_wss.sandbox.binance import ApiError
 
 ED_KEY = "sandbox-ed25519-key"

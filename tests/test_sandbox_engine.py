@@ -6,8 +6,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exchange_wss.sandbox.engine import (MatchingEngine, OrderEvent, PairSpec, TradeEvent,
-                                         WalletEvent, round_sig)
+from exchange_wss.sandbox.engine import (
+    MatchingEngine,
+    OrderEvent,
+    PairSpec,
+    TradeEvent,
+    WalletEvent,
+    round_sig,
+)
 
 BTCUSD = PairSpec("tBTCUSD", "BTC", "USD", Decimal("0.0002"))
 ETHUSD = PairSpec("tETHUSD", "ETH", "USD", Decimal("0.004"))

@@ -13,7 +13,9 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from exchange_wss.sandbox import DEFAULT_FTX_KEY as KEY, DEFAULT_FTX_SECRET as SECRET, FtxSandbox
+from exchange_wss.sandbox import DEFAULT_FTX_KEY as KEY
+from exchange_wss.sandbox import DEFAULT_FTX_SECRET as SECRET
+from exchange_wss.sandbox import FtxSandbox
 from exchange_wss.sandbox.ftx_server import login_signature
 
 OTHER_KEY, OTHER_SECRET = "other-key", "other-secret"

@@ -7,8 +7,13 @@ from pathlib import Path
 import pytest
 
 from exchange_wss.numtext import crc32_signed, js_number_text
-from exchange_wss.sandbox.market import (BookMirror, BookView, SimulatedMarket, aggregate_price,
-                                         book_checksum)
+from exchange_wss.sandbox.market import (
+    BookMirror,
+    BookView,
+    SimulatedMarket,
+    aggregate_price,
+    book_checksum,
+)
 from exchange_wss.sandbox.wire import dumps
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bitfinex"

@@ -12,12 +12,17 @@ import random
 import threading
 import time
 
-from exchange_wss import WssClient
-from exchange_wss.errors import (ExchangeWssError, LocalProtocolError, OrderRejected,
-                                 OrderStateUnknown, RequestNotSent)
-from exchange_wss.sandbox import DEFAULT_KEY, DEFAULT_SECRET, BitfinexSandbox
-
 from _support import Recorder, eventually
+
+from exchange_wss import WssClient
+from exchange_wss.errors import (
+    ExchangeWssError,
+    LocalProtocolError,
+    OrderRejected,
+    OrderStateUnknown,
+    RequestNotSent,
+)
+from exchange_wss.sandbox import DEFAULT_KEY, DEFAULT_SECRET, BitfinexSandbox
 
 SOAK_SECONDS = float(os.environ.get("EXCHANGE_WSS_SOAK_SECONDS", "40"))
 SYMBOLS = ["tBTCUSD", "tETHUSD", "tXRPBTC"]

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 from twisted.internet.task import Clock
 
-from exchange_wss._subscriptions import (ACTIVE, FAILED, GONE, REQUESTED, RESYNCING, SENT,
-                                         UNSUBSCRIBING, Subscription, SubscriptionSet)
+from exchange_wss._subscriptions import (
+    ACTIVE,
+    FAILED,
+    GONE,
+    REQUESTED,
+    RESYNCING,
+    SENT,
+    UNSUBSCRIBING,
+    Subscription,
+    SubscriptionSet,
+)
 from exchange_wss.errors import SubscriptionError
 from exchange_wss.orderbook import OrderBook
 
@@ -16,10 +23,10 @@ class FakePort:
     """Records what the set asks of the wire; ``writable``/``bound`` script the answers."""
 
     def __init__(self) -> None:
-        self.sent: List[tuple] = []
-        self.reports: List[Exception] = []
-        self.changes: List[tuple] = []
-        self.reconnects: List[str] = []
+        self.sent: list[tuple] = []
+        self.reports: list[Exception] = []
+        self.changes: list[tuple] = []
+        self.reconnects: list[str] = []
         self.writable = True
         self.bound = set()
 
@@ -27,7 +34,7 @@ class FakePort:
         self.sent.append(("subscribe", sub.label))
         return self.writable
 
-    def send_unsubscribe(self, sub: Subscription) -> Optional[bool]:
+    def send_unsubscribe(self, sub: Subscription) -> bool | None:
         if sub.label not in self.bound:
             return None
         self.sent.append(("unsubscribe", sub.label))

@@ -9,16 +9,31 @@ import threading
 import time
 
 import pytest
+from _support import Recorder, eventually
 
 from exchange_wss import BinanceWssClient, FtxWssClient, WssClient, models
-from exchange_wss.errors import (CallbackError, ClientStopped, ConnectionFailed,
-                                 LocalProtocolError, MessageTooBig, OrderStateUnknown,
-                                 RemoteProtocolError, RequestNotSent, RestError)
-from exchange_wss.sandbox import (DEFAULT_BINANCE_KEY, DEFAULT_BINANCE_SECRET, DEFAULT_FTX_KEY,
-                                  DEFAULT_FTX_SECRET, DEFAULT_KEY, DEFAULT_SECRET,
-                                  BinanceSandbox, BitfinexSandbox, FtxSandbox)
-
-from _support import Recorder, eventually
+from exchange_wss.errors import (
+    CallbackError,
+    ClientStopped,
+    ConnectionFailed,
+    LocalProtocolError,
+    MessageTooBig,
+    OrderStateUnknown,
+    RemoteProtocolError,
+    RequestNotSent,
+    RestError,
+)
+from exchange_wss.sandbox import (
+    DEFAULT_BINANCE_KEY,
+    DEFAULT_BINANCE_SECRET,
+    DEFAULT_FTX_KEY,
+    DEFAULT_FTX_SECRET,
+    DEFAULT_KEY,
+    DEFAULT_SECRET,
+    BinanceSandbox,
+    BitfinexSandbox,
+    FtxSandbox,
+)
 
 
 @pytest.fixture

@@ -9,13 +9,12 @@ import textwrap
 import time
 
 import pytest
+from _support import Recorder
 
 import exchange_wss
 from exchange_wss import BinanceWssClient, FtxWssClient, WssClient, models
 from exchange_wss.errors import LocalProtocolError
 from exchange_wss.sandbox import BitfinexSandbox
-
-from _support import Recorder
 
 COMMON = dict(ping_interval=20, ping_timeout=10, max_reconnect=5, reconnect_delay=1,
               compression=True)

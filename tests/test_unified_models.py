@@ -2,8 +2,19 @@
 
 import pytest
 
-from exchange_wss.models import (BookChange, BookDiff, BookLevel, BookSnapshot, BookUpdate, Fill,
-                                 Order, OrderStatus, RawBookUpdate, Side, Trade)
+from exchange_wss.models import (
+    BookChange,
+    BookDiff,
+    BookLevel,
+    BookSnapshot,
+    BookUpdate,
+    Fill,
+    Order,
+    OrderStatus,
+    RawBookUpdate,
+    Side,
+    Trade,
+)
 
 
 def _order(status, amount=0.0, amount_orig=1.0):

@@ -23,7 +23,8 @@ from an injected clock with ``callLater()`` (the reactor, or ``MemoryReactorCloc
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from collections.abc import Callable
+from typing import Any
 
 from ..models import Order, Position, Snapshot, Wallet
 
@@ -45,20 +46,20 @@ class AccountState:
 
     def __init__(self, deliver: Callable[[Any], None], clock: Any = None,
                  timeout: float = 30.0,
-                 on_timeout: Optional[Callable[[float], None]] = None) -> None:
+                 on_timeout: Callable[[float], None] | None = None) -> None:
         self._deliver = deliver
         self._clock = clock
         self.timeout = timeout
         self._on_timeout = on_timeout
         self._timer: Any = None
-        self.wallets: Dict[Tuple[str, str], Wallet] = {}
-        self.positions: Dict[Tuple[str, Any], Position] = {}
-        self.orders: Dict[Any, Order] = {}
+        self.wallets: dict[tuple[str, str], Wallet] = {}
+        self.positions: dict[tuple[str, Any], Position] = {}
+        self.orders: dict[Any, Order] = {}
         #: True once a snapshot was delivered (the state is complete, not only
         #: what changed since the start).
         self.loaded = False
         self._holding = False
-        self._held: List[Any] = []
+        self._held: list[Any] = []
         #: Snapshots delivered, and live events that waited for one (monitoring, tests).
         self.snapshots = 0
         self.held_total = 0
@@ -102,8 +103,8 @@ class AccountState:
         self._apply(event)
         self._deliver(event)
 
-    def snapshot(self, wallets: List[Wallet], positions: List[Position], orders: List[Order],
-                 raw: Any = None, *, wallet_types: Optional[List[str]] = None) -> None:
+    def snapshot(self, wallets: list[Wallet], positions: list[Position], orders: list[Order],
+                 raw: Any = None, *, wallet_types: list[str] | None = None) -> None:
         """Deliver a loaded snapshot, then the events held meanwhile.
 
         The snapshot replaces what was known (a balance, position or order it

@@ -5,8 +5,9 @@ to tell they filled or were cancelled. The market side is :mod:`.venues`."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+from typing import Any
 
 from .venues import BinanceVenue, BitfinexVenue, FtxVenue, Venue
 
@@ -46,7 +47,7 @@ class DemoVenue(Venue):
 
     symbol = ""
     demo_channels: Sequence[str] = ()
-    account_channel: Optional[str] = None
+    account_channel: str | None = None
     account_connection = ""
     wallets_title = "wallets"
 
@@ -56,7 +57,7 @@ class DemoVenue(Venue):
         return self.account_channel is not None
 
     @property
-    def summary_channels(self) -> Tuple[str, ...]:
+    def summary_channels(self) -> tuple[str, ...]:
         """The message counters the summary lists, in order."""
         return tuple(self.demo_channels) + ((self.account_channel,) if self.trades else ())
 
@@ -84,11 +85,11 @@ class DemoVenue(Venue):
         """Called under ``state.cond``: may orders be placed (their events will arrive)?"""
         return True
 
-    def order_prices(self, best_bid: float, best_ask: float) -> Tuple[Any, Any]:
+    def order_prices(self, best_bid: float, best_ask: float) -> tuple[Any, Any]:
         """``(resting, marketable)`` buy prices the exchange accepts."""
         raise NotImplementedError
 
-    def submit(self, price: Any) -> Tuple[Future, str]:
+    def submit(self, price: Any) -> tuple[Future, str]:
         """Send a buy of :data:`DEMO_AMOUNT` at ``price``: ``(Future of Order, reference)``."""
         raise NotImplementedError
 
@@ -100,7 +101,7 @@ class DemoVenue(Venue):
         """Ask for ``order`` to be cancelled; the outcome comes through :meth:`cancel_outcome`."""
         raise NotImplementedError
 
-    def cancel_outcome(self, order_id: Any) -> Optional[str]:
+    def cancel_outcome(self, order_id: Any) -> str | None:
         """Called under ``state.cond``: ``"CANCELED"``, the exchange's refusal, or None."""
         raise NotImplementedError
 
@@ -127,11 +128,11 @@ class BitfinexDemo(DemoVenue, BitfinexVenue):
     def subscribe_account(self, callback: Callable[[Any], None]) -> None:
         self.client.authenticate(callback)
 
-    def order_prices(self, best_bid: float, best_ask: float) -> Tuple[Any, Any]:
+    def order_prices(self, best_bid: float, best_ask: float) -> tuple[Any, Any]:
         # Well below the best bid (it rests), above the best ask (it fills at once).
         return _price(best_bid * 0.95), _price(best_ask * 1.01)
 
-    def submit(self, price: Any) -> Tuple[Future, str]:
+    def submit(self, price: Any) -> tuple[Future, str]:
         future = self.client.submit_order("EXCHANGE LIMIT", self.symbol, DEMO_AMOUNT,
                                           price=price)
         return future, f"cid {future.cid}"
@@ -146,7 +147,7 @@ class BitfinexDemo(DemoVenue, BitfinexVenue):
     def cancel(self, order: Any) -> None:
         self.client.cancel_order(order.id)
 
-    def cancel_outcome(self, order_id: Any) -> Optional[str]:
+    def cancel_outcome(self, order_id: Any) -> str | None:
         order = self.state.orders.get(order_id)
         if order is not None and "CANCELED" in (order.status or ""):
             return "CANCELED"
@@ -174,8 +175,8 @@ class BinanceDemo(DemoVenue, BinanceVenue):
         self.market = self.market or "spot"
         # Spot's user data comes over the WebSocket API, futures' on a listenKey stream.
         self.account_connection = "api" if self.market == "spot" else "user"
-        self._cancel_errors: Dict[Any, str] = {}
-        self._statuses: Dict[Any, str] = {}
+        self._cancel_errors: dict[Any, str] = {}
+        self._statuses: dict[Any, str] = {}
 
     @property
     def where(self) -> str:
@@ -200,7 +201,7 @@ class BinanceDemo(DemoVenue, BinanceVenue):
             return ("api", "user data subscribed") in seen
         return ("user", "connected") in seen or ("user", "reconnected") in seen
 
-    def order_prices(self, best_bid: float, best_ask: float) -> Tuple[Any, Any]:
+    def order_prices(self, best_bid: float, best_ask: float) -> tuple[Any, Any]:
         # Prices must sit on the tick grid (PRICE_FILTER): take them from the sandbox's
         # own book, as text, rather than computing them. The deepest bid of 100 levels
         # rests; the 20th ask is above the best ask, so that buy fills at once.
@@ -210,7 +211,7 @@ class BinanceDemo(DemoVenue, BinanceVenue):
             raise DemoFailure(f"the sandbox's {self.symbol} book has an empty side")
         return bids[-1][0], asks[-1][0]
 
-    def submit(self, price: Any) -> Tuple[Future, str]:
+    def submit(self, price: Any) -> tuple[Future, str]:
         # Our own client order id, so the order can be named before Binance answers.
         client_id = self._client_id()
         future = self.client.submit_order(self.symbol, "BUY", "LIMIT", DEMO_AMOUNT, price,
@@ -241,7 +242,7 @@ class BinanceDemo(DemoVenue, BinanceVenue):
 
         future.add_done_callback(done)
 
-    def cancel_outcome(self, order_id: Any) -> Optional[str]:
+    def cancel_outcome(self, order_id: Any) -> str | None:
         order = self.state.orders.get(order_id)
         if order is not None and order.status == "CANCELED":
             return "CANCELED"
@@ -262,7 +263,7 @@ class FtxDemo(DemoVenue, FtxVenue):
         super().__init__(*args, **kwargs)
         self.symbol = FTX_SYMBOL
         self._subscribed: set = set()
-        self._pending: Dict[str, Future] = {}
+        self._pending: dict[str, Future] = {}
 
     @property
     def where(self) -> str:
@@ -290,13 +291,13 @@ class FtxDemo(DemoVenue, FtxVenue):
     def account_ready(self) -> bool:
         return {"fills", "orders"} <= self._subscribed
 
-    def order_prices(self, best_bid: float, best_ask: float) -> Tuple[Any, Any]:
+    def order_prices(self, best_bid: float, best_ask: float) -> tuple[Any, Any]:
         book = self.sandbox.book(self.symbol, 20)
         if not book["bids"] or not book["asks"]:
             raise DemoFailure(f"the sandbox's {self.symbol} book has an empty side")
         return book["bids"][-1][0], book["asks"][4][0]
 
-    def submit(self, price: Any) -> Tuple[Future, str]:
+    def submit(self, price: Any) -> tuple[Future, str]:
         from ..sandbox import DEFAULT_FTX_KEY
         client_id = self._client_id()
         future: Future = Future()
@@ -320,7 +321,7 @@ class FtxDemo(DemoVenue, FtxVenue):
         if not self.sandbox.cancel_order(DEFAULT_FTX_KEY, order.id):
             self.state.note(f"order {order.id}: cancel refused (not open)")
 
-    def cancel_outcome(self, order_id: Any) -> Optional[str]:
+    def cancel_outcome(self, order_id: Any) -> str | None:
         # FTX has one end state, "closed"; closed with nothing filled is a cancel.
         order = self.state.orders.get(order_id)
         if order is not None and order.status == "closed":

@@ -16,8 +16,9 @@ from __future__ import annotations
 import difflib
 import inspect
 import typing
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple, Union
+from typing import Any, Union
 
 __all__ = ["FaultCommand", "fault_commands", "apply_fault_command", "read_fault_commands",
            "help_text"]
@@ -28,8 +29,8 @@ class FaultCommand:
     """One public method of a faults object, as a console command."""
 
     name: str
-    parameters: Tuple[inspect.Parameter, ...]
-    types: Tuple[Any, ...]
+    parameters: tuple[inspect.Parameter, ...]
+    types: tuple[Any, ...]
     summary: str
 
     @property
@@ -40,7 +41,7 @@ class FaultCommand:
             words.append(p.name if p.default is inspect.Parameter.empty else f"[{p.name}]")
         return " ".join(words)
 
-    def convert(self, words: Sequence[str]) -> List[Any]:
+    def convert(self, words: Sequence[str]) -> list[Any]:
         """The method's arguments from the words typed after the command.
 
         Raises:
@@ -86,9 +87,9 @@ def _plain_type(annotation: Any, default: Any) -> Any:
     return None
 
 
-def fault_commands(faults: Any) -> Dict[str, FaultCommand]:
+def fault_commands(faults: Any) -> dict[str, FaultCommand]:
     """The console commands of ``faults``: its public methods, by name."""
-    commands: Dict[str, FaultCommand] = {}
+    commands: dict[str, FaultCommand] = {}
     for name in sorted(dir(type(faults))):
         if name.startswith("_"):
             continue
@@ -111,7 +112,7 @@ def fault_commands(faults: Any) -> Dict[str, FaultCommand]:
 def help_text(targets: Mapping[str, Any]) -> str:
     """Every command, its arguments and what it does (and, with several sandboxes,
     which have it)."""
-    seen: Dict[str, Tuple[FaultCommand, List[str]]] = {}
+    seen: dict[str, tuple[FaultCommand, list[str]]] = {}
     for exchange, faults in targets.items():
         for name, command in fault_commands(faults).items():
             seen.setdefault(name, (command, []))[1].append(exchange)
@@ -128,7 +129,7 @@ def help_text(targets: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _targets(faults_or_targets: Any) -> Dict[str, Any]:
+def _targets(faults_or_targets: Any) -> dict[str, Any]:
     if isinstance(faults_or_targets, Mapping):
         return dict(faults_or_targets)
     return {"sandbox": faults_or_targets}

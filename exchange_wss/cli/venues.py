@@ -8,14 +8,15 @@ The demo's trading calls are added by :mod:`.demo_venues`.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from .health import HealthTracker
 from .state import BOOK_DEPTH, MarketState
 
 __all__ = ["Venue", "BitfinexVenue", "BinanceVenue", "FtxVenue", "VENUES", "VenueError"]
 
-Levels = List[Tuple[Any, Any]]
+Levels = list[tuple[Any, Any]]
 
 #: Seconds between two samples of the client's health: as often as the screen refreshes,
 #: so the ages shown are as fresh as the screen.
@@ -46,14 +47,14 @@ class Venue:
     """
 
     name = ""
-    channels: Tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
     book_label = "book"
     #: Prefix of the names of the connections carrying market data (until the client
     #: names the one carrying each stream).
     market_connection = ""
 
     def __init__(self, state: MarketState, *, sandbox: bool = True,
-                 market: Optional[str] = None, url: Optional[str] = None,
+                 market: str | None = None, url: str | None = None,
                  seed: int = 1) -> None:
         self.state = state
         self.health: HealthTracker = state.health
@@ -63,7 +64,7 @@ class Venue:
         self.seed = seed
         self.sandbox: Any = None
         self.client: Any = None
-        self.book_symbols: List[str] = []
+        self.book_symbols: list[str] = []
 
     # -- naming ---------------------------------------------------------------------------
     @property
@@ -94,7 +95,7 @@ class Venue:
         raise NotImplementedError
 
     def start(self, channels: Sequence[str], symbols: Sequence[str], *,
-              account: Optional[Callable[[Any], None]] = None) -> None:
+              account: Callable[[Any], None] | None = None) -> None:
         """Start the sandbox (if any) and a client subscribed to ``channels`` of ``symbols``."""
         state = self.state
         if self.use_sandbox:
@@ -178,7 +179,7 @@ class Venue:
         raise NotImplementedError
 
     # -- what the main loop polls ------------------------------------------------------------------
-    def top(self, symbol: str) -> Tuple[Levels, Levels]:
+    def top(self, symbol: str) -> tuple[Levels, Levels]:
         """The client's maintained book of ``symbol``: ``(bids, asks)`` as ``(price, size)``,
         best first; raises :class:`~exchange_wss.errors.ExchangeWssError` while there is none."""
         snap = self.client.order_book(symbol)
@@ -233,7 +234,7 @@ class BitfinexVenue(Venue):
             return client.subscribe_to_orderbook(symbol, "P0", callback)
         return client.subscribe_to_candles(symbol, "1m", callback)
 
-    def top(self, symbol: str) -> Tuple[Levels, Levels]:
+    def top(self, symbol: str) -> tuple[Levels, Levels]:
         snap = self.client.order_book(symbol, "P0")
         # P0 levels are (price, count, amount), asks with negative amounts.
         return ([(p, a) for p, _c, a in snap.bids[:BOOK_DEPTH]],
@@ -337,5 +338,5 @@ class FtxVenue(Venue):
 
 
 #: The venues by ``VENUE``/``--exchange`` name.
-VENUES: Dict[str, Type[Venue]] = {"bitfinex": BitfinexVenue, "binance": BinanceVenue,
+VENUES: dict[str, type[Venue]] = {"bitfinex": BitfinexVenue, "binance": BinanceVenue,
                                   "ftx": FtxVenue}

@@ -16,7 +16,8 @@ import enum
 import hashlib
 import operator
 import typing
-from typing import Any, Callable, Dict, Optional, Tuple, Type
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 
@@ -28,22 +29,22 @@ __all__ = ["encode", "decode", "to_obj", "from_obj", "event_key", "MODELS"]
 _TAG = "_t"
 
 #: The model classes by name.
-MODELS: Dict[str, Type[Any]] = {name: getattr(models, name) for name in models.__all__
+MODELS: dict[str, type[Any]] = {name: getattr(models, name) for name in models.__all__
                            if dataclasses.is_dataclass(getattr(models, name))}
 
 
-def register(cls: Type[Any]) -> Type[Any]:
+def register(cls: type[Any]) -> type[Any]:
     """Make another dataclass known to the codec (by its class name)."""
     MODELS[cls.__name__] = cls
     _plans.pop(cls.__name__, None)
     return cls
 
 
-_getters: Dict[type, Tuple[Tuple[str, ...], Any, str]] = {}
+_getters: dict[type, tuple[tuple[str, ...], Any, str]] = {}
 
 
 def _as_dict(value: Any) -> Any:
-    """orjson's ``default``: a model as a dict of its fields (``raw`` left out) and its tag."""
+    """Orjson's ``default``: a model as a dict of its fields (``raw`` left out) and its tag."""
     cls = type(value)
     entry = _getters.get(cls)
     if entry is None:
@@ -60,7 +61,7 @@ def _as_dict(value: Any) -> Any:
 
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATACLASS
 #: class -> True when no field can hold a model: orjson writes it by itself (in C).
-_flat: Dict[type, bool] = {}
+_flat: dict[type, bool] = {}
 
 
 def _may_hold_model(tp: Any) -> bool:
@@ -86,7 +87,7 @@ def _is_flat(cls: type) -> bool:
 
 
 #: class -> (field names with raw, their getter), for flat models.
-_flat_getters: Dict[type, Tuple[Tuple[str, ...], Any]] = {}
+_flat_getters: dict[type, tuple[tuple[str, ...], Any]] = {}
 
 
 def encode(event: Any) -> bytes:
@@ -123,7 +124,7 @@ def to_obj(value: Any) -> Any:
 _SCALARS = (int, float, str, bool, bytes, type(None))
 _MISSING = object()
 #: class name -> (class, field name -> converter or None for "as decoded")
-_plans: Dict[str, Tuple[type, Dict[str, Optional[Callable[[Any], Any]]]]] = {}
+_plans: dict[str, tuple[type, dict[str, Callable[[Any], Any] | None]]] = {}
 
 
 def _strip_optional(tp: Any) -> Any:
@@ -134,7 +135,7 @@ def _strip_optional(tp: Any) -> Any:
     return tp
 
 
-def _converter(tp: Any) -> Optional[Callable[[Any], Any]]:
+def _converter(tp: Any) -> Callable[[Any], Any] | None:
     """How to turn decoded JSON into the annotated type; None: as decoded."""
     tp = _strip_optional(tp)
     if tp in _SCALARS:
@@ -158,7 +159,7 @@ def _converter(tp: Any) -> Optional[Callable[[Any], Any]]:
     return from_obj  # Any, a union: rebuilt by tags where there are any
 
 
-def _plan(tag: str) -> Tuple[type, Dict[str, Optional[Callable[[Any], Any]]]]:
+def _plan(tag: str) -> tuple[type, dict[str, Callable[[Any], Any] | None]]:
     plan = _plans.get(tag)
     if plan is None:
         cls = MODELS.get(tag)
@@ -171,7 +172,7 @@ def _plan(tag: str) -> Tuple[type, Dict[str, Optional[Callable[[Any], Any]]]]:
     return plan
 
 
-def from_obj(value: Any, tag: Optional[str] = None) -> Any:
+def from_obj(value: Any, tag: str | None = None) -> Any:
     """The inverse of :func:`to_obj`: tagged dicts become models again (``tag``: the
     class of ``value`` itself, when it carries none).
 
@@ -203,7 +204,7 @@ def from_obj(value: Any, tag: Optional[str] = None) -> Any:
     return value
 
 
-def decode(data: bytes, type_name: Optional[str] = None) -> Any:
+def decode(data: bytes, type_name: str | None = None) -> Any:
     """A model back from :func:`encode`'s bytes (``type_name``: its class's name)."""
     return from_obj(orjson.loads(data), type_name)
 
@@ -211,7 +212,7 @@ def decode(data: bytes, type_name: Optional[str] = None) -> Any:
 # ----------------------------------------------------------------------- identities
 
 #: Fields that identify an account event at the exchange, by model.
-_IDENTITY: Dict[str, Tuple[str, ...]] = {
+_IDENTITY: dict[str, tuple[str, ...]] = {
     "Fill": ("id", "order_id", "kind"),
     "Order": ("id", "cid", "status", "mts_update", "amount", "kind"),
 }

@@ -12,7 +12,8 @@ fits behind the same two methods.
 from __future__ import annotations
 
 import logging
-from typing import Any, NamedTuple, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from ..errors import LocalProtocolError, SinkUnavailable
 
@@ -43,7 +44,7 @@ class Entry(NamedTuple):
     type: bytes
     data: bytes
     ts: int
-    key: Optional[bytes] = None
+    key: bytes | None = None
     epoch: bytes = b""
 
 

@@ -25,7 +25,7 @@ and a ``faults`` switchboard (:class:`~exchange_wss.sandbox.faults.FaultState`).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Optional, Union
+from typing import Any, ClassVar
 
 __all__ = ["FaultsBase", "HandshakeFaults", "ChecksumFaults", "WireFaults"]
 
@@ -38,7 +38,7 @@ class FaultsBase:
     """
 
     #: The frame :meth:`malformed_frame` sends: the exchange's JSON, cut short.
-    malformed_text: ClassVar[Union[str, bytes]] = '{"event":'
+    malformed_text: ClassVar[str | bytes] = '{"event":'
 
     def __init__(self, sandbox: Any) -> None:
         self._sb = sandbox
@@ -50,7 +50,7 @@ class FaultsBase:
         """Abort every open connection (TCP closed, no close frame); returns how many."""
         return self._sb._call(lambda: self._server().drop_all())
 
-    def stall(self, seconds: Optional[float] = None) -> None:
+    def stall(self, seconds: float | None = None) -> None:
         """Send no frame at all (heartbeats and pings too) until :meth:`resume`, or for
         ``seconds``; frames produced meanwhile are held, as a stalled TCP connection would."""
         self._sb._call(lambda: self._server().stall(seconds))

@@ -10,7 +10,7 @@ whoever waits for a socket to be gone.
 from __future__ import annotations
 
 import struct
-from typing import Any, Optional
+from typing import Any
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
@@ -26,20 +26,20 @@ class TrackedServerProtocol(WebSocketServerProtocol):
     Close frame, write a frame of any size, or a frame that never ends.
     """
 
-    session: Optional[Any] = None
+    session: Any | None = None
     #: After :meth:`linger`: nothing more is read or written, the TCP
     #: connection stays open (a peer that hung after its Close frame).
     lingering = False
     _trickle: Any = None
 
-    def connectionMade(self):  # noqa: N802 (Twisted hook)
+    def connectionMade(self):
         super().connectionMade()
         self.factory.protocols.add(self)
 
-    def onClose(self, wasClean, code, reason):  # noqa: N802,N803
+    def onClose(self, wasClean, code, reason):
         self._end_session()
 
-    def connectionLost(self, reason):  # noqa: N802
+    def connectionLost(self, reason):
         if self._trickle is not None and self._trickle.active():
             self._trickle.cancel()
         self._trickle = None
@@ -56,7 +56,7 @@ class TrackedServerProtocol(WebSocketServerProtocol):
         if self.state == self.STATE_OPEN and not self.lingering and self._trickle is None:
             self.sendMessage(text.encode("utf-8"), isBinary=False)
 
-    def dataReceived(self, data: bytes) -> None:  # noqa: N802 - Twisted hook
+    def dataReceived(self, data: bytes) -> None:
         if self.lingering:
             return  # a peer that stopped reading
         super().dataReceived(data)
@@ -155,7 +155,7 @@ class SandboxHandle:
     """
 
     _listening: Any = None
-    _port: Optional[int] = None
+    _port: int | None = None
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run ``fn`` on the reactor thread and wait (directly with a caller's reactor)."""
@@ -254,7 +254,7 @@ class ServerTimeAndStall:
         """The reactor's time, in ms."""
         return int(self.reactor.seconds() * 1000)
 
-    def stall(self, seconds: Optional[float]) -> None:
+    def stall(self, seconds: float | None) -> None:
         """Hold every outgoing frame until :meth:`resume`, or for ``seconds``."""
         self.faults.stalled = True
         if self._stall_call is not None and self._stall_call.active():

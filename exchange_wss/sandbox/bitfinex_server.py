@@ -54,8 +54,9 @@ import logging
 import uuid
 import zlib
 from collections import defaultdict, deque
+from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, Callable, Mapping, Optional
+from typing import Any
 
 import orjson
 from autobahn.websocket.types import ConnectionDeny
@@ -63,10 +64,9 @@ from twisted.internet.task import LoopingCall
 
 from ._ws import SandboxHandle, ServerTimeAndStall, TrackedServerFactory, TrackedServerProtocol
 from .engine import OrderEvent, OrderView, Result, TradeEvent, WalletEvent
-from .margin import DEFAULT_MARGIN_BALANCES, MAX_LEVERAGE, PositionEvent, PositionView
 from .faults import Faults, FaultState
-from .market import (BOOK_LENGTHS, DERIV_KEY, LIQ_KEY, PRECISIONS, BookMirror,
-                     SimulatedMarket)
+from .margin import DEFAULT_MARGIN_BALANCES, MAX_LEVERAGE, PositionEvent, PositionView
+from .market import BOOK_LENGTHS, DERIV_KEY, LIQ_KEY, PRECISIONS, BookMirror, SimulatedMarket
 from .wire import dumps
 
 __all__ = ["BitfinexSandbox", "SandboxServer", "DEFAULT_KEY", "DEFAULT_SECRET",
@@ -133,7 +133,7 @@ def trade_array(t: TradeEvent) -> list:
             t.order_price, 1 if t.maker else -1, t.fee, t.fee_currency, t.cid]
 
 
-def wallet_array(wallet_type: str, currency: str, balance: float, available: Optional[float],
+def wallet_array(wallet_type: str, currency: str, balance: float, available: float | None,
                  meta: Any = None) -> list:
     """Wallet ``[TYPE,CURRENCY,BALANCE,UNSETTLED_INTEREST,AVAILABLE,DESCRIPTION,META]``."""
     return [wallet_type, currency, balance, 0, available, None, meta]
@@ -149,7 +149,7 @@ def position_array(p: PositionView) -> list:
             p.mts_create, p.mts_update, None, 0, None, round(cost / p.leverage, 8), 0, None]
 
 
-def _nonce_value(v: Any) -> Optional[Decimal]:
+def _nonce_value(v: Any) -> Decimal | None:
     """A nonce as Bitfinex reads it: a JSON number or decimal text, fraction allowed."""
     if isinstance(v, bool) or v is None:
         return None
@@ -164,7 +164,7 @@ def _nonce_value(v: Any) -> Optional[Decimal]:
     return n if n.is_finite() else None
 
 
-def _int_or_none(v: Any) -> Optional[int]:
+def _int_or_none(v: Any) -> int | None:
     if v is None:
         return None
     if isinstance(v, bool):
@@ -184,12 +184,12 @@ class _Sub:
     __slots__ = ("chan_id", "channel", "symbol", "key", "prec", "freq", "length", "ident",
                  "mirror", "last")
 
-    def __init__(self, chan_id: int, channel: str, ident: tuple, symbol: Optional[str] = None,
-                 key: Optional[str] = None, prec: Optional[str] = None,
-                 freq: Optional[str] = None, length: Optional[int] = None):
+    def __init__(self, chan_id: int, channel: str, ident: tuple, symbol: str | None = None,
+                 key: str | None = None, prec: str | None = None,
+                 freq: str | None = None, length: int | None = None):
         self.chan_id, self.channel, self.ident = chan_id, channel, ident
         self.symbol, self.key, self.prec, self.freq, self.length = symbol, key, prec, freq, length
-        self.mirror: Optional[BookMirror] = None
+        self.mirror: BookMirror | None = None
         self.last: Any = None
 
 
@@ -202,7 +202,7 @@ class _Session:
         drop: aborts the connection.
     """
 
-    def __init__(self, server: "SandboxServer", send: Callable[[str], None],
+    def __init__(self, server: SandboxServer, send: Callable[[str], None],
                  drop: Callable[[], None]):
         self.server = server
         self._send = send
@@ -213,8 +213,8 @@ class _Session:
         self.skip_next_seq = False
         self.auth_seq = 0
         self.auth_synced = False
-        self.account: Optional[str] = None
-        self.filters: Optional[list] = None
+        self.account: str | None = None
+        self.filters: list | None = None
         self.dms = False
         self.calc_on_auth = False
         self.last_sent: dict[int, float] = {}
@@ -596,8 +596,8 @@ class _Session:
         self._auth_snapshots()
         self.auth_synced = True
 
-    def _allowed(self, stream: str, symbol: Optional[str] = None,
-                 currency: Optional[str] = None) -> bool:
+    def _allowed(self, stream: str, symbol: str | None = None,
+                 currency: str | None = None) -> bool:
         if not self.filters:
             return True
         group = _FILTER_GROUP.get(stream)
@@ -871,8 +871,8 @@ class SandboxServer(ServerTimeAndStall):
     """
 
     def __init__(self, reactor: Any, accounts: Mapping[str, str], seed: int = 1,
-                 tick_interval: Optional[float] = 0.25, heartbeat_interval: float = 15.0,
-                 max_channels: int = 25, balances: Optional[Mapping[str, Any]] = None):
+                 tick_interval: float | None = 0.25, heartbeat_interval: float = 15.0,
+                 max_channels: int = 25, balances: Mapping[str, Any] | None = None):
         self.reactor = reactor
         self.accounts = dict(accounts)
         self.tick_interval = tick_interval
@@ -971,7 +971,7 @@ class SandboxServer(ServerTimeAndStall):
             for s in list(self.by_account.get(ev.owner, ())):
                 s.deliver(ev)
 
-    def after_result(self, res: Optional[Result], publish: bool = True) -> None:
+    def after_result(self, res: Result | None, publish: bool = True) -> None:
         if res is None:
             return
         self.market.observe(res)
@@ -984,7 +984,7 @@ class SandboxServer(ServerTimeAndStall):
     def user_id(self, key: str) -> int:
         return 1_000_000 + zlib.crc32(key.encode()) % 9_000_000
 
-    def mark(self, symbol: str) -> Optional[Decimal]:
+    def mark(self, symbol: str) -> Decimal | None:
         """The price positions are valued at: the market's mid."""
         mid = self.market.mid(symbol)
         return Decimal(repr(mid)) if mid else None
@@ -1061,20 +1061,20 @@ def random_bits(seed: int) -> int:
 class _Protocol(TrackedServerProtocol):
     """Moves text between autobahn and a :class:`_Session`."""
 
-    session: Optional[_Session] = None
+    session: _Session | None = None
 
-    def onConnect(self, request):  # noqa: N802 (autobahn hook)
+    def onConnect(self, request):
         status = self.factory.server.faults.take_handshake_rejection()
         if status is not None:
             raise ConnectionDeny(status, "Too Many Requests" if status == 429 else "Refused")
         return None
 
-    def onOpen(self):  # noqa: N802
+    def onOpen(self):
         server = self.factory.server
         self.session = _Session(server, self.send_text, self.abort)
         server.session_opened(self.session)
 
-    def onMessage(self, payload, isBinary):  # noqa: N802,N803
+    def onMessage(self, payload, isBinary):
         if self.session is None:
             return
         if isBinary:
@@ -1120,10 +1120,10 @@ class BitfinexSandbox(SandboxHandle):
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0,
-                 accounts: Optional[Mapping[str, str]] = None, seed: int = 1,
-                 tick_interval: Optional[float] = 0.25, heartbeat_interval: float = 15.0,
+                 accounts: Mapping[str, str] | None = None, seed: int = 1,
+                 tick_interval: float | None = 0.25, heartbeat_interval: float = 15.0,
                  max_channels: int = 25, reactor: Any = None,
-                 balances: Optional[Mapping[str, Any]] = None):
+                 balances: Mapping[str, Any] | None = None):
         from exchange_wss import _reactor
         self._own_reactor = reactor is None
         self._reactor = reactor if reactor is not None else _reactor.get_reactor()

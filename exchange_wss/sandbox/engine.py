@@ -31,9 +31,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import itertools
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
-from typing import Any, Callable, Iterable, Mapping, Optional, Union
+from typing import Any, Union
 
 from sortedcontainers import SortedDict
 
@@ -93,7 +94,7 @@ def round_sig(value: Decimal, digits: int, rounding: str = ROUND_HALF_UP) -> Dec
         return value.quantize(Decimal(1).scaleb(exp), rounding=rounding).normalize()
 
 
-def status_number(value: Union[Decimal, float]) -> str:
+def status_number(value: Decimal | float) -> str:
     """Number text as Bitfinex writes it inside status strings ("100.0", "0.5", "6600.2")."""
     text = js_number_text(float(value))
     if "." not in text and "e" not in text:
@@ -151,9 +152,9 @@ class Order:
     @property
     def cid_date(self) -> str:
         """UTC date of creation, the ``cid_date`` that cancel-by-cid names."""
-        return _dt.datetime.fromtimestamp(self.mts_create / 1000, _dt.timezone.utc).strftime("%Y-%m-%d")
+        return _dt.datetime.fromtimestamp(self.mts_create / 1000, _dt.UTC).strftime("%Y-%m-%d")
 
-    def view(self) -> "OrderView":
+    def view(self) -> OrderView:
         avg = (self.exec_value / self.exec_amount) if self.exec_amount else Decimal(0)
         return OrderView(
             id=self.id, gid=self.gid, cid=self.cid, symbol=self.symbol, owner=self.owner,
@@ -173,24 +174,24 @@ class OrderView:
     original; ``id`` is None in the echo of a rejected request.
     """
 
-    id: Optional[int]
-    gid: Optional[int]
-    cid: Optional[int]
-    symbol: Optional[str]
+    id: int | None
+    gid: int | None
+    cid: int | None
+    symbol: str | None
     owner: Any
-    mts_create: Optional[int]
-    mts_update: Optional[int]
+    mts_create: int | None
+    mts_update: int | None
     amount: float
     amount_orig: float
-    type: Optional[str]
-    type_prev: Optional[str]
+    type: str | None
+    type_prev: str | None
     flags: int
-    status: Optional[str]
+    status: str | None
     price: float
     price_avg: float
     hidden: bool
     meta: Any = None
-    cid_date: Optional[str] = None
+    cid_date: str | None = None
 
 
 @dataclass(frozen=True)
@@ -217,9 +218,9 @@ class TradeEvent:
     order_type: str
     order_price: float
     maker: bool
-    fee: Optional[float]
-    fee_currency: Optional[str]
-    cid: Optional[int]
+    fee: float | None
+    fee_currency: str | None
+    cid: int | None
 
 
 @dataclass(frozen=True)
@@ -260,7 +261,7 @@ class Result:
 
     ok: bool
     text: str
-    order: Optional[OrderView] = None
+    order: OrderView | None = None
     orders: list = field(default_factory=list)
     events: list = field(default_factory=list)
     trades: list = field(default_factory=list)
@@ -279,7 +280,7 @@ class _Book:
         self.asks: SortedDict = SortedDict()
         self.stops: dict[int, Order] = {}
         self.version = 0
-        self.last_price: Optional[Decimal] = None
+        self.last_price: Decimal | None = None
 
 
 class _Op:
@@ -306,7 +307,7 @@ class MatchingEngine:
     """
 
     def __init__(self, pairs: Iterable[PairSpec], *, maker_fee: Number = "0.001",
-                 taker_fee: Number = "0.002", clock: Optional[Callable[[], int]] = None,
+                 taker_fee: Number = "0.002", clock: Callable[[], int] | None = None,
                  first_order_id: int = 50_000_000_001, first_trade_id: int = 1_500_000_001):
         self.pairs: dict[str, PairSpec] = {p.symbol: p for p in pairs}
         self.maker_fee = _to_decimal(maker_fee)
@@ -355,12 +356,12 @@ class MatchingEngine:
 
     # -- views --------------------------------------------------------------------
 
-    def open_orders(self, owner: Any = None, symbol: Optional[str] = None) -> list[OrderView]:
+    def open_orders(self, owner: Any = None, symbol: str | None = None) -> list[OrderView]:
         """Open orders (resting and untriggered stops), oldest first."""
         return [o.view() for o in sorted(self._orders.values(), key=lambda o: o.id)
                 if (owner is None or o.owner == owner) and (symbol is None or o.symbol == symbol)]
 
-    def order(self, order_id: int) -> Optional[OrderView]:
+    def order(self, order_id: int) -> OrderView | None:
         o = self._orders.get(order_id)
         return o.view() if o else None
 
@@ -380,14 +381,14 @@ class MatchingEngine:
             sides.append(out)
         return sides[0], sides[1]
 
-    def best(self, symbol: str) -> tuple[Optional[Decimal], Optional[Decimal]]:
+    def best(self, symbol: str) -> tuple[Decimal | None, Decimal | None]:
         """Best bid and best ask price (None for an empty side)."""
         book = self._books[symbol]
         bid = -book.bids.peekitem(0)[0] if book.bids else None
         ask = book.asks.peekitem(0)[0] if book.asks else None
         return bid, ask
 
-    def last_price(self, symbol: str) -> Optional[Decimal]:
+    def last_price(self, symbol: str) -> Decimal | None:
         return self._books[symbol].last_price
 
     def version(self, symbol: str) -> int:
@@ -396,8 +397,8 @@ class MatchingEngine:
 
     # -- requests -----------------------------------------------------------------
 
-    def submit(self, owner: Any, symbol: str, amount: Number, price: Optional[Number] = None,
-               type: str = LIMIT, *, cid: Optional[int] = None, gid: Optional[int] = None,
+    def submit(self, owner: Any, symbol: str, amount: Number, price: Number | None = None,
+               type: str = LIMIT, *, cid: int | None = None, gid: int | None = None,
                flags: int = 0, meta: Any = None) -> Result:
         """Place an order (Bitfinex ``on``).
 
@@ -439,7 +440,7 @@ class MatchingEngine:
             if amt == 0 or abs(amt) < spec.min_size:
                 raise _Reject(f"Invalid order: minimum size for {spec.display} is "
                               f"{js_number_text(float(spec.min_size))}")
-            px: Optional[Decimal] = None
+            px: Decimal | None = None
             if kind != MARKET:
                 try:
                     px = _to_decimal(price) if price is not None else None
@@ -472,8 +473,8 @@ class MatchingEngine:
                 f"{js_number_text(float(amt))} {spec.base}.")
         return self._finish(Result(True, text, order=accepted), op)
 
-    def cancel(self, owner: Any, id: Optional[int] = None, cid: Optional[int] = None,
-               cid_date: Optional[str] = None) -> Result:
+    def cancel(self, owner: Any, id: int | None = None, cid: int | None = None,
+               cid_date: str | None = None) -> Result:
         """Cancel one order by ``id``, or by ``cid`` and ``cid_date`` (``"YYYY-MM-DD"``)."""
         order = self._find(owner, id, cid, cid_date)
         if order is None:
@@ -510,10 +511,10 @@ class MatchingEngine:
         res = Result(True, f"Submitting {len(views)} order cancellations.", orders=views)
         return self._finish(res, op)
 
-    def update(self, owner: Any, id: int, *, price: Optional[Number] = None,
-               amount: Optional[Number] = None, delta: Optional[Number] = None,
-               flags: Optional[int] = None, gid: Optional[int] = None,
-               cid: Optional[int] = None, meta: Any = None) -> Result:
+    def update(self, owner: Any, id: int, *, price: Number | None = None,
+               amount: Number | None = None, delta: Number | None = None,
+               flags: int | None = None, gid: int | None = None,
+               cid: int | None = None, meta: Any = None) -> Result:
         """Change an open order (Bitfinex ``ou``): new ``price``, new signed ``amount`` or ``delta``.
 
         A new price or a larger size loses time priority, as on any exchange;
@@ -594,7 +595,7 @@ class MatchingEngine:
                          status=None, price=float(px) if isinstance(px, Decimal) else 0.0,
                          price_avg=0.0, hidden=False, meta=e.get("meta"))
 
-    def _need(self, order: Order, amount: Decimal, price: Optional[Decimal],
+    def _need(self, order: Order, amount: Decimal, price: Decimal | None,
               spec: PairSpec) -> tuple[str, Decimal]:
         """What ``order`` reserves at ``amount`` and ``price``: (currency, amount)."""
         if order.margin:
@@ -605,7 +606,7 @@ class MatchingEngine:
         return self._reserve_need(order.kind, amount, price, spec)
 
     @staticmethod
-    def _reserve_need(type: str, amount: Decimal, price: Optional[Decimal],
+    def _reserve_need(type: str, amount: Decimal, price: Decimal | None,
                       spec: PairSpec) -> tuple[str, Decimal]:
         if amount < 0:
             return spec.base, -amount
@@ -616,7 +617,7 @@ class MatchingEngine:
             return spec.quote, amount * price
 
     @staticmethod
-    def _funds_text(amount: Decimal, spec: PairSpec, price: Optional[Decimal]) -> str:
+    def _funds_text(amount: Decimal, spec: PairSpec, price: Decimal | None) -> str:
         at = f" at {js_number_text(float(price))}" if price is not None else ""
         return (f"Invalid order: not enough exchange balance for "
                 f"{js_number_text(float(amount))} {spec.pair}{at}")
@@ -657,7 +658,7 @@ class MatchingEngine:
             raise _Reject(f"Invalid order: not enough tradable balance for "
                           f"{js_number_text(float(amount))} {spec.pair}{at}")
 
-    def _market_cost(self, symbol: str, amount: Decimal) -> tuple[Decimal, Optional[Decimal]]:
+    def _market_cost(self, symbol: str, amount: Decimal) -> tuple[Decimal, Decimal | None]:
         """Quote needed to buy ``amount`` now by walking the asks, and the worst price."""
         left = amount
         cost = Decimal(0)
@@ -706,7 +707,7 @@ class MatchingEngine:
             book.version += 1
         return True
 
-    def _set_reserve(self, order: Order, currency: Optional[str], amount: Decimal, op: _Op) -> None:
+    def _set_reserve(self, order: Order, currency: str | None, amount: Decimal, op: _Op) -> None:
         if order.reserve_currency is not None and order.reserved:
             k = (order.owner, order.reserve_currency)
             self._reserved[k] = self._reserved.get(k, Decimal(0)) - order.reserved
@@ -780,7 +781,7 @@ class MatchingEngine:
                 total += sum((o.amount for o in level.values()), Decimal(0))
         return total
 
-    def _match(self, taker: Order, spec: PairSpec, limit: Optional[Decimal], op: _Op) -> None:
+    def _match(self, taker: Order, spec: PairSpec, limit: Decimal | None, op: _Op) -> None:
         book = self._books[taker.symbol]
         buy = taker.amount > 0
         opp = book.asks if buy else book.bids
@@ -943,8 +944,8 @@ class MatchingEngine:
         order.mts_update = self._clock()
         op.head.append(OrderEvent("oc", order.owner, order.view()))
 
-    def _find(self, owner: Any, id: Optional[int], cid: Optional[int],
-              cid_date: Optional[str]) -> Optional[Order]:
+    def _find(self, owner: Any, id: int | None, cid: int | None,
+              cid_date: str | None) -> Order | None:
         if id is not None:
             o = self._orders.get(id)
             return o if o is not None and o.owner == owner else None

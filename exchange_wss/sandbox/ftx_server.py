@@ -50,15 +50,16 @@ import itertools
 import logging
 import zlib
 from collections import defaultdict
+from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, Callable, Mapping, Optional
+from typing import Any
 
 import orjson
 from twisted.internet.task import LoopingCall
 
+from ._faults_base import ChecksumFaults, FaultsBase, WireFaults
 from ._ws import SandboxHandle, ServerTimeAndStall, TrackedServerFactory, TrackedServerProtocol
 from .engine import FLAG_POST_ONLY, OrderEvent, OrderView, PairSpec, TradeEvent
-from ._faults_base import ChecksumFaults, FaultsBase, WireFaults
 from .faults import FaultState
 from .market import DEFAULT_TRADING, SimulatedMarket, TradingSim
 
@@ -94,7 +95,7 @@ FTX_TRADING = tuple(DEFAULT_TRADING) + _PERPS
 # -- helpers ------------------------------------------------------------------------------
 
 def login_signature(secret: str, time_ms: int) -> str:
-    """hex HMAC-SHA256(secret, f"{time_ms}websocket_login"): the login ``sign``."""
+    """Hex HMAC-SHA256(secret, f"{time_ms}websocket_login"): the login ``sign``."""
     return hmac.new(secret.encode(), f"{time_ms}websocket_login".encode(),
                     hashlib.sha256).hexdigest()
 
@@ -113,11 +114,11 @@ def orderbook_checksum(bids: list, asks: list) -> int:
     return zlib.crc32(":".join(parts).encode())
 
 
-def iso_time(mts: Optional[int]) -> Optional[str]:
+def iso_time(mts: int | None) -> str | None:
     """``2019-05-07T16:40:58.358438+00:00`` of a ms timestamp."""
     if mts is None:
         return None
-    return _dt.datetime.fromtimestamp(mts / 1000, _dt.timezone.utc).isoformat(
+    return _dt.datetime.fromtimestamp(mts / 1000, _dt.UTC).isoformat(
         timespec="microseconds")
 
 
@@ -156,13 +157,13 @@ class _BookSub:
 class _Session:
     """One connection's protocol state. Sans-I/O: ``received(text)`` in, ``send(text)`` out."""
 
-    def __init__(self, server: "FtxServer", send: Callable[[str], None],
+    def __init__(self, server: FtxServer, send: Callable[[str], None],
                  drop: Callable[[], None]):
         self.server = server
         self._send = send
         self.drop = drop
-        self.account: Optional[str] = None
-        self.subaccount: Optional[str] = None
+        self.account: str | None = None
+        self.subaccount: str | None = None
         self.private: set = set()                  # "fills", "orders"
         self.public: dict = {}                     # (channel, market) -> state
         self.held: list = []
@@ -375,8 +376,8 @@ class FtxServer(ServerTimeAndStall):
     """
 
     def __init__(self, reactor: Any, accounts: Mapping[str, str], seed: int = 1,
-                 tick_interval: Optional[float] = 0.25,
-                 balances: Optional[Mapping[str, Any]] = None,
+                 tick_interval: float | None = 0.25,
+                 balances: Mapping[str, Any] | None = None,
                  login_window_ms: int = LOGIN_WINDOW_MS):
         self.reactor = reactor
         self.accounts = dict(accounts)
@@ -487,7 +488,7 @@ class FtxServer(ServerTimeAndStall):
     # -- orders -------------------------------------------------------------------
 
     def place_order(self, key: str, market: str, side: str, price: Any, size: Any,
-                    type: str = "limit", client_id: Optional[str] = None, ioc: bool = False,
+                    type: str = "limit", client_id: str | None = None, ioc: bool = False,
                     post_only: bool = False, reduce_only: bool = False) -> dict:
         self.received[key].append({"market": market, "side": side, "price": price, "size": size,
                                    "type": type, "clientId": client_id, "ioc": ioc,
@@ -626,14 +627,14 @@ class FtxServer(ServerTimeAndStall):
 class _Protocol(TrackedServerProtocol):
     """Moves text between autobahn and a :class:`_Session`."""
 
-    session: Optional[_Session] = None
+    session: _Session | None = None
 
-    def onOpen(self):  # noqa: N802
+    def onOpen(self):
         server = self.factory.server
         self.session = _Session(server, self.send_text, self.abort)
         server.session_opened(self.session)
 
-    def onMessage(self, payload, isBinary):  # noqa: N802,N803
+    def onMessage(self, payload, isBinary):
         if self.session is None:
             return
         if isBinary:
@@ -666,10 +667,10 @@ class FtxFaults(FaultsBase, ChecksumFaults, WireFaults):
 
     malformed_text = '{"channel":"orderbook","type":'
 
-    def __init__(self, sandbox: "FtxSandbox"):
+    def __init__(self, sandbox: FtxSandbox):
         super().__init__(sandbox)
 
-    def send_info(self, code: int = 20001, msg: Optional[str] = None) -> None:
+    def send_info(self, code: int = 20001, msg: str | None = None) -> None:
         """Send an info message (20001: "Server restarting, please reconnect") everywhere."""
         text = msg if msg is not None else INFO_TEXTS.get(code, "Info")
         self._sb._call(lambda: self._server().broadcast({"type": "info", "code": code,
@@ -706,15 +707,15 @@ class FtxSandbox(SandboxHandle):
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0,
-                 accounts: Optional[Mapping[str, str]] = None, seed: int = 1,
-                 tick_interval: Optional[float] = 0.25, reactor: Any = None,
-                 balances: Optional[Mapping[str, Any]] = None):
+                 accounts: Mapping[str, str] | None = None, seed: int = 1,
+                 tick_interval: float | None = 0.25, reactor: Any = None,
+                 balances: Mapping[str, Any] | None = None):
         from exchange_wss import _reactor
         self._own_reactor = reactor is None
         self._reactor = reactor if reactor is not None else _reactor.get_reactor()
         self.host = host
         self._requested_port = port
-        self._port: Optional[int] = None
+        self._port: int | None = None
         self._listening = None
         self._server = FtxServer(self._reactor, accounts or {DEFAULT_FTX_KEY: DEFAULT_FTX_SECRET},
                                  seed=seed, tick_interval=tick_interval, balances=balances)
@@ -762,7 +763,7 @@ class FtxSandbox(SandboxHandle):
         return self._call(run)
 
     def place_order(self, key: str, market: str, side: str, price: Any, size: Any,
-                    type: str = "limit", client_id: Optional[str] = None, *,
+                    type: str = "limit", client_id: str | None = None, *,
                     ioc: bool = False, post_only: bool = False,
                     reduce_only: bool = False) -> dict:
         """Place an order for an account (FTX's REST ``POST /orders``, stood in for).

@@ -28,14 +28,23 @@ import math
 import random
 import zlib
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import Any, Callable, Optional
+from typing import Any
 
 from exchange_wss.numtext import crc32_signed, js_number_text
 
-from .engine import (MARKET, LIMIT, MatchingEngine, PairSpec, PublicTrade, Result, round_sig,
-                     PRICE_SIG_DIGITS)
+from .engine import (
+    LIMIT,
+    MARKET,
+    PRICE_SIG_DIGITS,
+    MatchingEngine,
+    PairSpec,
+    PublicTrade,
+    Result,
+    round_sig,
+)
 
 __all__ = [
     "SimulatedMarket", "TradingSim", "BookView", "BookMirror", "book_checksum",
@@ -119,7 +128,7 @@ def timeframe_bucket(mts: int, tf: str) -> int:
     step = TIMEFRAMES[tf]
     if step is not None:
         return mts - mts % step
-    d = _dt.datetime.fromtimestamp(mts / 1000, _dt.timezone.utc)
+    d = _dt.datetime.fromtimestamp(mts / 1000, _dt.UTC)
     return calendar.timegm((d.year, d.month, 1, 0, 0, 0)) * 1000
 
 
@@ -127,7 +136,7 @@ def _prev_bucket(start: int, tf: str) -> int:
     step = TIMEFRAMES[tf]
     if step is not None:
         return start - step
-    d = _dt.datetime.fromtimestamp(start / 1000, _dt.timezone.utc)
+    d = _dt.datetime.fromtimestamp(start / 1000, _dt.UTC)
     y, m = (d.year, d.month - 1) if d.month > 1 else (d.year - 1, 12)
     return calendar.timegm((y, m, 1, 0, 0, 0)) * 1000
 
@@ -370,8 +379,8 @@ class SimulatedMarket:
         warmup_ticks: ticks run at construction so books and trades are not empty.
     """
 
-    def __init__(self, seed: int = 1, clock: Optional[Callable[[], int]] = None,
-                 trading=DEFAULT_TRADING, engine: Optional[MatchingEngine] = None,
+    def __init__(self, seed: int = 1, clock: Callable[[], int] | None = None,
+                 trading=DEFAULT_TRADING, engine: MatchingEngine | None = None,
                  warmup_ticks: int = 20):
         self.seed = seed
         self.clock = clock or (lambda: 0)
@@ -635,7 +644,7 @@ class SimulatedMarket:
 
     # candles --------------------------------------------------------------------------
 
-    def candle_source(self, key: str) -> Optional[tuple[str, str]]:
+    def candle_source(self, key: str) -> tuple[str, str] | None:
         """``(source, timeframe)`` for a candles key such as ``trade:1m:tBTCUSD``; None if unknown.
 
         Funding keys take a period (``trade:1m:fUSD:p30``) or the aggregate form
@@ -706,7 +715,7 @@ class SimulatedMarket:
         rows.extend(list(r) for r in self._history(*src))
         return rows[:limit]
 
-    def last_candle(self, key: str) -> Optional[list]:
+    def last_candle(self, key: str) -> list | None:
         """The newest candle of ``key`` (what a candles update carries)."""
         src = self.candle_source(key)
         live = self._live_candles.get(src, {}) if src else {}

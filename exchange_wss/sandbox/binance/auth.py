@@ -12,8 +12,9 @@ import base64
 import hashlib
 import hmac
 import urllib.parse
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Iterable, Mapping, Optional
+from typing import Any
 
 import orjson
 
@@ -160,7 +161,7 @@ class Auth:
         if now - ts > window:
             raise ApiError(-1021, "Timestamp for this request is outside of the recvWindow.")
 
-    def verify_signed(self, params: Mapping[str, Any], logged_on: Optional[str] = None) -> str:
+    def verify_signed(self, params: Mapping[str, Any], logged_on: str | None = None) -> str:
         """Check apiKey, signature and timestamp/recvWindow of a signed request; returns the key.
 
         On a WebSocket-API connection logged on with ``logged_on`` (``session.logon``),

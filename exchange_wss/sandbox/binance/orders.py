@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
+from collections.abc import Mapping
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any
 
-from ..engine import FLAG_POST_ONLY, PRICE_SIG_DIGITS, OrderEvent, TradeEvent, WalletEvent, round_sig
+from ..engine import (
+    FLAG_POST_ONLY,
+    PRICE_SIG_DIGITS,
+    OrderEvent,
+    TradeEvent,
+    WalletEvent,
+    round_sig,
+)
 from . import reports
-from .wire import ZERO, _Q8, ApiError, _dec, _from_float, _mandatory
+from .wire import _Q8, ZERO, ApiError, _dec, _from_float, _mandatory
 
 if TYPE_CHECKING:  # pragma: no cover
     from .server import BinanceServer
@@ -47,7 +55,7 @@ class OrderService:
         server: the exchange (profile, engine, market, clock, accounts).
     """
 
-    def __init__(self, server: "BinanceServer"):
+    def __init__(self, server: BinanceServer):
         self.server = server
         self.profile = server.profile
         self.engine = server.engine
@@ -110,7 +118,7 @@ class OrderService:
                 raise ApiError(-1013, "Filter failure: LOT_SIZE")
         elif qty != qty.quantize(_Q8, rounding=ROUND_DOWN) or qty < spec.min_size:
             raise ApiError(-1013, "Filter failure: LOT_SIZE")
-        price: Optional[Decimal] = None
+        price: Decimal | None = None
         if otype in ("LIMIT", "LIMIT_MAKER"):
             if p.get("price") in (None, ""):
                 raise _mandatory("price")
@@ -174,7 +182,7 @@ class OrderService:
         events = self.user_events(res.events)
         return reports.order_result(self.profile, t, p.get("newOrderRespType")), events
 
-    def _find_order(self, owner: str, p: Mapping[str, Any]) -> Optional[_TrackedOrder]:
+    def _find_order(self, owner: str, p: Mapping[str, Any]) -> _TrackedOrder | None:
         oid, orig = p.get("orderId"), p.get("origClientOrderId")
         if oid in (None, "") and orig in (None, ""):
             raise ApiError(-1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both "
@@ -291,7 +299,7 @@ class OrderService:
                 out.append((owner, accounts.account_position(curs, now)))
         return out
 
-    def _fill_qty(self, t: _TrackedOrder, coin: Decimal) -> Optional[Decimal]:
+    def _fill_qty(self, t: _TrackedOrder, coin: Decimal) -> Decimal | None:
         """The order quantity a fill of ``coin`` (engine units) stands for; None when it
         is nothing yet. COIN-M: whole contracts, the last fill of the order taking what
         remains, so fills sum to the order quantity; a fill below one contract waits
@@ -313,7 +321,7 @@ class OrderService:
         return [reports.order_result(self.profile, t, "RESULT") for t in self.open_orders(owner)
                 if symbol in (None, "") or t.symbol == symbol]
 
-    def _event(self, t: _TrackedOrder, x: str, now: int, trade: Optional[tuple] = None,
+    def _event(self, t: _TrackedOrder, x: str, now: int, trade: tuple | None = None,
                rp: Decimal = ZERO) -> dict:
         coinm = self.profile.name == "coinm"
         return reports.order_event(

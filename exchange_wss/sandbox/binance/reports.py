@@ -9,7 +9,7 @@ one place here.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Optional
+from typing import Any
 
 from .wire import ZERO, MarketProfile
 
@@ -82,8 +82,8 @@ def cancel_result(profile: MarketProfile, t: Any, now: int) -> dict:
 
 
 def order_event(profile: MarketProfile, t: Any, x: str, now: int, *,
-                trade: Optional[tuple] = None, rp: Decimal = ZERO, exec_id: int = 0,
-                margin_asset: Optional[str] = None, alias: Optional[str] = None) -> dict:
+                trade: tuple | None = None, rp: Decimal = ZERO, exec_id: int = 0,
+                margin_asset: str | None = None, alias: str | None = None) -> dict:
     """``executionReport`` (Spot) or ``ORDER_TRADE_UPDATE`` (futures) of execution ``x``.
 
     Args:

@@ -24,8 +24,9 @@ Endpoints (prefix ``/api/v3`` Spot, ``/fapi/v1`` USDⓈ-M, ``/dapi/v1`` COIN-M):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import orjson
@@ -60,11 +61,11 @@ RETIRED_MSG = ("This endpoint was retired on 2026-02-20: Spot user data now come
 class RestApi:
     """Binance REST requests against a :class:`BinanceServer` (reactor thread only)."""
 
-    def __init__(self, server: "BinanceServer"):
+    def __init__(self, server: BinanceServer):
         self.server = server
 
     def handle(self, method: str, path: str, query: Mapping[str, str],
-               headers: Mapping[str, str], raw_query: Optional[str] = None) -> tuple:
+               headers: Mapping[str, str], raw_query: str | None = None) -> tuple:
         """Answer one request: returns ``(http_status, json_body)``.
 
         ``raw_query`` is the query string as received (signed requests are checked
@@ -107,7 +108,7 @@ class RestApi:
         if not symbol:
             raise ApiError(-1102, "Mandatory parameter 'symbol' was not sent, was empty/null, "
                                   "or malformed.")
-        limit: Optional[int] = None
+        limit: int | None = None
         if q.get("limit"):
             try:
                 limit = int(q["limit"])
@@ -189,7 +190,7 @@ class _Root(Resource):
 
     isLeaf = True
 
-    def __init__(self, server: "BinanceServer", rest: RestApi, ws: WebSocketResource):
+    def __init__(self, server: BinanceServer, rest: RestApi, ws: WebSocketResource):
         super().__init__()
         self.server = server
         self.rest = rest
@@ -219,7 +220,7 @@ class _Root(Resource):
 
 
 class _Channel(HTTPChannel):
-    def connectionLost(self, reason):  # noqa: N802
+    def connectionLost(self, reason):
         super().connectionLost(reason)
         site = getattr(self, "site", None)
         if site is not None:
@@ -237,7 +238,7 @@ class _Site(Site):
         self.channels: set = set()
         self._waiters: dict = {}
 
-    def buildProtocol(self, addr):  # noqa: N802
+    def buildProtocol(self, addr):
         channel = super().buildProtocol(addr)
         channel.site = self
         self.channels.add(channel)
@@ -263,6 +264,6 @@ class _Site(Site):
         return ds
 
 
-def make_site(server: "BinanceServer", rest: RestApi, factory) -> Site:
+def make_site(server: BinanceServer, rest: RestApi, factory) -> Site:
     """The one-port Site: REST and WebSocket upgrades."""
     return _Site(_Root(server, rest, WebSocketResource(factory)))

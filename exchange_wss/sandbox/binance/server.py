@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import itertools
 import logging
-from typing import Any, Callable, Mapping, Optional
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import orjson
 from twisted.internet.task import LoopingCall
@@ -57,10 +58,10 @@ class BinanceServer(ServerTimeAndStall):
 
 
     def __init__(self, reactor: Any, accounts: Mapping[str, str], *, market: str = "spot",
-                 seed: int = 1, tick_interval: Optional[float] = 0.25,
-                 ping_interval: Optional[float] = 20.0, pong_timeout: Optional[float] = None,
-                 max_connection_age: Optional[float] = None, listen_key_ttl: float = 3600.0,
-                 balances: Optional[Mapping[str, Any]] = None, shutdown_grace: float = 1.0):
+                 seed: int = 1, tick_interval: float | None = 0.25,
+                 ping_interval: float | None = 20.0, pong_timeout: float | None = None,
+                 max_connection_age: float | None = None, listen_key_ttl: float = 3600.0,
+                 balances: Mapping[str, Any] | None = None, shutdown_grace: float = 1.0):
         if market not in PROFILES:
             raise ValueError(f"market must be one of {sorted(PROFILES)}, not {market!r}")
         self.reactor = reactor
@@ -188,7 +189,7 @@ class BinanceServer(ServerTimeAndStall):
         prof = self.profile
         path = path.rstrip("/") or "/"
 
-        def first(name: str) -> Optional[str]:
+        def first(name: str) -> str | None:
             v = params.get(name)
             return v[0] if v else None
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -33,7 +34,7 @@ class Session:
 
     kind = "base"
 
-    def __init__(self, server: "BinanceServer", link: Any, path: str):
+    def __init__(self, server: BinanceServer, link: Any, path: str):
         self.server = server
         self.link = link
         self.path = path
@@ -42,7 +43,7 @@ class Session:
         self.open = True
         self.held: list = []
         self.incoming: deque = deque()
-        self.incoming_limit: Optional[int] = None
+        self.incoming_limit: int | None = None
         self.pings: dict = {}            # payload -> time sent, oldest first
         self._ping_seq = 0
         self._calls: list = []
@@ -151,8 +152,8 @@ class StreamSession(Session):
 
     kind = "stream"
 
-    def __init__(self, server: "BinanceServer", link: Any, path: str, combined: bool,
-                 streams: list, user_keys: Mapping[str, Optional[frozenset]]):
+    def __init__(self, server: BinanceServer, link: Any, path: str, combined: bool,
+                 streams: list, user_keys: Mapping[str, frozenset | None]):
         super().__init__(server, link, path)
         self.combined = combined
         self.incoming_limit = server.profile.max_incoming

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -29,7 +29,7 @@ class ApiSession(Session):
 
     kind = "api"
 
-    def __init__(self, server: "BinanceServer", link: Any, path: str):
+    def __init__(self, server: BinanceServer, link: Any, path: str):
         super().__init__(server, link, path)
         self.subs: dict = {}             # subscriptionId -> api key
         self._sub_ids = itertools.count(0)
@@ -37,9 +37,9 @@ class ApiSession(Session):
         self.orders_10s: deque = deque()
         self.orders_day = 0
         #: The api key of ``session.logon`` (None: every request is signed).
-        self.logged_on: Optional[str] = None
+        self.logged_on: str | None = None
         self.connected_since = server.now_ms()
-        self.authorized_since: Optional[int] = None
+        self.authorized_since: int | None = None
 
     def _rate_limits(self, weight: int, order: bool) -> list:
         now = self.server.now()
