@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -75,9 +76,9 @@ def _type_name(kind: Any) -> str:
 
 
 def _plain_type(annotation: Any, default: Any) -> Any:
-    """``Optional[float]`` -> ``float``; unknown -> the default's type, else None (text)."""
+    """``float | None`` -> ``float``; unknown -> the default's type, else None (text)."""
     origin = typing.get_origin(annotation)
-    if origin is Union:
+    if origin is Union or origin is types.UnionType:  # Optional[X] or X | None
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         annotation = args[0] if len(args) == 1 else None
     if annotation in (int, float, str, bool):

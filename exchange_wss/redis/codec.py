@@ -15,6 +15,7 @@ import dataclasses
 import enum
 import hashlib
 import operator
+import types
 import typing
 from collections.abc import Callable
 from typing import Any
@@ -128,7 +129,8 @@ _plans: dict[str, tuple[type, dict[str, Callable[[Any], Any] | None]]] = {}
 
 
 def _strip_optional(tp: Any) -> Any:
-    if typing.get_origin(tp) is typing.Union:
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or origin is types.UnionType:  # Optional[X] or X | None
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if len(args) == 1:
             return args[0]
