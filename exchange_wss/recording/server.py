@@ -110,9 +110,10 @@ class _Proto(WebSocketServerProtocol):
 class _Root(Resource):
     isLeaf = True
 
-    def __init__(self, server: ReplayServer, ws: Resource) -> None:
+    def __init__(self, server: ReplayServer, ws: WebSocketResource) -> None:
         super().__init__()
-        self.server = server
+        # Not ``server``: twisted.web's Resource has that attribute (None), for its own use.
+        self.replay = server
         self.ws = ws
 
     def render(self, request):
@@ -121,7 +122,7 @@ class _Root(Resource):
         path = request.path.decode("utf-8", "replace").rstrip("/")
         method = request.method.decode("ascii", "replace")
         args = {k.decode(): v[0].decode() for k, v in (request.args or {}).items() if v}
-        status, body = self.server.answer_http(method, path, args)
+        status, body = self.replay.answer_http(method, path, args)
         request.setResponseCode(status)
         request.setHeader(b"content-type", b"application/json")
         return orjson.dumps(body)

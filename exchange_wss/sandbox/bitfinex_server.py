@@ -56,7 +56,7 @@ import zlib
 from collections import defaultdict, deque
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol, cast
 
 import orjson
 from autobahn.websocket.types import ConnectionDeny
@@ -191,6 +191,33 @@ class _Sub:
         self.symbol, self.key, self.prec, self.freq, self.length = symbol, key, prec, freq, length
         self.mirror: BookMirror | None = None
         self.last: Any = None
+
+
+# How each channel's code reads a _Sub (a type checker's view: the fields a channel
+# always has are set at subscribe time, the book's mirror at its snapshot).
+class _SymbolSub(Protocol):
+    """A ``ticker``, ``trades`` or ``book`` subscription: it has a symbol."""
+
+    chan_id: int
+    symbol: str
+    last: Any
+
+
+class _BookSub(_SymbolSub, Protocol):
+    """A ``book`` subscription: precision, frequency, length and its mirror."""
+
+    prec: str
+    freq: str
+    length: int
+    mirror: BookMirror
+
+
+class _KeySub(Protocol):
+    """A ``candles`` or ``status`` subscription: it has a key."""
+
+    chan_id: int
+    key: str
+    last: Any
 
 
 class _Session:
@@ -369,6 +396,7 @@ class _Session:
         ev: dict = {"event": "subscribed", "channel": channel}
         symbol = key = prec = freq = None
         length = None
+        ident: tuple[Any, ...]
         if channel in ("ticker", "trades", "book"):
             raw = req.get("symbol") or req.get("pair") or req.get("currency")
             symbol = raw if isinstance(raw, str) else None
@@ -455,24 +483,28 @@ class _Session:
     def _snapshot(self, sub: _Sub) -> None:
         m = self.server.market
         if sub.channel == "ticker":
-            sub.last = m.ticker(sub.symbol)
-            self.send_channel(sub.chan_id, sub.last)
+            tsub = cast(_SymbolSub, sub)
+            tsub.last = m.ticker(tsub.symbol)
+            self.send_channel(tsub.chan_id, tsub.last)
         elif sub.channel == "trades":
-            self.send_channel(sub.chan_id, m.trades(sub.symbol, 30))
+            self.send_channel(sub.chan_id, m.trades(cast(_SymbolSub, sub).symbol, 30))
         elif sub.channel == "book":
-            view = self.server.book_view(sub.symbol, sub.prec, sub.length)
-            sub.mirror = BookMirror(funding=m.is_funding(sub.symbol), raw=sub.prec == "R0")
+            bsub = cast(_BookSub, sub)
+            view = self.server.book_view(bsub.symbol, bsub.prec, bsub.length)
+            bsub.mirror = BookMirror(funding=m.is_funding(bsub.symbol), raw=bsub.prec == "R0")
             entries = [list(e) for e in view.bids] + [list(e) for e in view.asks]
-            sub.mirror.snapshot(entries)
-            sub.last = m.book_version(sub.symbol)
-            self.send_channel(sub.chan_id, entries)
+            bsub.mirror.snapshot(entries)
+            bsub.last = m.book_version(bsub.symbol)
+            self.send_channel(bsub.chan_id, entries)
         elif sub.channel == "candles":
-            sub.last = m.last_candle(sub.key)
-            self.send_channel(sub.chan_id, m.candles(sub.key))
+            ksub = cast(_KeySub, sub)
+            ksub.last = m.last_candle(ksub.key)
+            self.send_channel(ksub.chan_id, m.candles(ksub.key))
         elif sub.channel == "status":
-            rows = m.status(sub.key)
-            sub.last = rows[0] if sub.key == DERIV_KEY and rows else None
-            self.send_channel(sub.chan_id, rows)
+            ksub = cast(_KeySub, sub)
+            rows = m.status(ksub.key)
+            ksub.last = rows[0] if ksub.key == DERIV_KEY and rows else None
+            self.send_channel(ksub.chan_id, rows)
 
     # -- publishing -------------------------------------------------------------
 
@@ -486,7 +518,7 @@ class _Session:
             elif sub.channel == "ticker":
                 k = ("ticker", sub.symbol)
                 if k not in cache:
-                    cache[k] = m.ticker(sub.symbol)
+                    cache[k] = m.ticker(cast(_SymbolSub, sub).symbol)
                 if cache[k] != sub.last:
                     sub.last = cache[k]
                     faults = self.server.faults
@@ -497,13 +529,13 @@ class _Session:
                     else:
                         self.send_channel(sub.chan_id, sub.last)
             elif sub.channel == "trades":
-                funding = m.is_funding(sub.symbol)
+                funding = m.is_funding(cast(_SymbolSub, sub).symbol)
                 for sym, row in trades:
                     if sym == sub.symbol:
                         self.send_channel(sub.chan_id, "fte" if funding else "te", row)
                         self.send_channel(sub.chan_id, "ftu" if funding else "tu", row)
             elif sub.channel == "candles":
-                row = m.last_candle(sub.key)
+                row = m.last_candle(cast(_KeySub, sub).key)
                 if row is not None and row != sub.last:
                     sub.last = row
                     self.send_channel(sub.chan_id, row)
@@ -519,30 +551,31 @@ class _Session:
 
     def sync_book(self, sub: _Sub) -> None:
         """Bring the client's copy of a book up to date: updates, then checksums."""
+        bsub = cast(_BookSub, sub)  # a book subscription, subscribed (so mirrored)
         m = self.server.market
-        version = m.book_version(sub.symbol)
-        if version == sub.last:
+        version = m.book_version(bsub.symbol)
+        if version == bsub.last:
             return
-        sub.last = version
-        view = self.server.book_view(sub.symbol, sub.prec, sub.length)
-        updates = sub.mirror.diff(view)
+        bsub.last = version
+        view = self.server.book_view(bsub.symbol, bsub.prec, bsub.length)
+        updates = bsub.mirror.diff(view)
         if not updates:
             return
         checksum = self.flags & FLAG_OB_CHECKSUM
         if self.flags & FLAG_BULK_UPDATES:
             for u in updates:
-                sub.mirror.apply(u)
-            self.send_channel(sub.chan_id, updates)
+                bsub.mirror.apply(u)
+            self.send_channel(bsub.chan_id, updates)
             if checksum:
-                self._send_checksum(sub)
+                self._send_checksum(bsub)
             return
         for u in updates:
-            sub.mirror.apply(u)
-            self.send_channel(sub.chan_id, u)
+            bsub.mirror.apply(u)
+            self.send_channel(bsub.chan_id, u)
             if checksum:
-                self._send_checksum(sub)
+                self._send_checksum(bsub)
 
-    def _send_checksum(self, sub: _Sub) -> None:
+    def _send_checksum(self, sub: _BookSub) -> None:
         value = sub.mirror.checksum()
         if self.server.faults.take_corrupt_checksum():
             value = value ^ 0x5A5A5A5A if value ^ 0x5A5A5A5A != value else value + 1
@@ -564,7 +597,9 @@ class _Session:
 
         server = self.server
         key = req.get("apiKey")
-        secret = server.accounts.get(key) if isinstance(key, str) else None
+        if not isinstance(key, str):
+            return fail("apikey: invalid")
+        secret = server.accounts.get(key)
         if secret is None:
             return fail("apikey: invalid")
         payload, sig, nonce = req.get("authPayload"), req.get("authSig"), req.get("authNonce")
@@ -689,7 +724,7 @@ class _Session:
         self.server.after_result(result)
 
     def _order_new(self, p: Any) -> tuple:
-        key = self.account
+        key = cast(str, self.account)  # inputs are taken on authenticated connections only
         if isinstance(p, dict):
             self.server.received[key].append(dict(p))
         else:
@@ -705,10 +740,14 @@ class _Session:
         if self.server.faults.maintenance:
             return ("on-req", False, "Invalid order: trading is paused (maintenance)",
                     null_order_array(cid=cid)), None
-        res = self.server.engine.submit(key, p.get("symbol"), p.get("amount"), p.get("price"),
-                                        p.get("type"), cid=cid, gid=gid, flags=flags,
-                                        meta=p.get("meta"))
-        return ("on-req", res.ok, res.text, order_array(res.order)), res
+        # The fields as the client sent them (any JSON, or missing): the engine refuses
+        # what it cannot take with Bitfinex's text.
+        wire: Any = p
+        res = self.server.engine.submit(key, wire.get("symbol"), wire.get("amount"),
+                                        wire.get("price"), wire.get("type"), cid=cid, gid=gid,
+                                        flags=flags, meta=wire.get("meta"))
+        # submit always echoes the order, accepted or not.
+        return ("on-req", res.ok, res.text, order_array(cast(OrderView, res.order))), res
 
     def _order_cancel(self, p: Any) -> tuple:
         if not isinstance(p, dict):
@@ -732,7 +771,7 @@ class _Session:
             return [x for x in v if isinstance(x, int) and not isinstance(x, bool)] \
                 if isinstance(v, list) else []
 
-        cids = p.get("cid") if isinstance(p.get("cid"), list) else []
+        cids = c if isinstance(c := p.get("cid"), list) else []
         res = self.server.engine.cancel_multi(
             self.account, ids=ints(p.get("id")), gids=ints(p.get("gid")),
             cids=[tuple(c) for c in cids if isinstance(c, list)],
@@ -804,7 +843,8 @@ class _Session:
                     self._calc_one(name)
 
     def _calc_one(self, name: str) -> None:
-        eng, key = self.server.engine, self.account
+        # calc is taken on authenticated connections only.
+        eng, key = self.server.engine, cast(str, self.account)
         if name.startswith("wallet_"):
             wtype, _, cur = name[len("wallet_"):].partition("_")
             if not cur or not self._allowed("wu", currency=cur):
@@ -825,9 +865,10 @@ class _Session:
         elif name == "margin_base":
             if self._allowed("miu"):
                 pl = sum(p.pl for p in eng.margin.positions(key, self.server.mark))
-                bal = float(eng.margin.balance(key, "USD"))
+                margin_bal = float(eng.margin.balance(key, "USD"))
                 need = float(eng.margin.balance(key, "USD") - eng.available(key, "margin:USD"))
-                self.send_private("miu", ["base", [pl, 0, bal, round(bal + pl, 8), need]])
+                self.send_private("miu", ["base", [pl, 0, margin_bal, round(margin_bal + pl, 8),
+                                                   need]])
         elif name.startswith("margin_sym_"):
             sym = name[len("margin_sym_"):]
             spec = eng.pairs.get(sym)
@@ -997,10 +1038,10 @@ class SandboxServer(ServerTimeAndStall):
         return round(total, 8)
 
     def attach(self, s: _Session) -> None:
-        self.by_account[s.account].append(s)
+        self.by_account[cast(str, s.account)].append(s)  # s has just authenticated
 
     def detach(self, s: _Session) -> None:
-        lst = self.by_account.get(s.account)
+        lst = self.by_account.get(cast(str, s.account))  # s is still authenticated
         if lst and s in lst:
             lst.remove(s)
 
@@ -1093,7 +1134,7 @@ class _Factory(TrackedServerFactory):
 
 # -- public handle --------------------------------------------------------------------
 
-class BitfinexSandbox(SandboxHandle):
+class BitfinexSandbox(SandboxHandle[SandboxServer]):
     """A local Bitfinex v2 WebSocket exchange with a simulated market.
 
     Args:

@@ -34,7 +34,7 @@ import itertools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
-from typing import Any, Union
+from typing import Any, Union, cast
 
 from sortedcontainers import SortedDict
 
@@ -136,6 +136,34 @@ class Order:
                  "type", "type_prev", "flags", "mts_create", "mts_update", "status", "fills",
                  "exec_value", "exec_amount", "meta", "reserved", "reserve_currency", "placed",
                  "margin", "kind")
+
+    # Declared for the type checker only (annotations make no class attributes, so the
+    # slots stay as they are). ``id`` is None only while a request is being admitted,
+    # before :meth:`MatchingEngine.submit` gives it one; ``price`` is None for market
+    # orders; ``kind`` is the type as matched (margin types prefixed ``EXCHANGE``).
+    id: int
+    gid: int | None
+    cid: int | None
+    owner: Any
+    symbol: str
+    amount: Decimal
+    amount_orig: Decimal
+    price: Decimal | None
+    type: str
+    type_prev: str | None
+    flags: int
+    mts_create: int
+    mts_update: int
+    status: str
+    fills: list[tuple[Decimal, Decimal]]
+    exec_value: Decimal
+    exec_amount: Decimal
+    meta: Any
+    reserved: Decimal
+    reserve_currency: str | None
+    placed: bool
+    margin: bool
+    kind: str
 
     def __init__(self, **kw: Any):
         for name in self.__slots__:
@@ -326,7 +354,9 @@ class MatchingEngine:
 
     # -- accounts -----------------------------------------------------------------
 
-    def open_account(self, owner: Any, balances: Mapping[str, Number] = ()) -> None:
+    def open_account(self, owner: Any,
+                     balances: Mapping[str, Number] | Iterable[tuple[str, Number]] = (),
+                     ) -> None:
         """Create ``owner``'s exchange wallets with the given starting balances."""
         wallets = self._balances.setdefault(owner, {})
         for currency, amount in dict(balances).items():
@@ -588,10 +618,11 @@ class MatchingEngine:
         amt = e.get("amount")
         amt_f = float(amt) if isinstance(amt, Decimal) and amt.is_finite() else 0.0
         px = e.get("price")
+        flags = e.get("flags")
         return OrderView(id=None, gid=e.get("gid"), cid=e.get("cid"), symbol=e.get("symbol"),
                          owner=owner, mts_create=e.get("mts"), mts_update=e.get("mts"),
                          amount=amt_f, amount_orig=amt_f, type=e.get("type"), type_prev=None,
-                         flags=e.get("flags") if isinstance(e.get("flags"), int) else 0,
+                         flags=flags if isinstance(flags, int) else 0,
                          status=None, price=float(px) if isinstance(px, Decimal) else 0.0,
                          price_avg=0.0, hidden=False, meta=e.get("meta"))
 
@@ -602,7 +633,8 @@ class MatchingEngine:
             cur = "margin:" + spec.quote
             if order.kind == MARKET or amount == 0:
                 return cur, Decimal(0)
-            return cur, MarginAccounts.collateral(amount, price)
+            # Not a market order, so it has its limit price.
+            return cur, MarginAccounts.collateral(amount, cast(Decimal, price))
         return self._reserve_need(order.kind, amount, price, spec)
 
     @staticmethod
@@ -614,7 +646,7 @@ class MatchingEngine:
             return spec.quote, Decimal(0)
         with localcontext() as ctx:
             ctx.prec = 60
-            return spec.quote, amount * price
+            return spec.quote, amount * cast(Decimal, price)  # a limit buy: priced
 
     @staticmethod
     def _funds_text(amount: Decimal, spec: PairSpec, price: Decimal | None) -> str:
@@ -652,7 +684,7 @@ class MatchingEngine:
                 ctx.prec = 60
                 need = notional / MAX_LEVERAGE
         else:
-            need = MarginAccounts.collateral(amount, price)
+            need = MarginAccounts.collateral(amount, cast(Decimal, price))  # limit: priced
         if need > self.available(order.owner, "margin:" + spec.quote):
             at = f" at {js_number_text(float(price))}" if price else ""
             raise _Reject(f"Invalid order: not enough tradable balance for "
@@ -679,10 +711,11 @@ class MatchingEngine:
 
     def _link(self, order: Order) -> None:
         book = self._books[order.symbol]
+        price = cast(Decimal, order.price)  # only priced (limit) orders rest in the book
         if order.is_buy:
-            side, key = book.bids, -order.price
+            side, key = book.bids, -price
         else:
-            side, key = book.asks, order.price
+            side, key = book.asks, price
         level = side.get(key)
         if level is None:
             level = side[key] = {}
@@ -696,7 +729,8 @@ class MatchingEngine:
             return False
         book = self._books[order.symbol]
         # Side from the original sign: a fully filled maker has amount 0 here.
-        side, key = (book.bids, -order.price) if order.is_buy else (book.asks, order.price)
+        price = cast(Decimal, order.price)  # placed, so a priced (limit) order
+        side, key = (book.bids, -price) if order.is_buy else (book.asks, price)
         level = side.get(key)
         if level is not None and order.id in level:
             del level[order.id]
@@ -743,8 +777,9 @@ class MatchingEngine:
 
     def _execute_limit(self, order: Order, spec: PairSpec, op: _Op) -> None:
         bid, ask = self.best(order.symbol)
-        crosses = (ask is not None and order.price >= ask) if order.amount > 0 else \
-            (bid is not None and order.price <= bid)
+        price = cast(Decimal, order.price)  # limit, FOK and IOC orders are priced
+        crosses = (ask is not None and price >= ask) if order.amount > 0 else \
+            (bid is not None and price <= bid)
         self._refresh_reserve(order, op)
         if order.flags & FLAG_POST_ONLY and order.kind == LIMIT and crosses:
             self._close(order, "POSTONLY CANCELED", op)
@@ -896,8 +931,10 @@ class MatchingEngine:
             last = book.last_price
             if last is None:
                 return
+            # A stop's price is its trigger, never None.
             fired = [o for o in sorted(book.stops.values(), key=lambda o: o.id)
-                     if (o.amount > 0 and last >= o.price) or (o.amount < 0 and last <= o.price)]
+                     if (o.amount > 0 and last >= cast(Decimal, o.price))
+                     or (o.amount < 0 and last <= cast(Decimal, o.price))]
             if not fired:
                 return
             for o in fired:

@@ -52,7 +52,7 @@ import zlib
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from twisted.internet.task import LoopingCall
@@ -236,9 +236,10 @@ class _Session:
             return
         sub = args.get("subaccount")
         self.subaccount = sub if isinstance(sub, str) else None
-        self.account = key
-        server.by_account[key].append(self)
-        server.logins[key].append({"time": time_ms, "subaccount": self.subaccount})
+        account = cast(str, key)  # ok: it named a known account
+        self.account = account
+        server.by_account[account].append(self)
+        server.logins[account].append({"time": time_ms, "subaccount": self.subaccount})
 
     def _subscribe(self, msg: dict) -> None:
         channel = msg.get("channel")
@@ -523,13 +524,14 @@ class FtxServer(ServerTimeAndStall):
         res = self.engine.submit(key, self.symbol(market), amount, px, etype, flags=flags)
         if not res.ok:
             raise ValueError(res.text)
-        oid = res.order.id
+        placed = cast(OrderView, res.order)  # submit always returns the order
+        oid = cast(int, placed.id)  # accepted: it has its id
         self.order_info[oid] = {"owner": key, "market": market, "clientId": client_id,
                                 "type": type, "ioc": bool(ioc) or type == "market",
                                 "postOnly": bool(post_only), "reduceOnly": bool(reduce_only)}
         self.market.observe(res)
         self.route(res.events)
-        reply = self.order_dict(res.order, "new")
+        reply = self.order_dict(placed, "new")
         self.publish()
         return reply
 
@@ -542,7 +544,7 @@ class FtxServer(ServerTimeAndStall):
         return True
 
     def order_dict(self, o: OrderView, status: str) -> dict:
-        info = self.order_info.get(o.id, {})
+        info = self.order_info.get(cast(int, o.id), {})  # a placed order: it has its id
         size = abs(o.amount_orig)
         filled = _fsub(size, abs(o.amount))
         return {"id": o.id, "clientId": info.get("clientId"), "market": info.get("market"),
@@ -686,7 +688,7 @@ class FtxFaults(FaultsBase, ChecksumFaults, WireFaults):
 
 # -- public handle --------------------------------------------------------------------
 
-class FtxSandbox(SandboxHandle):
+class FtxSandbox(SandboxHandle[FtxServer]):
     """A local FTX WebSocket exchange with a simulated market.
 
     Args:

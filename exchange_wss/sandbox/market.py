@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import Any
+from typing import Any, cast
 
 from exchange_wss.numtext import crc32_signed, js_number_text
 
@@ -482,7 +482,8 @@ class SimulatedMarket:
         lo, hi = bids[-1], asks[-1]
         mm = self._mm[sym]
         out: list[Result] = []
-        have_bids, have_asks = set(), set()
+        have_bids: set[Decimal] = set()
+        have_asks: set[Decimal] = set()
         for o in eng.open_orders(owner=mm, symbol=sym):
             price = Decimal(repr(o.price))
             if o.amount > 0:
@@ -594,15 +595,17 @@ class SimulatedMarket:
             if symbol != FUNDING_SYMBOL:
                 raise KeyError(symbol)
             return self.funding.view(precision, length)
+        # Orders in the book are limit orders: their price is never None.
         bids, asks = self.engine.book_orders(symbol)
         if precision == "R0":
-            return BookView([[o.id, float(o.price), float(o.amount)] for o in bids[:length]],
-                            [[o.id, float(o.price), float(o.amount)] for o in asks[:length]])
+            return BookView(
+                [[o.id, float(cast(Decimal, o.price)), float(o.amount)] for o in bids[:length]],
+                [[o.id, float(cast(Decimal, o.price)), float(o.amount)] for o in asks[:length]])
         sides = []
         for orders, bid in ((bids, True), (asks, False)):
             levels: list = []
             for o in orders:
-                p = aggregate_price(o.price, precision, bid)
+                p = aggregate_price(cast(Decimal, o.price), precision, bid)
                 if levels and levels[-1][0] == p:
                     levels[-1][1] += 1
                     levels[-1][2] += o.amount

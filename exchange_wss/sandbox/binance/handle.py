@@ -147,7 +147,7 @@ class BinanceFaults(FaultsBase, HandshakeFaults, WireFaults):
 
 # -- public handle ------------------------------------------------------------------------
 
-class BinanceSandbox(SandboxHandle):
+class BinanceSandbox(SandboxHandle[BinanceServer]):
     """A local Binance exchange (REST + WebSocket on one port) with a simulated market.
 
     Args:

@@ -169,7 +169,7 @@ class RestApi:
             lot = ({"filterType": "LOT_SIZE", "minQty": "1", "stepSize": "1"} if cs is not None
                    else {"filterType": "LOT_SIZE", "minQty": px(spec.min_size),
                          "stepSize": px(_LOT_STEP)})
-            row = {"symbol": bsym, "status": "TRADING", "baseAsset": spec.base,
+            row: dict[str, Any] = {"symbol": bsym, "status": "TRADING", "baseAsset": spec.base,
                    "quoteAsset": srv.profile.asset(spec.quote),
                    "orderTypes": (["LIMIT", "MARKET"] if srv.profile.futures
                                   else ["LIMIT", "LIMIT_MAKER", "MARKET"]),
@@ -192,14 +192,15 @@ class _Root(Resource):
 
     def __init__(self, server: BinanceServer, rest: RestApi, ws: WebSocketResource):
         super().__init__()
-        self.server = server
+        # Not ``server``: twisted.web's Resource has that attribute (None), for its own use.
+        self.exchange = server
         self.rest = rest
         self.ws = ws
 
     def render(self, request):
         upgrade = (request.getHeader(b"upgrade") or b"").lower()
         if upgrade == b"websocket":
-            status = self.server.faults.take_handshake_rejection()
+            status = self.exchange.faults.take_handshake_rejection()
             if status is not None:
                 request.setResponseCode(status)
                 request.setHeader(b"content-type", b"application/json")
@@ -230,7 +231,9 @@ class _Channel(HTTPChannel):
 class _Site(Site):
     """A Site that knows its HTTP connections, so stop() can close keep-alive ones."""
 
-    protocol = _Channel
+    # A plain HTTP/1.1 channel where twisted.web puts its HTTP/2-negotiating wrapper
+    # (annotated as that wrapper's type); Site only calls it to build the protocol.
+    protocol = _Channel  # type: ignore[assignment]
     noisy = False
 
     def __init__(self, resource: Resource):
@@ -257,13 +260,13 @@ class _Site(Site):
             if transport is None:  # taken over by a WebSocket: the factory closes those
                 self.channels.discard(ch)
                 continue
-            d = defer.Deferred()
+            d: defer.Deferred[None] = defer.Deferred()
             self._waiters.setdefault(ch, []).append(d)
             ds.append(d)
             transport.abortConnection()
         return ds
 
 
-def make_site(server: BinanceServer, rest: RestApi, factory) -> Site:
+def make_site(server: BinanceServer, rest: RestApi, factory) -> _Site:
     """The one-port Site: REST and WebSocket upgrades."""
     return _Site(_Root(server, rest, WebSocketResource(factory)))

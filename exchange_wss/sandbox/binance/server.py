@@ -213,8 +213,8 @@ class BinanceServer(ServerTimeAndStall):
         names: list = []
         if path != base:
             names = [n for n in path[len(base) + 1:].split("/") if n]
-        if combined and first("streams"):
-            names += [n for n in first("streams").split("/") if n]
+        if combined and (streams := first("streams")):
+            names += [n for n in streams.split("/") if n]
         user: dict = {}
         market: list = []
         for n in names:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 import string
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -26,7 +26,7 @@ class _ListenKey:
     def __init__(self, key: str, owner: str):
         self.key, self.owner = key, owner
         self.expires = 0.0
-        self.call = None
+        self.call: Any = None  # the expiry timer (a Twisted IDelayedCall)
         self.alive = True
 
 
@@ -44,8 +44,8 @@ class UserDataService:
         self.server = server
         self.listen_key_ttl = listen_key_ttl
         self._rng = random.Random(f"binance|{server.profile.name}|{seed}")
-        self.listen_keys: dict = {}
-        self._active_key: dict = {}
+        self.listen_keys: dict[str, _ListenKey] = {}
+        self._active_key: dict[str, _ListenKey] = {}  # owner -> its live key
         #: owner -> reactor times of every keepalive (PUT or userDataStream.ping).
         self.keepalive_log: dict = defaultdict(list)
 
