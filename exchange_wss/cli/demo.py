@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from . import fmt
 from ._process import on_sigterm, restore_sigterm, route_logging
@@ -254,7 +254,9 @@ class Demo:
             self.venue.refresh_books()
             with state.cond:
                 if view.bids and view.asks:
-                    return fmt.number(view.bids[0][0]), fmt.number(view.asks[0][0])
+                    # The maintained book's prices are numbers: fmt.number gives floats.
+                    return (cast(float, fmt.number(view.bids[0][0])),
+                            cast(float, fmt.number(view.asks[0][0])))
                 seen = state.counts["book"]
             if time.monotonic() >= deadline:
                 raise DemoFailure(f"the {self.venue.symbol} book has an empty side")

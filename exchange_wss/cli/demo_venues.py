@@ -7,9 +7,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .venues import BinanceVenue, BitfinexVenue, FtxVenue, Venue
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .demo import DemoState
 
 __all__ = ["DemoFailure", "BitfinexDemo", "BinanceDemo", "FtxDemo", "DEMO_VENUES",
            "DEMO_AMOUNT", "DEMO_SYMBOL", "BINANCE_SYMBOL", "FTX_SYMBOL"]
@@ -45,6 +48,7 @@ class DemoVenue(Venue):
         wallets_title: the balances panel's title.
     """
 
+    state: DemoState  # the demo gives its venue a DemoState
     symbol = ""
     demo_channels: Sequence[str] = ()
     account_channel: str | None = None
@@ -59,14 +63,15 @@ class DemoVenue(Venue):
     @property
     def summary_channels(self) -> tuple[str, ...]:
         """The message counters the summary lists, in order."""
-        return tuple(self.demo_channels) + ((self.account_channel,) if self.trades else ())
+        channel = self.account_channel  # None: not trading
+        return tuple(self.demo_channels) + ((channel,) if channel is not None else ())
 
     def start_demo(self) -> None:
         """Start the sandbox and the client: market channels, and the account if trading."""
-        if not self.trades:
+        name = self.account_channel
+        if name is None:  # not trading
             self.start(self.demo_channels, [self.symbol])
             return
-        name = self.account_channel
         # An account is quiet between orders: its silence is not staleness.
         self.health.add_stream(name, name, None, self.account_connection, can_go_stale=False)
         health, state = self.health, self.state
@@ -79,7 +84,8 @@ class DemoVenue(Venue):
 
     def on_account(self, event: Any) -> None:
         """An account event (reactor thread)."""
-        self.state.on_account(event, self.account_channel)
+        # Wired by start_demo only when trading, so the channel is set.
+        self.state.on_account(event, cast(str, self.account_channel))
 
     def account_ready(self) -> bool:
         """Called under ``state.cond``: may orders be placed (their events will arrive)?"""
@@ -176,7 +182,7 @@ class BinanceDemo(DemoVenue, BinanceVenue):
         # Spot's user data comes over the WebSocket API, futures' on a listenKey stream.
         self.account_connection = "api" if self.market == "spot" else "user"
         self._cancel_errors: dict[Any, str] = {}
-        self._statuses: dict[Any, str] = {}
+        self._statuses: dict[Any, str | None] = {}
 
     @property
     def where(self) -> str:
@@ -284,7 +290,8 @@ class FtxDemo(DemoVenue, FtxVenue):
         from ..models import Order
         super().on_account(event)
         if isinstance(event, Order):
-            future = self._pending.pop(event.cid, None)
+            # models.Order.cid says int | None, but FTX's client ids are text.
+            future = self._pending.pop(event.cid, None)  # type: ignore[call-overload]
             if future is not None and not future.done():
                 future.set_result(event)
 

@@ -159,9 +159,9 @@ def apply_fault_command(faults_or_targets: Any, line: str) -> str:
     name = words[0].lower().replace("-", "_")
     if name == "help":
         return help_text(targets)
-    found = [(exchange, faults, fault_commands(faults).get(name))
-             for exchange, faults in targets.items()]
-    found = [(e, f, c) for e, f, c in found if c is not None]
+    looked_up = [(exchange, faults, fault_commands(faults).get(name))
+                 for exchange, faults in targets.items()]
+    found = [(e, f, c) for e, f, c in looked_up if c is not None]
     if not found:
         known = sorted({n for f in targets.values() for n in fault_commands(f)})
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)

@@ -266,13 +266,15 @@ class HealthTracker:
         now = self._clock()
         report = self._report()
         reported = {r["label"]: r for r in report["streams"]} if report is not None else {}
+        # Only read when a stream was reported, so when there is a report.
+        reported_at = report["time"] if report is not None else now
         with self._lock:
             out = []
             for s in self._streams.values():
                 sub = s.subscription
                 record = reported.get(sub.label) if sub is not None else None
                 if record is not None:
-                    out.append(self._bound(s, record, now - report["time"]))
+                    out.append(self._bound(s, record, now - reported_at))
                 else:
                     out.append(StreamHealth(s.name, s.channel, s.symbol, s.connection, s.state,
                                             s.since, s.last_message, s.messages,

@@ -139,7 +139,7 @@ def _market_row(frame: Frame, sym: SymbolFrame, width: int, height: int, wide: b
     if not cells:
         cells.append(("health", 1.0, 30))
     widths = _split(width, [r for _n, r, _m in cells], [m for _n, _r, m in cells])
-    rendered = []
+    rendered: list[RenderableType] = []
     for (name, _r, _m), w in zip(cells, widths):
         if name == "book":
             rendered.append(views.book_panel(frame, sym, w, height, book_label))

@@ -33,7 +33,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 REFRESH = 0.25
 
 
-def parse_channels(text: str, venue: type) -> list[str]:
+def parse_channels(text: str, venue: type[Venue]) -> list[str]:
     """``"ticker,book"`` -> ``["ticker", "book"]``, checked against the venue's channels.
 
     Raises:
