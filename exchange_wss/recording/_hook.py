@@ -49,7 +49,9 @@ class RecordingClientProtocol(_ClientProtocol):
             keep(data)
             return msg
 
-        self._loads = recording_loads
+        # connection.py types _loads as orjson.loads is typed (any buffer or str); the fast
+        # path passes it frame bytes only, which is all this one takes.
+        self._loads = recording_loads  # type: ignore[assignment]
         super().onOpen()
 
     def dataReceived(self, data: bytes) -> None:

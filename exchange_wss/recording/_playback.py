@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import orjson
 from twisted.internet.interfaces import IPushProducer
-from zope.interface import implementer
+from zope.interface import implementer  # type: ignore[import-untyped]  # ships no types
 
 from . import format as fmt
 from .dialects import OTHER, Dialect, Tag, request_keys
@@ -72,10 +72,10 @@ class Timeline:
         for rec in recording.records():
             if rec.kind == "open":
                 path = urlsplit(rec.data.get("url", "")).path or "/"
-                rc = _RecordedConn(rec.conn, route(path), rec.data.get("name", ""))
-                by_id[rec.conn] = rc
+                opened = _RecordedConn(rec.conn, route(path), rec.data.get("name", ""))
+                by_id[rec.conn] = opened
                 states[rec.conn] = {}
-                self.conns.append(rc)
+                self.conns.append(opened)
                 continue
             rc = by_id.get(rec.conn)
             if rec.kind == "http":

@@ -83,7 +83,7 @@ def run_record(args: argparse.Namespace) -> int:
         print(f"exchange-wss record: {exc}", file=sys.stderr)
         return EXIT_USAGE
     sandbox = Sandbox(args.venue, args.market) if args.sandbox else None
-    errors = Counter()
+    errors: Counter[str] = Counter()  # error class name -> how many
     recorder = Recorder(args.out, prefix={"bitfinex": "WssClient", "binance": "BinanceWssClient",
                                           "ftx": "FtxWssClient"}[args.venue],
                         rotate_bytes=int(args.rotate_mb * 2**20))

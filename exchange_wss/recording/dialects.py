@@ -203,7 +203,7 @@ class BinanceDialect(Dialect):
         reqs = self.requests(obj)
         if reqs:
             counts = state.setdefault("counts", {})
-            keys = []
+            keys: list[Any] = []  # a key, ("api", method, n), ("unsub", key) or "user"
             for req in reqs:
                 if req.kind == "api":
                     n = counts[req.key] = counts.get(req.key, 0) + 1
@@ -322,7 +322,7 @@ def dialect_for(venue: str | None) -> Dialect:
 def request_keys(dialect: Dialect, requests: list[Request], counts: dict[str, int]) -> list[Any]:
     """The keys of a live client's requests, numbering WebSocket-API calls per method
     as :meth:`BinanceDialect.note_sent` numbers the recorded ones."""
-    keys = []
+    keys: list[Any] = []  # a key, ("api", method, n) or ("unsub", key)
     for req in requests:
         if req.kind == "api":
             n = counts[req.key] = counts.get(req.key, 0) + 1

@@ -111,7 +111,8 @@ def frames_record(kind: bytes, conn: int, wall_ns: int, mono_ns: int,
     block = b"\n".join(frames)
     if block.count(b"\n") == len(frames) - 1:
         return head + b"%d\n" % len(frames) + block + b"\n"
-    out, run = [], []
+    out: list[bytes] = []
+    run: list[bytes] = []
     for frame in frames:
         if b"\n" in frame:
             if run:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import orjson
@@ -145,8 +145,8 @@ class OfflineReplay:
                     stats.events += 1
                     for cb in callbacks:
                         cb(event)
-                    for cb in every:
-                        cb(label, event)
+                    for cb_all in every:
+                        cb_all(label, event)
 
             self._delivers[label] = deliver
         return deliver
@@ -335,6 +335,10 @@ class _Binance(_Driver):
         self._spot_answers: dict[str, Any] = {}
         self._rest_answers: dict[str, Any] = {}
 
+    def _market(self) -> str:
+        """The Binance market, known once a connection opened (answers come after)."""
+        return cast(str, self.replay.market)
+
     def opened(self, conn: int, url: str) -> Any:
         from ..binance.protocol import BinanceSession
         replay = self.replay
@@ -418,7 +422,7 @@ class _Binance(_Driver):
             self.account.release()
             return
         snap = spot_account_snapshot(answers["account.status"][0],
-                                     answers["openOrders.status"][0], self.replay.market)
+                                     answers["openOrders.status"][0], self._market())
         self._deliver_snapshot(snap)
 
     def _futures_answered(self, name: str, data: dict) -> None:
@@ -432,12 +436,12 @@ class _Binance(_Driver):
             return
         snap = futures_account_snapshot(answers["account"].get("body"),
                                         answers["positionRisk"].get("body"),
-                                        answers["openOrders"].get("body"), self.replay.market)
+                                        answers["openOrders"].get("body"), self._market())
         self._deliver_snapshot(snap)
 
     def _deliver_snapshot(self, snap: Any) -> None:
         self.account.snapshot(snap.wallets, snap.positions, snap.orders, snap.raw,
-                              wallet_types=[self.replay.market])
+                              wallet_types=[self._market()])
 
     def http(self, data: dict) -> None:
         path = urlsplit(data.get("url", "")).path.rstrip("/")
@@ -485,7 +489,9 @@ class _Ftx(_Driver):
         channel, market = msg.get("channel"), msg.get("market")
         if op == "subscribe" and isinstance(channel, str):
             label = channel if market is None else f"{channel}:{market}"
-            book = self.book(label, market, kind="size") if channel == "orderbook" else None
+            # An orderbook subscription names its market.
+            book = (self.book(label, cast(str, market), kind="size") if channel == "orderbook"
+                    else None)
             sub = _subscription(label, (channel, market), market, book,
                                 self.replay.deliver_for(label))
             try:

@@ -29,7 +29,7 @@ import time
 import weakref
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from ..errors import LocalProtocolError
 from . import format as fmt
@@ -161,7 +161,13 @@ class Recorder:
         self._zstd: Any = None
         self._closed = False
         ref = weakref.ref(self)
-        self._atexit = lambda: (lambda r: r is not None and r.close(2.0))(ref())
+
+        def close_at_exit() -> None:
+            recorder = ref()
+            if recorder is not None:
+                recorder.close(2.0)
+
+        self._atexit = close_at_exit
         atexit.register(self._atexit)
 
     def __repr__(self) -> str:
@@ -259,8 +265,9 @@ class Recorder:
         except queue.Full:
             log.error("recorder %s: writer stuck; blocks still queued are lost", self.path)
             return
-        self._writer.join(timeout)
-        if self._writer.is_alive():
+        writer = cast(threading.Thread, self._writer)  # _hand_over made sure there is one
+        writer.join(timeout)
+        if writer.is_alive():
             log.error("recorder %s: writer did not finish within %.1fs", self.path, timeout)
 
     def __enter__(self) -> Recorder:

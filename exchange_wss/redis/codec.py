@@ -123,7 +123,16 @@ def to_obj(value: Any) -> Any:
 # -------------------------------------------------------------------------- decoding
 
 _SCALARS = (int, float, str, bool, bytes, type(None))
-_MISSING = object()
+
+
+class _Missing(enum.Enum):
+    """The type of :data:`_MISSING`, so a checker can tell it from a converter."""
+
+    MISSING = 0
+
+
+#: What a plan gives for a field the model does not have.
+_MISSING: typing.Final = _Missing.MISSING
 #: class name -> (class, field name -> converter or None for "as decoded")
 _plans: dict[str, tuple[type, dict[str, Callable[[Any], Any] | None]]] = {}
 
@@ -149,15 +158,19 @@ def _converter(tp: Any) -> Callable[[Any], Any] | None:
             return lambda v: tuple(v) if v.__class__ is list else v
         return lambda v: tuple(from_obj(x) for x in v) if v.__class__ is list else from_obj(v)
     if origin is list:
-        args = typing.get_args(tp)
-        inner = _converter(args[0]) if args else from_obj
+        item_args = typing.get_args(tp)
+        inner = _converter(item_args[0]) if item_args else from_obj
         if inner is None:
             return None
         return lambda v: [inner(x) for x in v] if v.__class__ is list else v
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        return lambda v, tp=tp: tp(v) if v is not None else None
+        def to_enum(v: Any, tp: type[enum.Enum] = tp) -> Any:
+            return tp(v) if v is not None else None
+        return to_enum
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        return lambda v, name=tp.__name__: from_obj(v, name) if v.__class__ is dict else v
+        def to_model(v: Any, name: str = tp.__name__) -> Any:
+            return from_obj(v, name) if v.__class__ is dict else v
+        return to_model
     return from_obj  # Any, a union: rebuilt by tags where there are any
 
 

@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from .. import models
 from ..errors import FanOutGap, LocalProtocolError
@@ -422,8 +422,9 @@ class RedisClient:
             if kind == b"s" and sub.synced:
                 # The relay's periodic snapshot of the book we already have: check it.
                 self.stats.snapshot_checks += 1
+                book = cast(OrderBook, sub.book)  # synced: the first snapshot made it
                 with self._lock:
-                    same = (sub.book.bids, sub.book.asks) == (event.bids, event.asks)
+                    same = (book.bids, book.asks) == (event.bids, event.asks)
                 if same:
                     return
                 self.stats.snapshot_mismatches += 1
@@ -440,12 +441,12 @@ class RedisClient:
         elif kind == b"c" and sub.synced:
             event = codec.decode(fields[b"d"], fields[b"t"].decode())
             with self._lock:
-                books.apply(sub.book, event)
+                books.apply(cast(OrderBook, sub.book), event)  # synced: it has its book
             self._deliver(sub.callbacks, event, fields[b"ts"])
 
     # -- the account stream --------------------------------------------------------------------------
     def _account_loop(self) -> None:
-        sub = self._account
+        sub = cast(_Sub, self._account)  # started once the account is subscribed
         attempt = 0
         r = None
         backlog = True  # first our own unacknowledged entries, then new ones

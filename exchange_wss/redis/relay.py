@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from .. import models
 from ..errors import LocalProtocolError, SinkUnavailable
@@ -100,7 +100,7 @@ class _LiveStats(RelayStats):
         super().__init__()
         self._relay = relay
 
-    @property  # type: ignore[override]
+    @property
     def buffered(self) -> int:
         relay = self.__dict__.get("_relay")
         return len(relay._market) + len(relay._account) if relay is not None else 0
@@ -281,7 +281,8 @@ class Relay:
                 key = codec.event_key(cls.__name__, data).encode()
             elif cls is models.BookSnapshot:
                 if state.book is None:
-                    state.book = books.book_for(state.label, event)
+                    # Not pending, so bound to its label.
+                    state.book = books.book_for(cast(str, state.label), event)
                 if not state.shared:
                     books.apply(state.book, event)
                 state.snap_at = time.monotonic()

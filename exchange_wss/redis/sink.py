@@ -82,8 +82,10 @@ class _Replies:
         try:
             import hiredis
         except ImportError:
-            hiredis = None
-        self._reader = hiredis.Reader() if hiredis is not None else None
+            reader = None
+        else:
+            reader = hiredis.Reader()
+        self._reader = reader
         self._buf = b""
 
     def feed(self, data: bytes) -> None:
@@ -267,7 +269,7 @@ class RedisStreamsSink(Sink):
                 raise SinkUnavailable(f"redis refused the connection set-up: {reply}")
 
     def _read(self, n: int) -> list:
-        out = []
+        out: list[Any] = []  # RESP replies: bytes, int, list, an Exception for an error
         replies = self._replies
         while len(out) < n:
             reply = replies.take()
