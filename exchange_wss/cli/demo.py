@@ -260,9 +260,11 @@ class Demo:
                 seen = state.counts["book"]
             if time.monotonic() >= deadline:
                 raise DemoFailure(f"the {self.venue.symbol} book has an empty side")
+            def changed(seen: int = seen) -> bool:
+                return state.counts["book"] != seen
+
             with state.cond:  # wait for the next book message, not a fixed sleep
-                state.cond.wait_for(lambda: state.counts["book"] != seen,
-                                    max(0.0, min(0.5, deadline - time.monotonic())))
+                state.cond.wait_for(changed, max(0.0, min(0.5, deadline - time.monotonic())))
 
     def _place(self, what: str, price: Any, deadline: float) -> Any:
         from ..errors import ExchangeWssError
@@ -326,8 +328,7 @@ class Demo:
             lines.append(f"  orders: placed {placed}, filled {filled}, cancelled {cancelled}")
         lines.append(f"  reconnects: {reconnects}")
         lines.append(f"  errors: {len(errors)}")
-        for err in errors[:5]:
-            lines.append(f"    {type(err).__name__}: {err}")
+        lines.extend(f"    {type(err).__name__}: {err}" for err in errors[:5])
         for line in lines:
             self.printer(line)
         if failure is None:

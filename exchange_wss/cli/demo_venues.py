@@ -129,21 +129,26 @@ class BitfinexDemo(DemoVenue, BitfinexVenue):
 
     @property
     def where(self) -> str:
+        """How the event log names the server: the sandbox or the real Bitfinex."""
         return "the real Bitfinex" if not self.use_sandbox else "the in-process sandbox"
 
     def subscribe_account(self, callback: Callable[[Any], None]) -> None:
+        """Authenticate the client, its account events going to ``callback``."""
         self.client.authenticate(callback)
 
     def order_prices(self, best_bid: float, best_ask: float) -> tuple[Any, Any]:
+        """A buy price well below the best bid (it rests) and one above the best ask (it fills)."""
         # Well below the best bid (it rests), above the best ask (it fills at once).
         return _price(best_bid * 0.95), _price(best_ask * 1.01)
 
     def submit(self, price: Any) -> tuple[Future, str]:
+        """Submit an EXCHANGE LIMIT buy of :data:`DEMO_AMOUNT`; returns the future and its name."""
         future = self.client.submit_order("EXCHANGE LIMIT", self.symbol, DEMO_AMOUNT,
                                           price=price)
         return future, f"cid {future.cid}"
 
     def executed(self, order_id: Any) -> bool:
+        """Called under ``state.cond``: a fill arrived, or the order's status says EXECUTED."""
         # A fill event or an EXECUTED status, whichever comes first.
         if self.state.fills.get(order_id):
             return True
@@ -151,9 +156,11 @@ class BitfinexDemo(DemoVenue, BitfinexVenue):
         return order is not None and "EXECUTED" in (order.status or "")
 
     def cancel(self, order: Any) -> None:
+        """Ask Bitfinex to cancel ``order`` (by its id)."""
         self.client.cancel_order(order.id)
 
     def cancel_outcome(self, order_id: Any) -> str | None:
+        """Called under ``state.cond``: ``"CANCELED"``, the text of an oc-req refusal, or None."""
         order = self.state.orders.get(order_id)
         if order is not None and "CANCELED" in (order.status or ""):
             return "CANCELED"
@@ -186,21 +193,25 @@ class BinanceDemo(DemoVenue, BinanceVenue):
 
     @property
     def where(self) -> str:
+        """How the event log names the server: the Binance sandbox and its market."""
         return f"the in-process Binance sandbox ({self.market})"
 
     def subscribe_account(self, callback: Callable[[Any], None]) -> None:
+        """Subscribe the client to the account's user data, its events going to ``callback``."""
         self.client.subscribe_to_user_data(callback)
 
     def on_account(self, event: Any) -> None:
+        """An account event; an order whose status changed is noted in the event log."""
         from ..models import Order
         super().on_account(event)
         # Binance sends no notifications: say what happened to our orders from their updates.
-        if isinstance(event, Order) and event.id is not None:
-            if self._statuses.get(event.id) != event.status:
-                self._statuses[event.id] = event.status
-                self.state.note(f"order {event.id}: {event.status}")
+        if (isinstance(event, Order) and event.id is not None
+                and self._statuses.get(event.id) != event.status):
+            self._statuses[event.id] = event.status
+            self.state.note(f"order {event.id}: {event.status}")
 
     def account_ready(self) -> bool:
+        """Called under ``state.cond``: is the user-data stream up (Spot: subscribed on the API)?"""
         # Orders placed before the user-data stream is up would lose their first events.
         seen = self.state.conn_states
         if self.market == "spot":
@@ -208,6 +219,7 @@ class BinanceDemo(DemoVenue, BinanceVenue):
         return ("user", "connected") in seen or ("user", "reconnected") in seen
 
     def order_prices(self, best_bid: float, best_ask: float) -> tuple[Any, Any]:
+        """The deepest of 100 bids (it rests) and the 20th ask (it fills), from the sandbox."""
         # Prices must sit on the tick grid (PRICE_FILTER): take them from the sandbox's
         # own book, as text, rather than computing them. The deepest bid of 100 levels
         # rests; the 20th ask is above the best ask, so that buy fills at once.
@@ -218,6 +230,7 @@ class BinanceDemo(DemoVenue, BinanceVenue):
         return bids[-1][0], asks[-1][0]
 
     def submit(self, price: Any) -> tuple[Future, str]:
+        """Submit a GTC LIMIT buy with our own client order id; the future and its name."""
         # Our own client order id, so the order can be named before Binance answers.
         client_id = self._client_id()
         future = self.client.submit_order(self.symbol, "BUY", "LIMIT", DEMO_AMOUNT, price,
@@ -225,12 +238,14 @@ class BinanceDemo(DemoVenue, BinanceVenue):
         return future, f"client id {client_id}"
 
     def executed(self, order_id: Any) -> bool:
+        """Called under ``state.cond``: a fill arrived, or the order is (PARTIALLY_)FILLED."""
         if self.state.fills.get(order_id):
             return True
         order = self.state.orders.get(order_id)
         return order is not None and order.status in ("FILLED", "PARTIALLY_FILLED")
 
     def cancel(self, order: Any) -> None:
+        """Ask Binance to cancel ``order``; its answer settles the outcome if the update is late."""
         future = self.client.cancel_order(self.symbol, order_id=order.id)
         state = self.state
 
@@ -249,6 +264,7 @@ class BinanceDemo(DemoVenue, BinanceVenue):
         future.add_done_callback(done)
 
     def cancel_outcome(self, order_id: Any) -> str | None:
+        """Called under ``state.cond``: ``"CANCELED"``, the error of the cancel, or None."""
         order = self.state.orders.get(order_id)
         if order is not None and order.status == "CANCELED":
             return "CANCELED"
@@ -273,9 +289,11 @@ class FtxDemo(DemoVenue, FtxVenue):
 
     @property
     def where(self) -> str:
+        """How the event log names the server: the FTX-protocol sandbox."""
         return "the in-process FTX-protocol sandbox"
 
     def subscribe_account(self, callback: Callable[[Any], None]) -> None:
+        """Subscribe the client to fills and orders, their events going to ``callback``."""
         self.client.subscribe_to_fills(callback)
         self.client.subscribe_to_orders(callback)
 
@@ -287,6 +305,7 @@ class FtxDemo(DemoVenue, FtxVenue):
         super()._on_event(event)
 
     def on_account(self, event: Any) -> None:
+        """An account event; an order settles the future of the submit that named its client id."""
         from ..models import Order
         super().on_account(event)
         if isinstance(event, Order):
@@ -296,15 +315,19 @@ class FtxDemo(DemoVenue, FtxVenue):
                 future.set_result(event)
 
     def account_ready(self) -> bool:
+        """Called under ``state.cond``: are both the fills and the orders channels active?"""
         return {"fills", "orders"} <= self._subscribed
 
     def order_prices(self, best_bid: float, best_ask: float) -> tuple[Any, Any]:
+        """The deepest of 20 bids (it rests) and the 5th ask (it fills), from the sandbox's book."""
         book = self.sandbox.book(self.symbol, 20)
         if not book["bids"] or not book["asks"]:
             raise DemoFailure(f"the sandbox's {self.symbol} book has an empty side")
         return book["bids"][-1][0], book["asks"][4][0]
 
     def submit(self, price: Any) -> tuple[Future, str]:
+        """Place a buy on the sandbox (by REST, as FTX took orders); its first update settles
+        the future."""
         from ..sandbox import DEFAULT_FTX_KEY
         client_id = self._client_id()
         future: Future = Future()
@@ -318,17 +341,20 @@ class FtxDemo(DemoVenue, FtxVenue):
         return future, f"client id {client_id}"
 
     def executed(self, order_id: Any) -> bool:
+        """Called under ``state.cond``: a fill arrived, or the order has a filled size."""
         if self.state.fills.get(order_id):
             return True
         order = self.state.orders.get(order_id)
         return order is not None and bool(order.filled)
 
     def cancel(self, order: Any) -> None:
+        """Cancel ``order`` on the sandbox; a refusal (not open) is noted in the event log."""
         from ..sandbox import DEFAULT_FTX_KEY
         if not self.sandbox.cancel_order(DEFAULT_FTX_KEY, order.id):
             self.state.note(f"order {order.id}: cancel refused (not open)")
 
     def cancel_outcome(self, order_id: Any) -> str | None:
+        """Called under ``state.cond``: ``"CANCELED"`` if it closed unfilled, else its fill."""
         # FTX has one end state, "closed"; closed with nothing filled is a cancel.
         order = self.state.orders.get(order_id)
         if order is not None and order.status == "closed":

@@ -38,8 +38,8 @@ class FaultCommand:
     def usage(self) -> str:
         """``stall [seconds]``: required arguments bare, optional ones in brackets."""
         words = [self.name]
-        for p in self.parameters:
-            words.append(p.name if p.default is inspect.Parameter.empty else f"[{p.name}]")
+        words.extend(p.name if p.default is inspect.Parameter.empty else f"[{p.name}]"
+                     for p in self.parameters)
         return " ".join(words)
 
     def convert(self, words: Sequence[str]) -> list[Any]:
@@ -52,7 +52,7 @@ class FaultCommand:
         if not len(required) <= len(words) <= len(self.parameters):
             raise ValueError(f"usage: {self.usage}")
         return [_convert(word, p, kind) for word, p, kind in
-                zip(words, self.parameters, self.types)]
+                zip(words, self.parameters, self.types, strict=False)]
 
 
 def _convert(word: str, parameter: inspect.Parameter, kind: Any) -> Any:

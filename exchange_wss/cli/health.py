@@ -178,6 +178,8 @@ class HealthTracker:
 
         Args:
             name: unique name, e.g. ``"book tBTCUSD"``.
+            channel: the channel it streams (``"book"``).
+            symbol: its symbol, if it has one.
             connection: prefix of the connection names that may carry it (``"public-"``),
                 for a stream counted here.
             can_go_stale: False for streams whose silence is normal (an account's events).
@@ -311,10 +313,8 @@ class HealthTracker:
                                                 conn["authenticated"], conn["rtt"],
                                                 conn["reconnects"],
                                                 sum(conn["requests"].values())))
-            for c in self._connections.values():
-                if c.name not in seen:
-                    out.append(ConnectionHealth(c.name, c.state, c.since, c.reason,
-                                                c.authenticated, None))
+            out.extend(ConnectionHealth(c.name, c.state, c.since, c.reason, c.authenticated, None)
+                       for c in self._connections.values() if c.name not in seen)
         return out
 
     def now(self) -> float:
@@ -366,10 +366,10 @@ class HealthTracker:
                 conn.since, conn.reason, conn.authenticated = now, reason, False
                 new = "pending" if state == "disconnected" else "failed"
                 why = f"{name} {'down' if state == 'disconnected' else 'gave up'}"
-                for stream in self._streams.values():
-                    if (stream.subscription is None and self._rides(stream, name)
-                            and stream.state not in ("pending", "failed")):
-                        changes.append(self._set(stream, new, now, why, why))
+                changes.extend(self._set(stream, new, now, why, why)
+                               for stream in self._streams.values()
+                               if (stream.subscription is None and self._rides(stream, name)
+                                   and stream.state not in ("pending", "failed")))
             elif state == "paused":
                 conn.state, conn.since, conn.reason = "paused", now, reason
         return changes

@@ -30,7 +30,7 @@ BOOK_ROWS_MAX = 29
 def _split(width: int, ratios: Sequence[float], mins: Sequence[int]) -> list[int]:
     """Widths summing to ``width``, proportional to ``ratios`` but at least ``mins``."""
     total = sum(ratios)
-    widths = [max(m, int(width * r / total)) for r, m in zip(ratios, mins)]
+    widths = [max(m, int(width * r / total)) for r, m in zip(ratios, mins, strict=False)]
     # Give or take the difference on the most flexible column (the last that can).
     diff = width - sum(widths)
     for i in sorted(range(len(widths)), key=lambda i: widths[i] - mins[i], reverse=True):
@@ -68,6 +68,11 @@ def compose(frame: Frame, width: int, height: int, *, book_label: str = "book",
     """The renderables of one screen, top to bottom, together ``height`` rows high.
 
     Args:
+        frame: what to draw.
+        width: the screen's width in cells.
+        height: its height in rows.
+        book_label: the book panel's title.
+        wallets_title: the balances panel's title (the demo).
         symbols: symbols to show before any data arrived (no blank start).
     """
     channels = set(frame.channels)
@@ -140,7 +145,7 @@ def _market_row(frame: Frame, sym: SymbolFrame, width: int, height: int, wide: b
         cells.append(("health", 1.0, 30))
     widths = _split(width, [r for _n, r, _m in cells], [m for _n, _r, m in cells])
     rendered: list[RenderableType] = []
-    for (name, _r, _m), w in zip(cells, widths):
+    for (name, _r, _m), w in zip(cells, widths, strict=False):
         if name == "book":
             rendered.append(views.book_panel(frame, sym, w, height, book_label))
         elif name == "trades":

@@ -29,6 +29,7 @@ class Printer:
         self._lock = threading.Lock()
 
     def __call__(self, line: str) -> None:
+        """Write one line (and its newline) in one write, unless the output was closed."""
         if self.closed.is_set():
             return
         # One write per line under the lock: lines come from the reactor thread and the

@@ -161,6 +161,7 @@ class MarketState:
 
     # -- plumbing ----------------------------------------------------------------------------
     def elapsed(self) -> float:
+        """Seconds since the state was made, on its health tracker's clock."""
         return self.clock() - self.started
 
     def view(self, symbol: str) -> SymbolView:
@@ -171,6 +172,7 @@ class MarketState:
         return view
 
     def emit(self, record: Record) -> None:
+        """Hand ``record`` to every listener."""
         for listener in list(self.listeners):
             listener(record)
 
@@ -210,6 +212,7 @@ class MarketState:
 
         Args:
             channel: ``ticker``, ``trades``, ``book``, ``book_ticker`` or ``candles``.
+            symbol: the symbol it streams.
             stream: its name in the health tracker (default ``"<channel> <symbol>"``).
         """
         handler = getattr(self, f"_on_{channel}")
@@ -343,6 +346,9 @@ class MarketState:
         """Store the top of the client's maintained book (levels ``(price, size)``).
 
         Args:
+            symbol: the book's symbol.
+            bids: the bid levels, best first.
+            asks: the ask levels, best first.
             emit: tell the listeners when the best levels changed (the main loop's
                 samples do; the copies taken at each book message do not, or plain
                 output would print every intermediate state of a burst of updates).

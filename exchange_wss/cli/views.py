@@ -301,7 +301,7 @@ def trades_panel(frame: Frame, sym: SymbolFrame, width: int, height: int) -> Pan
     pw = max([len(p) for p in prices] + [1])
     aw = max([len(a) for a in amounts] + [1])
     lines: list[RenderableType] = []
-    for trade, price, amount in zip(trades, prices, amounts):
+    for trade, price, amount in zip(trades, prices, amounts, strict=False):
         stamp = fmt.clock(trade.mts)
         if len(stamp) + 2 + pw + 2 + aw > inner:
             stamp = stamp[:8]            # drop the milliseconds before anything else
@@ -322,7 +322,7 @@ def _signed_column(amounts: Sequence[Any]) -> list[str]:
     values = [fmt.number(a) for a in amounts]
     texts = fmt.column([abs(v) if v is not None else None for v in values], 8)
     return [t if v is None else ("+" if v > 0 else "-" if v < 0 else " ") + t
-            for v, t in zip(values, texts)]
+            for v, t in zip(values, texts, strict=False)]
 
 
 # -- health ----------------------------------------------------------------------------------------
@@ -345,12 +345,12 @@ def _columns(columns: Sequence[tuple[str, Sequence[str], str, Sequence[str]]], i
     def cell(text: str, w: int, align: str) -> str:
         return text.rjust(w) if align == "right" else text.ljust(w)
 
-    head = _line((" ".join(cell(h, w, a) for (h, _c, a, _s), w in zip(columns, widths)),
-                  "dim"))
+    head = _line((" ".join(cell(h, w, a)
+                           for (h, _c, a, _s), w in zip(columns, widths, strict=False)), "dim"))
     lines = [head]
     for i in range(len(columns[0][1]) if columns else 0):
         line = Text(no_wrap=True, overflow="crop")
-        for j, ((_h, cells, align, styles), w) in enumerate(zip(columns, widths)):
+        for j, ((_h, cells, align, styles), w) in enumerate(zip(columns, widths, strict=False)):
             if j:
                 line.append(" ")
             line.append(cell(cells[i], w, align), styles[i] if styles else "")
@@ -418,7 +418,7 @@ def connections_panel(frame: Frame, width: int, height: int, detail: bool = Fals
                   height)
 
 
-# -- event log ---------------------------------------------------------------------------------------
+# -- event log -------------------------------------------------------------------------------------
 def events_panel(frame: Frame, width: int, height: int) -> Panel:
     """The newest event-log entries that fit, oldest at the top; a long entry wraps
     (indented) instead of being cut."""
@@ -445,7 +445,7 @@ def _log_style(text: str) -> str:
     return ""
 
 
-# -- the demo's account -------------------------------------------------------------------------------
+# -- the demo's account ----------------------------------------------------------------------------
 def orders_panel(frame: Frame, width: int, height: int) -> Panel:
     """The demo's orders, newest first: id, amount, price, status (first word)."""
     account = frame.account
@@ -459,7 +459,7 @@ def orders_panel(frame: Frame, width: int, height: int) -> Panel:
     pw = max([len(p) for p in prices] + [5])
     lines: list[RenderableType] = [_line((f"{'id':<{iw}} {'amount':>{aw}} {'price':>{pw}} "
                                           "status", "dim"))]
-    for order, oid, amount, price in zip(orders, ids, amounts, prices):
+    for order, oid, amount, price in zip(orders, ids, amounts, prices, strict=False):
         status = (order.status or "").split(" @")[0].split(":")[0]
         style = "green" if "EXECUTED" in status or "FILLED" in status else (
             "dim" if "CANCEL" in status or status == "closed" else "")
@@ -482,7 +482,7 @@ def fills_panel(frame: Frame, width: int, height: int) -> Panel:
     prices = fmt.column([f.price for f in fills])
     amounts = _signed_column([f.amount for f in fills])
     lines: list[RenderableType] = []
-    for fill, price, amount in zip(fills, prices, amounts):
+    for fill, price, amount in zip(fills, prices, amounts, strict=False):
         stamp = fmt.clock(fill.mts)
         stamp = stamp[:8] if inner < 40 else stamp
         body = f"{amount} @ {price}"
@@ -506,7 +506,7 @@ def wallets_panel(frame: Frame, width: int, height: int, title: str = "wallets")
     balances = fmt.column([w.balance for w in items], 8)
     bw = max([len(b) for b in balances] + [7])
     lines: list[RenderableType] = []
-    for wallet, balance in list(zip(items, balances))[:rows]:
+    for wallet, balance in list(zip(items, balances, strict=False))[:rows]:
         lines.append(_line((f"{wallet.type:<9} {wallet.currency:<5} ", "dim"),
                            (balance.rjust(bw), "")))
     if not lines:

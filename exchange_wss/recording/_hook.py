@@ -29,7 +29,8 @@ class RecordingClientProtocol(_ClientProtocol):
     """The client protocol, recording to ``owner.options.record`` (a Recorder)."""
 
     _conn_id: int | None = None
-    _pending: list[bytes] = []  # replaced per connection at open
+    # Only read until onOpen gives each connection its own list.
+    _pending: list[bytes] = []  # noqa: RUF012
     _rx_wall = 0
     _rx_mono = 0
     _rx_chunk = b""

@@ -112,7 +112,8 @@ class Timeline:
                     rc.keys.update(tag.keys)
                 rc.entries.append(_Entry(rec.mono_ns, "frame", rec.data, obj, tag))
 
-    def _add_http(self, rec: Any, by_id: dict[int, _RecordedConn], depth_of: dict[str, int]) -> None:
+    def _add_http(self, rec: Any, by_id: dict[int, _RecordedConn],
+                  depth_of: dict[str, int]) -> None:
         data = rec.data
         path = urlsplit(data.get("url", "")).path.rstrip("/")
         params = data.get("params") or {}
@@ -224,7 +225,7 @@ class PlaybackSession:
                 label = self.label_of_chan.get(req.wire)
                 keys[i] = ("unsub", label)
         creq = _ClientReq(reqs[0].wire, keys, obj)
-        for req, key in zip(reqs, keys):
+        for req, key in zip(reqs, keys, strict=False):
             if req.kind == "ping":
                 self._send(self.dialect.synthesize(req, obj))
                 continue
@@ -385,7 +386,7 @@ class PlaybackSession:
 
     def _wait_over(self) -> None:
         self.waiting = None
-        key, index, entry = self.wait_key
+        _key, index, entry = self.wait_key
         self.server.stats.waits_timed_out += 1
         if entry.kind == "frame":
             for k in entry.tag.keys:

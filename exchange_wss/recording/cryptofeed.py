@@ -80,7 +80,7 @@ def _ts(text: str) -> int:
     """``time.time()`` text to integer ns, exactly (no float rounding)."""
     whole, _dot, frac = text.strip().partition(".")
     if not whole.isdigit() or (frac and not frac.isdigit()):
-        return int(round(float(text) * 1e9))  # exponent notation: rare, float is fine
+        return round(float(text) * 1e9)  # exponent notation: rare, float is fine
     return int(whole) * 1_000_000_000 + int((frac + "000000000")[:9])
 
 
@@ -158,8 +158,8 @@ def read_records(files: Iterable[str]) -> Iterator[Record]:
             t = entries[0][0]
             opening = Record("open", conn_base, t, t, {"name": os.path.basename(path),
                                                         "url": ""})
-            entries = [(t, -1, opening)] + list(_file_records(path, conn_base))
-        conn_base = max([conn_base] + [e[2].conn for e in entries])
+            entries = [(t, -1, opening), *_file_records(path, conn_base)]
+        conn_base = max([conn_base, *(e[2].conn for e in entries)])
         per_file.append([(t, index, rec) for t, _line, rec in entries])
     for _t, _i, rec in heapq.merge(*per_file, key=lambda e: (e[0], e[1])):
         yield rec

@@ -32,8 +32,8 @@ in nanoseconds. Kinds:
   ``records``, ``bytes``): the gap is in the file, not hidden.
 
 Credentials are redacted from sent frames, URLs and HTTP records (see
-:func:`~exchange_wss.recording.format.redact_sent`); received frames are kept verbatim, except that a frame
-naming a ``listenKey`` has it redacted.
+:func:`~exchange_wss.recording.format.redact_sent`); received frames are kept verbatim, except
+that a frame naming a ``listenKey`` has it redacted.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Reading recordings: this project's format and cryptofeed's ``sample_data``, as one stream of records.
+"""Reading recordings: this project's format and cryptofeed's ``sample_data``, as one stream
+of records.
 
 :func:`open_recording` takes a directory or a file in either format and
 returns a :class:`Recording`, whose :meth:`~Recording.records` yields

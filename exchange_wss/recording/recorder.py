@@ -21,6 +21,7 @@ connections are never slowed down by the recording.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import queue
@@ -365,10 +366,8 @@ class Recorder:
     def _write_loop(self) -> None:
         # The connections come first: on a busy machine the kernel runs this
         # thread (compression is most of the recorder's work) after the reactor.
-        try:
+        with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed: as is
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-        except (AttributeError, OSError):  # not Linux, or not allowed: run as is
-            pass
         while True:
             try:
                 item = self._queue.get(timeout=self.flush_interval)
@@ -400,7 +399,7 @@ class Recorder:
                                      fmt.SUFFIX_ZSTD if self.codec == "zstd"
                                      else fmt.SUFFIX_GZIP)
                 path = os.path.join(self.path, name)
-                self._fh = open(path, "ab")
+                self._fh = open(path, "ab")  # noqa: SIM115 - open until the file rotates
                 self.files.append(path)
                 self.stats.files += 1
                 block = fmt.header_line(header) + block

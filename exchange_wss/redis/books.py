@@ -21,7 +21,7 @@ BOOK_CHANGES = (models.BookUpdate, models.RawBookUpdate, models.BookDiff)
 
 def is_book_event(event: Any) -> bool:
     """True for a snapshot or a change of a book."""
-    return isinstance(event, (models.BookSnapshot,) + BOOK_CHANGES)
+    return isinstance(event, (models.BookSnapshot, *BOOK_CHANGES))
 
 
 def book_for(label: str, snapshot: models.BookSnapshot) -> OrderBook:

@@ -55,7 +55,7 @@ def _as_dict(value: Any) -> Any:
         entry = _getters[cls] = (names, operator.attrgetter(*names), cls.__name__)
     names, getter, tag = entry
     values = getter(value)
-    out = dict(zip(names, values)) if len(names) > 1 else {names[0]: values}
+    out = dict(zip(names, values, strict=False)) if len(names) > 1 else {names[0]: values}
     out[_TAG] = tag
     return out
 
@@ -104,7 +104,7 @@ def encode(event: Any) -> bytes:
         names = tuple(f.name for f in dataclasses.fields(cls))
         flat = _flat_getters[cls] = (names, operator.attrgetter(*names))
     # A dict built here is several times faster for orjson than a slots dataclass.
-    return orjson.dumps(dict(zip(flat[0], flat[1](event))))
+    return orjson.dumps(dict(zip(flat[0], flat[1](event), strict=False)))
 
 
 def _as_dict_raw(value: Any) -> Any:

@@ -444,7 +444,7 @@ class RedisClient:
                 books.apply(cast(OrderBook, sub.book), event)  # synced: it has its book
             self._deliver(sub.callbacks, event, fields[b"ts"])
 
-    # -- the account stream --------------------------------------------------------------------------
+    # -- the account stream ------------------------------------------------------------------------
     def _account_loop(self) -> None:
         sub = cast(_Sub, self._account)  # started once the account is subscribed
         attempt = 0
@@ -502,9 +502,9 @@ class RedisClient:
         remote = set()
         if unknown:
             scores = r.zmscore(seen_key, unknown)
-            remote = {k for k, s in zip(unknown, scores) if s is not None}
+            remote = {k for k, s in zip(unknown, scores, strict=False) if s is not None}
         done = []
-        for (entry_id, fields), key in zip(entries, keys):
+        for (entry_id, fields), key in zip(entries, keys, strict=False):
             self.stats.entries += 1
             if not fields:  # deleted by trimming before we read it
                 done.append(entry_id)

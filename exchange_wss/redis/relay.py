@@ -222,7 +222,8 @@ class Relay:
             self._event(state, event)
 
     def subscribe_account(self) -> str:
-        """Publish the account's events (orders, fills, balances...) to ``<prefix>:<venue>:account``.
+        """Publish the account's events (orders, fills, balances...) to
+        ``<prefix>:<venue>:account``.
 
         Bitfinex: :meth:`~exchange_wss.WssClient.authenticate`; Binance:
         ``subscribe_to_user_data``; FTX: ``subscribe_to_fills`` and ``subscribe_to_orders``.

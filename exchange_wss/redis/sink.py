@@ -11,6 +11,7 @@ fits behind the same two methods.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -285,12 +286,12 @@ class RedisStreamsSink(Sink):
     def _close_socket(self) -> None:
         sock, self._sock = self._sock, None
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.close()
-            except OSError:
-                pass
 
     def publish(self, entries: Sequence[Entry]) -> int:
+        """Write ``entries`` in order (pipelined XADDs, one script call, or redis-py over TLS);
+        returns how many the engine refused."""
         if not entries:
             return 0
         if self.mode == "pipeline" and not self._tls:
@@ -362,6 +363,7 @@ class RedisStreamsSink(Sink):
         return self._refused(reply, n)
 
     def close(self) -> None:
+        """Close the socket, or give back the redis-py connection and close its client (TLS)."""
         self._close_socket()
         if self._redis is not None:
             if self._conn is not None:

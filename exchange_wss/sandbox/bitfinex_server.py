@@ -56,7 +56,7 @@ import zlib
 from collections import defaultdict, deque
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, Protocol, cast
+from typing import Any, ClassVar, Protocol, cast
 
 import orjson
 from autobahn.websocket.types import ConnectionDeny
@@ -303,7 +303,8 @@ class _Session:
         self.last_sent[0] = self.server.now()
 
     def send_notification(self, type_: str, ok: bool, text: str, data: Any) -> None:
-        """``[0,"n",[MTS,TYPE,MESSAGE_ID,null,DATA,CODE,STATUS,TEXT]]`` (+ the auth seq, not advanced)."""
+        """``[0,"n",[MTS,TYPE,MESSAGE_ID,null,DATA,CODE,STATUS,TEXT]]`` (+ the auth seq, not
+        advanced)."""
         if not self._allowed("n"):
             return
         n = [self.server.now_ms(), type_, None, None, data, None,
@@ -369,7 +370,8 @@ class _Session:
             self._auth(msg)
         elif event == "unauth":
             if self.account is None:
-                self.send_event({"event": "error", "msg": "unauth: not authenticated", "code": 10200})
+                self.send_event({"event": "error", "msg": "unauth: not authenticated",
+                                 "code": 10200})
                 return
             self.server.detach(self)
             self.account = None
@@ -525,7 +527,7 @@ class _Session:
                     if faults.garble_tickers:
                         faults.garble_tickers -= 1
                         # Nulls, text and a list where ten numbers belong.
-                        self.send_channel(sub.chan_id, [None, "x", [1, 2]] + sub.last[3:])
+                        self.send_channel(sub.chan_id, [None, "x", [1, 2], *sub.last[3:]])
                     else:
                         self.send_channel(sub.chan_id, sub.last)
             elif sub.channel == "trades":
@@ -618,15 +620,17 @@ class _Session:
             return fail("nonce: small")
         server.nonces[key] = n
         filters = req.get("filter")
-        self.filters = [f for f in filters if isinstance(f, str)] if isinstance(filters, list) else None
+        self.filters = ([f for f in filters if isinstance(f, str)] if isinstance(filters, list)
+                        else None)
         self.dms = req.get("dms") == 4
         self.calc_on_auth = req.get("calc") == 1
         self.account = key
         self.auth_seq = 0
         self.auth_synced = False
         server.attach(self)
-        self.send_event({"event": "auth", "status": "OK", "chanId": 0, "userId": server.user_id(key),
-                         "auth_id": str(uuid.uuid4()), "caps": CAPS})
+        self.send_event({"event": "auth", "status": "OK", "chanId": 0,
+                         "userId": server.user_id(key), "auth_id": str(uuid.uuid4()),
+                         "caps": CAPS})
         self.last_sent[0] = server.now()
         self._auth_snapshots()
         self.auth_synced = True
@@ -681,9 +685,9 @@ class _Session:
             if self._allowed("wu", currency=ev.currency):
                 self.send_private("wu", wallet_array(ev.wallet_type, ev.currency, ev.balance,
                                                      ev.available, ev.meta))
-        elif isinstance(ev, PositionEvent):
-            if self._allowed(ev.kind, symbol=ev.position.symbol):
-                self.send_private(ev.kind, position_array(ev.position))
+        elif (isinstance(ev, PositionEvent)
+              and self._allowed(ev.kind, symbol=ev.position.symbol)):
+            self.send_private(ev.kind, position_array(ev.position))
 
     # -- chan-0 inputs ----------------------------------------------------------
 
@@ -729,7 +733,8 @@ class _Session:
             self.server.received[key].append(dict(p))
         else:
             self.server.received[key].append(p)
-            return ("on-req", False, "Invalid order: request is not an object", null_order_array()), None
+            return ("on-req", False, "Invalid order: request is not an object",
+                    null_order_array()), None
         try:
             cid = _int_or_none(p.get("cid"))
             gid = _int_or_none(p.get("gid"))
@@ -799,8 +804,9 @@ class _Session:
         data = order_array(res.order) if res.order else null_order_array()
         return ("ou-req", res.ok, res.text, data), res
 
-    _OPS = {"on": _order_new, "oc": _order_cancel, "oc_multi": _order_cancel_multi,
-            "ou": _order_update}
+    _OPS: ClassVar[dict[str, Callable[[_Session, Any], tuple]]] = {
+        "on": _order_new, "oc": _order_cancel, "oc_multi": _order_cancel_multi,
+        "ou": _order_update}
 
     def _ox_multi(self, ops: Any) -> None:
         if not isinstance(ops, list) or len(ops) > MAX_OX_MULTI:
@@ -958,6 +964,7 @@ class SandboxServer(ServerTimeAndStall):
         loop(self.flush_f1, F1_INTERVAL)
 
     def stop_loops(self) -> None:
+        """Stop the market loops and any pending end of a stall."""
         for lc in self._loops:
             if lc.running:
                 lc.stop()
@@ -994,12 +1001,14 @@ class SandboxServer(ServerTimeAndStall):
             s.publish(trades, liqs, cache)
 
     def flush_f1(self) -> None:
+        """Send what changed on every F1 (batched) book subscription."""
         for s in list(self.sessions):
             for sub in list(s.subs.values()):
                 if sub.channel == "book" and sub.freq == "F1":
                     s.sync_book(sub)
 
     def heartbeats(self) -> None:
+        """Send a heartbeat on every channel that has been quiet (not during a stall)."""
         if self.faults.stalled:
             return
         now = self.now()
@@ -1013,6 +1022,8 @@ class SandboxServer(ServerTimeAndStall):
                 s.deliver(ev)
 
     def after_result(self, res: Result | None, publish: bool = True) -> None:
+        """After a request: the market sees its result, its private events are delivered,
+        then the public channels are published."""
         if res is None:
             return
         self.market.observe(res)
@@ -1023,6 +1034,7 @@ class SandboxServer(ServerTimeAndStall):
     # -- accounts -----------------------------------------------------------------
 
     def user_id(self, key: str) -> int:
+        """The account's user id (stable: derived from its key)."""
         return 1_000_000 + zlib.crc32(key.encode()) % 9_000_000
 
     def mark(self, symbol: str) -> Decimal | None:
@@ -1034,13 +1046,16 @@ class SandboxServer(ServerTimeAndStall):
         """The account's exchange wallets valued in USD at the current mids."""
         usd_per = {"USD": 1.0, "BTC": self.market.mid("tBTCUSD"), "ETH": self.market.mid("tETHUSD")}
         usd_per["XRP"] = self.market.mid("tXRPBTC") * usd_per["BTC"]
-        total = sum(float(b) * usd_per.get(c, 0.0) for c, (b, _) in self.engine.wallets(key).items())
+        total = sum(float(b) * usd_per.get(c, 0.0)
+                    for c, (b, _) in self.engine.wallets(key).items())
         return round(total, 8)
 
     def attach(self, s: _Session) -> None:
+        """Deliver the account's private events to ``s`` too."""
         self.by_account[cast(str, s.account)].append(s)  # s has just authenticated
 
     def detach(self, s: _Session) -> None:
+        """Stop delivering the account's private events to ``s``."""
         lst = self.by_account.get(cast(str, s.account))  # s is still authenticated
         if lst and s in lst:
             lst.remove(s)
@@ -1048,13 +1063,16 @@ class SandboxServer(ServerTimeAndStall):
     # -- sessions -----------------------------------------------------------------
 
     def new_chan_id(self) -> int:
+        """A new channel id, unique on this server."""
         return next(self._chan_ids)
 
     def session_opened(self, s: _Session) -> None:
+        """A connection opened: track its session and send its info event."""
         self.sessions.append(s)
         s.opened()
 
     def session_closed(self, s: _Session) -> None:
+        """A connection ended: forget it; with the dead man's switch, cancel its orders."""
         s.closed()
         if s in self.sessions:
             self.sessions.remove(s)
@@ -1066,20 +1084,24 @@ class SandboxServer(ServerTimeAndStall):
                 self.after_result(res)
 
     def broadcast_event(self, event: dict) -> None:
+        """Send ``event`` to every connection."""
         for s in list(self.sessions):
             s.send_event(event)
 
     def broadcast_raw(self, text: str) -> None:
+        """Write ``text`` as it is to every connection."""
         for s in list(self.sessions):
             s.write(text)
 
     def drop_all(self) -> int:
+        """Abort every connection (no close frame); returns how many."""
         sessions = list(self.sessions)
         for s in sessions:
             s.drop()
         return len(sessions)
 
     def skip_sequence(self) -> None:
+        """Make every connection skip one sequence number on its next frame."""
         for s in self.sessions:
             s.skip_next_seq = True
 

@@ -34,7 +34,7 @@ import itertools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
-from typing import Any, Union, cast
+from typing import Any, cast
 
 from sortedcontainers import SortedDict
 
@@ -48,7 +48,7 @@ __all__ = [
     "ORDER_TYPES", "FLAG_HIDDEN", "FLAG_POST_ONLY", "PRICE_SIG_DIGITS",
 ]
 
-Number = Union[Decimal, str, int, float]
+Number = Decimal | str | int | float
 
 SATOSHI = Decimal("0.00000001")
 PRICE_SIG_DIGITS = 5
@@ -171,10 +171,12 @@ class Order:
 
     @property
     def is_buy(self) -> bool:
+        """Whether the order buys (its original amount is positive)."""
         return self.amount_orig > 0
 
     @property
     def hidden(self) -> bool:
+        """Whether the order is hidden (flag 64): out of the public book."""
         return bool(self.flags & FLAG_HIDDEN)
 
     @property
@@ -183,6 +185,7 @@ class Order:
         return _dt.datetime.fromtimestamp(self.mts_create / 1000, _dt.UTC).strftime("%Y-%m-%d")
 
     def view(self) -> OrderView:
+        """A frozen :class:`OrderView` of the order as it is now."""
         avg = (self.exec_value / self.exec_amount) if self.exec_amount else Decimal(0)
         return OrderView(
             id=self.id, gid=self.gid, cid=self.cid, symbol=self.symbol, owner=self.owner,
@@ -363,6 +366,7 @@ class MatchingEngine:
             wallets[currency] = wallets.get(currency, Decimal(0)) + _to_decimal(amount)
 
     def has_account(self, owner: Any) -> bool:
+        """Whether ``owner`` has exchange wallets here."""
         return owner in self._balances
 
     def balance(self, owner: Any, currency: str) -> Decimal:
@@ -382,6 +386,7 @@ class MatchingEngine:
         return {c: (b, self.available(owner, c)) for c, b in self._balances.get(owner, {}).items()}
 
     def owners(self) -> list:
+        """Every account key with wallets, in the order they were opened."""
         return list(self._balances)
 
     # -- views --------------------------------------------------------------------
@@ -392,23 +397,19 @@ class MatchingEngine:
                 if (owner is None or o.owner == owner) and (symbol is None or o.symbol == symbol)]
 
     def order(self, order_id: int) -> OrderView | None:
+        """The open order ``order_id`` as a view, or None when it is not open."""
         o = self._orders.get(order_id)
         return o.view() if o else None
 
-    def book_orders(self, symbol: str, include_hidden: bool = False) -> tuple[list[Order], list[Order]]:
+    def book_orders(self, symbol: str,
+                    include_hidden: bool = False) -> tuple[list[Order], list[Order]]:
         """Resting orders of ``symbol``, each side best first, then oldest first.
 
         The returned :class:`Order` objects are live; treat them as read-only.
         """
         book = self._books[symbol]
-        sides = []
-        for side in (book.bids, book.asks):
-            out = []
-            for level in side.values():
-                for o in level.values():
-                    if include_hidden or not o.hidden:
-                        out.append(o)
-            sides.append(out)
+        sides = [[o for level in side.values() for o in level.values()
+                  if include_hidden or not o.hidden] for side in (book.bids, book.asks)]
         return sides[0], sides[1]
 
     def best(self, symbol: str) -> tuple[Decimal | None, Decimal | None]:
@@ -419,6 +420,7 @@ class MatchingEngine:
         return bid, ask
 
     def last_price(self, symbol: str) -> Decimal | None:
+        """The price of the last trade in ``symbol``, or None before any."""
         return self._books[symbol].last_price
 
     def version(self, symbol: str) -> int:
@@ -439,8 +441,10 @@ class MatchingEngine:
             price: limit price; the trigger price for ``EXCHANGE STOP``; ignored
                 for ``EXCHANGE MARKET``.
             type: one of :data:`ORDER_TYPES`.
-            cid, gid, flags, meta: echoed in the order; flags 64 (hidden) and
-                4096 (post-only) change matching.
+            cid: client order id, echoed in the order.
+            gid: group id, echoed in the order.
+            flags: echoed in the order; 64 (hidden) and 4096 (post-only) change matching.
+            meta: echoed in the order.
 
         Returns:
             A :class:`Result`; ``ok`` False with Bitfinex's error text when refused.
@@ -523,8 +527,8 @@ class MatchingEngine:
         if all:
             targets = {o.id: o for o in mine}
         else:
-            idset = {i for i in ids}
-            gidset = {g for g in gids}
+            idset = set(ids)
+            gidset = set(gids)
             cidset = set()
             for item in cids:
                 if isinstance(item, (list, tuple)) and len(item) >= 2:
@@ -545,7 +549,8 @@ class MatchingEngine:
                amount: Number | None = None, delta: Number | None = None,
                flags: int | None = None, gid: int | None = None,
                cid: int | None = None, meta: Any = None) -> Result:
-        """Change an open order (Bitfinex ``ou``): new ``price``, new signed ``amount`` or ``delta``.
+        """Change an open order (Bitfinex ``ou``): new ``price``, new signed ``amount`` or
+        ``delta``.
 
         A new price or a larger size loses time priority, as on any exchange;
         the updated order may match at once as a taker.
@@ -784,10 +789,9 @@ class MatchingEngine:
         if order.flags & FLAG_POST_ONLY and order.kind == LIMIT and crosses:
             self._close(order, "POSTONLY CANCELED", op)
             return
-        if order.kind == FOK:
-            if self._matchable(order) < abs(order.amount):
-                self._close(order, "FILLORKILL CANCELED", op)
-                return
+        if order.kind == FOK and self._matchable(order) < abs(order.amount):
+            self._close(order, "FILLORKILL CANCELED", op)
+            return
         if crosses:
             self._match(order, spec, order.price, op)
         if order.amount == 0:
@@ -949,7 +953,8 @@ class MatchingEngine:
 
     @staticmethod
     def _fill_texts(order: Order) -> list[str]:
-        return [f"PARTIALLY FILLED @ {status_number(p)}({status_number(a)})" for p, a in order.fills]
+        return [f"PARTIALLY FILLED @ {status_number(p)}({status_number(a)})"
+                for p, a in order.fills]
 
     def _partial_status(self, order: Order) -> str:
         parts = self._fill_texts(order)

@@ -406,6 +406,7 @@ class FtxServer(ServerTimeAndStall):
     # -- loops --------------------------------------------------------------------
 
     def start_loops(self) -> None:
+        """Step the market every ``tick_interval`` seconds (no loop without one)."""
         if not self.tick_interval:
             return
 
@@ -422,6 +423,7 @@ class FtxServer(ServerTimeAndStall):
         self._loops.append(lc)
 
     def stop_loops(self) -> None:
+        """Stop the market loop and any pending end of a stall."""
         for lc in self._loops:
             if lc.running:
                 lc.stop()
@@ -440,6 +442,7 @@ class FtxServer(ServerTimeAndStall):
             self.publish()
 
     def symbol(self, market: str) -> str:
+        """The engine symbol of an FTX market name; KeyError for an unknown one."""
         try:
             return self.markets[market]
         except KeyError:
@@ -461,6 +464,7 @@ class FtxServer(ServerTimeAndStall):
         return out
 
     def ticker(self, market: str) -> dict:
+        """The ``ticker`` channel's data of ``market``: best bid, ask, their sizes, last, time."""
         bids, asks, _ = self.levels(market)
         sym = self.symbol(market)
         last = self.engine.last_price(sym)
@@ -491,13 +495,14 @@ class FtxServer(ServerTimeAndStall):
     def place_order(self, key: str, market: str, side: str, price: Any, size: Any,
                     type: str = "limit", client_id: str | None = None, ioc: bool = False,
                     post_only: bool = False, reduce_only: bool = False) -> dict:
+        """Place an order as FTX's REST would; returns its order dict, ValueError when refused."""
         self.received[key].append({"market": market, "side": side, "price": price, "size": size,
                                    "type": type, "clientId": client_id, "ioc": ioc,
                                    "postOnly": post_only, "reduceOnly": reduce_only})
         if key not in self.accounts:
             raise ValueError("Not logged in")
         if market not in self.markets:
-            raise ValueError("No such market: %s" % market)
+            raise ValueError(f"No such market: {market}")
         if side not in ("buy", "sell"):
             raise ValueError("Invalid side")
         if type not in ("limit", "market"):
@@ -536,6 +541,7 @@ class FtxServer(ServerTimeAndStall):
         return reply
 
     def cancel_order(self, key: str, order_id: int) -> bool:
+        """Cancel ``order_id`` of ``key``'s account; False when it is not open."""
         res = self.engine.cancel(key, id=order_id)
         if not res.ok:
             return False
@@ -544,6 +550,7 @@ class FtxServer(ServerTimeAndStall):
         return True
 
     def order_dict(self, o: OrderView, status: str) -> dict:
+        """The order as FTX's ``orders`` channel and REST show it, with ``status``."""
         info = self.order_info.get(cast(int, o.id), {})  # a placed order: it has its id
         size = abs(o.amount_orig)
         filled = _fsub(size, abs(o.amount))
@@ -557,6 +564,7 @@ class FtxServer(ServerTimeAndStall):
                 "postOnly": info.get("postOnly", False), "createdAt": iso_time(o.mts_create)}
 
     def fill_dict(self, t: TradeEvent) -> dict:
+        """The engine trade as FTX's ``fills`` channel shows it."""
         info = self.order_info.get(t.order_id, {})
         market = info.get("market") or self._by_symbol[t.symbol][0]
         rate = self.engine.maker_fee if t.maker else self.engine.taker_fee
@@ -598,9 +606,11 @@ class FtxServer(ServerTimeAndStall):
     # -- sessions -----------------------------------------------------------------
 
     def session_opened(self, s: _Session) -> None:
+        """A connection opened: track its session."""
         self.sessions.append(s)
 
     def session_closed(self, s: _Session) -> None:
+        """A connection ended: forget its session and its account's link to it."""
         s.closed()
         if s in self.sessions:
             self.sessions.remove(s)
@@ -609,14 +619,17 @@ class FtxServer(ServerTimeAndStall):
             lst.remove(s)
 
     def broadcast(self, obj: dict) -> None:
+        """Send ``obj`` to every connection."""
         for s in list(self.sessions):
             s.send(obj)
 
     def broadcast_raw(self, text: str) -> None:
+        """Write ``text`` as it is to every connection."""
         for s in list(self.sessions):
             s.write(text)
 
     def drop_all(self) -> int:
+        """Abort every connection (no close frame); returns how many."""
         sessions = list(self.sessions)
         for s in sessions:
             s.drop()
@@ -758,7 +771,8 @@ class FtxSandbox(SandboxHandle[FtxServer]):
         self._call(self._server.step, n)
 
     def book(self, market: str, depth: int = 100) -> dict:
-        """The server's current book: ``{"bids": [(price, size)...], "asks": [...]}``, best first."""
+        """The server's current book: ``{"bids": [(price, size)...], "asks": [...]}``, best
+        first."""
         def run() -> dict:
             bids, asks, _ = self._server.levels(market, depth)
             return {"bids": list(bids), "asks": list(asks)}

@@ -190,19 +190,23 @@ class BookMirror:
     # entry layouts: trading P [PRICE,COUNT,AMOUNT]; trading R0 [ID,PRICE,AMOUNT];
     # funding P [RATE,PERIOD,COUNT,AMOUNT]; funding R0 [ID,PERIOD,RATE,AMOUNT]
     def key(self, entry) -> Any:
+        """The entry's book key: its id (R0), its price, or its (rate, period) (funding P)."""
         if self.raw:
             return entry[0]
         return (entry[0], entry[1]) if self.funding else entry[0]
 
     def is_bid(self, entry) -> bool:
+        """Whether the entry is on the bid side (funding: a negative amount)."""
         return entry[-1] < 0 if self.funding else entry[-1] > 0
 
     def is_delete(self, entry) -> bool:
+        """Whether the entry deletes its level or order (P: count 0; R0: price or rate 0)."""
         if self.raw:
             return entry[2 if self.funding else 1] == 0
         return entry[-2] == 0
 
     def delete_entry(self, entry, bid: bool) -> list:
+        """The entry that deletes ``entry``'s level or order, on its side."""
         sign = (-1 if bid else 1) if self.funding else (1 if bid else -1)
         if self.raw:
             return [entry[0], entry[1], 0, sign] if self.funding else [entry[0], 0, sign]
@@ -289,7 +293,7 @@ class _Funding:
         self.frr = max(0.00002, self.frr * math.exp(rng.gauss(0, 0.01)
                                                     - 0.05 * math.log(self.frr / 0.0002)))
         frr = Decimal(repr(self.frr))
-        for oid, (rate, period, amount) in list(self.offers.items()):
+        for oid, (rate, _period, amount) in list(self.offers.items()):
             wrong = (amount > 0 and rate <= frr) or (amount < 0 and rate >= frr)
             if wrong or rng.random() < 0.05:
                 del self.offers[oid]
@@ -298,10 +302,12 @@ class _Funding:
         bids = len(self.offers) - asks
         for _ in range(max(0, 30 - asks)):
             rate = round_sig(frr * Decimal(repr(1 + rng.uniform(0.002, 0.4))), 5)
-            self._add(rate, rng.choice(FUNDING_PERIODS), Decimal(str(round(rng.uniform(50, 250000), 2))))
+            self._add(rate, rng.choice(FUNDING_PERIODS),
+                      Decimal(str(round(rng.uniform(50, 250000), 2))))
         for _ in range(max(0, 30 - bids)):
             rate = round_sig(frr * Decimal(repr(1 - rng.uniform(0.002, 0.4))), 5)
-            self._add(rate, rng.choice(FUNDING_PERIODS), -Decimal(str(round(rng.uniform(50, 250000), 2))))
+            self._add(rate, rng.choice(FUNDING_PERIODS),
+                      -Decimal(str(round(rng.uniform(50, 250000), 2))))
         out = []
         if rng.random() < 0.4 and self.offers:
             # A borrower takes (part of) the cheapest offer.
@@ -336,12 +342,13 @@ class _Funding:
         sides = []
         for entries, bid in ((bids, True), (asks, False)):
             levels: dict = {}
-            for oid, (r, p, a) in entries:
+            for _oid, (r, p, a) in entries:
                 k = (aggregate_price(r, precision, bid), p)
                 lv = levels.setdefault(k, [0, Decimal(0)])
                 lv[0] += 1
                 lv[1] += a
-            keys = sorted(levels, key=(lambda k: (-k[0], k[1])) if bid else (lambda k: (k[0], k[1])))
+            keys = sorted(levels,
+                          key=(lambda k: (-k[0], k[1])) if bid else (lambda k: (k[0], k[1])))
             sides.append([[float(k[0]), k[1], levels[k][0], float(levels[k][1])]
                           for k in keys[:length]])
         return BookView(sides[0], sides[1])
@@ -391,7 +398,7 @@ class SimulatedMarket:
         self._t0 = self.clock()
         self._mm = {sym: f"mm:{sym}" for sym in self.sims}
         self._taker = "sim:taker"
-        for owner in list(self._mm.values()) + [self._taker]:
+        for owner in [*self._mm.values(), self._taker]:
             self.engine.open_account(owner, _SIM_BALANCES)
         self.funding = _Funding(random.Random(zlib.crc32(f"{seed}|fUSD".encode())),
                                 itertools.count(2_000_000_001), self.clock)
@@ -436,21 +443,24 @@ class SimulatedMarket:
         for i in range(n):
             mts += rng.randint(200, 3800)
             rate = float(round_sig(Decimal(repr(0.0002 * math.exp(rng.gauss(0, 0.05)))), 5))
-            self.funding.trades.appendleft([2_999_000_000 + i, mts, -round(rng.uniform(50, 20000), 2),
-                                            rate, rng.choice(FUNDING_PERIODS)])
+            self.funding.trades.appendleft([2_999_000_000 + i, mts,
+                                            -round(rng.uniform(50, 20000), 2), rate,
+                                            rng.choice(FUNDING_PERIODS)])
 
     # -- simulation -----------------------------------------------------------------
 
     @property
     def symbols(self) -> list[str]:
         """Every symbol with a book: the trading pairs then ``fUSD``."""
-        return list(self.sims) + [FUNDING_SYMBOL]
+        return [*self.sims, FUNDING_SYMBOL]
 
     @staticmethod
     def is_funding(symbol: str) -> bool:
+        """Whether ``symbol`` is a funding currency (``fUSD``) rather than a trading pair."""
         return symbol.startswith("f")
 
     def mid(self, symbol: str) -> float:
+        """The simulated mid price of ``symbol``."""
         return self._mid[symbol]
 
     def tick(self) -> list[Result]:
@@ -498,12 +508,11 @@ class SimulatedMarket:
         def lot() -> Decimal:
             return Decimal(repr(round(rng.uniform(*sim.lot), 4)))
 
-        for price in bids:
-            if price not in have_bids and rng.random() < 0.85:
-                out.append(self._do(eng.submit(mm, sym, lot(), price, LIMIT)))
-        for price in asks:
-            if price not in have_asks and rng.random() < 0.85:
-                out.append(self._do(eng.submit(mm, sym, -lot(), price, LIMIT)))
+        # One random draw per missing level, in this order (the market is seeded).
+        out.extend(self._do(eng.submit(mm, sym, lot(), price, LIMIT)) for price in bids
+                   if price not in have_bids and rng.random() < 0.85)
+        out.extend(self._do(eng.submit(mm, sym, -lot(), price, LIMIT)) for price in asks
+                   if price not in have_asks and rng.random() < 0.85)
         if rng.random() < 0.3:
             # A second order on an existing level, so counts above 1 show up.
             side = rng.random() < 0.5
@@ -628,7 +637,8 @@ class SimulatedMarket:
                     ask[2] if ask else 0, ask[1] if ask else 0, ask[3] if ask else 0,
                     _f(change, 10), _f(change / st.open, 4) if st.open else 0, float(last),
                     round(st.volume, 8), float(st.high), float(st.low), None, None,
-                    round(sum(float(o[2]) for o in self.funding.offers.values() if o[2] > 0) / 3, 8)]
+                    round(sum(float(o[2]) for o in self.funding.offers.values() if o[2] > 0) / 3,
+                          8)]
         view = self.book(symbol, "P0", 1)
         bid = view.bids[0] if view.bids else [0, 0, 0]
         ask = view.asks[0] if view.asks else [0, 0, 0]
@@ -640,7 +650,8 @@ class SimulatedMarket:
                 float(st.high), float(st.low)]
 
     def trades(self, symbol: str, limit: int = 30) -> list:
-        """Recent public trades, newest first (trading ``[ID,MTS,AMOUNT,PRICE]``, funding +PERIOD)."""
+        """Recent public trades, newest first (trading ``[ID,MTS,AMOUNT,PRICE]``, funding
+        +PERIOD)."""
         if self.is_funding(symbol):
             return [list(r) for r in itertools.islice(self.funding.trades, limit)]
         return [list(r) for r in itertools.islice(self._trades[symbol], limit)]
@@ -702,7 +713,8 @@ class SimulatedMarket:
             open_ = close * math.exp(rng.gauss(0, sigma))
             hi = max(open_, close) * (1 + abs(rng.gauss(0, sigma / 2)))
             lo = min(open_, close) * (1 - abs(rng.gauss(0, sigma / 2)))
-            r = [float(round_sig(Decimal(repr(x)), PRICE_SIG_DIGITS)) for x in (open_, close, hi, lo)]
+            r = [float(round_sig(Decimal(repr(x)), PRICE_SIG_DIGITS))
+                 for x in (open_, close, hi, lo)]
             rows.append([b, r[0], r[1], r[2], r[3], round(rng.uniform(0.1, 1) * vol, 8)])
             close = open_
         self._hist_candles[key] = rows
@@ -714,7 +726,7 @@ class SimulatedMarket:
         if src is None:
             raise KeyError(key)
         live = self._live_candles.get(src, {})
-        rows = [[b] + list(live[b]) for b in sorted(live, reverse=True)]
+        rows = [[b, *live[b]] for b in sorted(live, reverse=True)]
         rows.extend(list(r) for r in self._history(*src))
         return rows[:limit]
 
@@ -725,12 +737,13 @@ class SimulatedMarket:
         if not live:
             return None
         b = max(live)
-        return [b] + list(live[b])
+        return [b, *live[b]]
 
     # status ---------------------------------------------------------------------------
 
     def status(self, key: str) -> list:
-        """``deriv:tBTCF0:USTF0``: ``[ROW]``; ``liq:global``: the latest liquidations (maybe ``[]``)."""
+        """``deriv:tBTCF0:USTF0``: ``[ROW]``; ``liq:global``: the latest liquidations (maybe
+        ``[]``)."""
         if key == DERIV_KEY:
             return [list(self._deriv)]
         if key == LIQ_KEY:

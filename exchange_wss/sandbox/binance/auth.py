@@ -20,7 +20,8 @@ import orjson
 
 from .wire import ApiError, _dec, _mandatory
 
-__all__ = ["Auth", "signature_payloads", "sign_params", "DEFAULT_BINANCE_KEY", "DEFAULT_BINANCE_SECRET"]
+__all__ = ["Auth", "signature_payloads", "sign_params", "DEFAULT_BINANCE_KEY",
+           "DEFAULT_BINANCE_SECRET"]
 
 DEFAULT_BINANCE_KEY = "sandbox-binance-api-key"
 DEFAULT_BINANCE_SECRET = "sandbox-binance-api-secret"
@@ -128,6 +129,7 @@ class Auth:
         return self.keys[api_key][0]
 
     def check_api_key(self, api_key: Any) -> str:
+        """The API key if it names an account; -1102 when missing, -2015 when unknown."""
         if not isinstance(api_key, str) or not api_key:
             raise _mandatory("apiKey")
         if api_key not in self.accounts:

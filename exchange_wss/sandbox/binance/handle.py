@@ -38,7 +38,7 @@ class _Protocol(TrackedServerProtocol):
         try:
             self._route = self.factory.server.route_request(request.path, request.params)
         except ApiError as err:
-            raise ConnectionDeny(err.status, err.msg)
+            raise ConnectionDeny(err.status, err.msg) from None
         self._path = request.path
         return None
 
@@ -220,6 +220,7 @@ class BinanceSandbox(SandboxHandle[BinanceServer]):
 
     @property
     def market(self) -> str:
+        """The market the sandbox serves: ``spot``, ``usdm`` or ``coinm``."""
         return self._server.profile.name
 
     # -- addresses --------------------------------------------------------------------
@@ -270,7 +271,8 @@ class BinanceSandbox(SandboxHandle[BinanceServer]):
         return self._call(lambda: [dict(p) for p in self._server.orders.received.get(api_key, [])])
 
     def lost_requests(self) -> list:
-        """The WebSocket-API requests lost by :meth:`BinanceFaults.lose_next_request`, oldest first."""
+        """The WebSocket-API requests lost by :meth:`BinanceFaults.lose_next_request`, oldest
+        first."""
         return self._call(lambda: [dict(m) for m in self._server.lost_requests])
 
     def keepalives(self, api_key: str = DEFAULT_BINANCE_KEY) -> list:

@@ -245,6 +245,7 @@ class OrderService:
         return reports.cancel_result(self.profile, t, self.server.now_ms()), events
 
     def order_status(self, owner: str, p: Mapping[str, Any]) -> dict:
+        """``order.status``: the order by ``orderId`` or ``origClientOrderId``; -2013 if unknown."""
         self.profile.engine_symbol(p.get("symbol"))
         t = self._find_order(owner, p)
         if t is None:

@@ -186,14 +186,15 @@ class MarketPublisher:
             if sessions:
                 if self.profile.futures:
                     trade = {"e": "trade", "E": now, "T": mts, "s": bsym, "t": tid,
-                             "p": self.profile.px(p), "q": self.profile.px(q), "X": "MARKET", "m": buyer_maker}
+                             "p": self.profile.px(p), "q": self.profile.px(q), "X": "MARKET",
+                             "m": buyer_maker}
                 else:
                     trade = {"e": "trade", "E": now, "s": bsym, "t": tid, "p": self.profile.px(p),
                              "q": self.profile.px(q), "T": mts, "m": buyer_maker, "M": True}
                 self._publish_key(("trade", bsym, None, None), trade, sessions)
                 agg = {"e": "aggTrade", "E": now, "s": bsym, "a": next(st.agg_ids),
-                       "p": self.profile.px(p), "q": self.profile.px(q), "f": tid, "l": tid, "T": mts,
-                       "m": buyer_maker}
+                       "p": self.profile.px(p), "q": self.profile.px(q), "f": tid, "l": tid,
+                       "T": mts, "m": buyer_maker}
                 if not self.profile.futures:
                     agg["M"] = True
                 self._publish_key(("aggTrade", bsym, None, None), agg, sessions)

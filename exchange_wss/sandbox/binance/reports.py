@@ -87,12 +87,15 @@ def order_event(profile: MarketProfile, t: Any, x: str, now: int, *,
     """``executionReport`` (Spot) or ``ORDER_TRADE_UPDATE`` (futures) of execution ``x``.
 
     Args:
+        profile: the market (Spot or futures layout).
         t: the tracked order, already updated.
         x: the execution type (NEW, TRADE, CANCELED, EXPIRED).
         trade: the fill of a TRADE (see :data:`NO_TRADE`).
         rp: futures: realized profit of the fill.
+        now: the event time (ms), and the fill's when it has none.
         exec_id: Spot: the execution id ``I``.
-        margin_asset, alias: COIN-M: ``o.ma`` and the account alias ``i``.
+        margin_asset: COIN-M: ``o.ma``.
+        alias: COIN-M: the account alias ``i``.
     """
     px = profile.px
     qty, price, commission, asset_c, tid, mts, maker = trade or NO_TRADE

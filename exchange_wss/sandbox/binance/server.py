@@ -118,6 +118,7 @@ class BinanceServer(ServerTimeAndStall):
         loop(self.publisher.flush_slow, 1.0)
 
     def stop_loops(self) -> None:
+        """Stop the market loops and any pending end of a stall."""
         for lc in self._loops:
             if lc.running:
                 lc.stop()
@@ -239,11 +240,13 @@ class BinanceServer(ServerTimeAndStall):
         return s
 
     def session_closed(self, s: Session) -> None:
+        """A connection ended: forget its session."""
         s.closed()
         if s in self.sessions:
             self.sessions.remove(s)
 
     def drop_all(self) -> int:
+        """Abort every connection (no close frame); returns how many."""
         sessions = list(self.sessions)
         for s in sessions:
             s.open = False
@@ -267,5 +270,6 @@ class BinanceServer(ServerTimeAndStall):
         return len(sessions)
 
     def broadcast_raw(self, data: bytes) -> None:
+        """Write ``data`` as it is to every connection."""
         for s in list(self.sessions):
             s.write(data)

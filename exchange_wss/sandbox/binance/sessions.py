@@ -57,6 +57,7 @@ class Session:
     # -- output -----------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
+        """Send one frame, or hold it while the server is stalled; nothing once closed."""
         if not self.open:
             return
         if self.server.faults.stalled:
@@ -65,9 +66,11 @@ class Session:
             self.link.send(data)
 
     def send_json(self, obj: Any) -> None:
+        """Send ``obj`` as one JSON text frame."""
         self.write(orjson.dumps(obj))
 
     def flush_held(self) -> None:
+        """Send the frames held during a stall, in order."""
         held, self.held = self.held, []
         for data in held:
             if self.open:
@@ -114,6 +117,7 @@ class Session:
         self.count_incoming()
 
     def ping_received(self) -> bool:
+        """A ping arrived: it counts as an incoming message; False once the connection is closed."""
         return self.count_incoming()
 
     def count_incoming(self) -> bool:
@@ -135,15 +139,17 @@ class Session:
         self.close(1001, "Connection age limit reached")
 
     def closed(self) -> None:
+        """The connection ended: nothing more is sent and its timers are cancelled."""
         self.open = False
         self.held.clear()
-        for c in self._calls + [self._ping_call]:
+        for c in [*self._calls, self._ping_call]:
             if c is not None and c.active():
                 c.cancel()
         self._calls = []
         self._ping_call = None
 
     def received(self, text: str) -> None:  # pragma: no cover - overridden
+        """Handle one text frame from the client."""
         raise NotImplementedError
 
 
@@ -178,15 +184,18 @@ class StreamSession(Session):
         self.user_keys.pop(name, None)
 
     def stream_count(self) -> int:
+        """How many streams the connection carries (market streams and listenKeys)."""
         return len(self.streams) + len(self.user_keys)
 
     def deliver(self, name: str, payload: bytes) -> None:
+        """Send an event of stream ``name`` (wrapped ``{"stream":...,"data":...}`` if combined)."""
         if self.combined:
             self.write(b'{"stream":' + orjson.dumps(name) + b',"data":' + payload + b"}")
         else:
             self.write(payload)
 
     def deliver_user(self, key: str, event: dict) -> None:
+        """Send a user-data event of ``key``'s account, if the connection listens for that event."""
         if key not in self.user_keys:
             return
         allowed = self.user_keys[key]
@@ -195,6 +204,7 @@ class StreamSession(Session):
         self.deliver(key, orjson.dumps(event))
 
     def detach_key(self, key: str) -> None:
+        """Stop sending ``key``'s user-data events on this connection."""
         self.user_keys.pop(key, None)
 
     # -- control messages ----------------------------------------------------------
@@ -203,6 +213,7 @@ class StreamSession(Session):
         self.send_json({"error": {"code": code, "msg": msg}, "id": rid})
 
     def received(self, text: str) -> None:
+        """Handle one text frame: SUBSCRIBE, UNSUBSCRIBE, LIST_SUBSCRIPTIONS and the properties."""
         if not self.count_incoming():
             return
         try:

@@ -66,9 +66,11 @@ class UserDataService:
         if lk.call is not None and lk.call.active():
             lk.call.reset(self.listen_key_ttl)
         else:
-            lk.call = self.server.reactor.callLater(self.listen_key_ttl, self.expire_listen_key, lk.key)
+            lk.call = self.server.reactor.callLater(self.listen_key_ttl, self.expire_listen_key,
+                                                    lk.key)
 
     def active_listen_key(self, owner: str) -> _ListenKey | None:
+        """The owner's live listenKey, or None."""
         lk = self._active_key.get(owner)
         return lk if lk is not None and lk.alive else None
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 
@@ -86,6 +87,7 @@ class ApiSession(Session):
                         "rateLimits": self._rate_limits(weight, order)})
 
     def received(self, text: str) -> None:
+        """Handle one WebSocket-API request frame: answer it, or its error, with its id."""
         try:
             msg = orjson.loads(text)
         except orjson.JSONDecodeError:
@@ -234,7 +236,7 @@ class ApiSession(Session):
         self.server.user_data.delete_listen_key(api_key, params.get("listenKey"))
         return {}
 
-    _METHODS: dict = {
+    _METHODS: ClassVar[dict[str, Callable[..., Any]]] = {
         "ping": _ping_method, "time": _time,
         "userDataStream.subscribe.signature": _subscribe_signature,
         "userDataStream.subscribe": _subscribe_logged_on,
@@ -247,7 +249,9 @@ class ApiSession(Session):
         "userDataStream.start": _uds_start, "userDataStream.ping": _uds_ping,
         "userDataStream.stop": _uds_stop,
     }
-    _WEIGHTS = {"userDataStream.subscribe.signature": (2, False), "order.place": (1, True),
+    #: method -> (request weight, whether it counts against the order rate limit)
+    _WEIGHTS: ClassVar[dict[str, tuple[int, bool]]] = {
+                "userDataStream.subscribe.signature": (2, False), "order.place": (1, True),
                 "order.status": (4, False), "userDataStream.start": (2, False),
                 "session.logon": (2, False), "session.status": (2, False),
                 "session.logout": (2, False), "account.status": (20, False),
