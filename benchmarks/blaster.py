@@ -335,7 +335,7 @@ def workload_messages(kind: str, count: int, seed: int = 1) -> list[Any]:
         return binance_trade_messages(count, rng)
     if kind == "binance_depth":
         _snapshot, primer, diffs = binance_depth(count, rng)
-        return [primer] + diffs
+        return [primer, *diffs]
     if kind == "ftx_ticker":
         return ftx_ticker_messages(count, rng)
     if kind == "ftx_orderbook":
@@ -347,7 +347,7 @@ def encode(msgs: list[Any], seq: bool = False) -> bytes:
     """All messages as one block of WebSocket frames; ``seq`` appends SEQ_ALL numbers."""
     dumps = orjson.dumps
     if seq:
-        return b"".join(ws_frame(dumps(m + [i])) for i, m in enumerate(msgs, 1))
+        return b"".join(ws_frame(dumps([*m, i])) for i, m in enumerate(msgs, 1))
     return b"".join(ws_frame(dumps(m)) for m in msgs)
 
 

@@ -38,7 +38,8 @@ class Recorder:
                     raise AssertionError(f"timed out; recorded {self.items[-10:]!r}")
                 self._cond.wait(left)
 
-    def wait_count(self, predicate: Callable[[Any], bool], count: int, timeout: float = 10.0) -> list:
+    def wait_count(self, predicate: Callable[[Any], bool], count: int,
+                   timeout: float = 10.0) -> list:
         """Wait until ``count`` recorded items match ``predicate``; return them."""
         deadline = time.monotonic() + timeout
         with self._cond:

@@ -110,7 +110,7 @@ class Harness:
         return Peer(link)
 
     def advance(self, seconds: float, step: float = 0.25) -> None:
-        steps = int(round(seconds / step))
+        steps = round(seconds / step)
         for _ in range(steps):
             self.clock.advance(step)
 

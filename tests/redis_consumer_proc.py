@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("out")
     parser.add_argument("--die-at", type=int, default=0)
     args = parser.parse_args()
-    out = open(args.out, "a", encoding="utf-8")
+    out = open(args.out, "a", encoding="utf-8")  # noqa: SIM115 - open until the process ends
     seen = [0]
 
     def on_account(event):

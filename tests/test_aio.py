@@ -1,4 +1,5 @@
-"""exchange_wss.aio against the three sandboxes: one user code, six streams, orders, queue policy."""
+"""exchange_wss.aio against the three sandboxes: one user code, six streams, orders, queue
+policy."""
 
 import asyncio
 import threading

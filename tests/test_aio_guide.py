@@ -1,4 +1,5 @@
-"""The bt_api_py streaming guide's examples, written for exchange_wss.aio.Hub, against the sandboxes.
+"""The bt_api_py streaming guide's examples, written for exchange_wss.aio.Hub, against the
+sandboxes.
 
 Each example keeps the guide's shape (venue names like ``"BINANCE___SPOT"``, the
 ``websocket`` option block, ``asyncio.gather``); they stop after a few events
@@ -169,6 +170,6 @@ def test_user_data_streams(exchange_kwargs):
         finally:
             await api.close()
 
-    placed, statuses, balance = asyncio.run(asyncio.wait_for(main(), 60))
+    _placed, statuses, balance = asyncio.run(asyncio.wait_for(main(), 60))
     assert statuses[0] == models.OrderStatus.NEW and statuses[-1] == models.OrderStatus.CANCELED
     assert isinstance(balance, models.Wallet) and balance.currency in ("USDT", "BTC")

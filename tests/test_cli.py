@@ -138,7 +138,7 @@ def test_binance_demo_follows_the_orders_on_user_data(binance_demo_run):
     assert re.search(r"fill: order \d+ \+0\.01 @ ", out), out
 
 
-@pytest.mark.parametrize("argv, message", [
+@pytest.mark.parametrize(("argv", "message"), [
     (["demo", "--market", "usdm"], "--market applies to --exchange binance only"),
     (["demo", "--exchange", "binance", "--live"], "--live is available for --exchange bitfinex"),
     (["demo", "--exchange", "kraken"], "invalid choice: 'kraken'"),
@@ -179,7 +179,7 @@ def test_version_prints_the_package_version():
     assert result.stdout.strip() == f"exchange-wss {exchange_wss.__version__}"
 
 
-@pytest.mark.parametrize("argv, choices", [
+@pytest.mark.parametrize(("argv", "choices"), [
     ([], "{sandbox,watch,health,demo,record,replay,relay}"),
     (["demo"], "--exchange {bitfinex,binance,ftx}"),
     (["demo"], "--market {spot,usdm}"),
@@ -301,7 +301,7 @@ def test_watch_names_a_refused_stream_when_no_data_came():
         result.stderr), result.stderr
 
 
-@pytest.mark.parametrize("venue, channels, symbol, market", [
+@pytest.mark.parametrize(("venue", "channels", "symbol", "market"), [
     ("bitfinex", "ticker,book,trades,candles", "tBTCUSD", None),
     ("binance", "ticker,book,trades", "BTCUSDT", "usdm"),
     ("binance", "ticker,book,trades", "BTCUSD_PERP", "coinm"),
@@ -489,7 +489,7 @@ def test_sandbox_console_help_lists_every_fault_method():
     assert re.search(r"server_shutdown .*\[binance\]\n", text)
 
 
-@pytest.mark.parametrize("venue, symbol", [("ftx", "BTC-PERP"), ("bitfinex", "tBTCUSD")])
+@pytest.mark.parametrize(("venue", "symbol"), [("ftx", "BTC-PERP"), ("bitfinex", "tBTCUSD")])
 def test_watch_without_sandbox_connects_to_the_url_given(venue, symbol):
     """Without --sandbox, `watch` is the live path: it connects where --url says (here a
     sandbox this test runs, standing in for a live venue) and streams from it."""

@@ -91,7 +91,7 @@ def test_refused_connects_are_retried_with_growing_delays():
     conn, endpoint, _ = refusing_connection(clock, reconnect_delay=1.0, max_reconnect_delay=8.0)
     conn.start()
     clock.pump([0.5] * 60)
-    gaps = [b - a for a, b in zip(endpoint.attempts, endpoint.attempts[1:])]
+    gaps = [b - a for a, b in zip(endpoint.attempts, endpoint.attempts[1:], strict=False)]
     assert gaps[:5] == [1.0, 2.0, 4.0, 8.0, 8.0]
 
 
@@ -144,7 +144,7 @@ def open_connection(clock, stale_timeout):
 def test_watchdog_drops_a_silent_connection():
     """No frame at all for stale_timeout seconds aborts the connection."""
     clock = MemoryReactorClock()
-    conn, proto = open_connection(clock, stale_timeout=30.0)
+    _conn, proto = open_connection(clock, stale_timeout=30.0)
     clock.pump([1.0] * 29)
     assert not proto.aborted
     clock.pump([1.0] * 3)

@@ -1,4 +1,5 @@
-"""Every fault a connection meets, injected by the sandbox: the client recovers and loses nothing."""
+"""Every fault a connection meets, injected by the sandbox: the client recovers and loses
+nothing."""
 
 from __future__ import annotations
 
@@ -104,7 +105,8 @@ def _best(sandbox, side):
 
 
 def test_order_in_flight_across_a_drop_is_found_in_the_snapshot(sandbox, client):
-    """An order whose answer was lost is resolved from the open orders after re-auth, not re-sent."""
+    """An order whose answer was lost is resolved from the open orders after re-auth, not
+    re-sent."""
     client.authenticate(Recorder())
     client.start()
     client.events.wait_for(lambda e: getattr(e, "state", None) == "authenticated")
@@ -122,7 +124,8 @@ def test_order_in_flight_across_a_drop_is_found_in_the_snapshot(sandbox, client)
 
 
 def test_order_in_flight_that_is_gone_fails_as_unknown(sandbox, client):
-    """An order that filled while the answer was lost fails with OrderStateUnknown, never re-sent."""
+    """An order that filled while the answer was lost fails with OrderStateUnknown, never
+    re-sent."""
     client.authenticate(Recorder())
     client.start()
     client.events.wait_for(lambda e: getattr(e, "state", None) == "authenticated")

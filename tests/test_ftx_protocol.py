@@ -124,7 +124,7 @@ def test_ping_and_subscribe_requests():
     assert p.DEFAULT_URL == "wss://ftx.com/ws/" and p.PING_INTERVAL == 15.0
 
 
-@pytest.mark.parametrize("channel, market", [
+@pytest.mark.parametrize(("channel", "market"), [
     ("fills", "BTC-PERP"), ("orders", "x"), ("ticker", None), ("trades", ""),
     ("orderbook", " BTC-PERP"), ("orderbookGrouped", "BTC-PERP"), ("markets", None),
     (None, None), ("orderbook", 5)])

@@ -94,7 +94,7 @@ def test_a_send_during_a_read_comes_after_what_was_read(tmp_path):
 def test_open_and_close_are_recorded_with_who_closed(tmp_path):
     """The open names the connection and URL; the close has the code and says the client closed."""
     with Recorder(tmp_path) as rec:
-        conn, proto, transport, _l = recorded_connection(rec)
+        conn, proto, _transport, _l = recorded_connection(rec)
         conn._stopping = True
         proto.sendClose(1000)
         proto.dataReceived(frame(8, b"\x03\xe8"))
@@ -212,8 +212,10 @@ def test_a_crash_loses_at_most_the_last_block(tmp_path, codec):
         for i in range(10):
             rec.received(conn, i, i, [b"[%d,%s]" % (i, b"2" * 60)])
     path = rec.files[0]
-    data = open(path, "rb").read()
-    open(path, "wb").write(data[:-20])  # the writer died mid-block
+    with open(path, "rb") as f:
+        data = f.read()
+    with open(path, "wb") as f:
+        f.write(data[:-20])  # the writer died mid-block
     recording = open_recording(tmp_path)
     got = [r.data for r in recording.records() if r.kind == "recv"]
     assert got == [b"[%d,%s]" % (i, b"2" * 60) for i in range(len(got))]

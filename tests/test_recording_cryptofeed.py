@@ -147,7 +147,8 @@ def test_writer_follows_the_same_rules(tmp_path):
         out = tmp_path / name
         write_cryptofeed(records, str(out), feed)
         for fname in os.listdir(fixture(name)):
-            assert (out / fname).read_text() == open(os.path.join(fixture(name), fname)).read()
+            with open(os.path.join(fixture(name), fname)) as f:
+                assert (out / fname).read_text() == f.read()
 
 
 def test_own_recording_converts_to_cryptofeed_and_back(tmp_path):

@@ -212,7 +212,7 @@ def test_recording_holds_every_connection(recorded):
 
 def test_offline_replay_gives_the_same_events_in_order(recorded):
     """Offline replay delivers exactly the live events, in the live order, across streams."""
-    venue, path, live, _book = recorded
+    _venue, path, live, _book = recorded
     got: list[tuple[str, Any]] = []
     replay = OfflineReplay(path)
     replay.on(lambda label, event: got.append((label, event)))

@@ -197,6 +197,6 @@ def test_overflow_while_redis_is_down_is_counted_and_books_resync(sandbox, redis
         eventually(lambda: c.order_book(BOOK) == relay.order_book(BOOK))
     except AssertionError:
         raise AssertionError(f"{c.synced(BOOK)} {gaps} {c.stats} {relay.stats} "
-                             f"{c.order_book(BOOK)} {relay.order_book(BOOK)}")
+                             f"{c.order_book(BOOK)} {relay.order_book(BOOK)}") from None
     c.stop()
     assert relay.stats.dropped > 0 and relay.stats.buffered == 0

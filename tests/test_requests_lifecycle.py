@@ -127,7 +127,8 @@ def test_the_deadline_of_a_queued_request_fails_it_as_not_sent():
 
 
 def test_the_deadline_of_a_written_request_makes_it_unknown_with_its_key():
-    """A written request unanswered at its deadline fails with OrderStateUnknown carrying the key."""
+    """A written request unanswered at its deadline fails with OrderStateUnknown carrying the
+    key."""
     clock, registry, _ = make(5)
     request = add(registry, "cid-7")
     registry.claim(request)

@@ -98,7 +98,7 @@ def test_confirmation_makes_it_active_and_reports_each_change():
 
 def test_listeners_hear_state_changes():
     """add_listener() callbacks get the subscription on every change."""
-    _, port, subs = make()
+    _, _port, subs = make()
     seen = []
     s = sub()
     s.add_listener(lambda x: seen.append(x.state))
@@ -185,7 +185,7 @@ def test_refusals_beyond_the_bound_fail_the_subscription():
 
 def test_a_failed_subscription_is_tried_again_on_a_new_connection():
     """A new connection gives a failed subscription a fresh set of attempts."""
-    clock, port, subs = make(max_attempts=1)
+    _clock, _port, subs = make(max_attempts=1)
     subs.opened()
     s = sub()
     subs.add(s)
@@ -209,7 +209,7 @@ def test_an_unanswered_subscribe_reconnects():
 
 def test_an_unanswered_subscribe_fails_after_the_bound():
     """Unanswered subscribes count as attempts; at the bound the subscription fails."""
-    clock, port, subs = make(answer_timeout=5, max_attempts=2)
+    clock, _port, subs = make(answer_timeout=5, max_attempts=2)
     subs.opened()
     s = sub()
     subs.add(s)
@@ -287,7 +287,8 @@ def test_a_second_resync_while_resyncing_is_ignored():
 
 
 def test_closing_returns_wanted_subscriptions_to_requested():
-    """closed(): wanted ones wait for the next connection, unwanted ones are gone, books unsynced."""
+    """closed(): wanted ones wait for the next connection, unwanted ones are gone, books
+    unsynced."""
     _, port, subs = make()
     subs.opened()
     keep = active(subs, port, sub("keep", book=True))
@@ -310,7 +311,8 @@ def test_a_subscribe_the_connection_refuses_stays_requested():
 
 
 def test_an_unsubscribe_the_connection_refuses_is_gone():
-    """An unsubscribe the closing connection would not take: gone (the server forgets it on close)."""
+    """An unsubscribe the closing connection would not take: gone (the server forgets it on
+    close)."""
     _, port, subs = make()
     subs.opened()
     s = active(subs, port, sub())
@@ -341,7 +343,7 @@ def test_rotation_keeps_active_subscriptions_active():
 
 def test_stop_makes_everything_gone_and_cancels_timers():
     """stop(): all gone, no timer left."""
-    clock, port, subs = make()
+    clock, _port, subs = make()
     subs.opened()
     s = sub()
     subs.add(s)

@@ -457,7 +457,7 @@ def test_10_a_ticker_of_the_wrong_shape_is_reported_not_delivered(sandbox, make_
     client.errors.wait_for(lambda e: isinstance(e, RemoteProtocolError))
     sandbox.step(5)
     got.wait_count(lambda t: True, len(got.items) + 1)
-    assert all(isinstance(t.bid, float) or isinstance(t.bid, int) for t in got.items)
+    assert all(isinstance(t.bid, (float, int)) for t in got.items)
 
 
 def test_10_every_dropped_event_is_counted(sandbox, make_client):

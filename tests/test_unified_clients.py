@@ -20,8 +20,10 @@ COMMON = dict(ping_interval=20, ping_timeout=10, max_reconnect=5, reconnect_dela
               compression=True)
 
 
-@pytest.mark.parametrize("venue,cls", [("bitfinex", WssClient), ("BINANCE___SPOT", BinanceWssClient),
-                                       ("binance:coinm", BinanceWssClient), ("ftx", FtxWssClient)])
+@pytest.mark.parametrize(("venue", "cls"), [("bitfinex", WssClient),
+                                            ("BINANCE___SPOT", BinanceWssClient),
+                                            ("binance:coinm", BinanceWssClient),
+                                            ("ftx", FtxWssClient)])
 def test_connect_makes_the_venues_client_with_the_common_options(venue, cls):
     """connect() returns the right client, and each takes bt_api_py's option names."""
     client = exchange_wss.connect(venue, **COMMON)
@@ -39,7 +41,7 @@ def test_binance_market_is_taken_from_the_venue_or_the_option():
         exchange_wss.connect("binance:spot", market="coinm")
 
 
-@pytest.mark.parametrize("make,subscribe,expected", [
+@pytest.mark.parametrize(("make", "subscribe", "expected"), [
     (lambda: WssClient(), lambda c: c.subscribe_to_ticker("BTC/USDT", print), "ticker:tBTCUST"),
     (lambda: WssClient(), lambda c: c.subscribe_to_ticker("tBTCUSD", print), "ticker:tBTCUSD"),
     (lambda: BinanceWssClient(market="usdm"),
