@@ -167,7 +167,7 @@ def run_socket(port: int, url: str, rec: Recorder, timeout: float) -> None:
         while not rec.done.is_set() and time.monotonic() < deadline:
             try:
                 chunk = sock.recv(262144)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             if not chunk:
                 break

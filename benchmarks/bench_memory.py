@@ -148,6 +148,7 @@ def child_client(port: int, symbols: int, rate: float, secs: float, trace: bool)
     sys.path.insert(0, os.path.dirname(HERE))
     import autobahn.twisted.websocket  # noqa: F401
     import twisted.internet.reactor  # noqa: F401
+
     from exchange_wss import WssClient, _reactor
     marks["imported"] = rss_mib()
     maps_imported = rss_by_mapping()

@@ -49,7 +49,7 @@ def _emit(result: dict) -> None:
 
 def child_relay_throughput(url: str, redis_url: str, frames: int, timeout: float) -> dict:
     from exchange_wss import WssClient
-    from exchange_wss.redis import Relay, RedisStreamsSink
+    from exchange_wss.redis import RedisStreamsSink, Relay
 
     client = WssClient(url=url + "?stream=book", stale_timeout=None, ping_interval=None,
                        checksum=False)
@@ -96,7 +96,7 @@ def child_sink(redis_url: str, frames: int) -> dict:
 
 def child_latency_relay(url: str, redis_url: str, timeout: float) -> dict:
     from exchange_wss import WssClient
-    from exchange_wss.redis import Relay, RedisStreamsSink
+    from exchange_wss.redis import RedisStreamsSink, Relay
 
     ended = threading.Event()
 
@@ -201,6 +201,7 @@ def main(argv=None) -> int:
         return 0
 
     import bench_throughput
+
     from exchange_wss.redis import RedisServer
 
     timeout = 60 + args.frames / 2000

@@ -36,7 +36,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -79,7 +79,7 @@ VERSIONS_OF = ["exchange_wss", "autobahn", "twisted", "orjson", "websockets", "b
                "bitfinex-api-py", "cryptofeed", "uvloop", "yapic.json", "order_book", "pyee"]
 
 
-def select_clients(spec: Optional[str]) -> List[str]:
+def select_clients(spec: str | None) -> list[str]:
     """Names or prefixes, comma-separated, to client names (``bare`` first, always)."""
     if not spec:
         chosen = list(DEFAULT_CLIENTS)
@@ -109,7 +109,7 @@ def start_blaster(frames: int):
     return proc, f"ws://127.0.0.1:{int(line.split()[1])}/ws/2"
 
 
-def run_client(name: str, python: str, url: str, frames: int, timeout: float) -> Dict[str, Any]:
+def run_client(name: str, python: str, url: str, frames: int, timeout: float) -> dict[str, Any]:
     """One measurement in a fresh process; always returns a result dict."""
     cmd = [python, CLIENT_SCRIPT, name, url, str(frames), "--timeout", str(timeout)]
     try:
@@ -123,19 +123,19 @@ def run_client(name: str, python: str, url: str, frames: int, timeout: float) ->
     return {"client": name, "ok": False, "error": f"exit {proc.returncode}: {tail}"}
 
 
-def median_or_none(values: List[float]) -> Optional[float]:
+def median_or_none(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def fmt_rate(value: Optional[float]) -> str:
+def fmt_rate(value: float | None) -> str:
     return f"{value:,.0f}" if value is not None else "FAILED"
 
 
-def fmt_ratio(num: Optional[float], den: Optional[float]) -> str:
+def fmt_ratio(num: float | None, den: float | None) -> str:
     return f"{num / den:.2f}" if num is not None and den else "n/a"
 
 
-def versions() -> Dict[str, Optional[str]]:
+def versions() -> dict[str, str | None]:
     out = {}
     for dist in VERSIONS_OF:
         try:
@@ -167,9 +167,9 @@ def main(argv=None) -> int:
     clients = select_clients(args.clients)
     pythons = dict(item.split("=", 1) for item in args.python)
     timeout = args.timeout or 30 + args.frames / 2000
-    rates: Dict[str, List[float]] = {c: [] for c in clients}
-    failures: Dict[str, List[str]] = {c: [] for c in clients}
-    runs: List[Dict[str, Any]] = []
+    rates: dict[str, list[float]] = {c: [] for c in clients}
+    failures: dict[str, list[str]] = {c: [] for c in clients}
+    runs: list[dict[str, Any]] = []
 
     print(f"{args.frames:,} frames, {args.rounds} rounds, clients: {', '.join(clients)}",
           flush=True)

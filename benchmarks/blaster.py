@@ -75,19 +75,18 @@ import os
 import random
 import struct
 import sys
+import zlib
 from dataclasses import dataclass
-from typing import Any, Dict, List, Tuple
+from typing import Any
 
 import orjson
-import zlib
-
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
 from twisted.internet import reactor
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from exchange_wss.orderbook import OrderBook  # noqa: E402
+from exchange_wss.orderbook import OrderBook
 
 CHAN_ID = 17
 FLAG_SEQ_ALL = 65536
@@ -119,7 +118,7 @@ def ws_frame(payload: bytes) -> bytes:
     return bytes((0x81, 127)) + struct.pack("!Q", n) + payload
 
 
-def deflated_stream(msgs: List[Any]) -> bytes:
+def deflated_stream(msgs: list[Any]) -> bytes:
     """Every message as a final text frame compressed by permessage-deflate, one
     compressor for the whole stream (context takeover), in order."""
     c = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -zlib.MAX_WBITS)
@@ -153,7 +152,7 @@ def js(x: float):
 
 # ------------------------------------------------------------------ data generation
 
-def ticker_messages(count: int, rng: random.Random) -> List[list]:
+def ticker_messages(count: int, rng: random.Random) -> list[list]:
     """N ticker frames around 30000, the price walking by half a dollar."""
     msgs = []
     price = 30000.0
@@ -169,7 +168,7 @@ def _amount(rng: random.Random, bid: bool) -> float:
     return amount if bid else -amount
 
 
-def book_messages(count: int, rng: random.Random) -> List[list]:
+def book_messages(count: int, rng: random.Random) -> list[list]:
     """A snapshot, then N updates keeping each side between DEPTH-5 and DEPTH levels.
 
     About 70% change a level's count/amount, 15% delete a level (``COUNT`` 0,
@@ -204,7 +203,7 @@ def book_messages(count: int, rng: random.Random) -> List[list]:
     return msgs
 
 
-def with_checksums(book_msgs: List[list]) -> List[list]:
+def with_checksums(book_msgs: list[list]) -> list[list]:
     """Interleave a correct ``[CHAN_ID, "cs", CHECKSUM]`` after every book message."""
     book = OrderBook("tBTCUSD", kind="price")
     out = []
@@ -223,16 +222,16 @@ def with_checksums(book_msgs: List[list]) -> List[list]:
 # Derived from the same walks: the ticker's prices, and the book's levels read
 # as (price, size) with size 0 for a delete.
 
-def size_change(entry: list) -> Tuple[bool, float, float]:
+def size_change(entry: list) -> tuple[bool, float, float]:
     """A P0 entry ``[PRICE, COUNT, AMOUNT]`` as ``(is_bid, price, size)``; size 0 deletes."""
     price, count, amount = entry
     return amount > 0, float(price), (float(abs(amount)) if count else 0.0)
 
 
-def size_snapshot(entries: List[list]) -> Tuple[List[list], List[list]]:
+def size_snapshot(entries: list[list]) -> tuple[list[list], list[list]]:
     """A P0 snapshot as ``(bids, asks)`` of ``[price, size]``, best first."""
-    bids: List[list] = []
-    asks: List[list] = []
+    bids: list[list] = []
+    asks: list[list] = []
     for entry in entries:
         bid, price, size = size_change(entry)
         (bids if bid else asks).append([price, size])
@@ -244,7 +243,7 @@ def dec(x: float) -> str:
     return f"{x:.8f}"
 
 
-def binance_bookticker_messages(count: int, rng: random.Random) -> List[dict]:
+def binance_bookticker_messages(count: int, rng: random.Random) -> list[dict]:
     """N ``bookTicker`` frames on the ticker's price walk (``u`` 1 up)."""
     stream = BINANCE_STREAM_OF["binance_bookticker"]
     return [{"stream": stream, "data": {"u": i, "s": BINANCE_SYMBOL, "b": dec(t[0]),
@@ -252,7 +251,7 @@ def binance_bookticker_messages(count: int, rng: random.Random) -> List[dict]:
             for i, (_, t) in enumerate(ticker_messages(count, rng), 1)]
 
 
-def binance_trade_messages(count: int, rng: random.Random) -> List[dict]:
+def binance_trade_messages(count: int, rng: random.Random) -> list[dict]:
     """N ``trade`` frames at the ticker walk's last prices, random sizes and sides."""
     stream = BINANCE_STREAM_OF["binance_trade"]
     out = []
@@ -265,7 +264,7 @@ def binance_trade_messages(count: int, rng: random.Random) -> List[dict]:
     return out
 
 
-def binance_depth(count: int, rng: random.Random) -> Tuple[dict, dict, List[dict]]:
+def binance_depth(count: int, rng: random.Random) -> tuple[dict, dict, list[dict]]:
     """``(rest_snapshot, primer, diffs)`` of the book's walk as a Binance diff stream.
 
     The primer (update id 1) restates the best bid; the REST snapshot is the
@@ -288,7 +287,7 @@ def binance_depth(count: int, rng: random.Random) -> Tuple[dict, dict, List[dict
     return snapshot, diff(1, True, *bids[0]), diffs
 
 
-def ftx_ticker_messages(count: int, rng: random.Random) -> List[dict]:
+def ftx_ticker_messages(count: int, rng: random.Random) -> list[dict]:
     """N FTX ticker updates on the ticker's price walk."""
     return [{"channel": "ticker", "market": FTX_MARKET, "type": "update", "data": {
                 "bid": float(t[0]), "ask": float(t[2]), "bidSize": float(t[1]),
@@ -296,7 +295,7 @@ def ftx_ticker_messages(count: int, rng: random.Random) -> List[dict]:
             for i, (_, t) in enumerate(ticker_messages(count, rng), 1)]
 
 
-def ftx_orderbook_messages(count: int, rng: random.Random) -> List[dict]:
+def ftx_orderbook_messages(count: int, rng: random.Random) -> list[dict]:
     """The book's walk as FTX frames: a ``partial``, then N one-level ``update``s,
     each with the FTX checksum of the book after it."""
     msgs = book_messages(count, rng)
@@ -304,7 +303,7 @@ def ftx_orderbook_messages(count: int, rng: random.Random) -> List[dict]:
     book = OrderBook(FTX_MARKET, kind="size")
     book.set_snapshot(bids, asks)
 
-    def frame(mtype: str, i: int, bids: List[list], asks: List[list]) -> dict:
+    def frame(mtype: str, i: int, bids: list[list], asks: list[list]) -> dict:
         return {"channel": "orderbook", "market": FTX_MARKET, "type": mtype, "data": {
             "time": (T0_MS + i) / 1000, "checksum": book.ftx_checksum(), "bids": bids,
             "asks": asks, "action": mtype}}
@@ -320,7 +319,7 @@ def ftx_orderbook_messages(count: int, rng: random.Random) -> List[dict]:
 
 # ------------------------------------------------------------------ encoding
 
-def workload_messages(kind: str, count: int, seed: int = 1) -> List[Any]:
+def workload_messages(kind: str, count: int, seed: int = 1) -> list[Any]:
     """The decoded WebSocket messages of one workload, in order (the same for a given
     seed). ``binance_depth``: the primer, then the diffs."""
     rng = random.Random(seed)
@@ -336,7 +335,7 @@ def workload_messages(kind: str, count: int, seed: int = 1) -> List[Any]:
         return binance_trade_messages(count, rng)
     if kind == "binance_depth":
         _snapshot, primer, diffs = binance_depth(count, rng)
-        return [primer] + diffs
+        return [primer, *diffs]
     if kind == "ftx_ticker":
         return ftx_ticker_messages(count, rng)
     if kind == "ftx_orderbook":
@@ -344,11 +343,11 @@ def workload_messages(kind: str, count: int, seed: int = 1) -> List[Any]:
     raise SystemExit(f"unknown workload {kind!r}; expected one of {WORKLOADS}")
 
 
-def encode(msgs: List[Any], seq: bool = False) -> bytes:
+def encode(msgs: list[Any], seq: bool = False) -> bytes:
     """All messages as one block of WebSocket frames; ``seq`` appends SEQ_ALL numbers."""
     dumps = orjson.dumps
     if seq:
-        return b"".join(ws_frame(dumps(m + [i])) for i, m in enumerate(msgs, 1))
+        return b"".join(ws_frame(dumps([*m, i])) for i, m in enumerate(msgs, 1))
     return b"".join(ws_frame(dumps(m)) for m in msgs)
 
 
@@ -363,7 +362,7 @@ class Stream:
     deflated: bytes = b""      #: Bitfinex ticker/book: the frames compressed, one by one
 
 
-def build_streams(count: int, seed: int = 1) -> Dict[str, Stream]:
+def build_streams(count: int, seed: int = 1) -> dict[str, Stream]:
     """``{workload: Stream}`` for every workload."""
     streams = {}
     for kind in WORKLOADS:
@@ -484,7 +483,7 @@ class BlastProtocol(WebSocketServerProtocol):
             self.send({"error": {"code": 2, "msg": f"blaster: this connection serves "
                                                    f"{wanted}, not {params}"}, "id": rid})
 
-    def sendServerStatus(self, redirectUrl=None, redirectAfter=0):  # noqa: N802 - autobahn hook
+    def sendServerStatus(self, redirectUrl=None, redirectAfter=0):
         """A plain HTTP GET (no Upgrade): Binance's REST depth snapshot, or 404.
 
         autobahn calls this for a request without ``Upgrade`` and then closes

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import hashlib
 import os
 import random
@@ -58,7 +59,7 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from blaster import ws_frame  # noqa: E402
+from blaster import ws_frame
 
 END_CODE = 29999
 _WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -121,10 +122,8 @@ class Connection:
             pass
         finally:
             self.closed = True
-            try:
+            with contextlib.suppress(OSError):
                 self.sock.close()
-            except OSError:
-                pass
 
     def _recv_until(self, buf: bytearray, n: int) -> bool:
         while len(buf) < n:
@@ -286,10 +285,8 @@ class Connection:
             "tick_late_max_us": late_max / 1e3, "ticks_late_over_2ms": late_over_2ms,
             "channels": len(self.channels),
         }
-        try:
+        with contextlib.suppress(OSError):
             self.send_json({"event": "info", "code": END_CODE, "msg": "bench end", "bench": stats})
-        except OSError:
-            pass
 
 
 def start():

@@ -96,8 +96,9 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
@@ -158,10 +159,10 @@ class Run:
     url: str
     counter: Counter
     #: Called after the settle time; returns extra result fields and an error or None.
-    check: Optional[Callable[[], Tuple[Dict[str, Any], Optional[str]]]] = None
+    check: Callable[[], tuple[dict[str, Any], str | None]] | None = None
     #: Called before the process ends (e.g. to close a recorder).
-    cleanup: Optional[Callable[[], None]] = None
-    notes: List[str] = field(default_factory=list)
+    cleanup: Callable[[], None] | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,7 @@ class Adapter:
     skip: int = 0
 
 
-CLIENTS: Dict[str, Adapter] = {}
+CLIENTS: dict[str, Adapter] = {}
 
 
 def adapter(name: str, workload: str, library: str, skip: int = 0):
@@ -193,8 +194,11 @@ def is_list(msg: Any) -> bool:
 @adapter("bare", "ticker", "autobahn")
 def run_bare(run: Run) -> None:
     """Plain autobahn protocol: ``orjson.loads`` each message, count the lists."""
-    from autobahn.twisted.websocket import (WebSocketClientFactory, WebSocketClientProtocol,
-                                            connectWS)
+    from autobahn.twisted.websocket import (
+        WebSocketClientFactory,
+        WebSocketClientProtocol,
+        connectWS,
+    )
     from twisted.internet import reactor
 
     loads = orjson.loads
@@ -327,8 +331,7 @@ def patch_cryptofeed(url: str) -> None:
 
 def _cryptofeed(run: Run, channel_name: str, checksum_validation: bool = False) -> None:
     patch_cryptofeed(run.url)
-    from cryptofeed import FeedHandler
-    from cryptofeed import defines
+    from cryptofeed import FeedHandler, defines
     from cryptofeed.exchanges import Bitfinex
 
     channel = getattr(defines, channel_name)
@@ -364,7 +367,7 @@ def run_cryptofeed_book_cs(run: Run) -> None:
 def _sdk_client(run: Run, cls: Any, fast_path: bool = True, **options: Any) -> Any:
     """An SDK client of class ``cls`` with no heartbeats, its errors collected;
     ``run.check`` fails the run on any ``on_error`` or checksum mismatch."""
-    errors: List[BaseException] = []
+    errors: list[BaseException] = []
     options.update(stale_timeout=None, ping_interval=None, on_error=errors.append)
     if fast_path:
         client = cls(**options)
@@ -375,7 +378,7 @@ def _sdk_client(run: Run, cls: Any, fast_path: bool = True, **options: Any) -> A
             client = cls(**options)
             run.notes.append(f"{cls.__name__} has no fast_path keyword: measured the default")
 
-    def check() -> Tuple[Dict[str, Any], Optional[str]]:
+    def check() -> tuple[dict[str, Any], str | None]:
         extras = {"on_error": len(errors),
                   "checksum_mismatches": client.stats.checksum_mismatches}
         if errors:
@@ -393,7 +396,7 @@ def _sdk(run: Run, *, raw: bool = False, book: bool = False, checksum: bool = Fa
          **extra: Any) -> None:
     from exchange_wss import WssClient
 
-    options: Dict[str, Any] = {}
+    options: dict[str, Any] = {}
     if record:
         options["record"] = _recorder(run)
     client = _sdk_client(run, WssClient, fast_path, url=run.url, raw=raw, checksum=checksum,
@@ -432,7 +435,7 @@ def _check_recorder(run: Run, recorder: Any) -> None:
     """Add the recorder's statistics to the run's check; a dropped record fails it."""
     previous = run.check
 
-    def check() -> Tuple[Dict[str, Any], Optional[str]]:
+    def check() -> tuple[dict[str, Any], str | None]:
         extras, error = previous() if previous else ({}, None)
         recorder.flush(30)
         st = recorder.stats
@@ -612,14 +615,14 @@ def with_stream(url: str, workload: str) -> str:
     return url if "?" in url else f"{url}?stream={workload}"
 
 
-def library_version(dist: str) -> Optional[str]:
+def library_version(dist: str) -> str | None:
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
         return None
 
 
-def emit(result: Dict[str, Any]) -> None:
+def emit(result: dict[str, Any]) -> None:
     sys.stdout.write("\n" + orjson.dumps(result).decode() + "\n")
     sys.stdout.flush()
 
@@ -663,7 +666,7 @@ def measure(name: str, url: str, frames: int, timeout: float) -> None:
     thread.start()
     try:
         spec.run(run)
-    except BaseException as exc:  # noqa: BLE001 - any failure is this client's result
+    except BaseException as exc:
         finish(False, error=f"client raised {exc!r}")
     thread.join()  # threaded clients return at once; the reporter ends the process
     finish(False, error="client returned before the reporter")

@@ -27,8 +27,7 @@ def start_sandbox(exchange):
         sb = BitfinexSandbox(tick_interval=0.1).start()
         return sb, DEFAULT_KEY, DEFAULT_SECRET, {"url": sb.url}
     if exchange == "binance":
-        from exchange_wss.sandbox import (DEFAULT_BINANCE_KEY, DEFAULT_BINANCE_SECRET,
-                                          BinanceSandbox)
+        from exchange_wss.sandbox import DEFAULT_BINANCE_KEY, DEFAULT_BINANCE_SECRET, BinanceSandbox
         sb = BinanceSandbox(market="spot").start()
         return sb, DEFAULT_BINANCE_KEY, DEFAULT_BINANCE_SECRET, {
             "market": "spot", "rest_url": sb.rest_url, "stream_url": sb.stream_url,

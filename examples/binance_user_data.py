@@ -55,8 +55,7 @@ def main() -> int:
     sandbox = None
     key, secret = args.key, args.secret
     if not any(urls):
-        from exchange_wss.sandbox import (DEFAULT_BINANCE_KEY, DEFAULT_BINANCE_SECRET,
-                                          BinanceSandbox)
+        from exchange_wss.sandbox import DEFAULT_BINANCE_KEY, DEFAULT_BINANCE_SECRET, BinanceSandbox
         sandbox = BinanceSandbox(market=args.market, seed=1).start()
         urls = (sandbox.rest_url, sandbox.stream_url, sandbox.api_url)
         key, secret = DEFAULT_BINANCE_KEY, DEFAULT_BINANCE_SECRET

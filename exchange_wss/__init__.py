@@ -15,10 +15,22 @@ from . import errors, models, symbols, utils
 from ._requests import RequestFuture
 from ._subscriptions import Subscription
 from ._version import __version__ as __version__  # re-exported: the redundant alias says so
-from .errors import (AuthenticationError, ChecksumMismatch, ClientStopped, ConnectionLost,
-                     ExchangeError, ExchangePaused, ExchangeWssError, LocalProtocolError,
-                     OrderRejected, OrderStateUnknown, RemoteProtocolError, RequestNotSent,
-                     SequenceGap, SubscriptionError)
+from .errors import (
+    AuthenticationError,
+    ChecksumMismatch,
+    ClientStopped,
+    ConnectionLost,
+    ExchangeError,
+    ExchangePaused,
+    ExchangeWssError,
+    LocalProtocolError,
+    OrderRejected,
+    OrderStateUnknown,
+    RemoteProtocolError,
+    RequestNotSent,
+    SequenceGap,
+    SubscriptionError,
+)
 
 __all__ = [
     "WssClient", "BinanceWssClient", "FtxWssClient", "connect", "utils", "models", "errors",

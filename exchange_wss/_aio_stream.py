@@ -11,7 +11,8 @@ import asyncio
 import threading
 import weakref
 from collections import deque
-from typing import Any, Callable, List, Optional, Tuple
+from collections.abc import Callable
+from typing import Any
 
 from .errors import ExchangeWssError, LocalProtocolError
 
@@ -37,8 +38,8 @@ class Stream:
         paused: times the producer was slowed (``"backpressure"``).
     """
 
-    def __init__(self, owner: Any, feed: "_Feed", name: str, policy: str,
-                 maxsize: int, transform: Callable[["Stream", Any], None],
+    def __init__(self, owner: Any, feed: _Feed, name: str, policy: str,
+                 maxsize: int, transform: Callable[[Stream, Any], None],
                  account: bool = False) -> None:
         if policy not in POLICIES:
             raise LocalProtocolError(f"policy must be one of {POLICIES}, not {policy!r}")
@@ -58,13 +59,13 @@ class Stream:
         self._loop = asyncio.get_running_loop()
         self._lock = threading.Lock()
         self._items: deque = deque()
-        self._build: Optional[Callable[[], Any]] = None
+        self._build: Callable[[], Any] | None = None
         self._stale = False
-        self._waiter: Optional[asyncio.Future] = None
+        self._waiter: asyncio.Future | None = None
         self._wake_pending = False
         self._overflowing = False
         self._holding = False      # the producer is paused because of us
-        self._error: Optional[BaseException] = None
+        self._error: BaseException | None = None
         self._closed = False
         feed.attach(self)
 
@@ -179,7 +180,7 @@ class Stream:
             waiter.set_result(None)
 
     # -- consumer side (the loop) -----------------------------------------------------------
-    def __aiter__(self) -> "Stream":
+    def __aiter__(self) -> Stream:
         return self
 
     async def __anext__(self) -> Any:
@@ -221,7 +222,7 @@ class Stream:
                 raise error  # type: ignore[misc]
             return event
 
-    async def __aenter__(self) -> "Stream":
+    async def __aenter__(self) -> Stream:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -268,18 +269,18 @@ class _Feed:
     (account feeds) sees every event once.
     """
 
-    def __init__(self, owner: Any, key: Tuple,
-                 hook: Optional[Callable[[Any], None]] = None) -> None:
+    def __init__(self, owner: Any, key: tuple,
+                 hook: Callable[[Any], None] | None = None) -> None:
         self.owner = owner
         self.key = key
         self.hook = hook
-        self._refs: Tuple[weakref.ref, ...] = ()
+        self._refs: tuple[weakref.ref, ...] = ()
         self.handle: Any = None         # what subscribe_* returned (label or Subscription)
-        self.label: Optional[str] = None
+        self.label: str | None = None
         self._lock = threading.Lock()
 
     @property
-    def streams(self) -> List[Stream]:
+    def streams(self) -> list[Stream]:
         """The live streams of this feed."""
         return [s for s in (r() for r in self._refs) if s is not None]
 

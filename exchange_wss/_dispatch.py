@@ -18,7 +18,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from typing import Any, Callable, Deque, Optional, Tuple
+from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger("exchange_wss.client")
 
@@ -39,7 +40,7 @@ class CallbackWorker:
 
     def __init__(self, maxsize: int, on_error: Callable[[str, BaseException], None],
                  on_overflow: Callable[[int], None], name: str = "exchange_wss-callbacks",
-                 on_drop: Optional[Callable[[], None]] = None) -> None:
+                 on_drop: Callable[[], None] | None = None) -> None:
         if maxsize < 1:
             raise ValueError("maxsize must be >= 1")
         self.maxsize = maxsize
@@ -48,7 +49,7 @@ class CallbackWorker:
         self._on_error = on_error
         self._on_overflow = on_overflow
         self._on_drop = on_drop
-        self._queue: Deque[Tuple[Any, ...]] = deque()
+        self._queue: deque[tuple[Any, ...]] = deque()
         self._droppable = 0
         self._overflowing = False
         self._cond = threading.Condition()
@@ -111,5 +112,5 @@ class CallbackWorker:
                 return
             try:
                 callback(event)
-            except BaseException as exc:  # noqa: BLE001 - a user callback must not end the worker
+            except BaseException as exc:
                 self._on_error(where, exc)

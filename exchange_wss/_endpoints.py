@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import Optional
 
 __all__ = ["endpoint", "ENDPOINT_VARIABLES"]
 
@@ -19,7 +18,7 @@ ENDPOINT_VARIABLES = {
 }
 
 
-def endpoint(given: Optional[str], variable: str) -> Optional[str]:
+def endpoint(given: str | None, variable: str) -> str | None:
     """``given`` if the caller named an endpoint, else the environment variable, else None."""
     if given:
         return given

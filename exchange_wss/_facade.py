@@ -16,8 +16,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any
 
 from . import _reactor
 from ._dispatch import CallbackWorker
@@ -26,8 +27,14 @@ from ._requests import Request, RequestFuture, RequestRegistry
 from ._session import short
 from ._subscriptions import Subscription
 from .connection import ConnectionOptions
-from .errors import (CallbackError, CallbackOverflow, ClientStopped, ExchangeWssError,
-                     LocalProtocolError, RemoteProtocolError)
+from .errors import (
+    CallbackError,
+    CallbackOverflow,
+    ClientStopped,
+    ExchangeWssError,
+    LocalProtocolError,
+    RemoteProtocolError,
+)
 from .models import BookSnapshot, ConnectionState, SubscriptionChanged, book_level_kind
 
 __all__ = ["BaseClient", "ClientStats", "CallbackError", "Callback"]
@@ -136,19 +143,19 @@ class BaseClient:
     #: The venue this client speaks to (set by each exchange's client).
     venue: Any = None
 
-    def __init__(self, *, on_event: Optional[Callback] = None, on_error: Optional[Callback] = None,
-                 ping_interval: Optional[float] = 20.0, ping_timeout: Optional[float] = 10.0,
+    def __init__(self, *, on_event: Callback | None = None, on_error: Callback | None = None,
+                 ping_interval: float | None = 20.0, ping_timeout: float | None = 10.0,
                  reconnect_delay: float = 1.0, max_reconnect_delay: float = 60.0,
-                 max_reconnect: Optional[int] = None, stale_timeout: Optional[float] = 30.0,
+                 max_reconnect: int | None = None, stale_timeout: float | None = 30.0,
                  open_timeout: float = 10.0, tls_options: Any = None, fast_path: bool = True,
-                 max_message_size: Optional[int] = DEFAULT_MAX_MESSAGE_SIZE,
+                 max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
                  report_failures_after: int = 3,
                  reactor: Any = None,
                  callback_thread: bool = False, callback_queue_size: int = 10_000,
                  request_timeout: float = 30.0, subscription_timeout: float = 10.0,
-                 max_connection_age: Optional[float] = None, rotation_overlap: float = 10.0,
+                 max_connection_age: float | None = None, rotation_overlap: float = 10.0,
                  record: Any = None, compression: bool = False,
-                 stale_after: Optional[float] = 60.0, health_interval: Optional[float] = None
+                 stale_after: float | None = 60.0, health_interval: float | None = None
                  ) -> None:
         if on_event is not None and not callable(on_event):
             raise LocalProtocolError("on_event must be callable")
@@ -190,10 +197,10 @@ class BaseClient:
         self.stale_after = stale_after
         self._health = HealthMonitor(self, stale_after=stale_after, interval=health_interval)
         self.stats = ClientStats()
-        self._subs: Dict[str, Subscription] = {}
+        self._subs: dict[str, Subscription] = {}
         self.requests = RequestRegistry(self._get_reactor(), request_timeout,
                                         on_settled=self._request_settled)
-        self._worker: Optional[CallbackWorker] = None
+        self._worker: CallbackWorker | None = None
         if callback_thread:
             if callback_queue_size < 1:
                 raise LocalProtocolError("callback_queue_size must be >= 1")
@@ -221,7 +228,7 @@ class BaseClient:
         # library itself is logged and reported like any other error.
         try:
             fn(*args)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             log.exception("internal error in %s", getattr(fn, "__name__", fn))
             err = ExchangeWssError(f"internal error in {getattr(fn, '__name__', fn)}: "
                                    f"{type(exc).__name__}: {short(str(exc), 200)}")
@@ -297,7 +304,7 @@ class BaseClient:
             log.info("interrupted: stopping the client")
             self.stop()
 
-    def join(self, timeout: Optional[float] = None) -> bool:
+    def join(self, timeout: float | None = None) -> bool:
         """Wait until the client is stopped; True if it was within ``timeout`` seconds."""
         return self._stopped_event.wait(timeout)
 
@@ -305,7 +312,7 @@ class BaseClient:
     def _left(deadline: float) -> float:
         return max(0.01, deadline - time.monotonic())
 
-    def __enter__(self) -> "BaseClient":
+    def __enter__(self) -> BaseClient:
         self.start()
         return self
 
@@ -330,7 +337,7 @@ class BaseClient:
         if hook is not None:
             try:
                 hook(event)
-            except BaseException as exc:  # noqa: BLE001 - the user's hook must not break us
+            except BaseException as exc:
                 self._callback_failed("on_event", exc)
 
     def _emit_error(self, error: BaseException) -> None:
@@ -340,11 +347,11 @@ class BaseClient:
             return
         try:
             hook(error)
-        except BaseException:  # noqa: BLE001
+        except BaseException:
             self.stats.callback_errors += 1
             log.exception("exception in on_error hook (ignored)")
 
-    def _emit_state(self, state: str, connection: str, reason: Optional[str] = None) -> None:
+    def _emit_state(self, state: str, connection: str, reason: str | None = None) -> None:
         if state == "reconnected":
             self.stats.reconnects += 1
         log.info("%s: %s%s", connection, state, f" ({reason})" if reason else "")
@@ -390,7 +397,7 @@ class BaseClient:
         def deliver(event: Any) -> None:
             try:
                 callback(event)
-            except BaseException as exc:  # noqa: BLE001
+            except BaseException as exc:
                 failed(where, exc)
 
         return deliver
@@ -406,9 +413,9 @@ class BaseClient:
         self._emit_error(err)
 
     # -- subscriptions ------------------------------------------------------------------
-    def _register(self, label: str, spec: Any, callback: Callback, *, symbol: Optional[str] = None,
-                  book: Optional[Callable[[], Any]] = None,
-                  extra: Optional[Callable[[Subscription], Any]] = None,
+    def _register(self, label: str, spec: Any, callback: Callback, *, symbol: str | None = None,
+                  book: Callable[[], Any] | None = None,
+                  extra: Callable[[Subscription], Any] | None = None,
                   droppable: bool = True, quiet: bool = False) -> Subscription:
         """Register a subscription in the caller's thread and return its handle.
 
@@ -452,7 +459,7 @@ class BaseClient:
             deliver(BookSnapshot(sub.symbol or "", book.bids, book.asks,
                                  kind=book_level_kind(book.kind, book.funding)))
 
-    def unsubscribe(self, subscription: Union[Subscription, str]) -> None:
+    def unsubscribe(self, subscription: Subscription | str) -> None:
         """Unsubscribe (all callbacks of) a subscription: the handle ``subscribe_to_*``
         returned, or its label.
 
@@ -471,12 +478,12 @@ class BaseClient:
             sub.wanted = False
         self._call(self._detach, sub)
 
-    def subscriptions(self) -> List[Subscription]:
+    def subscriptions(self) -> list[Subscription]:
         """The subscriptions made and not unsubscribed, in the order they were made."""
         with self._lock:
             return list(self._subs.values())
 
-    def _subscription(self, label: str) -> Optional[Subscription]:
+    def _subscription(self, label: str) -> Subscription | None:
         with self._lock:
             return self._subs.get(label)
 
@@ -492,13 +499,13 @@ class BaseClient:
         return self._call_and_wait(copy)
 
     def _subscription_changed(self, sub: Subscription, previous: str,
-                              reason: Optional[str] = None) -> None:
+                              reason: str | None = None) -> None:
         log.debug("%s: %s -> %s", sub.label, previous, sub.state)
         self._emit_event(SubscriptionChanged(sub.label, sub.state, previous, sub, reason))
         self._health.lifecycle_changed(sub, previous)
 
     # -- health -------------------------------------------------------------------------
-    def health(self) -> Dict[str, Any]:
+    def health(self) -> dict[str, Any]:
         """Every subscription's and connection's health, as plain data for monitoring.
 
         Safe from any thread, and cheap: it copies what the client's sampler
@@ -547,13 +554,13 @@ class BaseClient:
         """
         return self._health.snapshot()
 
-    def _links(self) -> List[Any]:
+    def _links(self) -> list[Any]:
         """Every connection (link) of this client (for health)."""
         return []
 
     # -- requests ---------------------------------------------------------------------
     def _new_request(self, key: Any, frame: Any, kind: str, *, ident: Any = None,
-                     report: bool = False, label: Optional[str] = None) -> Request:
+                     report: bool = False, label: str | None = None) -> Request:
         """Register a request in the caller's thread (a pending key raises here)."""
         with self._lock:
             if self._stopped:
@@ -563,7 +570,7 @@ class BaseClient:
                           label=label, ident=ident)
         return self.requests.add(request)
 
-    def _request_settled(self, request: Request, error: Optional[BaseException]) -> None:
+    def _request_settled(self, request: Request, error: BaseException | None) -> None:
         from .errors import OrderStateUnknown, RequestNotSent
         if isinstance(error, RequestNotSent):
             self.stats.requests_not_sent += 1

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from .symbols import Venue, parse_venue
 
 __all__ = ["connect", "client_class"]
 
 
-def client_class(venue: "str | Venue", market: Optional[str] = None) -> Any:
+def client_class(venue: str | Venue, market: str | None = None) -> Any:
     """The client class of a venue (``WssClient``, ``BinanceWssClient`` or ``FtxWssClient``)."""
     v = parse_venue(venue, market)
     if v.exchange == "bitfinex":
@@ -22,7 +22,7 @@ def client_class(venue: "str | Venue", market: Optional[str] = None) -> Any:
     return FtxWssClient
 
 
-def connect(venue: "str | Venue", key: Optional[str] = None, secret: Optional[str] = None,
+def connect(venue: str | Venue, key: str | None = None, secret: str | None = None,
             **options: Any) -> Any:
     """Make the client of ``venue`` (not started: call ``start()`` or use ``with``).
 

@@ -37,10 +37,18 @@ from __future__ import annotations
 import logging
 from collections import deque
 from dataclasses import asdict, dataclass, field
-from typing import Any, Deque, Dict, List, Optional, Tuple
+from typing import Any
 
-from ._subscriptions import (ACTIVE, FAILED, GONE, REQUESTED, RESYNCING, SENT, UNSUBSCRIBING,
-                             Subscription)
+from ._subscriptions import (
+    ACTIVE,
+    FAILED,
+    GONE,
+    REQUESTED,
+    RESYNCING,
+    SENT,
+    UNSUBSCRIBING,
+    Subscription,
+)
 from .models import StreamHealth
 
 __all__ = ["PENDING", "LIVE", "STALE", "HEALTH_STATES", "CONNECTION_STATES", "AUTH_STATES",
@@ -99,23 +107,23 @@ class SubscriptionHealth:
     label: str
     state: str
     since: float
-    reason: Optional[str]
+    reason: str | None
     lifecycle: str
-    connection: Optional[str]
-    first_data: Optional[float]
-    last_message: Optional[float]
+    connection: str | None
+    first_data: float | None
+    last_message: float | None
     messages: int
     rate: float
     resyncs: int
-    stale_after: Optional[float]
-    sampled_at: Optional[float]
-    error: Optional[str] = None
+    stale_after: float | None
+    sampled_at: float | None
+    error: str | None = None
 
-    def age(self, now: float) -> Optional[float]:
+    def age(self, now: float) -> float | None:
         """Seconds from :attr:`last_message` to ``now`` (None: no message yet)."""
         return None if self.last_message is None else max(0.0, now - self.last_message)
 
-    def as_dict(self, now: Optional[float] = None) -> Dict[str, Any]:
+    def as_dict(self, now: float | None = None) -> dict[str, Any]:
         """Plain data (JSON-serialisable), with ``age`` at ``now`` when given."""
         out = asdict(self)
         if now is not None:
@@ -150,17 +158,17 @@ class ConnectionHealth:
 
     name: str
     state: str
-    since: Optional[float]
-    reason: Optional[str]
+    since: float | None
+    reason: str | None
     auth: str
-    rtt: Optional[float]
-    rtt_at: Optional[float]
+    rtt: float | None
+    rtt_at: float | None
     reconnects: int
     requests_queued: int
     requests_written: int
     requests_in_doubt: int
     subscriptions: int
-    last_frame: Optional[float]
+    last_frame: float | None
     sampled_at: float
 
     @property
@@ -168,7 +176,7 @@ class ConnectionHealth:
         """True when :attr:`auth` is ``"ok"``."""
         return self.auth == "ok"
 
-    def as_dict(self, now: Optional[float] = None) -> Dict[str, Any]:
+    def as_dict(self, now: float | None = None) -> dict[str, Any]:
         """Plain data (JSON-serialisable); ``requests`` nested, ``authenticated``
         added, and with ``now`` the ``last_frame_age``."""
         out = {
@@ -199,37 +207,37 @@ class _Track:
     created: float
     state: str
     since: float
-    reason: Optional[str] = None
+    reason: str | None = None
     #: session -> its frames_of(sub) at the last read
-    marks: Dict[Any, int] = field(default_factory=dict)
+    marks: dict[Any, int] = field(default_factory=dict)
     total: int = 0
     #: total when the current (re)subscription began: data beyond it is its own
     epoch_total: int = 0
-    active_at: Optional[float] = None
-    first_at: Optional[float] = None
-    last_at: Optional[float] = None
+    active_at: float | None = None
+    first_at: float | None = None
+    last_at: float | None = None
     #: seconds without data before the last growth (for "recovered after")
-    gap: Optional[float] = None
+    gap: float | None = None
     ever_live: bool = False
     #: being rebuilt (resync); cleared once live again
     resync: bool = False
     #: its book was in sync during the current (re)subscription
     synced: bool = False
     rate: float = 0.0
-    ring: Deque[Tuple[float, int]] = field(default_factory=deque)
+    ring: deque[tuple[float, int]] = field(default_factory=deque)
 
 
 @dataclass(eq=False)
 class _ConnTrack:
     """What the monitor keeps of one connection (reactor thread only)."""
 
-    since: Optional[float] = None
-    reason: Optional[str] = None
+    since: float | None = None
+    reason: str | None = None
     reconnects: int = 0
     gave_up: bool = False
     conn: Any = None
     mark: int = 0
-    last_frame: Optional[float] = None
+    last_frame: float | None = None
 
 
 class HealthMonitor:
@@ -243,18 +251,18 @@ class HealthMonitor:
         window: seconds the message rate is averaged over.
     """
 
-    def __init__(self, client: Any, *, stale_after: Optional[float],
-                 interval: Optional[float] = None, window: float = RATE_WINDOW) -> None:
+    def __init__(self, client: Any, *, stale_after: float | None,
+                 interval: float | None = None, window: float = RATE_WINDOW) -> None:
         self.client = client
         self.stale_after = stale_after
         self.interval = interval
         self.window = window
         #: The connections as last sampled (replaced whole; read from any thread).
-        self.connections: Tuple[ConnectionHealth, ...] = ()
+        self.connections: tuple[ConnectionHealth, ...] = ()
         #: When the last sample was taken (None: not yet).
-        self.sampled_at: Optional[float] = None
-        self._tracks: Dict[Subscription, _Track] = {}
-        self._conns: Dict[str, _ConnTrack] = {}
+        self.sampled_at: float | None = None
+        self._tracks: dict[Subscription, _Track] = {}
+        self._conns: dict[str, _ConnTrack] = {}
         self._timer: Any = None
 
     @property
@@ -302,7 +310,7 @@ class HealthMonitor:
     def sample(self) -> None:
         """Read every counter now, derive the states, signal the changes."""
         now = self._clock.seconds()
-        events: List[StreamHealth] = []
+        events: list[StreamHealth] = []
         subs = self.client.subscriptions()
         live = set()
         for sub in subs:
@@ -378,12 +386,12 @@ class HealthMonitor:
             track.active_at = now
         if state == RESYNCING:
             track.resync = True
-        events: List[StreamHealth] = []
+        events: list[StreamHealth] = []
         self._update(sub, track, now, events)
         for event in events:
             self.client._emit_event(event)
 
-    def connection_state(self, state: str, name: str, reason: Optional[str]) -> None:
+    def connection_state(self, state: str, name: str, reason: str | None) -> None:
         """A ``ConnectionState`` of the client's connection ``name``."""
         now = self._clock.seconds()
         conn = self._conns.setdefault(name, _ConnTrack())
@@ -397,7 +405,7 @@ class HealthMonitor:
             conn.reason = reason
         elif state == "gave_up":
             conn.since, conn.reason, conn.gave_up = now, reason, True
-            events: List[StreamHealth] = []
+            events: list[StreamHealth] = []
             for sub, track in list(self._tracks.items()):
                 link = sub.link
                 if link is not None and link.name == name:
@@ -410,7 +418,7 @@ class HealthMonitor:
 
     # -- state ----------------------------------------------------------------------------
     def _update(self, sub: Subscription, track: _Track, now: float,
-                events: List[StreamHealth], sampled: bool = False) -> None:
+                events: list[StreamHealth], sampled: bool = False) -> None:
         link = sub.link
         name = link.name if link is not None else None
         is_open = link is not None and link.session is not None
@@ -448,8 +456,8 @@ class HealthMonitor:
             str(error) if error is not None else None)
 
     @staticmethod
-    def _derive(sub: Subscription, track: _Track, now: float, name: Optional[str],
-                is_open: bool, gave_up: bool) -> Tuple[str, Optional[str]]:
+    def _derive(sub: Subscription, track: _Track, now: float, name: str | None,
+                is_open: bool, gave_up: bool) -> tuple[str, str | None]:
         """The health state of ``sub`` now, and why (None for live)."""
         lifecycle = sub.state
         if lifecycle == FAILED:
@@ -494,7 +502,7 @@ class HealthMonitor:
     def _publish_connections(self, now: float, sample: bool = False) -> None:
         client = self.client
         links = list(client._links())
-        by_conn: Dict[int, List[int]] = {}
+        by_conn: dict[int, list[int]] = {}
         counts = {id(link): [0, 0, 0] for link in links}
         for link in links:
             by_conn[id(link.conn)] = counts[id(link)]
@@ -532,12 +540,12 @@ class HealthMonitor:
         self.connections = tuple(records)
 
     # -- what client.health() returns -----------------------------------------------------
-    def snapshot(self) -> Dict[str, Any]:
+    def snapshot(self) -> dict[str, Any]:
         """The whole picture as plain data (any thread; see ``client.health()``)."""
         client = self.client
         now = self._clock.seconds()
         streams = []
-        states = {state: 0 for state in HEALTH_STATES}
+        states = dict.fromkeys(HEALTH_STATES, 0)
         for sub in client.subscriptions():
             record = sub.health
             if record is None:
@@ -556,7 +564,7 @@ class HealthMonitor:
         }
 
 
-def _sessions(sub: Subscription) -> List[Any]:
+def _sessions(sub: Subscription) -> list[Any]:
     """The sessions carrying ``sub`` now: its link's, and a rotated-out one's."""
     link = sub.link
     if link is None:

@@ -16,7 +16,7 @@ client's registry whether the bytes left: a frame the connection will not take
 from __future__ import annotations
 
 import logging
-from typing import Any, List, Optional
+from typing import Any
 
 from twisted.internet import defer
 
@@ -25,8 +25,15 @@ from ._requests import Request
 from ._rotation import Handover
 from ._subscriptions import Subscription, SubscriptionSet
 from .connection import WebSocketConnection
-from .errors import (ChecksumMismatch, ConnectionFailed, ConnectionLost, MessageTooBig,
-                     RemoteProtocolError, SequenceGap, SubscriptionError)
+from .errors import (
+    ChecksumMismatch,
+    ConnectionFailed,
+    ConnectionLost,
+    MessageTooBig,
+    RemoteProtocolError,
+    SequenceGap,
+    SubscriptionError,
+)
 
 __all__ = ["Link"]
 
@@ -55,12 +62,12 @@ class Link:
         #: wait (the first connect), after it an unusable link fails them at once.
         self.was_ready = False
         # Untracked frames (pings, calc) handed over before the first open.
-        self.control_outbox: List[Any] = []
+        self.control_outbox: list[Any] = []
         # Rotation state (make-before-break, see rotate()).
         self._rotation_timer: Any = None
         self.retiring: Any = None          # (connection, session) being retired
-        self._rotating_to: Optional[WebSocketConnection] = None  # opening successor
-        self._handover: Optional[Handover] = None
+        self._rotating_to: WebSocketConnection | None = None  # opening successor
+        self._handover: Handover | None = None
         self._retire_timer: Any = None
 
     def _new_connection(self, url: str) -> WebSocketConnection:
@@ -87,7 +94,7 @@ class Link:
     def closed(self, reason: str) -> None:
         """The connection was lost (it will be re-opened unless stopped)."""
 
-    def in_doubt(self, requests: List[Request], reason: str) -> None:
+    def in_doubt(self, requests: list[Request], reason: str) -> None:
         """Requests written on a connection that was lost before their answer.
 
         The default settles them as unknown; exchanges that can ask (an order
@@ -119,7 +126,7 @@ class Link:
             return False
         return self.conn.send(session.subscribe(sub))
 
-    def send_unsubscribe(self, sub: Subscription) -> Optional[bool]:
+    def send_unsubscribe(self, sub: Subscription) -> bool | None:
         session = self.session
         if session is None:
             return None
@@ -414,7 +421,7 @@ class Link:
                 return False  # its answer comes on the old connection
         return all(handover.joined(name) for name in self.stream_names())
 
-    def stream_names(self) -> List[Any]:
+    def stream_names(self) -> list[Any]:
         """The stream names (as :meth:`frame_key` gives them) this link carries."""
         return [sub.label for sub in self.subs]
 

@@ -10,8 +10,9 @@ was stopped. Every public method of the clients marshals onto this thread with
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from twisted.internet import defer
 

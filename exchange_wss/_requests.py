@@ -31,8 +31,9 @@ Nothing here imports Twisted; time comes from an injected clock with
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future
-from typing import Any, Callable, Dict, Generic, Hashable, Iterator, List, Optional, TypeVar
+from typing import Any, Generic, TypeVar
 
 from .errors import ClientStopped, LocalProtocolError, OrderStateUnknown, RequestNotSent
 
@@ -94,8 +95,8 @@ class Request:
                  "connection", "deadline", "_timer", "info")
 
     def __init__(self, key: Hashable, frame: Any, kind: str = "order", *,
-                 future: Optional[RequestFuture[Any]] = None, report: bool = False,
-                 label: Optional[str] = None, ident: Any = None) -> None:
+                 future: RequestFuture[Any] | None = None, report: bool = False,
+                 label: str | None = None, ident: Any = None) -> None:
         self.key = key
         #: What the user knows the request by (a cid, a client order id); the
         #: registry's ``key`` may add a namespace to it.
@@ -108,7 +109,7 @@ class Request:
         self.label = label or f"{kind} {self.ident}"
         self.state = QUEUED
         self.connection: Any = None
-        self.deadline: Optional[float] = None
+        self.deadline: float | None = None
         self._timer: Any = None
         #: Free slot for the exchange's own bookkeeping (e.g. what to query).
         self.info: Any = None
@@ -132,7 +133,7 @@ class RequestRegistry:
     """
 
     def __init__(self, clock: Any, timeout: float,
-                 on_settled: Optional[Callable[[Request, Optional[BaseException]], None]] = None
+                 on_settled: Callable[[Request, BaseException | None], None] | None = None
                  ) -> None:
         if not timeout > 0:
             raise LocalProtocolError(f"request_timeout must be positive, got {timeout!r}")
@@ -140,7 +141,7 @@ class RequestRegistry:
         self.timeout = timeout
         self._on_settled = on_settled
         self._lock = threading.Lock()
-        self._requests: Dict[Hashable, Request] = {}
+        self._requests: dict[Hashable, Request] = {}
 
     # ------------------------------------------------------------------ any thread
     def add(self, request: Request) -> Request:
@@ -163,11 +164,11 @@ class RequestRegistry:
     def __contains__(self, key: Hashable) -> bool:
         return key in self._requests
 
-    def get(self, key: Hashable) -> Optional[Request]:
+    def get(self, key: Hashable) -> Request | None:
         """The unsettled request with this key, or None."""
         return self._requests.get(key)
 
-    def counts(self) -> Dict[str, int]:
+    def counts(self) -> dict[str, int]:
         """How many unsettled requests are in each state (for health views)."""
         out = {QUEUED: 0, WRITTEN: 0, IN_DOUBT: 0}
         for request in list(self._requests.values()):
@@ -183,11 +184,11 @@ class RequestRegistry:
         delay = max(0.0, (request.deadline or 0.0) - self.clock.seconds())
         request._timer = self.clock.callLater(delay, self._expired, request)
 
-    def queued(self) -> List[Request]:
+    def queued(self) -> list[Request]:
         """The requests not written yet, oldest first."""
         return [r for r in list(self._requests.values()) if r.state == QUEUED]
 
-    def in_state(self, state: str) -> List[Request]:
+    def in_state(self, state: str) -> list[Request]:
         """The unsettled requests in ``state``, oldest first."""
         return [r for r in list(self._requests.values()) if r.state == state]
 
@@ -209,14 +210,14 @@ class RequestRegistry:
         request.state = request.future.state = WRITTEN
         request.connection = connection
 
-    def not_written(self, request: Request, why: str, cause: Optional[BaseException] = None
+    def not_written(self, request: Request, why: str, cause: BaseException | None = None
                     ) -> None:
         """A claimed request could not be written: it fails as not sent."""
         error = RequestNotSent(f"{request.label} was not sent: {why}; retrying is safe")
         error.__cause__ = cause
         self._settle(request, None, error)
 
-    def never_left(self, request: Request, why: str, cause: Optional[BaseException] = None
+    def never_left(self, request: Request, why: str, cause: BaseException | None = None
                    ) -> None:
         """A request marked written whose transport then proved that nothing left
         (an HTTP connection that could not be made): it fails as not sent."""
@@ -226,7 +227,7 @@ class RequestRegistry:
         error.__cause__ = cause
         self._settle(request, None, error)
 
-    def fail_queued(self, why: str, cause: Optional[BaseException] = None,
+    def fail_queued(self, why: str, cause: BaseException | None = None,
                     error_type: type = RequestNotSent) -> None:
         """Every request still queued fails as not sent (they will never be written)."""
         for request in self.queued():
@@ -250,7 +251,7 @@ class RequestRegistry:
         self._settle(request, None, error)
         return True
 
-    def connection_lost(self, connection: Any) -> List[Request]:
+    def connection_lost(self, connection: Any) -> list[Request]:
         """The connection dropped: what was written on it is now in doubt.
 
         Returns:
@@ -311,7 +312,7 @@ class RequestRegistry:
             if self._requests.get(request.key) is request:
                 del self._requests[request.key]
 
-    def _settle(self, request: Request, result: Any, error: Optional[BaseException]) -> None:
+    def _settle(self, request: Request, result: Any, error: BaseException | None) -> None:
         if request.state == SETTLED:
             return
         self._forget(request)

@@ -8,8 +8,7 @@ the network.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
-
+from typing import Any
 from urllib.parse import parse_qsl
 
 import requests
@@ -33,7 +32,7 @@ class RestClient:
             start from a REST snapshot.
     """
 
-    def __init__(self, base_url: str, reactor: Any, api_key: Optional[str] = None,
+    def __init__(self, base_url: str, reactor: Any, api_key: str | None = None,
                  timeout: float = 10.0, recorder: Any = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.reactor = reactor
@@ -46,9 +45,9 @@ class RestClient:
     def __repr__(self) -> str:
         return f"<RestClient {self.base_url}>"
 
-    def call(self, method: str, path: str, params: Optional[Dict[str, Any]] = None, *,
-             body: Optional[bytes] = None, headers: Optional[Dict[str, str]] = None,
-             query: Optional[str] = None):
+    def call(self, method: str, path: str, params: dict[str, Any] | None = None, *,
+             body: bytes | None = None, headers: dict[str, str] | None = None,
+             query: str | None = None):
         """``method path?params`` in the thread pool; a Deferred of the decoded JSON.
 
         ``body`` (already-encoded JSON) and ``headers`` are sent as given, for
@@ -79,10 +78,10 @@ class RestClient:
             d.addCallback(record)
         return d
 
-    def _call_blocking(self, method: str, path: str, params: Optional[Dict[str, Any]],
-                       body: Optional[bytes] = None,
-                       headers: Optional[Dict[str, str]] = None,
-                       query: Optional[str] = None) -> Any:
+    def _call_blocking(self, method: str, path: str, params: dict[str, Any] | None,
+                       body: bytes | None = None,
+                       headers: dict[str, str] | None = None,
+                       query: str | None = None) -> Any:
         # Every failure becomes a library error naming the method and path only:
         # the query (a listenKey, a signature) never reaches a message, and
         # requests' own exception texts, which quote the whole URL, stay in

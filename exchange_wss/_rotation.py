@@ -24,7 +24,8 @@ anyway by :meth:`Handover.force`, which says what could not be verified.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Dict, Hashable, List, Tuple
+from collections.abc import Hashable
+from typing import Any
 
 __all__ = ["Handover"]
 
@@ -35,10 +36,10 @@ class _Stream:
     def __init__(self) -> None:
         self.joined = False
         # Keys the old connection delivered that the new one has not yet.
-        self.delivered: "OrderedDict[Hashable, None]" = OrderedDict()
+        self.delivered: OrderedDict[Hashable, None] = OrderedDict()
         # Frames of the new connection held back until the join.
-        self.held: List[Tuple[Hashable, Any]] = []
-        self.held_keys: Dict[Hashable, int] = {}
+        self.held: list[tuple[Hashable, Any]] = []
+        self.held_keys: dict[Hashable, int] = {}
 
 
 class Handover:
@@ -54,9 +55,9 @@ class Handover:
 
     def __init__(self, max_held: int = 10_000) -> None:
         self.max_held = max_held
-        self._streams: Dict[Hashable, _Stream] = {}
+        self._streams: dict[Hashable, _Stream] = {}
         #: Streams switched over without a verified join: (stream, reason).
-        self.unverified: List[Tuple[Hashable, str]] = []
+        self.unverified: list[tuple[Hashable, str]] = []
 
     def _stream(self, name: Hashable) -> _Stream:
         stream = self._streams.get(name)
@@ -64,7 +65,7 @@ class Handover:
             stream = self._streams[name] = _Stream()
         return stream
 
-    def old(self, name: Hashable, key: Hashable, frame: Any) -> List[Any]:
+    def old(self, name: Hashable, key: Hashable, frame: Any) -> list[Any]:
         """A frame from the old connection."""
         stream = self._stream(name)
         if stream.joined:
@@ -82,7 +83,7 @@ class Handover:
         stream.delivered[key] = None
         return [frame]
 
-    def new(self, name: Hashable, key: Hashable, frame: Any) -> List[Any]:
+    def new(self, name: Hashable, key: Hashable, frame: Any) -> list[Any]:
         """A frame from the new connection."""
         stream = self._stream(name)
         delivered = stream.delivered
@@ -109,7 +110,7 @@ class Handover:
         stream = self._streams.get(name)
         return stream is not None and stream.joined
 
-    def waiting(self) -> List[Hashable]:
+    def waiting(self) -> list[Hashable]:
         """Streams seen during the hand-over that have not joined yet."""
         return [name for name, s in self._streams.items() if not s.joined]
 
@@ -122,7 +123,7 @@ class Handover:
         the new connection has passed everything the old one delivered."""
         return all(s.joined and not s.delivered for s in self._streams.values())
 
-    def force(self) -> List[Any]:
+    def force(self) -> list[Any]:
         """Switch every stream that has not joined over to the new connection.
 
         Returns:
@@ -130,7 +131,7 @@ class Handover:
             is listed in :attr:`unverified` (frames at its boundary may be
             missing or repeated; nothing says which).
         """
-        out: List[Any] = []
+        out: list[Any] = []
         for name, stream in list(self._streams.items()):
             if not stream.joined:
                 had_old = bool(stream.delivered)
@@ -141,7 +142,7 @@ class Handover:
                 out.extend(self._force(name, stream, reason))
         return out
 
-    def _force(self, name: Hashable, stream: _Stream, reason: str) -> List[Any]:
+    def _force(self, name: Hashable, stream: _Stream, reason: str) -> list[Any]:
         held = [f for _k, f in stream.held]
         self._join(stream)
         stream.delivered.clear()

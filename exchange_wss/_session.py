@@ -155,7 +155,7 @@ def short(value: Any, limit: int = 120) -> str:
         if isinstance(value, str):
             return value if len(value) <= limit else f"{value[:limit]}… ({len(value)} chars)"
         text = _REPR.repr(value)
-    except Exception:  # noqa: BLE001 - a broken __repr__ must not break reporting
+    except Exception:
         text = f"<unprintable {type(value).__name__}>"
     return text if len(text) <= limit else f"{text[:limit]}…"
 

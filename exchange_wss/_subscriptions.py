@@ -31,7 +31,8 @@ with ``callLater()`` (a reactor, or ``MemoryReactorClock`` in tests).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from .errors import ExchangeWssError, LocalProtocolError, SubscriptionError
 
@@ -83,24 +84,24 @@ class Subscription:
                  "resyncs", "resync_reason", "health", "_stale_after", "callbacks", "deliver",
                  "_listeners", "_unsubscribe", "_timer", "link", "extra", "__weakref__")
 
-    def __init__(self, label: str, spec: Any, symbol: Optional[str] = None, *,
-                 book: Any = None, unsubscribe: Optional[Callable[["Subscription"], None]] = None
+    def __init__(self, label: str, spec: Any, symbol: str | None = None, *,
+                 book: Any = None, unsubscribe: Callable[[Subscription], None] | None = None
                  ) -> None:
         self.label = label
         self.spec = spec
         self.symbol = symbol
         self.book = book
         self.state = REQUESTED
-        self.error: Optional[BaseException] = None
+        self.error: BaseException | None = None
         self.wanted = True
         self.attempts = 0
         self.resyncs = 0
-        self.resync_reason: Optional[str] = None
+        self.resync_reason: str | None = None
         self.health: Any = None
-        self._stale_after: Optional[float] = None
-        self.callbacks: List[Callback] = []
+        self._stale_after: float | None = None
+        self.callbacks: list[Callback] = []
         self.deliver: Callback = _ignore
-        self._listeners: List[Callable[["Subscription"], Any]] = []
+        self._listeners: list[Callable[[Subscription], Any]] = []
         self._unsubscribe = unsubscribe
         self._timer: Any = None
         #: The connection (the facade's link) that carries it.
@@ -125,7 +126,7 @@ class Subscription:
                     cb(event)
             self.deliver = fan_out
 
-    def add_listener(self, listener: Callable[["Subscription"], Any]) -> None:
+    def add_listener(self, listener: Callable[[Subscription], Any]) -> None:
         """Call ``listener(subscription)`` (on the reactor thread) on every state change."""
         self._listeners.append(listener)
 
@@ -135,7 +136,7 @@ class Subscription:
             self._unsubscribe(self)
 
     @property
-    def stale_after(self) -> Optional[float]:
+    def stale_after(self) -> float | None:
         """Seconds without data, its connection open, after which its health is
         ``stale`` (None: never, the default of account streams, quiet by nature).
 
@@ -148,7 +149,7 @@ class Subscription:
         return self._stale_after
 
     @stale_after.setter
-    def stale_after(self, seconds: Optional[float]) -> None:
+    def stale_after(self, seconds: float | None) -> None:
         if seconds is not None and (isinstance(seconds, bool) or
                                     not isinstance(seconds, (int, float)) or
                                     not seconds > 0 or seconds != seconds):
@@ -178,7 +179,7 @@ class SubscriptionPort(Protocol):
         """Write the subscribe request (the session expects the answer); False
         if the connection did not take the bytes."""
 
-    def send_unsubscribe(self, sub: Subscription) -> Optional[bool]:
+    def send_unsubscribe(self, sub: Subscription) -> bool | None:
         """Stop routing ``sub``'s data and write the unsubscribe request.
 
         Returns True if written, False if the connection did not take the
@@ -217,7 +218,7 @@ class SubscriptionSet:
         self.max_attempts = max_attempts
         self.retry_delay = retry_delay
         self.is_open = False
-        self._subs: Dict[int, Subscription] = {}
+        self._subs: dict[int, Subscription] = {}
 
     # ------------------------------------------------------------------- queries
     def __len__(self) -> int:
@@ -373,7 +374,7 @@ class SubscriptionSet:
             else:
                 self._gone(sub)
 
-    def resync(self, sub: Subscription, reason: Optional[str] = None) -> None:
+    def resync(self, sub: Subscription, reason: str | None = None) -> None:
         """Start over from a fresh snapshot (checksum mismatch, gap, update
         before the snapshot): unsubscribe, then subscribe once confirmed.
         ``reason`` is kept as :attr:`Subscription.resync_reason`."""

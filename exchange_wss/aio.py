@@ -41,13 +41,22 @@ import asyncio
 import logging
 import threading
 import weakref
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any
 
 from . import _reactor, models
 from ._aio_stream import POLICIES, Stream, _Feed
-from .errors import (AuthenticationError, ClientStopped, ConnectionLost, LocalProtocolError,
-                     OrderRejected, OrderStateUnknown, StreamOverflow, SubscriptionError)
+from .errors import (
+    AuthenticationError,
+    ClientStopped,
+    ConnectionLost,
+    LocalProtocolError,
+    OrderRejected,
+    OrderStateUnknown,
+    StreamOverflow,
+    SubscriptionError,
+)
 from .symbols import Venue, parse_venue, to_native, to_unified
 
 __all__ = ["AsyncClient", "Stream", "Hub", "connect", "POLICIES", "DEFAULT_QUEUE_SIZE"]
@@ -84,7 +93,7 @@ def _watch(feed: _Feed) -> None:
     handle.add_listener(changed)
 
 
-def _failure_of(feed: _Feed, stream: Stream, error: BaseException) -> Optional[BaseException]:
+def _failure_of(feed: _Feed, stream: Stream, error: BaseException) -> BaseException | None:
     """Whether an error the client reported to ``on_error`` ends ``stream`` (None: the
     client recovers from it): a connection given up ends every stream, refused
     credentials end the account streams, and, for a client without subscription
@@ -145,11 +154,11 @@ class AsyncClient:
         self.client = client
         self.venue: Venue = client.venue
         self.queue_size = queue_size
-        self._feeds: Dict[Tuple, _Feed] = {}
+        self._feeds: dict[tuple, _Feed] = {}
         self._lock = threading.Lock()
-        self._account: Optional[_Feed] = None
-        self._cancel_waiters: Dict[Any, Tuple[asyncio.AbstractEventLoop, asyncio.Future]] = {}
-        self._holders: Dict[Any, set] = {}   # connection -> streams holding it paused
+        self._account: _Feed | None = None
+        self._cancel_waiters: dict[Any, tuple[asyncio.AbstractEventLoop, asyncio.Future]] = {}
+        self._holders: dict[Any, set] = {}   # connection -> streams holding it paused
         self._user_on_error = client.on_error
         client.on_error = self._client_error
         if not client.running:
@@ -158,7 +167,7 @@ class AsyncClient:
     def __repr__(self) -> str:
         return f"<AsyncClient {self.venue} feeds={len(self._feeds)}>"
 
-    async def __aenter__(self) -> "AsyncClient":
+    async def __aenter__(self) -> AsyncClient:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -173,7 +182,7 @@ class AsyncClient:
 
     # -- market data -------------------------------------------------------------------
     def stream_ticker(self, symbol: str, *, policy: str = "latest",
-                      maxsize: Optional[int] = None) -> Stream:
+                      maxsize: int | None = None) -> Stream:
         """Tickers (:class:`~exchange_wss.models.Ticker`) of ``symbol``."""
         native = self._native(symbol)
         feed = self._feed(("ticker", native),
@@ -181,7 +190,7 @@ class AsyncClient:
         return self._stream(feed, f"ticker {symbol}", policy, maxsize, _only(models.Ticker))
 
     def stream_trades(self, symbol: str, *, policy: str = "drop_oldest",
-                      maxsize: Optional[int] = None) -> Stream:
+                      maxsize: int | None = None) -> Stream:
         """Public trades (:class:`~exchange_wss.models.Trade`), each once, as they happen
         (Bitfinex's history snapshot and its ``tu`` confirmations are left out)."""
         native = self._native(symbol)
@@ -190,7 +199,7 @@ class AsyncClient:
         return self._stream(feed, f"trades {symbol}", policy, maxsize, _new_trades)
 
     def stream_klines(self, symbol: str, interval: str = "1m", *, policy: str = "drop_oldest",
-                      maxsize: Optional[int] = None) -> Stream:
+                      maxsize: int | None = None) -> Stream:
         """Candles (:class:`~exchange_wss.models.Candle`) of ``symbol`` in ``interval``
         (``"1m"``, ``"1h"``, ``"1d"``...). FTX has no candle channel: its candles are
         built here from the trades (``closed`` True once a newer candle began)."""
@@ -208,7 +217,7 @@ class AsyncClient:
         return self._stream(feed, f"klines {symbol} {interval}", policy, maxsize, transform)
 
     def stream_depth(self, symbol: str, levels: int = 25, *, policy: str = "latest",
-                     maxsize: Optional[int] = None) -> Stream:
+                     maxsize: int | None = None) -> Stream:
         """The maintained book of ``symbol`` after each change, as a
         :class:`~exchange_wss.models.Depth` of the best ``levels`` per side."""
         native = self._native(symbol)
@@ -241,12 +250,12 @@ class AsyncClient:
         return self._stream(feed, f"depth {symbol}", policy, maxsize, transform)
 
     # -- account -----------------------------------------------------------------------
-    def stream_orders(self, *, maxsize: Optional[int] = None) -> Stream:
+    def stream_orders(self, *, maxsize: int | None = None) -> Stream:
         """Your orders' updates (:class:`~exchange_wss.models.Order`; read ``.state``).
         Never dropped: a slow consumer slows the account connection instead."""
         return self._account_stream("orders", maxsize)
 
-    def stream_balances(self, *, maxsize: Optional[int] = None) -> Stream:
+    def stream_balances(self, *, maxsize: int | None = None) -> Stream:
         """Your balances (:class:`~exchange_wss.models.Wallet`, and Binance's
         :class:`~exchange_wss.models.BalanceUpdate` deltas). Never dropped.
         FTX's socket has no balance channel: its wallets are read over REST at
@@ -288,7 +297,7 @@ class AsyncClient:
             future = client.submit_order(native, side, price, amount, type=kind, **extra)
         return await asyncio.wrap_future(future)
 
-    async def cancel_order(self, order: Any, symbol: Optional[str] = None,
+    async def cancel_order(self, order: Any, symbol: str | None = None,
                            timeout: float = CANCEL_TIMEOUT) -> Any:
         """Cancel an order (an :class:`~exchange_wss.models.Order` or its id).
 
@@ -318,7 +327,7 @@ class AsyncClient:
             else:
                 await asyncio.wrap_future(self.client.cancel_order(order_id))
             return await asyncio.wait_for(done, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise OrderStateUnknown(f"order {order_id}: no answer to the cancel within "
                                     f"{timeout}s; check it before acting again") from None
         finally:
@@ -332,11 +341,11 @@ class AsyncClient:
         """The unified form of one of this venue's symbols."""
         return to_unified(self.venue, native)
 
-    def _stream(self, feed: _Feed, name: str, policy: str, maxsize: Optional[int],
+    def _stream(self, feed: _Feed, name: str, policy: str, maxsize: int | None,
                 transform: Callable[[Stream, Any], None]) -> Stream:
         return Stream(self, feed, name, policy, maxsize or self.queue_size, transform)
 
-    def _feed(self, key: Tuple, subscribe: Callable[[Callable[[Any], None]], Any]) -> _Feed:
+    def _feed(self, key: tuple, subscribe: Callable[[Callable[[Any], None]], Any]) -> _Feed:
         """The feed of one underlying subscription, subscribed on first use."""
         if self.client._stopped:
             raise ClientStopped("the client was stopped")
@@ -385,7 +394,7 @@ class AsyncClient:
             pass  # already gone
 
     # -- internals: account -----------------------------------------------------------------
-    def _account_stream(self, what: str, maxsize: Optional[int]) -> Stream:
+    def _account_stream(self, what: str, maxsize: int | None) -> Stream:
         feed = self._ensure_account()
         kinds = models.Order if what == "orders" else (models.Wallet, models.BalanceUpdate)
         stream = Stream(self, feed, what, "backpressure", maxsize or self.queue_size,
@@ -498,7 +507,7 @@ class AsyncClient:
             log.warning("%s: %s", type(error).__name__, error)
 
 
-def _account_connections(client: Any) -> List[Any]:
+def _account_connections(client: Any) -> list[Any]:
     """The connections that carry ``client``'s account events (the coupling to the
     facades' internals, kept here alone)."""
     exchange = client.venue.exchange
@@ -543,7 +552,7 @@ class _CandleBuilder:
         self.symbol = symbol
         self.interval = interval
         self.ms = seconds * 1000
-        self.current: Optional[models.Candle] = None
+        self.current: models.Candle | None = None
 
     def transform(self, stream: Stream, event: Any) -> None:
         if event.__class__ is not models.Trade or event.mts is None:
@@ -569,7 +578,7 @@ class _CandleBuilder:
 def _offer_wallets(stream: Stream, future: Future) -> None:
     try:
         wallets = future.result()
-    except Exception as exc:  # noqa: BLE001 - reported on the stream's client
+    except Exception as exc:
         stream._owner.client._emit_error(exc)
         return
     for wallet in wallets:
@@ -595,7 +604,7 @@ def _side(side: str) -> str:
 
 # ----------------------------------------------------------------------------- entry points
 
-def connect(venue: "str | Venue", key: Optional[str] = None, secret: Optional[str] = None, *,
+def connect(venue: str | Venue, key: str | None = None, secret: str | None = None, *,
             queue_size: int = DEFAULT_QUEUE_SIZE, **options: Any) -> AsyncClient:
     """Make and start the client of ``venue`` and wrap it (see :func:`exchange_wss.connect`).
 
@@ -618,11 +627,11 @@ class Hub:
         **options: options for every venue.
     """
 
-    def __init__(self, exchange_kwargs: Optional[Dict[str, Dict[str, Any]]] = None,
+    def __init__(self, exchange_kwargs: dict[str, dict[str, Any]] | None = None,
                  **options: Any) -> None:
         self.exchange_kwargs = {k: dict(v) for k, v in (exchange_kwargs or {}).items()}
         self.options = options
-        self.clients: Dict[Venue, AsyncClient] = {}
+        self.clients: dict[Venue, AsyncClient] = {}
 
     def client(self, venue: str) -> AsyncClient:
         """The :class:`AsyncClient` of ``venue`` (connected on first use)."""
@@ -676,7 +685,7 @@ class Hub:
             await client.close()
         self.clients.clear()
 
-    async def __aenter__(self) -> "Hub":
+    async def __aenter__(self) -> Hub:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:

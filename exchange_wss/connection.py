@@ -14,19 +14,23 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import orjson
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
-from autobahn.websocket.compress import (PerMessageDeflateOffer, PerMessageDeflateResponse,
-                                         PerMessageDeflateResponseAccept)
+from autobahn.websocket.compress import (
+    PerMessageDeflateOffer,
+    PerMessageDeflateResponse,
+    PerMessageDeflateResponseAccept,
+)
+from OpenSSL import SSL
 from twisted.application.internet import ClientService
 from twisted.internet import defer
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.ssl import optionsForClientTLS
-from OpenSSL import SSL
 
 from .errors import LocalProtocolError
 from .pacing import PacedEndpoint
@@ -72,17 +76,17 @@ class ConnectionOptions:
             plain protocol class, so recording off costs nothing).
     """
 
-    ping_interval: Optional[float] = 20.0
-    ping_timeout: Optional[float] = 10.0
+    ping_interval: float | None = 20.0
+    ping_timeout: float | None = 10.0
     reconnect_delay: float = 1.0
     max_reconnect_delay: float = 60.0
-    max_reconnect: Optional[int] = None
-    stale_timeout: Optional[float] = 30.0
+    max_reconnect: int | None = None
+    stale_timeout: float | None = 30.0
     open_timeout: float = 10.0
     tls_options: Any = None
     fast_path: bool = True
     compression: bool = False
-    max_message_size: Optional[int] = 4 * 1024 * 1024
+    max_message_size: int | None = 4 * 1024 * 1024
     report_failures_after: int = 3
     record: Any = None
 
@@ -132,7 +136,7 @@ class ReconnectPolicy:
 class ConnectionListener(Protocol):
     """What a :class:`WebSocketConnection` tells its owner (the facade)."""
 
-    def connection_open(self, connection: "WebSocketConnection") -> None: ...
+    def connection_open(self, connection: WebSocketConnection) -> None: ...
 
     def frame_received(self, msg: Any) -> None: ...
 
@@ -140,15 +144,15 @@ class ConnectionListener(Protocol):
 
     def message_too_big(self, size: int, limit: int) -> None: ...
 
-    def connection_attempt_failed(self, connection: "WebSocketConnection", reason: str
+    def connection_attempt_failed(self, connection: WebSocketConnection, reason: str
                                   ) -> None: ...
 
-    def connection_failing(self, connection: "WebSocketConnection", reason: str,
+    def connection_failing(self, connection: WebSocketConnection, reason: str,
                            attempts: int) -> None: ...
 
-    def connection_closed(self, connection: "WebSocketConnection", reason: str) -> None: ...
+    def connection_closed(self, connection: WebSocketConnection, reason: str) -> None: ...
 
-    def connection_gave_up(self, connection: "WebSocketConnection", reason: str) -> None: ...
+    def connection_gave_up(self, connection: WebSocketConnection, reason: str) -> None: ...
 
 
 _STATE_OPEN = WebSocketClientProtocol.STATE_OPEN
@@ -168,11 +172,11 @@ class _ClientProtocol(WebSocketClientProtocol):
     a fraction of one. Everything else reaches autobahn byte for byte, in order.
     """
 
-    owner: "WebSocketConnection"
+    owner: WebSocketConnection
     #: Decided at open: whether this connection may use the fast path.
     fast_path = False
     #: The last ping written and when (the owner's clock), until its pong.
-    _ping_sent: Optional[tuple] = None
+    _ping_sent: tuple | None = None
     #: The fast path's decoder; the recording subclass swaps in one that also
     #: keeps the frame's bytes (looked up once per read, not per frame).
     _loads = staticmethod(orjson.loads)
@@ -269,14 +273,14 @@ class _ClientProtocol(WebSocketClientProtocol):
                     # what autobahn does at the end of every data frame
                     self._cancelAutoPingTimeoutCall()
 
-    def sendPing(self, payload: Optional[bytes] = None) -> None:  # noqa: N802 - autobahn API
+    def sendPing(self, payload: bytes | None = None) -> None:
         # Every ping, autobahn's auto-pings included, goes through here: note
         # what was sent and when, so its pong gives the round trip (health).
         if payload and self.state == _STATE_OPEN:
             self._ping_sent = (payload, self.owner.reactor.seconds())
         super().sendPing(payload)
 
-    def onPong(self, payload: bytes) -> None:  # noqa: N802 - autobahn hook
+    def onPong(self, payload: bytes) -> None:
         # A control frame, never on the fast path. Autobahn stops matching its
         # pending auto-ping once data arrives (autoPingRestartOnAnyTraffic), so
         # the match is done here, on the payload it carried.
@@ -293,10 +297,10 @@ class _ClientProtocol(WebSocketClientProtocol):
             return
         self.owner._message(payload, isBinary)
 
-    def onClose(self, wasClean: bool, code: Optional[int], reason: Optional[str]) -> None:
+    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         self.owner._closed(self, wasClean, code, reason)
 
-    def connectionLost(self, reason: Any) -> None:  # noqa: N802 - Twisted hook
+    def connectionLost(self, reason: Any) -> None:
         # Keep why the transport went (a TLS verification failure says so
         # here, autobahn's onClose only says "dropped").
         self.lost_reason = reason
@@ -306,11 +310,11 @@ class _ClientProtocol(WebSocketClientProtocol):
 class _ClientFactory(WebSocketClientFactory):
     protocol = _ClientProtocol
 
-    def __init__(self, owner: "WebSocketConnection", url: str, reactor: Any) -> None:
+    def __init__(self, owner: WebSocketConnection, url: str, reactor: Any) -> None:
         super().__init__(url, reactor=reactor)
         self.owner = owner
 
-    def buildProtocol(self, addr):  # noqa: N802 - Twisted hook
+    def buildProtocol(self, addr):
         proto = super().buildProtocol(addr)
         proto.owner = self.owner
         self.owner._connecting = proto
@@ -335,10 +339,10 @@ class WebSocketConnection:
     """
 
     def __init__(self, url: str, listener: ConnectionListener, *, name: str = "ws",
-                 options: Optional[ConnectionOptions] = None, reactor: Any = None,
+                 options: ConnectionOptions | None = None, reactor: Any = None,
                  decode: Callable[[bytes], Any] = orjson.loads,
                  rng: Callable[[], float] = random.random,
-                 endpoint_factory: Optional[Callable[[Any, str, int], Any]] = None,
+                 endpoint_factory: Callable[[Any, str, int], Any] | None = None,
                  open_pacer: Any = None) -> None:
         if reactor is None:
             from twisted.internet import reactor as default_reactor
@@ -381,15 +385,15 @@ class WebSocketConnection:
                 perMessageCompressionOffers=[PerMessageDeflateOffer()],
                 perMessageCompressionAccept=_accept_deflate_response)
         self._policy = ReconnectPolicy(opts.reconnect_delay, opts.max_reconnect_delay, rng)
-        self._service: Optional[ClientService] = None
-        self._connecting: Optional[_ClientProtocol] = None
-        self.protocol: Optional[_ClientProtocol] = None
+        self._service: ClientService | None = None
+        self._connecting: _ClientProtocol | None = None
+        self.protocol: _ClientProtocol | None = None
         self.frames_received = 0
         self.opens = 0
         #: Round trip of the last WebSocket ping answered on the current
         #: connection, in seconds, and when it was measured (None: none yet).
-        self.rtt: Optional[float] = None
-        self.rtt_at: Optional[float] = None
+        self.rtt: float | None = None
+        self.rtt_at: float | None = None
         self._watchdog = None
         self._stopping = False
         self._gave_up = False
@@ -490,7 +494,7 @@ class WebSocketConnection:
             return False
         try:
             proto.sendMessage(data, isBinary=False)
-        except Exception as exc:  # noqa: BLE001 - Disconnected, PayloadExceededError
+        except Exception as exc:
             log.warning("%s: frame not sent: %s", self.name, exc)
             return False
         return True
@@ -531,7 +535,7 @@ class WebSocketConnection:
         # wedge its state machine, so the listener's is logged, never raised.
         try:
             self._report_attempt()
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("%s: reporting a failed connection attempt failed", self.name)
 
     def _report_attempt(self) -> None:
@@ -587,8 +591,8 @@ class WebSocketConnection:
             return
         self.listener.frame_received(msg)
 
-    def _closed(self, proto: _ClientProtocol, was_clean: bool, code: Optional[int],
-                reason: Optional[str]) -> None:
+    def _closed(self, proto: _ClientProtocol, was_clean: bool, code: int | None,
+                reason: str | None) -> None:
         if self._stopping:
             text = "closed by client"
         elif self._drop_reason:
@@ -664,7 +668,7 @@ class _FailureRecordingEndpoint:
     """Wraps the endpoint so that why a connect attempt failed (refused, DNS,
     timeout) is known to the connection, which ClientService does not tell."""
 
-    def __init__(self, endpoint: Any, owner: "WebSocketConnection") -> None:
+    def __init__(self, endpoint: Any, owner: WebSocketConnection) -> None:
         self._endpoint = endpoint
         self._owner = owner
 

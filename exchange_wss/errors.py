@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 __all__ = [
     "ExchangeWssError", "LocalProtocolError", "RemoteProtocolError",
@@ -42,7 +42,7 @@ class ExchangeError(ExchangeWssError):
         raw: the decoded frame.
     """
 
-    def __init__(self, code: Optional[int], msg: Optional[str], raw: Any = None):
+    def __init__(self, code: int | None, msg: str | None, raw: Any = None):
         self.code = code
         self.msg = msg
         self.raw = raw
@@ -64,7 +64,7 @@ class OrderRejected(ExchangeError):
         notification: the :class:`~exchange_wss.models.Notification`, if any.
     """
 
-    def __init__(self, msg: Optional[str], code: Optional[int] = None,
+    def __init__(self, msg: str | None, code: int | None = None,
                  raw: Any = None, notification: Any = None):
         super().__init__(code, msg, raw)
         self.notification = notification
@@ -174,8 +174,8 @@ class RestError(ExchangeError):
             not be made); None when it may have (a timeout, a reset, a status).
     """
 
-    def __init__(self, code: Optional[int], msg: Optional[str], raw: Any = None,
-                 sent: Optional[bool] = None):
+    def __init__(self, code: int | None, msg: str | None, raw: Any = None,
+                 sent: bool | None = None):
         super().__init__(code, msg, raw)
         self.sent = sent
 

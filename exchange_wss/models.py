@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, List, NamedTuple, Optional, Tuple
+from typing import Any, NamedTuple
 
 __all__ = [
     "Ticker", "FundingTicker", "Trade", "FundingTrade", "TradesSnapshot",
@@ -61,8 +61,8 @@ _STATUS_WORDS = {
 }
 
 
-def order_status(native: Optional[str], remaining: Optional[float] = None,
-                 original: Optional[float] = None) -> Optional[OrderStatus]:
+def order_status(native: str | None, remaining: float | None = None,
+                 original: float | None = None) -> OrderStatus | None:
     """Map an exchange's order status to :class:`OrderStatus` (None when unknown).
 
     Bitfinex writes sentences (``"EXECUTED @ 107.6(-0.2): was PARTIALLY FILLED
@@ -98,7 +98,7 @@ def order_status(native: Optional[str], remaining: Optional[float] = None,
     return None
 
 
-def _side_of(amount: Optional[float]) -> Optional[Side]:
+def _side_of(amount: float | None) -> Side | None:
     if amount is None:
         return None
     return Side.BUY if amount > 0 else Side.SELL
@@ -114,8 +114,8 @@ class BookLevel(NamedTuple):
 
     price: float
     size: float
-    count: Optional[int] = None
-    order_id: Optional[int] = None
+    count: int | None = None
+    order_id: int | None = None
 
 
 def book_level_kind(kind: str, funding: bool = False) -> str:
@@ -126,7 +126,7 @@ def book_level_kind(kind: str, funding: bool = False) -> str:
     return kind
 
 
-def _level(kind: Optional[str], entry: Tuple) -> BookLevel:
+def _level(kind: str | None, entry: tuple) -> BookLevel:
     if kind == "price":          # Bitfinex (price, count, amount)
         return BookLevel(entry[0], abs(entry[2]), entry[1])
     if kind == "raw":            # Bitfinex (order_id, price, amount)
@@ -149,7 +149,7 @@ class BookChange:
     __slots__ = ()
 
     @property
-    def changes(self) -> List[Tuple[Side, float, float]]:
+    def changes(self) -> list[tuple[Side, float, float]]:
         """``(side, price, size)`` for every level changed; size 0 deletes."""
         out = [(Side.BUY, p, s) for p, s, *_ in self.bids]  # type: ignore[attr-defined]
         out += [(Side.SELL, p, s) for p, s, *_ in self.asks]  # type: ignore[attr-defined]
@@ -164,22 +164,22 @@ class Depth:
     """
 
     symbol: str
-    bids: List[BookLevel]
-    asks: List[BookLevel]
-    mts: Optional[int] = None
+    bids: list[BookLevel]
+    asks: list[BookLevel]
+    mts: int | None = None
 
     @property
-    def best_bid(self) -> Optional[BookLevel]:
+    def best_bid(self) -> BookLevel | None:
         """The best bid, or None."""
         return self.bids[0] if self.bids else None
 
     @property
-    def best_ask(self) -> Optional[BookLevel]:
+    def best_ask(self) -> BookLevel | None:
         """The best ask, or None."""
         return self.asks[0] if self.asks else None
 
     @property
-    def spread(self) -> Optional[float]:
+    def spread(self) -> float | None:
         """Best ask minus best bid, or None when a side is empty."""
         if not self.bids or not self.asks:
             return None
@@ -222,7 +222,7 @@ class FundingTicker:
     volume: float
     high: float
     low: float
-    frr_amount_available: Optional[float] = None
+    frr_amount_available: float | None = None
     raw: Any = field(default=None, repr=False, compare=False)
 
 
@@ -273,7 +273,7 @@ class TradesSnapshot:
     """The recent trades sent on subscribe, oldest first."""
 
     symbol: str
-    trades: List[Any]
+    trades: list[Any]
     raw: Any = field(default=None, repr=False, compare=False)
 
 
@@ -292,22 +292,22 @@ class BookSnapshot:
     """
 
     symbol: str
-    bids: List[Tuple]
-    asks: List[Tuple]
+    bids: list[tuple]
+    asks: list[tuple]
     raw: Any = field(default=None, repr=False, compare=False)
     #: False for a copy of a maintained book that is not (or no longer) in sync
     #: with the exchange: not yet snapshotted, resyncing, or its connection down.
     synced: bool = True
-    kind: Optional[str] = None
+    kind: str | None = None
 
     @property
-    def bid_levels(self) -> List[BookLevel]:
+    def bid_levels(self) -> list[BookLevel]:
         """The bids as :class:`BookLevel` (``(price, size)``, count kept), best first."""
         kind = self.kind
         return [_level(kind, e) for e in self.bids]
 
     @property
-    def ask_levels(self) -> List[BookLevel]:
+    def ask_levels(self) -> list[BookLevel]:
         """The asks as :class:`BookLevel` (``(price, size)``, count kept), best first."""
         kind = self.kind
         return [_level(kind, e) for e in self.asks]
@@ -338,12 +338,12 @@ class BookUpdate(BookChange):
         return abs(self.amount) if self.count else 0.0
 
     @property
-    def bids(self) -> List[Tuple[float, float]]:
+    def bids(self) -> list[tuple[float, float]]:
         """``[(price, size)]`` when the level is a bid, else ``[]``."""
         return [(self.price, self.size)] if self.amount > 0 else []
 
     @property
-    def asks(self) -> List[Tuple[float, float]]:
+    def asks(self) -> list[tuple[float, float]]:
         """``[(price, size)]`` when the level is an ask, else ``[]``."""
         return [] if self.amount > 0 else [(self.price, self.size)]
 
@@ -368,12 +368,12 @@ class RawBookUpdate(BookChange):
         return abs(self.amount) if self.price else 0.0
 
     @property
-    def bids(self) -> List[Tuple[float, float]]:
+    def bids(self) -> list[tuple[float, float]]:
         """``[(price, size)]`` when the order is a bid, else ``[]``."""
         return [(self.price, self.size)] if self.amount > 0 else []
 
     @property
-    def asks(self) -> List[Tuple[float, float]]:
+    def asks(self) -> list[tuple[float, float]]:
         """``[(price, size)]`` when the order is an ask, else ``[]``."""
         return [] if self.amount > 0 else [(self.price, self.size)]
 
@@ -431,7 +431,7 @@ class Candle:
     raw: Any = field(default=None, repr=False, compare=False)
     #: Binance ``k.x``: True once the candle is final (None where not sent).
     #: After ``raw`` so positional construction by older parsers is unchanged.
-    closed: Optional[bool] = None
+    closed: bool | None = None
 
 
 @dataclass(slots=True)
@@ -440,7 +440,7 @@ class CandlesSnapshot:
 
     symbol: str
     timeframe: str
-    candles: List[Candle]
+    candles: list[Candle]
     raw: Any = field(default=None, repr=False, compare=False)
 
 
@@ -450,15 +450,15 @@ class DerivativesStatus:
 
     key: str
     mts: int
-    deriv_price: Optional[float]
-    spot_price: Optional[float]
-    insurance_fund_balance: Optional[float]
-    next_funding_evt_mts: Optional[int]
-    next_funding_accrued: Optional[float]
-    next_funding_step: Optional[int]
-    current_funding: Optional[float]
-    mark_price: Optional[float]
-    open_interest: Optional[float]
+    deriv_price: float | None
+    spot_price: float | None
+    insurance_fund_balance: float | None
+    next_funding_evt_mts: int | None
+    next_funding_accrued: float | None
+    next_funding_step: int | None
+    current_funding: float | None
+    mark_price: float | None
+    open_interest: float | None
     raw: Any = field(default=None, repr=False, compare=False)
 
 
@@ -471,9 +471,9 @@ class Liquidation:
     symbol: str
     amount: float
     base_price: float
-    is_match: Optional[int]
-    is_market_sold: Optional[int]
-    liquidation_price: Optional[float]
+    is_match: int | None
+    is_market_sold: int | None
+    liquidation_price: float | None
     raw: Any = field(default=None, repr=False, compare=False)
 
 
@@ -485,43 +485,43 @@ class Order:
     Binance/FTX ``"update"``).
     """
 
-    id: Optional[int]
-    gid: Optional[int]
-    cid: Optional[int]
-    symbol: Optional[str]
-    mts_create: Optional[int]
-    mts_update: Optional[int]
-    amount: Optional[float]
-    amount_orig: Optional[float]
-    type: Optional[str]
-    status: Optional[str]
-    price: Optional[float]
-    price_avg: Optional[float]
-    flags: Optional[int]
+    id: int | None
+    gid: int | None
+    cid: int | None
+    symbol: str | None
+    mts_create: int | None
+    mts_update: int | None
+    amount: float | None
+    amount_orig: float | None
+    type: str | None
+    status: str | None
+    price: float | None
+    price_avg: float | None
+    flags: int | None
     kind: str = "on"
     raw: Any = field(default=None, repr=False, compare=False)
 
     @property
-    def side(self) -> Optional[Side]:
+    def side(self) -> Side | None:
         """:attr:`Side.BUY` or :attr:`Side.SELL` from the original amount's sign."""
         return _side_of(self.amount_orig)
 
     @property
-    def state(self) -> Optional[OrderStatus]:
+    def state(self) -> OrderStatus | None:
         """:attr:`status` (the exchange's words) as one :class:`OrderStatus`."""
         remaining = None if self.amount is None else abs(self.amount)
         original = None if self.amount_orig is None else abs(self.amount_orig)
         return order_status(self.status, remaining, original)
 
     @property
-    def filled(self) -> Optional[float]:
+    def filled(self) -> float | None:
         """Absolute amount executed so far."""
         if self.amount_orig is None or self.amount is None:
             return None
         return abs(self.amount_orig - self.amount)
 
     @property
-    def remaining(self) -> Optional[float]:
+    def remaining(self) -> float | None:
         """Absolute amount not executed (yet)."""
         return None if self.amount is None else abs(self.amount)
 
@@ -541,13 +541,13 @@ class Fill:
     order_id: int
     amount: float
     price: float
-    fee: Optional[float] = None
-    fee_currency: Optional[str] = None
-    maker: Optional[bool] = None
-    order_type: Optional[str] = None
-    order_price: Optional[float] = None
-    cid: Optional[int] = None
-    fee_rate: Optional[float] = None
+    fee: float | None = None
+    fee_currency: str | None = None
+    maker: bool | None = None
+    order_type: str | None = None
+    order_price: float | None = None
+    cid: int | None = None
+    fee_rate: float | None = None
     kind: str = "te"
     raw: Any = field(default=None, repr=False, compare=False)
 
@@ -562,7 +562,7 @@ class Fill:
         return abs(self.amount)
 
     @property
-    def liquidity(self) -> Optional[str]:
+    def liquidity(self) -> str | None:
         """``"maker"`` or ``"taker"`` (FTX's word for :attr:`maker`)."""
         if self.maker is None:
             return None
@@ -591,8 +591,8 @@ class Wallet:
     type: str
     currency: str
     balance: float
-    unsettled_interest: Optional[float] = None
-    available: Optional[float] = None
+    unsettled_interest: float | None = None
+    available: float | None = None
     kind: str = "wu"
     raw: Any = field(default=None, repr=False, compare=False)
 
@@ -602,13 +602,13 @@ class Position:
     """A margin or derivatives position. ``amount`` < 0 is short."""
 
     symbol: str
-    status: Optional[str]
+    status: str | None
     amount: float
-    base_price: Optional[float]
-    pl: Optional[float] = None
-    price_liq: Optional[float] = None
-    leverage: Optional[float] = None
-    id: Optional[int] = None
+    base_price: float | None
+    pl: float | None = None
+    price_liq: float | None = None
+    leverage: float | None = None
+    id: int | None = None
     kind: str = "pu"
     raw: Any = field(default=None, repr=False, compare=False)
 
@@ -622,10 +622,10 @@ class Notification:
     decoded payload.
     """
 
-    mts: Optional[float]
+    mts: float | None
     type: str
-    status: Optional[str]
-    text: Optional[str]
+    status: str | None
+    text: str | None
     data: Any
     raw: Any = field(default=None, repr=False, compare=False)
 
@@ -644,7 +644,7 @@ class Snapshot:
     """
 
     kind: str
-    items: List[Any]
+    items: list[Any]
     raw: Any = field(default=None, repr=False, compare=False)
 
 
@@ -652,8 +652,8 @@ class Snapshot:
 class Info:
     """An ``info`` event from the server (``code`` None for the greeting)."""
 
-    code: Optional[int]
-    msg: Optional[str]
+    code: int | None
+    msg: str | None
     raw: Any = field(default=None, repr=False, compare=False)
 
 
@@ -667,7 +667,7 @@ class ConnectionState:
 
     state: str
     connection: str
-    reason: Optional[str] = None
+    reason: str | None = None
 
 
 @dataclass(slots=True)
@@ -683,7 +683,7 @@ class SubscriptionChanged:
     state: str
     previous: str
     subscription: Any = field(default=None, repr=False, compare=False)
-    reason: Optional[str] = None
+    reason: str | None = None
 
 
 @dataclass(slots=True)
@@ -710,8 +710,8 @@ class StreamHealth:
     state: str
     previous: str
     signal: str
-    reason: Optional[str] = None
-    connection: Optional[str] = None
+    reason: str | None = None
+    connection: str | None = None
     subscription: Any = field(default=None, repr=False, compare=False)
 
 
@@ -720,12 +720,12 @@ class BookTicker:
     """Best bid and ask with their sizes (Binance ``bookTicker``)."""
 
     symbol: str
-    bid: Optional[float]
-    bid_size: Optional[float]
-    ask: Optional[float]
-    ask_size: Optional[float]
-    update_id: Optional[int] = None
-    mts: Optional[int] = None
+    bid: float | None
+    bid_size: float | None
+    ask: float | None
+    ask_size: float | None
+    update_id: int | None = None
+    mts: int | None = None
     raw: Any = field(default=None, repr=False, compare=False)
 
 
@@ -738,12 +738,12 @@ class BookDiff(BookChange):
     """
 
     symbol: str
-    bids: List[Tuple]
-    asks: List[Tuple]
-    first_update_id: Optional[int]
-    last_update_id: Optional[int]
-    prev_update_id: Optional[int] = None
-    mts: Optional[int] = None
+    bids: list[tuple]
+    asks: list[tuple]
+    first_update_id: int | None
+    last_update_id: int | None
+    prev_update_id: int | None = None
+    mts: int | None = None
     raw: Any = field(default=None, repr=False, compare=False)
 
 
@@ -755,7 +755,7 @@ class BalanceUpdate:
     type: str
     currency: str
     delta: float
-    mts: Optional[int]
+    mts: int | None
     raw: Any = field(default=None, repr=False, compare=False)
 
 
@@ -764,8 +764,8 @@ class UserEvent:
     """An account event without a dedicated model; ``type`` is the exchange's
     event name (``"listStatus"``, ``"MARGIN_CALL"``...), the fields are in ``raw``."""
 
-    type: Optional[str]
-    mts: Optional[int]
+    type: str | None
+    mts: int | None
     raw: Any = field(default=None, repr=False, compare=False)
 
 
@@ -783,12 +783,12 @@ class MarkPrice:
     """
 
     symbol: str
-    mark_price: Optional[float]
-    index_price: Optional[float]
-    settle_price: Optional[float]
-    funding_rate: Optional[float]
-    next_funding_mts: Optional[int]
-    mts: Optional[int]
+    mark_price: float | None
+    index_price: float | None
+    settle_price: float | None
+    funding_rate: float | None
+    next_funding_mts: int | None
+    mts: int | None
     raw: Any = field(default=None, repr=False, compare=False)
 
 
@@ -805,15 +805,15 @@ class LiquidationOrder:
 
     symbol: str
     amount: float
-    price: Optional[float]
-    avg_price: Optional[float]
-    status: Optional[str]
-    filled: Optional[float]
-    last_filled: Optional[float]
-    order_type: Optional[str]
-    time_in_force: Optional[str]
-    mts: Optional[int]
-    pair: Optional[str] = None
+    price: float | None
+    avg_price: float | None
+    status: str | None
+    filled: float | None
+    last_filled: float | None
+    order_type: str | None
+    time_in_force: str | None
+    mts: int | None
+    pair: str | None = None
     raw: Any = field(default=None, repr=False, compare=False)
 
     @property
@@ -832,12 +832,12 @@ class MiniTicker:
     """
 
     symbol: str
-    open: Optional[float]
-    close: Optional[float]
-    high: Optional[float]
-    low: Optional[float]
-    volume: Optional[float]
-    quote_volume: Optional[float]
-    mts: Optional[int]
-    pair: Optional[str] = None
+    open: float | None
+    close: float | None
+    high: float | None
+    low: float | None
+    volume: float | None
+    quote_volume: float | None
+    mts: int | None
+    pair: str | None = None
     raw: Any = field(default=None, repr=False, compare=False)

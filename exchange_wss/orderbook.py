@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import zlib
 from bisect import bisect_left
+from collections.abc import Callable, Iterable, Sequence
 from itertools import islice
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any
 
 from sortedcontainers import SortedDict
 
@@ -79,37 +80,37 @@ class OrderBook:
         self._bids: SortedDict = SortedDict()
         self._asks: SortedDict = SortedDict()
         # order/offer id -> (side SortedDict, sort key); raw books only.
-        self._orders: Dict[Any, Tuple[SortedDict, Any]] = {}
+        self._orders: dict[Any, tuple[SortedDict, Any]] = {}
         # The checksummed top of each side with its levels' texts, created by
         # the first checksum and kept current by every change after it (see
         # _TopTexts); None until a checksum is asked for, so books that are
         # never checksummed pay one None test per change.
-        self._bid_top: Optional[_TopTexts] = None
-        self._ask_top: Optional[_TopTexts] = None
+        self._bid_top: _TopTexts | None = None
+        self._ask_top: _TopTexts | None = None
 
     # ------------------------------------------------------------------ reading
 
     @property
-    def bids(self) -> List[Tuple]:
+    def bids(self) -> list[tuple]:
         """Bid levels, best (highest price or rate) first."""
         return list(self._bids.values())
 
     @property
-    def asks(self) -> List[Tuple]:
+    def asks(self) -> list[tuple]:
         """Ask levels, best (lowest price or rate) first."""
         return list(self._asks.values())
 
     @property
-    def best_bid(self) -> Optional[Tuple]:
+    def best_bid(self) -> tuple | None:
         """The best bid level, or None when there are no bids."""
         return self._bids.peekitem(0)[1] if self._bids else None
 
     @property
-    def best_ask(self) -> Optional[Tuple]:
+    def best_ask(self) -> tuple | None:
         """The best ask level, or None when there are no asks."""
         return self._asks.peekitem(0)[1] if self._asks else None
 
-    def top(self, depth: int) -> Tuple[List[Tuple], List[Tuple]]:
+    def top(self, depth: int) -> tuple[list[tuple], list[tuple]]:
         """Return ``(bids, asks)``, each cut to the best ``depth`` levels."""
         return (list(self._bids.values()[:depth]),
                 list(self._asks.values()[:depth]))
@@ -306,7 +307,7 @@ class OrderBook:
 
     # -------------------------------------------------------------- checksums
 
-    def checksum(self, depth: int = 25) -> Optional[int]:
+    def checksum(self, depth: int = 25) -> int | None:
         """Bitfinex's book checksum, as the signed int32 the ``cs`` frame carries.
 
         Over the top ``depth`` levels per side, interleaved bid[i] then ask[i]:
@@ -343,7 +344,7 @@ class OrderBook:
         return zlib.crc32(_joined(*self._top_texts(depth, _ftx_level_text)).encode("ascii"))
 
     def _top_texts(self, depth: int,
-                   level_text: Callable[[Tuple], str]) -> Tuple[List[str], List[str]]:
+                   level_text: Callable[[tuple], str]) -> tuple[list[str], list[str]]:
         bid_top, ask_top = self._bid_top, self._ask_top
         if bid_top is None or bid_top.depth != depth:
             bid_top = self._bid_top = _TopTexts(self._bids, depth)
@@ -352,12 +353,12 @@ class OrderBook:
         return bid_top.texts_of(level_text), ask_top.texts_of(level_text)
 
 
-def _bitfinex_level_text(level: Tuple) -> str:
+def _bitfinex_level_text(level: tuple) -> str:
     # (price, count, amount) or raw (order_id, price, amount): key and amount
     return js_number_text(level[0]) + ":" + js_number_text(level[2])
 
 
-def _ftx_level_text(level: Tuple) -> str:
+def _ftx_level_text(level: tuple) -> str:
     return python_number_text(level[0]) + ":" + python_number_text(level[1])
 
 
@@ -377,9 +378,9 @@ class _TopTexts:
     def __init__(self, side: SortedDict, depth: int) -> None:
         self.side = side
         self.depth = depth
-        self.keys: List[Any] = list(islice(side, depth))
-        self.texts: List[Optional[str]] = [None] * len(self.keys)
-        self.stale: List[Any] = list(self.keys)
+        self.keys: list[Any] = list(islice(side, depth))
+        self.texts: list[str | None] = [None] * len(self.keys)
+        self.stale: list[Any] = list(self.keys)
 
     def set(self, key: Any) -> None:
         """``key`` was added to the side or its level changed."""
@@ -409,7 +410,7 @@ class _TopTexts:
                 self.texts.append(None)
                 self.stale.append(key)
 
-    def texts_of(self, level_text: Callable[[Tuple], str]) -> List[str]:
+    def texts_of(self, level_text: Callable[[tuple], str]) -> list[str]:
         """The texts of the top levels, formatting those that changed."""
         texts = self.texts
         if self.stale:
@@ -423,7 +424,7 @@ class _TopTexts:
         return texts  # type: ignore[return-value]
 
 
-def _joined(bids: List[str], asks: List[str]) -> str:
+def _joined(bids: list[str], asks: list[str]) -> str:
     """``bid[0]:ask[0]:bid[1]:ask[1]:...``, the longer side continuing alone."""
     nb, na = len(bids), len(asks)
     if nb != na:

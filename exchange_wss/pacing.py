@@ -10,7 +10,8 @@ comes from an injected clock, so tests advance a ``MemoryReactorClock``.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Callable, Deque, Dict, Tuple
+from collections.abc import Callable
+from typing import Any
 
 from twisted.internet import defer
 
@@ -32,8 +33,8 @@ class Pacer:
         self.limit = limit
         self.period = period
         self.clock = clock
-        self._starts: Deque[float] = deque()
-        self._queue: Deque[Tuple[Callable[..., Any], tuple]] = deque()
+        self._starts: deque[float] = deque()
+        self._queue: deque[tuple[Callable[..., Any], tuple]] = deque()
         self._timer = None
 
     def __len__(self) -> int:
@@ -86,7 +87,7 @@ class PacedEndpoint:
         return result
 
 
-_shared: Dict[Tuple[int, str], Pacer] = {}
+_shared: dict[tuple[int, str], Pacer] = {}
 
 
 def shared_pacer(name: str, limit: int, period: float, clock: Any) -> Pacer:

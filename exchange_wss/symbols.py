@@ -17,7 +17,6 @@ returned as it is, so ``to_native(v, to_unified(v, s)) == s`` for every symbol.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Tuple
 
 from .errors import LocalProtocolError
 
@@ -57,13 +56,13 @@ class Venue:
     """
 
     exchange: str
-    market: Optional[str] = None
+    market: str | None = None
 
     def __str__(self) -> str:
         return self.exchange if self.market is None else f"{self.exchange}:{self.market}"
 
 
-def parse_venue(venue: "str | Venue", market: Optional[str] = None) -> Venue:
+def parse_venue(venue: str | Venue, market: str | None = None) -> Venue:
     """Read a venue name: ``"bitfinex"``, ``"binance"`` (+ ``market``), ``"binance:usdm"``,
     ``"ftx"``, or bt_api_py's ``"BINANCE___SPOT"`` style.
 
@@ -77,7 +76,7 @@ def parse_venue(venue: "str | Venue", market: Optional[str] = None) -> Venue:
     if not isinstance(venue, str) or not venue.strip():
         raise LocalProtocolError(f"a venue name is required, got {venue!r}")
     text = venue.strip()
-    named_market: Optional[str] = None
+    named_market: str | None = None
     if "___" in text:
         exchange, _, word = text.partition("___")
         named_market = _BT_MARKETS.get(word.upper())
@@ -110,7 +109,7 @@ def is_unified(symbol: str) -> bool:
     return isinstance(symbol, str) and "/" in symbol
 
 
-def split_unified(symbol: str) -> Tuple[str, str, Optional[str], Optional[str]]:
+def split_unified(symbol: str) -> tuple[str, str, str | None, str | None]:
     """``"BTC/USDT:USDT-240329"`` -> ``("BTC", "USDT", "USDT", "240329")``.
 
     Raises:
@@ -129,7 +128,7 @@ def split_unified(symbol: str) -> Tuple[str, str, Optional[str], Optional[str]]:
     return base, quote, settle, expiry
 
 
-def to_native(venue: "str | Venue", symbol: str) -> str:
+def to_native(venue: str | Venue, symbol: str) -> str:
     """The venue's own symbol for ``symbol``; a native symbol is returned unchanged
     (Binance's upper-cased).
 
@@ -161,8 +160,8 @@ def _bfx_code(common: str) -> str:
     return _COMMON_TO_BFX.get(common, common)
 
 
-def _bitfinex_native(symbol: str, base: str, quote: str, settle: Optional[str],
-                     expiry: Optional[str]) -> str:
+def _bitfinex_native(symbol: str, base: str, quote: str, settle: str | None,
+                     expiry: str | None) -> str:
     if expiry is not None:
         raise LocalProtocolError(f"Bitfinex lists perpetuals only, no dated futures: {symbol!r}")
     b, q = _bfx_code(base), _bfx_code(quote)
@@ -175,8 +174,8 @@ def _bitfinex_native(symbol: str, base: str, quote: str, settle: Optional[str],
     return f"t{b}:{q}"
 
 
-def _binance_native(market: Optional[str], symbol: str, base: str, quote: str,
-                    settle: Optional[str], expiry: Optional[str]) -> str:
+def _binance_native(market: str | None, symbol: str, base: str, quote: str,
+                    settle: str | None, expiry: str | None) -> str:
     if market in ("spot", "margin"):
         if settle is not None:
             raise LocalProtocolError(f"Binance {market} trades spot pairs, not {symbol!r}")
@@ -191,7 +190,7 @@ def _binance_native(market: Optional[str], symbol: str, base: str, quote: str,
     return f"{base}USD_{expiry or 'PERP'}"
 
 
-def to_unified(venue: "str | Venue", native: str) -> str:
+def to_unified(venue: str | Venue, native: str) -> str:
     """The unified form of a venue's native symbol (unchanged where none exists).
 
     Raises:
@@ -238,14 +237,14 @@ def _bitfinex_unified(native: str) -> str:
         return native
 
 
-def _split_quote(pair: str) -> Optional[Tuple[str, str]]:
+def _split_quote(pair: str) -> tuple[str, str] | None:
     for quote in _BINANCE_QUOTES:
         if pair.endswith(quote) and len(pair) > len(quote):
             return pair[:-len(quote)], quote
     return None
 
 
-def _binance_unified(market: Optional[str], native: str) -> str:
+def _binance_unified(market: str | None, native: str) -> str:
     if is_unified(native):
         return native
     symbol = native.upper()

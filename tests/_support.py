@@ -5,7 +5,8 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from typing import Any, Callable, List
+from collections.abc import Callable
+from typing import Any
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 
@@ -16,7 +17,7 @@ class Recorder:
     """A thread-safe callback that records what it gets and lets a test wait for it."""
 
     def __init__(self) -> None:
-        self.items: List[Any] = []
+        self.items: list[Any] = []
         self._cond = threading.Condition()
 
     def __call__(self, item: Any) -> None:
@@ -37,7 +38,8 @@ class Recorder:
                     raise AssertionError(f"timed out; recorded {self.items[-10:]!r}")
                 self._cond.wait(left)
 
-    def wait_count(self, predicate: Callable[[Any], bool], count: int, timeout: float = 10.0) -> list:
+    def wait_count(self, predicate: Callable[[Any], bool], count: int,
+                   timeout: float = 10.0) -> list:
         """Wait until ``count`` recorded items match ``predicate``; return them."""
         deadline = time.monotonic() + timeout
         with self._cond:
@@ -66,12 +68,12 @@ class ScriptedServer:
     def __init__(self, on_open=None, on_message=None) -> None:
         self.on_open = on_open
         self.on_message = on_message
-        self.received: "queue.Queue[bytes]" = queue.Queue()
-        self.closes: "queue.Queue[tuple]" = queue.Queue()
+        self.received: queue.Queue[bytes] = queue.Queue()
+        self.closes: queue.Queue[tuple] = queue.Queue()
         self.protocols: list = []
         self.port = None
 
-    def start(self) -> "ScriptedServer":
+    def start(self) -> ScriptedServer:
         server = self
 
         class Proto(WebSocketServerProtocol):

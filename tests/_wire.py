@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from typing import Any, List
+from typing import Any
 
 import orjson
 from twisted.internet.error import ConnectionDone
@@ -30,7 +30,7 @@ def server_frame(opcode: int, payload: bytes) -> bytes:
     return head + bytes((n,)) + payload
 
 
-def client_frames(data: bytes) -> List[tuple]:
+def client_frames(data: bytes) -> list[tuple]:
     """(opcode, payload) of each masked frame the client wrote."""
     frames, pos = [], 0
     while pos < len(data):
@@ -65,7 +65,7 @@ class Peer:
                                 + b"\r\n\r\n")
         assert link.session is not None
 
-    def written(self, opcode: int = 1) -> List[Any]:
+    def written(self, opcode: int = 1) -> list[Any]:
         """What the client wrote since the last call (text frames decoded)."""
         frames = client_frames(self.transport.value())
         self.transport.clear()
@@ -94,8 +94,8 @@ class Harness:
 
     def __init__(self, **options: Any) -> None:
         self.clock = MemoryReactorClock()
-        self.events: List[Any] = []
-        self.errors: List[Any] = []
+        self.events: list[Any] = []
+        self.errors: list[Any] = []
         options.setdefault("ping_interval", None)
         options.setdefault("stale_timeout", None)
         options.setdefault("stale_after", 5.0)
@@ -110,9 +110,9 @@ class Harness:
         return Peer(link)
 
     def advance(self, seconds: float, step: float = 0.25) -> None:
-        steps = int(round(seconds / step))
+        steps = round(seconds / step)
         for _ in range(steps):
             self.clock.advance(step)
 
-    def signals(self, label: str = "ticker:tBTCUSD") -> List[str]:
+    def signals(self, label: str = "ticker:tBTCUSD") -> list[str]:
         return [e.signal for e in self.events if isinstance(e, StreamHealth) and e.label == label]

@@ -16,7 +16,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from exchange_wss.redis import RedisClient, codec  # noqa: E402
+from exchange_wss.redis import RedisClient, codec
 
 
 def main() -> None:
@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("out")
     parser.add_argument("--die-at", type=int, default=0)
     args = parser.parse_args()
-    out = open(args.out, "a", encoding="utf-8")
+    out = open(args.out, "a", encoding="utf-8")  # noqa: SIM115 - open until the process ends
     seen = [0]
 
     def on_account(event):

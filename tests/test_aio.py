@@ -1,4 +1,5 @@
-"""exchange_wss.aio against the three sandboxes: one user code, six streams, orders, queue policy."""
+"""exchange_wss.aio against the three sandboxes: one user code, six streams, orders, queue
+policy."""
 
 import asyncio
 import threading
@@ -9,8 +10,12 @@ import pytest
 from exchange_wss import aio, models
 from exchange_wss.bitfinex.protocol import Pong
 from exchange_wss.errors import StreamOverflow, SubscriptionError
-from exchange_wss.sandbox import (DEFAULT_BINANCE_KEY, DEFAULT_BINANCE_SECRET, BinanceSandbox,
-                                  BitfinexSandbox)
+from exchange_wss.sandbox import (
+    DEFAULT_BINANCE_KEY,
+    DEFAULT_BINANCE_SECRET,
+    BinanceSandbox,
+    BitfinexSandbox,
+)
 from exchange_wss.sandbox.bitfinex_server import DEFAULT_KEY, DEFAULT_SECRET
 from exchange_wss.sandbox.ftx_server import DEFAULT_FTX_KEY, DEFAULT_FTX_SECRET, FtxSandbox
 

@@ -1,4 +1,5 @@
-"""The bt_api_py streaming guide's examples, written for exchange_wss.aio.Hub, against the sandboxes.
+"""The bt_api_py streaming guide's examples, written for exchange_wss.aio.Hub, against the
+sandboxes.
 
 Each example keeps the guide's shape (venue names like ``"BINANCE___SPOT"``, the
 ``websocket`` option block, ``asyncio.gather``); they stop after a few events
@@ -10,8 +11,12 @@ import asyncio
 import pytest
 
 from exchange_wss import aio, models
-from exchange_wss.sandbox import (DEFAULT_BINANCE_KEY, DEFAULT_BINANCE_SECRET, BinanceSandbox,
-                                  BitfinexSandbox)
+from exchange_wss.sandbox import (
+    DEFAULT_BINANCE_KEY,
+    DEFAULT_BINANCE_SECRET,
+    BinanceSandbox,
+    BitfinexSandbox,
+)
 from exchange_wss.sandbox.bitfinex_server import DEFAULT_KEY, DEFAULT_SECRET
 from exchange_wss.sandbox.ftx_server import DEFAULT_FTX_KEY, DEFAULT_FTX_SECRET, FtxSandbox
 
@@ -104,7 +109,7 @@ def test_multi_exchange_streaming(exchange_kwargs):
                 async for ticker in api.stream_ticker(exchange_name, symbol):
                     seen[exchange_name] = ticker.last_price
                     break
-            except Exception as e:  # noqa: BLE001 - the guide prints and goes on
+            except Exception as e:
                 seen[exchange_name] = e
 
         try:
@@ -165,6 +170,6 @@ def test_user_data_streams(exchange_kwargs):
         finally:
             await api.close()
 
-    placed, statuses, balance = asyncio.run(asyncio.wait_for(main(), 60))
+    _placed, statuses, balance = asyncio.run(asyncio.wait_for(main(), 60))
     assert statuses[0] == models.OrderStatus.NEW and statuses[-1] == models.OrderStatus.CANCELED
     assert isinstance(balance, models.Wallet) and balance.currency in ("USDT", "BTC")

@@ -169,7 +169,7 @@ def test_order_status_error_answer_reaches_the_waiter_as_unknown_order():
 
 # ------------------------------------------------------------------ futures REST
 
-@pytest.mark.parametrize("market,paths", [
+@pytest.mark.parametrize(("market", "paths"), [
     ("usdm", ("/fapi/v3/account", "/fapi/v3/positionRisk", "/fapi/v1/openOrders",
               "/fapi/v1/order")),
     ("coinm", ("/dapi/v1/account", "/dapi/v1/positionRisk", "/dapi/v1/openOrders",

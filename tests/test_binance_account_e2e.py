@@ -5,16 +5,16 @@ per trade on every user-data variant, requests in doubt settled by asking, Ed255
 from __future__ import annotations
 
 import pytest
+from _support import Recorder
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from test_client_e2e import eventually
 
 from exchange_wss import AuthenticationError, BinanceWssClient, models
 from exchange_wss.errors import OrderStateUnknown, RequestNotApplied, RequestNotSent
-from exchange_wss.sandbox import DEFAULT_BINANCE_KEY as KEY, DEFAULT_BINANCE_SECRET as SECRET
+from exchange_wss.sandbox import DEFAULT_BINANCE_KEY as KEY
+from exchange_wss.sandbox import DEFAULT_BINANCE_SECRET as SECRET
 from exchange_wss.sandbox import BinanceSandbox
-
-from _support import Recorder
-from test_client_e2e import eventually
 
 ED_KEY = "sandbox-ed25519-key"
 

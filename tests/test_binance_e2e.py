@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
+from _support import Recorder, eventually
 
 from exchange_wss import BinanceWssClient, LocalProtocolError, OrderRejected, models
-from exchange_wss.sandbox import DEFAULT_BINANCE_KEY, DEFAULT_BINANCE_SECRET, BinanceSandbox
 from exchange_wss.errors import OrderStateUnknown, RequestNotApplied, RequestNotSent
-
-from _support import Recorder, eventually
+from exchange_wss.sandbox import DEFAULT_BINANCE_KEY, DEFAULT_BINANCE_SECRET, BinanceSandbox
 
 
 @pytest.fixture(params=["spot", "usdm"])
@@ -159,7 +160,7 @@ def test_listen_key_keepalives_arrive_on_time(futures_sandbox):
         client.start()
         times = eventually(lambda: (lambda t: t if len(t) >= 4 else None)(
             futures_sandbox.keepalives(DEFAULT_BINANCE_KEY)))
-        gaps = [b - a for a, b in zip(times, times[1:])]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
         # Never early (a second keepalive chain would show as tiny gaps); late
         # only by scheduling delay on a loaded machine.
         assert all(0.25 <= g <= 3.0 for g in gaps), gaps
@@ -251,7 +252,8 @@ def run_through_cuts(max_connection_age, seconds=5.0):
 
 
 def test_rotation_before_the_cut_loses_and_duplicates_nothing():
-    """Rotating before the server's age cut: no disconnect, no trade or order event twice or lost."""
+    """Rotating before the server's age cut: no disconnect, no trade or order event twice or
+    lost."""
     states, trade_ids, news, placed, failed = run_through_cuts(max_connection_age=1.0)
     assert "disconnected" not in states and states.count("rotated") >= 4
     assert "rotation_unverified" not in states, "a stream did not join within the overlap"

@@ -17,8 +17,13 @@ from exchange_wss import models
 from exchange_wss._session import Unexpected
 from exchange_wss.binance import protocol as p
 from exchange_wss.binance.protocol import BinanceSession, DepthSync
-from exchange_wss.errors import (AuthenticationError, ExchangeError, LocalProtocolError,
-                                 OrderRejected, RemoteProtocolError)
+from exchange_wss.errors import (
+    AuthenticationError,
+    ExchangeError,
+    LocalProtocolError,
+    OrderRejected,
+    RemoteProtocolError,
+)
 from exchange_wss.orderbook import OrderBook
 
 BN = pathlib.Path(__file__).parent / "fixtures" / "binance"
@@ -428,7 +433,7 @@ def test_events_without_model_become_user_events(event):
     assert one(user) == models.UserEvent(event["e"], event["E"], event)
 
 
-@pytest.mark.parametrize("frame, mts", [(LISTEN_KEY_EXPIRED_INT, 1699596037418),
+@pytest.mark.parametrize(("frame", "mts"), [(LISTEN_KEY_EXPIRED_INT, 1699596037418),
                                         (LISTEN_KEY_EXPIRED_STR, 1736996475556)])
 def test_listen_key_expired_is_a_control_event(frame, mts):
     """listenKeyExpired (E as int or, per the futures docs, as a string) -> ListenKeyExpired."""
@@ -906,7 +911,7 @@ def test_signature_payload_matches_docs():
         "&type=LIMIT")
 
 
-@pytest.mark.parametrize("extra, symbol, side, qty, price, rw, expected", [
+@pytest.mark.parametrize(("extra", "symbol", "side", "qty", "price", "rw", "expected"), [
     ({}, "BTCUSDT", "SELL", "0.01000000", "52000.00", 100,
      "aa1b5712c094bc4e57c05a1a5c1fd8d88dcd628338ea863fec7b88e59fe2db24"),
     ({"newOrderRespType": "ACK"}, "BTCUSDT", "SELL", "0.01000000", "52000.00", 100,
@@ -1057,7 +1062,7 @@ def test_order_from_futures_result_and_garbage():
 
 # ------------------------------------------------------------- stream names, URLs, limits
 
-@pytest.mark.parametrize("args, kwargs, name", [
+@pytest.mark.parametrize(("args", "kwargs", "name"), [
     (("trade", "BTCUSDT"), {}, "btcusdt@trade"),
     (("aggTrade", "BTCUSDT"), {}, "btcusdt@aggTrade"),
     (("kline", "BTCUSDT"), {"interval": "1s"}, "btcusdt@kline_1s"),
@@ -1077,7 +1082,7 @@ def test_stream_names(args, kwargs, name):
     assert p.stream_name(*args, **kwargs) == name
 
 
-@pytest.mark.parametrize("args, kwargs", [
+@pytest.mark.parametrize(("args", "kwargs"), [
     (("candles", "BTCUSDT"), {}),
     (("trade", "BTC USDT"), {}),
     (("trade", "btc@usdt"), {}),
@@ -1188,8 +1193,8 @@ json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-2 ** 63, 2 ** 63) | st.floats(allow_nan=False)
     | st.text(max_size=8) | st.sampled_from(["BUY", "SELL", "TRADE", "1.5", "0", "-1", "abc"]),
     lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.sampled_from(list("eEsSqpPcCxXilLzZnNtTmuUbBaAkfgoOdvhwr") +
-                                      ["pu", "ap", "id", "result", "error", "status", "code",
+    | st.dictionaries(st.sampled_from([*"eEsSqpPcCxXilLzZnNtTmuUbBaAkfgoOdvhwr",
+                                       "pu", "ap", "id", "result", "error", "status", "code",
                                        "msg", "stream", "data", "event", "subscriptionId",
                                        "listenKey", "lastUpdateId", "bids", "asks", "wb",
                                        "cw", "pa", "ep", "up"]), children, max_size=6),

@@ -123,7 +123,7 @@ def test_options_that_do_not_belong_to_a_kind_are_refused():
                       contract_type="perpetual")
 
 
-@pytest.mark.parametrize("kind,market,name", [
+@pytest.mark.parametrize(("kind", "market", "name"), [
     ("ticker", "usdm", "!ticker@arr"), ("ticker", "coinm", "!ticker@arr"),
     ("miniTicker", "spot", "!miniTicker@arr"), ("miniTicker", "coinm", "!miniTicker@arr"),
     ("markPrice", "usdm", "!markPrice@arr"), ("forceOrder", "coinm", "!forceOrder@arr"),
@@ -134,7 +134,7 @@ def test_all_market_stream_names(kind, market, name):
     assert p.all_market_stream_name(kind, market=market) == name
 
 
-@pytest.mark.parametrize("kind,market", [("ticker", "spot"), ("bookTicker", "spot"),
+@pytest.mark.parametrize(("kind", "market"), [("ticker", "spot"), ("bookTicker", "spot"),
                                          ("bookTicker", "margin"), ("markPrice", "coinm"),
                                          ("markPrice", "spot"), ("forceOrder", "spot")])
 def test_all_market_streams_a_market_lacks_are_refused(kind, market):
@@ -151,7 +151,7 @@ def test_all_market_mark_price_one_second():
         p.all_market_stream_name("bookTicker", market="usdm", speed="1s")
 
 
-@pytest.mark.parametrize("stream,route", [
+@pytest.mark.parametrize(("stream", "route"), [
     ("!bookTicker", "public"), ("btcusdt@depth5@100ms", "public"),
     ("!markPrice@arr@1s", "market"), ("btcusdt@markPrice", "market"),
     ("btcusdt@forceOrder", "market"), ("!forceOrder@arr", "market"),
@@ -326,7 +326,7 @@ def test_all_market_events_keep_their_own_symbol():
     assert out[0].symbol is None
 
 
-@pytest.mark.parametrize("kind,market,opts,model", [
+@pytest.mark.parametrize(("kind", "market", "opts", "model"), [
     ("markPrice", "usdm", {"speed": "1s"}, models.MarkPrice),
     ("forceOrder", "usdm", {}, models.LiquidationOrder),
     ("miniTicker", "spot", {}, models.MiniTicker),
@@ -345,7 +345,7 @@ def test_built_names_route_to_their_parser(kind, market, opts, model):
     assert control == [] and isinstance(out[0], model)
 
 
-@pytest.mark.parametrize("kind,market,model", [
+@pytest.mark.parametrize(("kind", "market", "model"), [
     ("ticker", "usdm", models.Ticker), ("miniTicker", "spot", models.MiniTicker),
     ("markPrice", "usdm", models.MarkPrice), ("forceOrder", "usdm", models.LiquidationOrder),
     ("bookTicker", "usdm", models.BookTicker),

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exchange_wss import models
+from exchange_wss._subscriptions import Subscription
 from exchange_wss.bitfinex import protocol as p
 from exchange_wss.bitfinex.protocol import BitfinexSession, ChannelSpec
-from exchange_wss._subscriptions import Subscription
 from exchange_wss.bitfinex.utils import auth_signature
 from exchange_wss.errors import LocalProtocolError
 from exchange_wss.orderbook import OrderBook
@@ -141,7 +141,8 @@ def test_status_spec_request():
     lambda: ChannelSpec.ticker(""),
 ])
 def test_spec_validation_errors(make):
-    """Bad precision, frequency, length, timeframe, status key or symbol raise LocalProtocolError."""
+    """Bad precision, frequency, length, timeframe, status key or symbol raise
+    LocalProtocolError."""
     with pytest.raises(LocalProtocolError):
         make()
 
@@ -203,7 +204,7 @@ def test_new_order_frame_exact_bytes():
         b'"amount":"-0.001","price":"10100.5"}]')
 
 
-@pytest.mark.parametrize("value, text", [
+@pytest.mark.parametrize(("value", "text"), [
     (0.1, "0.1"), (1e-7, "0.0000001"), (2.5e20, "250000000000000000000"), (12, "12"),
     (Decimal("1.50"), "1.50"), (Decimal("1E+3"), "1000"), ("-0.00001", "-0.00001"),
     (" 3.25 ", "3.25"), ("1e-8", "0.00000001"),
@@ -740,7 +741,7 @@ def test_heartbeats_never_delivered():
     h.session.expect_auth(out0.append)
     before = len(h.control)
     h.feed(*[[c, "hb"] for c in range(7)], [3, "hb", 3603, 1569715249702], [99, "hb"])
-    assert all(o == [] for o in outs + [out0])
+    assert all(o == [] for o in [*outs, out0])
     assert len(h.control) == before
 
 

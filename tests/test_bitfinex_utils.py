@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import threading
 import time
 import uuid
@@ -12,7 +13,12 @@ import pytest
 
 from exchange_wss import utils as public_utils
 from exchange_wss.bitfinex.utils import (
-    MAX_NONCE, CidGenerator, NonceGenerator, auth_signature, cid_to_date, create_cid,
+    MAX_NONCE,
+    CidGenerator,
+    NonceGenerator,
+    auth_signature,
+    cid_to_date,
+    create_cid,
     order_symbol,
 )
 from exchange_wss.errors import LocalProtocolError
@@ -25,7 +31,7 @@ def fresh_key():
 
 # ------------------------------------------------------------------------ symbols
 
-@pytest.mark.parametrize("given_symbol, expected", [
+@pytest.mark.parametrize(("given_symbol", "expected"), [
     ("BTCUSD", "tBTCUSD"), ("btcusd", "tBTCUSD"), ("tBTCUSD", "tBTCUSD"), ("fUSD", "fUSD"),
     ("tBTCF0:USTF0", "tBTCF0:USTF0"), ("BTCF0:USTF0", "tBTCF0:USTF0"),
     ("TESTBTC:TESTUSD", "tTESTBTC:TESTUSD"),
@@ -97,7 +103,7 @@ def test_cids_unique_and_increasing_across_threads():
 def test_module_create_cid_strictly_increasing():
     """The module-level create_cid never repeats, even when called in a tight loop."""
     cids = [create_cid() for _ in range(5000)]
-    assert all(b > a for a, b in zip(cids, cids[1:]))
+    assert all(b > a for a, b in itertools.pairwise(cids))
 
 
 def test_cid_to_date_is_utc():

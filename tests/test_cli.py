@@ -65,6 +65,7 @@ def test_demo_fails_at_once_when_the_symbol_is_refused(monkeypatch, capsys):
     """A symbol the exchange refuses fails the demo with the exchange's own reason, before
     the duration is over."""
     import time
+
     from exchange_wss.cli import demo_venues
     monkeypatch.setattr(demo_venues, "DEMO_SYMBOL", "tNOSUCHPAIR")
     started = time.monotonic()
@@ -137,7 +138,7 @@ def test_binance_demo_follows_the_orders_on_user_data(binance_demo_run):
     assert re.search(r"fill: order \d+ \+0\.01 @ ", out), out
 
 
-@pytest.mark.parametrize("argv, message", [
+@pytest.mark.parametrize(("argv", "message"), [
     (["demo", "--market", "usdm"], "--market applies to --exchange binance only"),
     (["demo", "--exchange", "binance", "--live"], "--live is available for --exchange bitfinex"),
     (["demo", "--exchange", "kraken"], "invalid choice: 'kraken'"),
@@ -178,7 +179,7 @@ def test_version_prints_the_package_version():
     assert result.stdout.strip() == f"exchange-wss {exchange_wss.__version__}"
 
 
-@pytest.mark.parametrize("argv, choices", [
+@pytest.mark.parametrize(("argv", "choices"), [
     ([], "{sandbox,watch,health,demo,record,replay,relay}"),
     (["demo"], "--exchange {bitfinex,binance,ftx}"),
     (["demo"], "--market {spot,usdm}"),
@@ -300,7 +301,7 @@ def test_watch_names_a_refused_stream_when_no_data_came():
         result.stderr), result.stderr
 
 
-@pytest.mark.parametrize("venue, channels, symbol, market", [
+@pytest.mark.parametrize(("venue", "channels", "symbol", "market"), [
     ("bitfinex", "ticker,book,trades,candles", "tBTCUSD", None),
     ("binance", "ticker,book,trades", "BTCUSDT", "usdm"),
     ("binance", "ticker,book,trades", "BTCUSD_PERP", "coinm"),
@@ -329,7 +330,7 @@ class _Sandbox:
         self.proc = subprocess.Popen([sys.executable, "-m", "exchange_wss", "sandbox", *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                      env=_env(), cwd=ROOT)
-        self.lines: "queue.Queue[str]" = queue.Queue()
+        self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -488,7 +489,7 @@ def test_sandbox_console_help_lists_every_fault_method():
     assert re.search(r"server_shutdown .*\[binance\]\n", text)
 
 
-@pytest.mark.parametrize("venue, symbol", [("ftx", "BTC-PERP"), ("bitfinex", "tBTCUSD")])
+@pytest.mark.parametrize(("venue", "symbol"), [("ftx", "BTC-PERP"), ("bitfinex", "tBTCUSD")])
 def test_watch_without_sandbox_connects_to_the_url_given(venue, symbol):
     """Without --sandbox, `watch` is the live path: it connects where --url says (here a
     sandbox this test runs, standing in for a live venue) and streams from it."""

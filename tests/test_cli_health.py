@@ -126,7 +126,7 @@ def test_a_connection_not_opened_yet_shows_as_connecting():
 
 def test_a_paused_platform_shows_on_its_connection():
     """Bitfinex's maintenance (paused) overlays the client's open connection until resumed."""
-    h, _peer, tracker = bound()
+    _h, _peer, tracker = bound()
     tracker.on_event(ConnectionState("paused", "public-0", "maintenance (20060)"))
     assert tracker.connections()[0].state == "paused"
     tracker.on_event(ConnectionState("resumed", "public-0"))

@@ -44,7 +44,7 @@ def terminal():
         term.close()
 
 
-@pytest.mark.parametrize("cols, rows", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+@pytest.mark.parametrize(("cols", "rows"), [(80, 24), (160, 48)], ids=["80x24", "160x48"])
 def test_health_screen_shows_every_stream_and_connection(terminal, cols, rows):
     """`health bitfinex ticker,book,trades tBTCUSD tETHUSD --sandbox`: a row per stream,
     live with its age, rate and connection; the connection up with its ping round trip;

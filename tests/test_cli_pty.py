@@ -8,8 +8,8 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, List
 
 import pytest
 
@@ -26,7 +26,7 @@ LEVEL = re.compile(r"(\d+(?:\.\d+)?) │ (\d+(?:\.\d+)?)")
 class Terminal:
     """A command in a pseudo-terminal of a given size, its screen kept by pyte."""
 
-    def __init__(self, argv: List[str], cols: int, rows: int, code: str = "") -> None:
+    def __init__(self, argv: list[str], cols: int, rows: int, code: str = "") -> None:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TERM": "xterm-256color",
                "PYTHONPATH": str(ROOT), "LANG": "C.UTF-8"}
         self.screen = pyte.Screen(cols, rows)
@@ -84,7 +84,7 @@ class Terminal:
 def terminal():
     opened = []
 
-    def open_terminal(argv: List[str], cols: int, rows: int, code: str = "") -> Terminal:
+    def open_terminal(argv: list[str], cols: int, rows: int, code: str = "") -> Terminal:
         opened.append(Terminal(argv, cols, rows, code))
         return opened[-1]
 
@@ -100,7 +100,7 @@ def _watch_ready(text: str) -> bool:
             and re.search(r"tBTCUSD live age", text) is not None)
 
 
-@pytest.mark.parametrize("cols, rows, levels", [(80, 24, 10), (160, 48, 25)],
+@pytest.mark.parametrize(("cols", "rows", "levels"), [(80, 24, 10), (160, 48, 25)],
                          ids=["80x24", "160x48"])
 def test_watch_screen_shows_the_market_whole(terminal, cols, rows, levels):
     """`watch bitfinex ticker,book,trades tBTCUSD --sandbox` at 80x24 and 160x48: the screen
@@ -142,7 +142,7 @@ def test_watch_exits_cleanly_on_ctrl_c(terminal):
     assert term.raw.rstrip().endswith(b"\x1b[?1049l") or b"\x1b[?1049l" in term.raw[-200:]
 
 
-@pytest.mark.parametrize("argv, symbol", [
+@pytest.mark.parametrize(("argv", "symbol"), [
     (["watch", "binance", "ticker,book,trades", "BTCUSDT", "--sandbox", "--market", "usdm"],
      "BTCUSDT"),
     (["watch", "ftx", "ticker,book,trades", "BTC-PERP", "--sandbox"], "BTC-PERP"),
@@ -170,7 +170,10 @@ def test_demo_at_80x24_shows_every_panel_with_its_age(terminal):
         assert re.search(title, first), (title, first)
     assert "CANCELED" in first and re.search(r"\+0\.01 @ \d{5}", first)
     assert not re.search(r"\d…|…\d", first), first
-    log = lambda t: [line for line in t.splitlines() if re.search(r"│ \[\s*\d+\.\ds\]", line)]
+
+    def log(t):
+        return [line for line in t.splitlines() if re.search(r"│ \[\s*\d+\.\ds\]", line)]
+
     later = term.wait_screen(lambda t: log(t) and log(t)[-1] != log(first)[-1])
     assert log(later) != log(first), "the event log kept moving"
     assert term.finish() == 0

@@ -69,7 +69,7 @@ def _render(renderable, width: int, height: int) -> list:
 
 
 # -- fmt --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("values, expected", [
+@pytest.mark.parametrize(("values", "expected"), [
     ([60046.0, 60047.5], ["60046.0", "60047.5"]),
     ([6.5e-07, 6.51e-07], ["0.000000650", "0.000000651"]),
     ([0.1, 0.25], ["0.10", "0.25"]),
@@ -85,7 +85,7 @@ def test_column_rounds_only_past_its_limit():
     assert fmt.column([0.123456789, 2.0], fmt.MAX_SIZE_DECIMALS) == ["0.1235", "2.0000"]
 
 
-@pytest.mark.parametrize("seconds, text", [
+@pytest.mark.parametrize(("seconds", "text"), [
     (None, "-"), (0.24, "0.2s"), (12.4, "12s"), (185, "3m05s"), (7800, "2h10m")])
 def test_age_is_short(seconds, text):
     """Ages read at a glance: tenths under 10 s, then seconds, minutes, hours."""
@@ -189,8 +189,8 @@ def test_streams_panel_drops_columns_rather_than_cutting_numbers():
     assert re.search(r"book tBTCUSD\s+live\s+\d+\.\ds", text), text
 
 
-# -- the screen ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("width, height", [(80, 24), (160, 48), (100, 30), (120, 40), (80, 60)])
+# -- the screen ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("width", "height"), [(80, 24), (160, 48), (100, 30), (120, 40), (80, 60)])
 @pytest.mark.parametrize("demo", [False, True], ids=["watch", "demo"])
 def test_screen_fills_the_terminal_exactly(width, height, demo):
     """The screen is exactly the terminal's height, no line wider than it."""
@@ -200,7 +200,7 @@ def test_screen_fills_the_terminal_exactly(width, height, demo):
     assert all(len(line) <= width for line in lines)
 
 
-@pytest.mark.parametrize("width, height, levels", [(80, 24, 10), (160, 48, 25)])
+@pytest.mark.parametrize(("width", "height", "levels"), [(80, 24, 10), (160, 48, 25)])
 def test_screen_shows_bid_ask_spread_and_levels(width, height, levels):
     """At 80x24 and 160x48 the screen shows bid, ask, spread, mid and the book levels it has
     room for, and no cut number."""

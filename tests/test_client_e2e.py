@@ -10,14 +10,20 @@ import threading
 import time
 
 import pytest
+from _support import Recorder, eventually
 
-from exchange_wss import (ClientStopped, ExchangePaused, LocalProtocolError, OrderRejected,
-                          WssClient, models, utils)
+from exchange_wss import (
+    ClientStopped,
+    ExchangePaused,
+    LocalProtocolError,
+    OrderRejected,
+    WssClient,
+    models,
+    utils,
+)
 from exchange_wss._facade import CallbackError
 from exchange_wss.errors import AuthenticationError, ChecksumMismatch, RequestNotSent
 from exchange_wss.sandbox import DEFAULT_KEY, DEFAULT_SECRET, BitfinexSandbox
-
-from _support import Recorder, eventually
 
 
 @pytest.fixture

@@ -2,8 +2,9 @@
 the real bitfinex-v2 package works against the sandbox.
 
 Each example runs in a process of its own, as a script would: the seed's text,
-verbatim (one whitespace repair, see ``_runnable``), after a preamble that defines what the docs leave to the reader
-(``key``, ``secret``, ``WssClient``, and ``datetime`` which the cancel example
+verbatim (one whitespace repair, see ``_runnable``), after a preamble that defines what
+the docs leave to the reader (``key``, ``secret``, ``WssClient``, and ``datetime`` which
+the cancel example
 uses unimported); the endpoint comes from ``$EXCHANGE_WSS_BITFINEX_URL``.
 """
 
@@ -120,7 +121,8 @@ class Script:
                              "\n".join(self.lines[-30:]))
 
     def interrupt(self, timeout: float = 20.0) -> int:
-        assert self.proc.poll() is None, "the script ended before Ctrl-C: start() kept nothing alive"
+        assert self.proc.poll() is None, \
+            "the script ended before Ctrl-C: start() kept nothing alive"
         self.proc.send_signal(signal.SIGINT)
         return self.proc.wait(timeout)
 
@@ -208,7 +210,8 @@ def check_request(name, got, sandbox):
 
 
 def test_the_quickstart_streams_candles_and_places_a_margin_order(sandbox, tmp_path):
-    """The documented quickstart: candles print, and 5 s later its LIMIT (margin) order is accepted."""
+    """The documented quickstart: candles print, and 5 s later its LIMIT (margin) order is
+    accepted."""
     code = PREAMBLE + (FIXTURES / "quickstart.py").read_text()
     script = Script(code, sandbox, tmp_path)
     try:
@@ -298,7 +301,7 @@ def test_seed_timeframes_and_string_ids_are_accepted():
     """7D (today's 1W) and ids as decimal text pass; an unknown timeframe is a ValueError."""
     client = bitfinex_v2.WssClient("k", "s")
     assert str(client.subscribe_to_candles("BTCUSD", "7D", print)) == "candles:trade:1W:tBTCUSD"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="timeframe must be any of"):
         client.subscribe_to_candles("BTCUSD", "2h", print)
     op = client.new_order_op("LIMIT", "BTCUSD", "0.1", "1000")
     assert op[0] == "on" and op["cid"] == op[1]["cid"]

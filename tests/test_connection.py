@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from _support import Recorder, ScriptedServer
 from twisted.internet import defer
 from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.testing import MemoryReactorClock, StringTransport
@@ -10,8 +11,6 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from exchange_wss import _reactor
 from exchange_wss.connection import ConnectionOptions, ReconnectPolicy, WebSocketConnection
 from exchange_wss.errors import LocalProtocolError
-
-from _support import Recorder, ScriptedServer
 
 
 class Listener:
@@ -92,7 +91,7 @@ def test_refused_connects_are_retried_with_growing_delays():
     conn, endpoint, _ = refusing_connection(clock, reconnect_delay=1.0, max_reconnect_delay=8.0)
     conn.start()
     clock.pump([0.5] * 60)
-    gaps = [b - a for a, b in zip(endpoint.attempts, endpoint.attempts[1:])]
+    gaps = [b - a for a, b in zip(endpoint.attempts, endpoint.attempts[1:], strict=False)]
     assert gaps[:5] == [1.0, 2.0, 4.0, 8.0, 8.0]
 
 
@@ -145,7 +144,7 @@ def open_connection(clock, stale_timeout):
 def test_watchdog_drops_a_silent_connection():
     """No frame at all for stale_timeout seconds aborts the connection."""
     clock = MemoryReactorClock()
-    conn, proto = open_connection(clock, stale_timeout=30.0)
+    _conn, proto = open_connection(clock, stale_timeout=30.0)
     clock.pump([1.0] * 29)
     assert not proto.aborted
     clock.pump([1.0] * 3)

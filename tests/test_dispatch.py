@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 
-from exchange_wss._dispatch import CallbackWorker
-
 from _support import Recorder
+
+from exchange_wss._dispatch import CallbackWorker
 
 
 def blocked_worker(maxsize):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import re
 import struct
 
@@ -120,8 +121,8 @@ def client_frames(data: bytes) -> list:
 def outcome(stream: bytes, cuts, fast_path: bool):
     """Feed ``stream`` in reads split at ``cuts``, then lose the TCP connection."""
     conn, proto, transport, listener = open_connection(fast_path)
-    bounds = [0, *sorted(set(c for c in cuts if 0 < c < len(stream))), len(stream)]
-    for a, b in zip(bounds, bounds[1:]):
+    bounds = [0, *sorted({c for c in cuts if 0 < c < len(stream)}), len(stream)]
+    for a, b in itertools.pairwise(bounds):
         proto.dataReceived(stream[a:b])
     proto.connectionLost(Failure(ConnectionDone()))
     stats = proto.trafficStats

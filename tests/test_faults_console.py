@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Optional
 
 import pytest
 
@@ -24,11 +23,11 @@ class Recorder:
         self.calls.append(("drop_connections",))
         return 2
 
-    def stall(self, seconds: Optional[float] = None) -> None:
+    def stall(self, seconds: float | None = None) -> None:
         """Send nothing until resume."""
         self.calls.append(("stall", seconds))
 
-    def send_info(self, code: int, msg: Optional[str] = None) -> None:
+    def send_info(self, code: int, msg: str | None = None) -> None:
         """Send an info event."""
         self.calls.append(("send_info", code, msg))
 
@@ -53,7 +52,7 @@ def test_usage_comes_from_the_signature():
     assert commands["drop_connections"].summary.startswith("Abort every open connection")
 
 
-@pytest.mark.parametrize("line, call", [
+@pytest.mark.parametrize(("line", "call"), [
     ("drop_connections", ("drop_connections",)),
     ("drop-connections", ("drop_connections",)),
     ("DROP_CONNECTIONS", ("drop_connections",)),
@@ -77,7 +76,7 @@ def test_the_reply_names_the_call_and_its_result():
     assert apply_fault_command(Recorder(), "stall 1.5") == "stall(1.5): done"
 
 
-@pytest.mark.parametrize("line, message", [
+@pytest.mark.parametrize(("line", "message"), [
     ("stall soon", "seconds must be a number, not 'soon'"),
     ("send_info", "usage: send_info code [msg]"),
     ("send_info 1 2 3", "usage: send_info code [msg]"),
@@ -105,7 +104,7 @@ def test_with_several_sandboxes_a_command_goes_to_each_that_has_it():
 def test_a_bad_argument_injects_nothing_on_any_sandbox():
     """Arguments are checked for every sandbox before any fault runs."""
     a, b = Recorder(), Recorder()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must be an integer"):
         apply_fault_command({"bitfinex": a, "ftx": b}, "send_info twenty")
     assert a.calls == b.calls == []
 
@@ -119,7 +118,7 @@ def test_help_lists_commands_and_where_they_exist():
     assert "help" in text and "Prefix a command with bitfinex or binance" in text
 
 
-# -- the shared base, on real sandboxes -------------------------------------------------------------
+# -- the shared base, on real sandboxes ------------------------------------------------------------
 def _shared_faults(exchange: str, sandbox):
     """A fault injector made only of the shared classes, bound to a real sandbox."""
     from exchange_wss.sandbox._faults_base import ChecksumFaults, FaultsBase, HandshakeFaults
@@ -173,6 +172,10 @@ def test_shared_drop_and_malformed_frame_work_on_every_sandbox(sandbox_and_url):
                 break
             frames.append(frame)
         assert faults.drop_connections() == 1
-        with pytest.raises(ConnectionClosed):
+
+        def read_until_closed():
             while True:
                 ws.recv(timeout=10)
+
+        with pytest.raises(ConnectionClosed):
+            read_until_closed()

@@ -1,13 +1,13 @@
-"""Every fault a connection meets, injected by the sandbox: the client recovers and loses nothing."""
+"""Every fault a connection meets, injected by the sandbox: the client recovers and loses
+nothing."""
 
 from __future__ import annotations
 
 import pytest
+from _support import Recorder, eventually
 
 from exchange_wss import OrderStateUnknown, RemoteProtocolError, SequenceGap, WssClient, models
 from exchange_wss.sandbox import DEFAULT_KEY, DEFAULT_SECRET, BitfinexSandbox
-
-from _support import Recorder, eventually
 
 
 @pytest.fixture
@@ -105,7 +105,8 @@ def _best(sandbox, side):
 
 
 def test_order_in_flight_across_a_drop_is_found_in_the_snapshot(sandbox, client):
-    """An order whose answer was lost is resolved from the open orders after re-auth, not re-sent."""
+    """An order whose answer was lost is resolved from the open orders after re-auth, not
+    re-sent."""
     client.authenticate(Recorder())
     client.start()
     client.events.wait_for(lambda e: getattr(e, "state", None) == "authenticated")
@@ -123,7 +124,8 @@ def test_order_in_flight_across_a_drop_is_found_in_the_snapshot(sandbox, client)
 
 
 def test_order_in_flight_that_is_gone_fails_as_unknown(sandbox, client):
-    """An order that filled while the answer was lost fails with OrderStateUnknown, never re-sent."""
+    """An order that filled while the answer was lost fails with OrderStateUnknown, never
+    re-sent."""
     client.authenticate(Recorder())
     client.start()
     client.events.wait_for(lambda e: getattr(e, "state", None) == "authenticated")
@@ -142,6 +144,7 @@ def test_order_in_flight_that_is_gone_fails_as_unknown(sandbox, client):
 def test_giving_up_is_never_silent():
     """With max_reconnect, a server that never answers ends in gave_up and ConnectionLost."""
     import socket
+
     from exchange_wss import ConnectionLost
     with socket.socket() as s:  # a port with nobody listening
         s.bind(("127.0.0.1", 0))

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from _support import Recorder, eventually, is_active
 
 from exchange_wss import FtxWssClient, LocalProtocolError, models
 from exchange_wss.errors import AuthenticationError, ChecksumMismatch
 from exchange_wss.sandbox import DEFAULT_FTX_KEY, DEFAULT_FTX_SECRET, FtxSandbox
-
-from _support import Recorder, is_active, eventually
 
 
 @pytest.fixture

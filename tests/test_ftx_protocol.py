@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exchange_wss import models
+from exchange_wss._subscriptions import Subscription
 from exchange_wss.errors import LocalProtocolError
 from exchange_wss.ftx import protocol as p
-from exchange_wss._subscriptions import Subscription
 from exchange_wss.ftx.protocol import FtxSession
 from exchange_wss.orderbook import OrderBook
 
@@ -124,7 +124,7 @@ def test_ping_and_subscribe_requests():
     assert p.DEFAULT_URL == "wss://ftx.com/ws/" and p.PING_INTERVAL == 15.0
 
 
-@pytest.mark.parametrize("channel, market", [
+@pytest.mark.parametrize(("channel", "market"), [
     ("fills", "BTC-PERP"), ("orders", "x"), ("ticker", None), ("trades", ""),
     ("orderbook", " BTC-PERP"), ("orderbookGrouped", "BTC-PERP"), ("markets", None),
     (None, None), ("orderbook", 5)])

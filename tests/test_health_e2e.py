@@ -5,7 +5,7 @@ report authentication and a ping round trip."""
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List
+from typing import Any
 
 import pytest
 
@@ -19,21 +19,21 @@ FAST = {"reconnect_delay": 0.05, "max_reconnect_delay": 0.5, "stale_after": STAL
 
 
 @pytest.fixture
-def bitfinex_client_options() -> Dict[str, Any]:
+def bitfinex_client_options() -> dict[str, Any]:
     return dict(FAST)
 
 
 @pytest.fixture
-def binance_client_options() -> Dict[str, Any]:
+def binance_client_options() -> dict[str, Any]:
     return dict(FAST)
 
 
 @pytest.fixture
-def ftx_client_options() -> Dict[str, Any]:
+def ftx_client_options() -> dict[str, Any]:
     return dict(FAST)
 
 
-def _signals(recorder: CallbackRecorder, label: str, after: int = 0) -> List[StreamHealth]:
+def _signals(recorder: CallbackRecorder, label: str, after: int = 0) -> list[StreamHealth]:
     return [e for e in recorder.snapshot()[after:]
             if isinstance(e, StreamHealth) and e.label == label]
 
@@ -116,7 +116,7 @@ def test_bitfinex_connections_report_auth_and_ping_round_trips(bitfinex_sandbox)
     try:
         recorder.wait_for(lambda e: getattr(e, "state", None) == "authenticated")
 
-        def measured(health: Dict[str, Any]) -> bool:
+        def measured(health: dict[str, Any]) -> bool:
             return len(health["connections"]) == 2 and all(
                 c["rtt"] is not None for c in health["connections"])
 
@@ -134,7 +134,7 @@ def test_ftx_login_is_ok_once_a_private_channel_is_confirmed(ftx_client):
     """FTX answers a login only when refusing it; a confirmed fills channel proves it took."""
     ftx_client.subscribe_to_fills(lambda e: None)
 
-    def logged_in(health: Dict[str, Any]) -> bool:
+    def logged_in(health: dict[str, Any]) -> bool:
         return any(c["auth"] == "ok" for c in health["connections"])
 
     health = _poll(ftx_client.health, logged_in)
@@ -146,7 +146,7 @@ def test_binance_spot_user_data_subscription_authenticates_the_api_connection(bi
     """The Spot user-data subscription on the WebSocket API shows as its auth."""
     binance_client.subscribe_to_user_data(lambda e: None)
 
-    def subscribed(health: Dict[str, Any]) -> bool:
+    def subscribed(health: dict[str, Any]) -> bool:
         return any(c["name"] == "api" and c["auth"] == "ok" for c in health["connections"])
 
     _poll(binance_client.health, subscribed)

@@ -33,7 +33,7 @@ def test_js_number_text_of_decoded_json_matches_node():
     assert [js_number_text(v) for v in decoded] == NODE_TEXTS
 
 
-@pytest.mark.parametrize("value, text", [
+@pytest.mark.parametrize(("value", "text"), [
     (1920.0, "1920"), (1920, "1920"), (7e-7, "7e-7"), (1.7e-7, "1.7e-7"),
     (0.0000011, "0.0000011"), (0.000001, "0.000001"), (1e21, "1e+21"),
     (123456789012345680000.0, "123456789012345680000"), (-0.5, "-0.5"), (0.0, "0"),

@@ -298,8 +298,8 @@ def naive_price_book(entries):
             levels.pop(price, None)
         else:
             levels[price] = (price, count, amount)
-    bids = sorted((lvl for lvl in levels.values() if lvl[2] > 0), key=lambda l: -l[0])
-    asks = sorted((lvl for lvl in levels.values() if lvl[2] < 0), key=lambda l: l[0])
+    bids = sorted((lvl for lvl in levels.values() if lvl[2] > 0), key=lambda lvl: -lvl[0])
+    asks = sorted((lvl for lvl in levels.values() if lvl[2] < 0), key=lambda lvl: lvl[0])
     return bids, asks
 
 
@@ -381,7 +381,7 @@ def naive_ftx_checksum(entries):
             levels[side].pop(price, None)
         else:
             levels[side][price] = size
-    bids = sorted(levels["bid"].items(), key=lambda l: -l[0])[:100]
+    bids = sorted(levels["bid"].items(), key=lambda lvl: -lvl[0])[:100]
     asks = sorted(levels["ask"].items())[:100]
     parts = []
     for i in range(max(len(bids), len(asks))):

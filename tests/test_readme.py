@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-MAIN_JOB = 'python3 -m venv .venv && .venv/bin/pip install -e ".[cli]" && .venv/bin/exchange-wss demo'
+MAIN_JOB = ('python3 -m venv .venv && .venv/bin/pip install -e ".[cli]" '
+            '&& .venv/bin/exchange-wss demo')
 
 
 def _ci_test_command() -> str:

@@ -13,6 +13,7 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_fast_path import _GUID, Listener, Transport, frame, text
 from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
@@ -23,8 +24,6 @@ from exchange_wss.errors import LocalProtocolError
 from exchange_wss.recording import Recorder, open_recording
 from exchange_wss.recording import format as fmt
 from exchange_wss.recording._hook import RecordingClientProtocol
-
-from test_fast_path import _GUID, Listener, Transport, frame, text
 
 
 def recorded_connection(recorder, fast_path=True):
@@ -95,7 +94,7 @@ def test_a_send_during_a_read_comes_after_what_was_read(tmp_path):
 def test_open_and_close_are_recorded_with_who_closed(tmp_path):
     """The open names the connection and URL; the close has the code and says the client closed."""
     with Recorder(tmp_path) as rec:
-        conn, proto, transport, _l = recorded_connection(rec)
+        conn, proto, _transport, _l = recorded_connection(rec)
         conn._stopping = True
         proto.sendClose(1000)
         proto.dataReceived(frame(8, b"\x03\xe8"))
@@ -213,8 +212,10 @@ def test_a_crash_loses_at_most_the_last_block(tmp_path, codec):
         for i in range(10):
             rec.received(conn, i, i, [b"[%d,%s]" % (i, b"2" * 60)])
     path = rec.files[0]
-    data = open(path, "rb").read()
-    open(path, "wb").write(data[:-20])  # the writer died mid-block
+    with open(path, "rb") as f:
+        data = f.read()
+    with open(path, "wb") as f:
+        f.write(data[:-20])  # the writer died mid-block
     recording = open_recording(tmp_path)
     got = [r.data for r in recording.records() if r.kind == "recv"]
     assert got == [b"[%d,%s]" % (i, b"2" * 60) for i in range(len(got))]

@@ -11,12 +11,11 @@ import os
 import shutil
 import time
 
+from _support import Recorder, eventually
 
 from exchange_wss import FtxWssClient, WssClient, models
 from exchange_wss.errors import ChecksumMismatch
 from exchange_wss.recording import OfflineReplay, ReplayServer, open_recording, write_cryptofeed
-
-from _support import Recorder, eventually
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "cryptofeed")
 
@@ -148,7 +147,8 @@ def test_writer_follows_the_same_rules(tmp_path):
         out = tmp_path / name
         write_cryptofeed(records, str(out), feed)
         for fname in os.listdir(fixture(name)):
-            assert (out / fname).read_text() == open(os.path.join(fixture(name), fname)).read()
+            with open(os.path.join(fixture(name), fname)) as f:
+                assert (out / fname).read_text() == f.read()
 
 
 def test_own_recording_converts_to_cryptofeed_and_back(tmp_path):

@@ -11,26 +11,34 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Dict, List, Tuple
+from collections.abc import Callable
+from typing import Any
 
 import pytest
+from _support import eventually
 
 from exchange_wss import BinanceWssClient, FtxWssClient, WssClient, models
 from exchange_wss.recording import OfflineReplay, ReplayServer, open_recording
-from exchange_wss.sandbox import (DEFAULT_BINANCE_KEY, DEFAULT_BINANCE_SECRET, DEFAULT_FTX_KEY,
-                                  DEFAULT_FTX_SECRET, DEFAULT_KEY, DEFAULT_SECRET,
-                                  BinanceSandbox, BitfinexSandbox, FtxSandbox)
-
-from _support import eventually
+from exchange_wss.sandbox import (
+    DEFAULT_BINANCE_KEY,
+    DEFAULT_BINANCE_SECRET,
+    DEFAULT_FTX_KEY,
+    DEFAULT_FTX_SECRET,
+    DEFAULT_KEY,
+    DEFAULT_SECRET,
+    BinanceSandbox,
+    BitfinexSandbox,
+    FtxSandbox,
+)
 
 
 class Tape:
     """Every event of every subscription, as (label, event), in delivery order."""
 
     def __init__(self) -> None:
-        self.items: List[Tuple[str, Any]] = []
-        self.errors: List[Any] = []
-        self.events: List[Any] = []
+        self.items: list[tuple[str, Any]] = []
+        self.errors: list[Any] = []
+        self.events: list[Any] = []
         self._lock = threading.Lock()
 
     def cb(self, label: str) -> Callable[[Any], None]:
@@ -39,12 +47,12 @@ class Tape:
                 self.items.append((label, event))
         return deliver
 
-    def snapshot(self) -> List[Tuple[str, Any]]:
+    def snapshot(self) -> list[tuple[str, Any]]:
         with self._lock:
             return list(self.items)
 
-    def by_label(self) -> Dict[str, list]:
-        out: Dict[str, list] = {}
+    def by_label(self) -> dict[str, list]:
+        out: dict[str, list] = {}
         for label, event in self.snapshot():
             out.setdefault(label, []).append(event)
         return out
@@ -80,7 +88,7 @@ def ftx_client(url: str, tape: Tape, **kw: Any) -> FtxWssClient:
     return client
 
 
-def binance_client(urls: Tuple[str, str, str], tape: Tape, **kw: Any) -> BinanceWssClient:
+def binance_client(urls: tuple[str, str, str], tape: Tape, **kw: Any) -> BinanceWssClient:
     rest, stream, api = urls
     client = BinanceWssClient(DEFAULT_BINANCE_KEY, DEFAULT_BINANCE_SECRET, rest_url=rest,
                               stream_url=stream, api_url=api, on_error=tape.errors.append,
@@ -92,7 +100,7 @@ def binance_client(urls: Tuple[str, str, str], tape: Tape, **kw: Any) -> Binance
     return client
 
 
-def record_bitfinex(tmp_path) -> Tuple[str, Tape, models.BookSnapshot]:
+def record_bitfinex(tmp_path) -> tuple[str, Tape, models.BookSnapshot]:
     sandbox = BitfinexSandbox(seed=5, tick_interval=0.02).start()
     tape = Tape()
     client = bitfinex_client(sandbox.url, tape, record=str(tmp_path / "rec"))
@@ -108,7 +116,7 @@ def record_bitfinex(tmp_path) -> Tuple[str, Tape, models.BookSnapshot]:
     return str(tmp_path / "rec"), tape, book
 
 
-def record_ftx(tmp_path) -> Tuple[str, Tape, models.BookSnapshot]:
+def record_ftx(tmp_path) -> tuple[str, Tape, models.BookSnapshot]:
     sandbox = FtxSandbox(seed=5, tick_interval=0.02).start()
     tape = Tape()
     client = ftx_client(sandbox.url, tape, record=str(tmp_path / "rec"))
@@ -128,7 +136,7 @@ def record_ftx(tmp_path) -> Tuple[str, Tape, models.BookSnapshot]:
     return str(tmp_path / "rec"), tape, book
 
 
-def record_binance(tmp_path) -> Tuple[str, Tape, models.BookSnapshot]:
+def record_binance(tmp_path) -> tuple[str, Tape, models.BookSnapshot]:
     sandbox = BinanceSandbox(market="spot", seed=5, tick_interval=0.02).start()
     tape = Tape()
     client = binance_client((sandbox.rest_url, sandbox.stream_url, sandbox.api_url), tape,
@@ -160,7 +168,7 @@ def recorded(request, tmp_path_factory):
     return venue, path, tape, book
 
 
-def replay_through_server(venue: str, path: str, expected: Tape) -> Tuple[Tape, Any]:
+def replay_through_server(venue: str, path: str, expected: Tape) -> tuple[Tape, Any]:
     server = ReplayServer(open_recording(path)).start()
     tape = Tape()
     if venue == "bitfinex":
@@ -196,7 +204,7 @@ def test_recording_holds_every_connection(recorded):
     venue, path, _tape, _book = recorded
     rec = open_recording(path)
     assert rec.venue == venue
-    kinds: Dict[int, set] = {}
+    kinds: dict[int, set] = {}
     for record in rec.records():
         kinds.setdefault(record.conn, set()).add(record.kind)
     assert kinds and all({"open", "sent", "recv", "close"} <= k for c, k in kinds.items() if c)
@@ -204,8 +212,8 @@ def test_recording_holds_every_connection(recorded):
 
 def test_offline_replay_gives_the_same_events_in_order(recorded):
     """Offline replay delivers exactly the live events, in the live order, across streams."""
-    venue, path, live, _book = recorded
-    got: List[Tuple[str, Any]] = []
+    _venue, path, live, _book = recorded
+    got: list[tuple[str, Any]] = []
     replay = OfflineReplay(path)
     replay.on(lambda label, event: got.append((label, event)))
     stats = replay.run()

@@ -12,16 +12,15 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, List
+from typing import Any
 
 import pytest
+from _support import eventually
 
 from exchange_wss import WssClient, models
 from exchange_wss.errors import FanOutGap, SinkUnavailable
 from exchange_wss.redis import RedisClient, RedisStreamsSink, Relay, codec
 from exchange_wss.sandbox import DEFAULT_KEY, DEFAULT_SECRET, BitfinexSandbox
-
-from _support import eventually
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BOOK = "book:tBTCUSD:P0"
@@ -31,7 +30,7 @@ class Keys:
     """Account events as their de-duplication keys, in delivery order (thread-safe)."""
 
     def __init__(self) -> None:
-        self.items: List[str] = []
+        self.items: list[str] = []
         self._lock = threading.Lock()
 
     def __call__(self, event: Any) -> None:
@@ -39,7 +38,7 @@ class Keys:
         with self._lock:
             self.items.append(key)
 
-    def snapshot(self) -> List[str]:
+    def snapshot(self) -> list[str]:
         with self._lock:
             return list(self.items)
 
@@ -54,7 +53,7 @@ def sandbox():
 def make_relay(sandbox, url, **options):
     client = WssClient(DEFAULT_KEY, DEFAULT_SECRET, url=sandbox.url, stale_timeout=None,
                        reconnect_delay=0.05)
-    errors: List[Any] = []
+    errors: list[Any] = []
     relay = Relay(client, RedisStreamsSink(url), snapshot_interval=0.2,
                   on_error=errors.append, **options)
     relay.errors = errors
@@ -64,7 +63,7 @@ def make_relay(sandbox, url, **options):
     return relay
 
 
-def published_account_keys(url: str) -> List[str]:
+def published_account_keys(url: str) -> list[str]:
     """Every account entry's key in the stream (duplicates from retried batches included)."""
     import redis
     r = redis.Redis.from_url(url)
@@ -107,7 +106,7 @@ def test_relay_to_two_consumers_survives_redis_and_consumer_deaths(sandbox, redi
     consumers end with the relay's book, every account event reaches each at least
     once and, after de-duplication, once; nothing is dropped."""
     relay = make_relay(sandbox, redis_server.url, buffer_size=1_000_000)
-    gaps: List[Any] = []
+    gaps: list[Any] = []
     keys1 = Keys()
     c1 = RedisClient(redis_server.url, "bitfinex", name="c1", on_error=gaps.append)
     c1.subscribe_to_orderbook("tBTCUSD", "P0", lambda _e: None)
@@ -180,7 +179,7 @@ def test_overflow_while_redis_is_down_is_counted_and_books_resync(sandbox, redis
     """A full buffer drops its oldest entries, counted; the consumer reports the gap and
     its book equals the relay's again after the next snapshot."""
     relay = make_relay(sandbox, redis_server.url, buffer_size=2000)
-    gaps: List[Any] = []
+    gaps: list[Any] = []
     c = RedisClient(redis_server.url, "bitfinex", on_error=gaps.append)
     c.subscribe_to_orderbook("tBTCUSD", "P0", lambda _e: None)
     c.start()
@@ -198,6 +197,6 @@ def test_overflow_while_redis_is_down_is_counted_and_books_resync(sandbox, redis
         eventually(lambda: c.order_book(BOOK) == relay.order_book(BOOK))
     except AssertionError:
         raise AssertionError(f"{c.synced(BOOK)} {gaps} {c.stats} {relay.stats} "
-                             f"{c.order_book(BOOK)} {relay.order_book(BOOK)}")
+                             f"{c.order_book(BOOK)} {relay.order_book(BOOK)}") from None
     c.stop()
     assert relay.stats.dropped > 0 and relay.stats.buffered == 0

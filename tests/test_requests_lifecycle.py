@@ -7,10 +7,8 @@ import threading
 import pytest
 from twisted.internet.task import Clock
 
-from exchange_wss._requests import (IN_DOUBT, QUEUED, SETTLED, WRITTEN, Request,
-                                    RequestRegistry)
-from exchange_wss.errors import (ClientStopped, LocalProtocolError, OrderStateUnknown,
-                                 RequestNotSent)
+from exchange_wss._requests import IN_DOUBT, QUEUED, SETTLED, WRITTEN, Request, RequestRegistry
+from exchange_wss.errors import ClientStopped, LocalProtocolError, OrderStateUnknown, RequestNotSent
 
 
 def make(timeout: float = 10.0):
@@ -129,7 +127,8 @@ def test_the_deadline_of_a_queued_request_fails_it_as_not_sent():
 
 
 def test_the_deadline_of_a_written_request_makes_it_unknown_with_its_key():
-    """A written request unanswered at its deadline fails with OrderStateUnknown carrying the key."""
+    """A written request unanswered at its deadline fails with OrderStateUnknown carrying the
+    key."""
     clock, registry, _ = make(5)
     request = add(registry, "cid-7")
     registry.claim(request)

@@ -81,7 +81,7 @@ def test_any_interleaving_gives_the_stream_once_in_order(old_end, new_start, len
     """Old carries 0..old_end, new carries new_start..length-1 (overlapping), interleaved
     at random but each in order: merged, the whole range 0..max once each, in order."""
     new_start = min(new_start, old_end)  # the two overlap: nothing falls between them
-    old = [("old", "s", k) for k in range(0, old_end + 1)]
+    old = [("old", "s", k) for k in range(old_end + 1)]
     new = [("new", "s", k) for k in range(new_start, max(length, old_end + 1))]
     events = []
     while old or new:
@@ -89,7 +89,7 @@ def test_any_interleaving_gives_the_stream_once_in_order(old_end, new_start, len
         events.append(source.pop(0))
     handover, out = merge(events)
     top = max(length, old_end + 1)
-    assert out.get("s", []) == list(range(0, top))
+    assert out.get("s", []) == list(range(top))
     assert handover.joined("s")
 
 

@@ -18,8 +18,9 @@ from twisted.internet.task import Clock
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from exchange_wss.sandbox import (DEFAULT_BINANCE_KEY as KEY, DEFAULT_BINANCE_SECRET as SECRET,
-                                  BinanceSandbox)
+from exchange_wss.sandbox import DEFAULT_BINANCE_KEY as KEY
+from exchange_wss.sandbox import DEFAULT_BINANCE_SECRET as SECRET
+from exchange_wss.sandbox import BinanceSandbox
 from exchange_wss.sandbox.binance import BinanceServer, RestApi, sign_params
 
 _open: list = []
@@ -79,9 +80,13 @@ def handshake_status(sb, path):
 def closed_code(c, timeout=5.0):
     """Read until the server closes; returns the close code."""
     deadline = time.monotonic() + timeout
-    with pytest.raises(ConnectionClosed) as info:
+
+    def read_until_deadline():
         while time.monotonic() < deadline:
             c.recv(timeout=max(0.01, deadline - time.monotonic()))
+
+    with pytest.raises(ConnectionClosed) as info:
+        read_until_deadline()
     return info.value.rcvd.code if info.value.rcvd else None
 
 
@@ -327,7 +332,7 @@ def test_control_rate_closes_connection(spot):
 
 def test_max_streams_per_connection():
     """A SUBSCRIBE past the per-connection stream limit is refused and changes nothing."""
-    clock, srv = memory_server(market="usdm")
+    _clock, srv = memory_server(market="usdm")
     srv.profile = replace(srv.profile, max_streams=3)
     link = open_memory(srv, "/ws/btcusdt@trade/btcusdt@aggTrade")
     link.session.received(json.dumps({"method": "SUBSCRIBE", "id": 1,
@@ -602,7 +607,7 @@ def test_futures_private_stream_filters_events(usdm):
 
 def test_account_update_tracks_position():
     """ACCOUNT_UPDATE after a futures fill shows the position and the USDT wallet net of fees."""
-    clock, srv = memory_server(market="usdm")
+    _clock, srv = memory_server(market="usdm")
     key = srv.user_data.create_listen_key(KEY)
     link = open_memory(srv, "/private/ws", listenKey=key, events="ACCOUNT_UPDATE")
     ask = srv.engine.best("tBTCUSD")[1]
@@ -613,6 +618,16 @@ def test_account_update_tracks_position():
     assert upd["m"] == "ORDER" and upd["P"][0]["pa"] == "0.01" and upd["P"][0]["ps"] == "BOTH"
     assert Decimal(upd["P"][0]["ep"]) >= ask
     assert Decimal(upd["B"][0]["wb"]) < Decimal("100000") and upd["B"][0]["a"] == "USDT"
+
+
+def test_futures_market_order_with_gtx_fills_as_a_market_order():
+    """timeInForce=GTX on a futures MARKET order is ignored (it has no price to be post-only
+    at), not a crash of the order service."""
+    _clock, srv = memory_server(market="usdm")
+    result, _events = srv.orders.place_order(KEY, {"symbol": "BTCUSDT", "side": "BUY",
+                                                   "type": "MARKET", "timeInForce": "GTX",
+                                                   "quantity": "0.01"})
+    assert result["status"] == "FILLED"
 
 
 def test_coinm_listen_key_stream():
@@ -666,8 +681,8 @@ def test_listen_key_expired_over_loopback():
 
 def test_spot_margin_listen_key_stream():
     """A /sapi/v1/userDataStream key on /ws/<key> gets bare executionReports (E numbers)."""
-    clock, srv = memory_server()
-    status, body = RestApi(srv).handle("POST", "/sapi/v1/userDataStream", {},
+    _clock, srv = memory_server()
+    _status, body = RestApi(srv).handle("POST", "/sapi/v1/userDataStream", {},
                                        {"x-mbx-apikey": KEY})
     link = open_memory(srv, f"/ws/{body['listenKey']}")
     bid = srv.engine.best("tBTCUSD")[0]
@@ -793,7 +808,7 @@ def test_malformed_frame(fresh_spot):
     """malformed_frame sends one text frame that is not JSON."""
     c = ws(fresh_spot.stream_url + "/ws")
     fresh_spot.faults.malformed_frame()
-    with pytest.raises(ValueError):
+    with pytest.raises(json.JSONDecodeError):
         json.loads(c.recv(timeout=5))
 
 
@@ -829,7 +844,8 @@ def test_one_port_serves_rest_and_websocket(spot):
 
 
 def test_lose_next_request_neither_places_nor_answers(fresh_spot):
-    """lose_next_request(): the next order.place is not carried out nor answered; the one after is."""
+    """lose_next_request(): the next order.place is not carried out nor answered; the one after
+    is."""
     api = Api(fresh_spot)
     fresh_spot.faults.lose_next_request("order.place")
     bid, _ask = best(fresh_spot)

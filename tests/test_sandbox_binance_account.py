@@ -22,8 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from websockets.sync.client import connect
 
-from exchange_wss.sandbox import (DEFAULT_BINANCE_KEY as KEY, DEFAULT_BINANCE_SECRET as SECRET,
-                                  BinanceSandbox)
+from exchange_wss.sandbox import DEFAULT_BINANCE_KEY as KEY
+from exchange_wss.sandbox import DEFAULT_BINANCE_SECRET as SECRET
+from exchange_wss.sandbox import BinanceSandbox
 from exchange_wss.sandbox.binance import ApiError
 
 ED_KEY = "sandbox-ed25519-key"
@@ -399,8 +400,8 @@ def test_order_queries_have_binances_layout_and_the_last_events_time(spot_keys):
                                        timeInForce="GTC", quantity="0.01", price=str(bid - 700),
                                        newClientOrderId="layout-q"))
     new = api.event(lambda m: m.get("event", {}).get("c") == "layout-q")["event"]
-    listed = [o for o in api.call("openOrders.status", api.signed(symbol="BTCUSDT"))["result"]
-              if o["clientOrderId"] == "layout-q"][0]
+    listed = next(o for o in api.call("openOrders.status", api.signed(symbol="BTCUSDT"))["result"]
+                  if o["clientOrderId"] == "layout-q")
     assert set(listed) == set(_documented("openOrders.status"))
     queried = api.call("order.status", api.signed(symbol="BTCUSDT",
                                                   origClientOrderId="layout-q"))["result"]

@@ -22,12 +22,13 @@ import pytest
 pytest.importorskip("binance.websocket.spot.websocket_stream")
 pytest.importorskip("binance.websocket.spot.websocket_api")
 
-from binance.lib.utils import websocket_api_signature  # noqa: E402
-from binance.websocket.spot.websocket_api import SpotWebsocketAPIClient  # noqa: E402
-from binance.websocket.spot.websocket_stream import SpotWebsocketStreamClient  # noqa: E402
+from binance.lib.utils import websocket_api_signature
+from binance.websocket.spot.websocket_api import SpotWebsocketAPIClient
+from binance.websocket.spot.websocket_stream import SpotWebsocketStreamClient
 
-from exchange_wss.sandbox import (DEFAULT_BINANCE_KEY as KEY,  # noqa: E402
-                                  DEFAULT_BINANCE_SECRET as SECRET, BinanceSandbox)
+from exchange_wss.sandbox import DEFAULT_BINANCE_KEY as KEY
+from exchange_wss.sandbox import DEFAULT_BINANCE_SECRET as SECRET
+from exchange_wss.sandbox import BinanceSandbox
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 

@@ -186,7 +186,7 @@ def test_spot_mini_ticker_list_but_no_retired_streams(spot):
     assert data_of(c, "!miniTicker@arr", spot)[0]["e"] == "24hrMiniTicker"
     for rid, name in ((2, "!ticker@arr"), (3, "!bookTicker")):
         c.send(json.dumps({"method": "SUBSCRIBE", "params": [name], "id": rid}))
-        err = wait_for(c, lambda m: m.get("id") == rid)
+        err = wait_for(c, lambda m, rid=rid: m.get("id") == rid)
         assert err["error"]["code"] == 2
 
 

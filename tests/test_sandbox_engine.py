@@ -6,8 +6,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exchange_wss.sandbox.engine import (MatchingEngine, OrderEvent, PairSpec, TradeEvent,
-                                         WalletEvent, round_sig)
+from exchange_wss.sandbox.engine import (
+    MatchingEngine,
+    OrderEvent,
+    PairSpec,
+    TradeEvent,
+    WalletEvent,
+    round_sig,
+)
 
 BTCUSD = PairSpec("tBTCUSD", "BTC", "USD", Decimal("0.0002"))
 ETHUSD = PairSpec("tETHUSD", "ETH", "USD", Decimal("0.004"))
@@ -177,7 +183,8 @@ def test_market_buy_beyond_funds_is_rejected():
     eng.open_account("poor", {"USD": "50"})
     eng.submit("a", "tBTCUSD", "-1", "100")
     res = eng.submit("poor", "tBTCUSD", "1", None, type="EXCHANGE MARKET")
-    assert not res.ok and res.text.startswith("Invalid order: not enough exchange balance for 1 BTCUSD")
+    assert not res.ok and res.text.startswith(
+        "Invalid order: not enough exchange balance for 1 BTCUSD")
 
 
 def test_post_only_that_would_match_is_cancelled():
@@ -228,7 +235,8 @@ def test_stop_result_reports_market_type():
     eng.submit("c", "tBTCUSD", "2", "95")
     stop = eng.submit("a", "tBTCUSD", "-1", "98", type="EXCHANGE STOP")
     res = eng.submit("b", "tBTCUSD", "-0.5", "95")
-    closed = [e.order for e in res.events if isinstance(e, OrderEvent) and e.order.id == stop.order.id]
+    closed = [e.order for e in res.events
+              if isinstance(e, OrderEvent) and e.order.id == stop.order.id]
     assert closed[-1].type == "EXCHANGE MARKET" and closed[-1].type_prev == "EXCHANGE STOP"
     assert closed[-1].status.startswith("EXECUTED @ 95.0(-1.0)")
 
@@ -367,7 +375,8 @@ def test_random_sequences_conserve_funds_and_never_overfill(ops):
             if isinstance(e, TradeEvent) and e.kind == "te":
                 assert (e.id, e.order_id) not in trade_ids, "a fill reported twice"
                 trade_ids.add((e.id, e.order_id))
-                filled[e.order_id] = filled.get(e.order_id, Decimal(0)) + Decimal(repr(e.exec_amount))
+                filled[e.order_id] = (filled.get(e.order_id, Decimal(0))
+                                      + Decimal(repr(e.exec_amount)))
             if isinstance(e, OrderEvent):
                 orig[e.order.id] = Decimal(repr(e.order.amount_orig))
         for o in OWNERS:

@@ -13,7 +13,9 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from exchange_wss.sandbox import DEFAULT_FTX_KEY as KEY, DEFAULT_FTX_SECRET as SECRET, FtxSandbox
+from exchange_wss.sandbox import DEFAULT_FTX_KEY as KEY
+from exchange_wss.sandbox import DEFAULT_FTX_SECRET as SECRET
+from exchange_wss.sandbox import FtxSandbox
 from exchange_wss.sandbox.ftx_server import login_signature
 
 OTHER_KEY, OTHER_SECRET = "other-key", "other-secret"
@@ -229,7 +231,8 @@ def test_order_rests_then_fills(sb):
     assert opened["status"] == "open" and opened["id"] == placed["id"]
     assert (opened["market"], opened["side"], opened["price"], opened["size"]) == \
         ("BTC-PERP", "buy", price, 0.01)
-    assert (opened["filledSize"], opened["remainingSize"], opened["avgFillPrice"]) == (0.0, 0.01, None)
+    assert (opened["filledSize"], opened["remainingSize"],
+            opened["avgFillPrice"]) == (0.0, 0.01, None)
     assert sb.orders_received(KEY)[0]["clientId"] == "my-1"
 
     # Another account sweeps the whole bid level (ours is last in time priority).
@@ -237,7 +240,7 @@ def test_order_rests_then_fills(sb):
     sb.place_order(OTHER_KEY, "BTC-PERP", "sell", None, round(level, 8), type="market")
     closed, before = wait_for(c, lambda m: m["channel"] == "orders"
                               and m["data"]["status"] == "closed")
-    frames = before + [closed]
+    frames = [*before, closed]
     try:
         fill = next(m for m in frames if m["channel"] == "fills")
     except StopIteration:
@@ -280,9 +283,9 @@ def test_cancel_order_closes_unfilled(sb):
 
 def test_refused_order_raises_and_is_recorded(sb):
     """An order the engine refuses raises ValueError; orders_received still lists it."""
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not enough exchange balance"):
         sb.place_order(KEY, "BTC/USD", "buy", 50000, 1000)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="No such market"):
         sb.place_order(KEY, "NOPE/USD", "buy", 1, 1)
     assert [o["market"] for o in sb.orders_received(KEY)] == ["BTC/USD", "NOPE/USD"]
 
@@ -385,7 +388,8 @@ def test_fault_drop_connections(sb):
 
 
 def test_fault_send_info_20001(sb):
-    """send_info(20001) sends {"type":"info","code":20001,"msg":"Server restarting, please reconnect"}."""
+    """send_info(20001) sends {"type":"info","code":20001,"msg":"Server restarting, please
+    reconnect"}."""
     c = ws(sb)
     send(c, {"op": "ping"})
     recv(c)

@@ -46,7 +46,8 @@ def sandbox():
 
 
 def test_official_client_trades_on_the_sandbox(offline, sandbox):
-    """bfxapi authenticates, gets ticker, book and checksums, places an order, sees it, cancels it."""
+    """bfxapi authenticates, gets ticker, book and checksums, places an order, sees it, cancels
+    it."""
     from bfxapi import Client
 
     got: dict = {}

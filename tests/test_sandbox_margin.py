@@ -21,7 +21,8 @@ def positions(res):
 
 
 def test_a_margin_limit_order_rests_and_reserves_collateral_not_exchange_funds():
-    """A resting margin buy holds notional / leverage of the margin wallet; exchange wallets untouched."""
+    """A resting margin buy holds notional / leverage of the margin wallet; exchange wallets
+    untouched."""
     eng = make_engine()
     res = eng.submit("trader", "tBTCUSD", "0.1", "10000", type="LIMIT")
     assert res.ok and res.order.type == "LIMIT"

@@ -7,8 +7,13 @@ from pathlib import Path
 import pytest
 
 from exchange_wss.numtext import crc32_signed, js_number_text
-from exchange_wss.sandbox.market import (BookMirror, BookView, SimulatedMarket, aggregate_price,
-                                         book_checksum)
+from exchange_wss.sandbox.market import (
+    BookMirror,
+    BookView,
+    SimulatedMarket,
+    aggregate_price,
+    book_checksum,
+)
 from exchange_wss.sandbox.wire import dumps
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bitfinex"
@@ -57,12 +62,13 @@ def test_ticks_move_the_market(market):
     assert market.trades("tBTCUSD", 1) != trades_before
 
 
-@pytest.mark.parametrize("prec,digits", [("P0", 5), ("P1", 4), ("P2", 3), ("P3", 2), ("P4", 1)])
+@pytest.mark.parametrize(("prec", "digits"),
+                         [("P0", 5), ("P1", 4), ("P2", 3), ("P3", 2), ("P4", 1)])
 def test_aggregated_levels_have_the_precisions_significant_digits(market, prec, digits):
     """P0..P4 level prices carry 5..1 significant digits and are never crossed."""
     for sym in ("tBTCUSD", "tETHUSD", "tXRPBTC"):
         view = market.book(sym, prec, 250)
-        for price, count, amount in view.bids + view.asks:
+        for price, count, _amount in view.bids + view.asks:
             d = Decimal(repr(price)).normalize()
             assert len(d.as_tuple().digits) <= digits
             assert count >= 1
@@ -101,7 +107,8 @@ def test_tiny_prices_are_written_in_e_notation(market):
 
 
 def test_funding_book_layout(market):
-    """fUSD P entries are [RATE,PERIOD,COUNT,AMOUNT] with bids negative; R0 [ID,PERIOD,RATE,AMOUNT]."""
+    """fUSD P entries are [RATE,PERIOD,COUNT,AMOUNT] with bids negative; R0
+    [ID,PERIOD,RATE,AMOUNT]."""
     view = market.book("fUSD", "P0", 25)
     assert all(len(e) == 4 and e[3] < 0 for e in view.bids)
     assert all(e[3] > 0 for e in view.asks)
@@ -110,7 +117,8 @@ def test_funding_book_layout(market):
 
 
 def test_ticker_layouts(market):
-    """Trading tickers have 10 fields, funding tickers 16 (two nulls before FRR_AMOUNT_AVAILABLE)."""
+    """Trading tickers have 10 fields, funding tickers 16 (two nulls before
+    FRR_AMOUNT_AVAILABLE)."""
     t = market.ticker("tBTCUSD")
     assert len(t) == 10 and t[0] < t[2]
     f = market.ticker("fUSD")
@@ -232,7 +240,7 @@ def test_mirror_follows_the_market_through_diffs():
 
 # -- wire text -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("value,text", [(0.0000011, "0.0000011"), (7e-7, "7e-7"),
+@pytest.mark.parametrize(("value", "text"), [(0.0000011, "0.0000011"), (7e-7, "7e-7"),
                                         (1920.0, "1920"), (-0.5, "-0.5"), (1e21, "1e+21")])
 def test_numbers_are_written_as_javascript_does(value, text):
     """Frames carry JS number text: no exponent below 1e-6 boundary quirks, no trailing .0."""

@@ -12,11 +12,11 @@ import os
 import random
 import time
 
+from _support import Recorder, eventually
+
 from exchange_wss import OrderStateUnknown, WssClient
 from exchange_wss.errors import RequestNotSent
 from exchange_wss.sandbox import DEFAULT_KEY, DEFAULT_SECRET, BitfinexSandbox
-
-from _support import Recorder, eventually
 
 SOAK_SECONDS = float(os.environ.get("EXCHANGE_WSS_SOAK_SECONDS", "40"))
 

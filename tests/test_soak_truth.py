@@ -12,12 +12,17 @@ import random
 import threading
 import time
 
-from exchange_wss import WssClient
-from exchange_wss.errors import (ExchangeWssError, LocalProtocolError, OrderRejected,
-                                 OrderStateUnknown, RequestNotSent)
-from exchange_wss.sandbox import DEFAULT_KEY, DEFAULT_SECRET, BitfinexSandbox
-
 from _support import Recorder, eventually
+
+from exchange_wss import WssClient
+from exchange_wss.errors import (
+    ExchangeWssError,
+    LocalProtocolError,
+    OrderRejected,
+    OrderStateUnknown,
+    RequestNotSent,
+)
+from exchange_wss.sandbox import DEFAULT_KEY, DEFAULT_SECRET, BitfinexSandbox
 
 SOAK_SECONDS = float(os.environ.get("EXCHANGE_WSS_SOAK_SECONDS", "40"))
 SYMBOLS = ["tBTCUSD", "tETHUSD", "tXRPBTC"]
@@ -104,7 +109,7 @@ def test_lifecycles_tell_the_truth_under_churn_and_faults():
         assert len(received) == len(set(received)), "an order was sent twice"
         cids = set(received)
         placed = [f for f in futures if f.key is not None and isinstance(f.key, int)
-                  and f.key in {p for p in cids}]
+                  and f.key in set(cids)]
         assert placed, "no order reached the exchange"
         for future in futures:
             error = future.exception()

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 from twisted.internet.task import Clock
 
-from exchange_wss._subscriptions import (ACTIVE, FAILED, GONE, REQUESTED, RESYNCING, SENT,
-                                         UNSUBSCRIBING, Subscription, SubscriptionSet)
+from exchange_wss._subscriptions import (
+    ACTIVE,
+    FAILED,
+    GONE,
+    REQUESTED,
+    RESYNCING,
+    SENT,
+    UNSUBSCRIBING,
+    Subscription,
+    SubscriptionSet,
+)
 from exchange_wss.errors import SubscriptionError
 from exchange_wss.orderbook import OrderBook
 
@@ -16,10 +23,10 @@ class FakePort:
     """Records what the set asks of the wire; ``writable``/``bound`` script the answers."""
 
     def __init__(self) -> None:
-        self.sent: List[tuple] = []
-        self.reports: List[Exception] = []
-        self.changes: List[tuple] = []
-        self.reconnects: List[str] = []
+        self.sent: list[tuple] = []
+        self.reports: list[Exception] = []
+        self.changes: list[tuple] = []
+        self.reconnects: list[str] = []
         self.writable = True
         self.bound = set()
 
@@ -27,7 +34,7 @@ class FakePort:
         self.sent.append(("subscribe", sub.label))
         return self.writable
 
-    def send_unsubscribe(self, sub: Subscription) -> Optional[bool]:
+    def send_unsubscribe(self, sub: Subscription) -> bool | None:
         if sub.label not in self.bound:
             return None
         self.sent.append(("unsubscribe", sub.label))
@@ -91,7 +98,7 @@ def test_confirmation_makes_it_active_and_reports_each_change():
 
 def test_listeners_hear_state_changes():
     """add_listener() callbacks get the subscription on every change."""
-    _, port, subs = make()
+    _, _port, subs = make()
     seen = []
     s = sub()
     s.add_listener(lambda x: seen.append(x.state))
@@ -178,7 +185,7 @@ def test_refusals_beyond_the_bound_fail_the_subscription():
 
 def test_a_failed_subscription_is_tried_again_on_a_new_connection():
     """A new connection gives a failed subscription a fresh set of attempts."""
-    clock, port, subs = make(max_attempts=1)
+    _clock, _port, subs = make(max_attempts=1)
     subs.opened()
     s = sub()
     subs.add(s)
@@ -202,7 +209,7 @@ def test_an_unanswered_subscribe_reconnects():
 
 def test_an_unanswered_subscribe_fails_after_the_bound():
     """Unanswered subscribes count as attempts; at the bound the subscription fails."""
-    clock, port, subs = make(answer_timeout=5, max_attempts=2)
+    clock, _port, subs = make(answer_timeout=5, max_attempts=2)
     subs.opened()
     s = sub()
     subs.add(s)
@@ -280,7 +287,8 @@ def test_a_second_resync_while_resyncing_is_ignored():
 
 
 def test_closing_returns_wanted_subscriptions_to_requested():
-    """closed(): wanted ones wait for the next connection, unwanted ones are gone, books unsynced."""
+    """closed(): wanted ones wait for the next connection, unwanted ones are gone, books
+    unsynced."""
     _, port, subs = make()
     subs.opened()
     keep = active(subs, port, sub("keep", book=True))
@@ -303,7 +311,8 @@ def test_a_subscribe_the_connection_refuses_stays_requested():
 
 
 def test_an_unsubscribe_the_connection_refuses_is_gone():
-    """An unsubscribe the closing connection would not take: gone (the server forgets it on close)."""
+    """An unsubscribe the closing connection would not take: gone (the server forgets it on
+    close)."""
     _, port, subs = make()
     subs.opened()
     s = active(subs, port, sub())
@@ -334,7 +343,7 @@ def test_rotation_keeps_active_subscriptions_active():
 
 def test_stop_makes_everything_gone_and_cancels_timers():
     """stop(): all gone, no timer left."""
-    clock, port, subs = make()
+    clock, _port, subs = make()
     subs.opened()
     s = sub()
     subs.add(s)

@@ -60,7 +60,7 @@ def test_fixtures_name_markets_of_every_exchange():
     assert len(FIXTURE_SYMBOLS) >= 15
 
 
-@pytest.mark.parametrize("venue,native", _sandbox_symbols())
+@pytest.mark.parametrize(("venue", "native"), _sandbox_symbols())
 def test_sandbox_symbols_round_trip(venue, native):
     """Every symbol a sandbox lists maps to a unified form and back to itself."""
     unified = to_unified(venue, native)
@@ -68,13 +68,13 @@ def test_sandbox_symbols_round_trip(venue, native):
     assert to_native(venue, unified) == native
 
 
-@pytest.mark.parametrize("venue,native", FIXTURE_SYMBOLS)
+@pytest.mark.parametrize(("venue", "native"), FIXTURE_SYMBOLS)
 def test_fixture_symbols_round_trip(venue, native):
     """Every real symbol in tests/fixtures comes back unchanged through the unified form."""
     assert to_native(venue, to_unified(venue, native)) == native
 
 
-@pytest.mark.parametrize("venue,native,unified", [
+@pytest.mark.parametrize(("venue", "native", "unified"), [
     ("bitfinex", "tBTCUSD", "BTC/USD"),
     ("bitfinex", "tBTCUST", "BTC/USDT"),
     ("bitfinex", "tBTCF0:USTF0", "BTC/USDT:USDT"),
@@ -95,7 +95,7 @@ def test_known_mappings(venue, native, unified):
     assert to_native(venue, unified) == native
 
 
-@pytest.mark.parametrize("venue,native", [("bitfinex", "fUSD"), ("ftx", "BTC-MOVE-0901"),
+@pytest.mark.parametrize(("venue", "native"), [("bitfinex", "fUSD"), ("ftx", "BTC-MOVE-0901"),
                                           ("binance:spot", "BTCXYZ")])
 def test_symbols_without_a_unified_form_pass_through(venue, native):
     """A native symbol with no unified form is returned as it is, both ways."""
@@ -103,7 +103,7 @@ def test_symbols_without_a_unified_form_pass_through(venue, native):
     assert to_native(venue, native) == native
 
 
-@pytest.mark.parametrize("name,expected", [
+@pytest.mark.parametrize(("name", "expected"), [
     ("bitfinex", Venue("bitfinex")), ("ftx", Venue("ftx")),
     ("binance", Venue("binance", "spot")), ("binance:coinm", Venue("binance", "coinm")),
     ("BINANCE___SPOT", Venue("binance", "spot")), ("BINANCE___SWAP", Venue("binance", "usdm")),
@@ -121,7 +121,7 @@ def test_unknown_venues_are_refused(name):
         parse_venue(name)
 
 
-@pytest.mark.parametrize("venue,symbol", [("binance:spot", "BTC/USDT:USDT"),
+@pytest.mark.parametrize(("venue", "symbol"), [("binance:spot", "BTC/USDT:USDT"),
                                           ("binance:coinm", "BTC/USDT"),
                                           ("bitfinex", "BTC/USDT:USDT-240329"),
                                           ("ftx", "BTC/USDT:USDT")])

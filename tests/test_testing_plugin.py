@@ -75,7 +75,7 @@ def _doc_example(name: str) -> str:
     return "\n".join(line[3:] for line in match.group(1).splitlines()) + "\n"
 
 
-@pytest.mark.parametrize("example, outcomes", [
+@pytest.mark.parametrize(("example", "outcomes"), [
     ("test_bitfinex_bot.py", {"passed": 2}),
     ("test_binance_bot.py", {"passed": 4}),  # the book test on spot, usdm and coinm
     ("test_ftx_bot.py", {"passed": 2}),

@@ -10,19 +10,18 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from test_connection import Listener
 from twisted.internet import ssl
 
 from exchange_wss import _reactor
 from exchange_wss.connection import ConnectionOptions, WebSocketConnection
-
-from test_connection import Listener
 
 
 def self_signed(hostname: str):
     """A self-signed certificate and key valid for `hostname` only."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(days=1))
@@ -112,11 +111,11 @@ def test_untrusted_certificate_is_refused_by_default(tls_server):
 def test_a_refused_certificate_is_reported_with_its_reason(tls_server):
     """A client whose TLS verification fails says so on on_error (ConnectionFailed naming
     the TLS failure) and on_event (connect_failed), and keeps trying."""
+    from _support import Recorder
+
     from exchange_wss import WssClient
     from exchange_wss.errors import ConnectionFailed
     from exchange_wss.models import ConnectionState
-
-    from _support import Recorder
 
     port, _cert = tls_server("localhost")
     events, errors = Recorder(), Recorder()

@@ -9,16 +9,31 @@ import threading
 import time
 
 import pytest
+from _support import Recorder, eventually
 
 from exchange_wss import BinanceWssClient, FtxWssClient, WssClient, models
-from exchange_wss.errors import (CallbackError, ClientStopped, ConnectionFailed,
-                                 LocalProtocolError, MessageTooBig, OrderStateUnknown,
-                                 RemoteProtocolError, RequestNotSent, RestError)
-from exchange_wss.sandbox import (DEFAULT_BINANCE_KEY, DEFAULT_BINANCE_SECRET, DEFAULT_FTX_KEY,
-                                  DEFAULT_FTX_SECRET, DEFAULT_KEY, DEFAULT_SECRET,
-                                  BinanceSandbox, BitfinexSandbox, FtxSandbox)
-
-from _support import Recorder, eventually
+from exchange_wss.errors import (
+    CallbackError,
+    ClientStopped,
+    ConnectionFailed,
+    LocalProtocolError,
+    MessageTooBig,
+    OrderStateUnknown,
+    RemoteProtocolError,
+    RequestNotSent,
+    RestError,
+)
+from exchange_wss.sandbox import (
+    DEFAULT_BINANCE_KEY,
+    DEFAULT_BINANCE_SECRET,
+    DEFAULT_FTX_KEY,
+    DEFAULT_FTX_SECRET,
+    DEFAULT_KEY,
+    DEFAULT_SECRET,
+    BinanceSandbox,
+    BitfinexSandbox,
+    FtxSandbox,
+)
 
 
 @pytest.fixture
@@ -442,7 +457,7 @@ def test_10_a_ticker_of_the_wrong_shape_is_reported_not_delivered(sandbox, make_
     client.errors.wait_for(lambda e: isinstance(e, RemoteProtocolError))
     sandbox.step(5)
     got.wait_count(lambda t: True, len(got.items) + 1)
-    assert all(isinstance(t.bid, float) or isinstance(t.bid, int) for t in got.items)
+    assert all(isinstance(t.bid, (float, int)) for t in got.items)
 
 
 def test_10_every_dropped_event_is_counted(sandbox, make_client):

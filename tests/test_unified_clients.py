@@ -9,20 +9,21 @@ import textwrap
 import time
 
 import pytest
+from _support import Recorder
 
 import exchange_wss
 from exchange_wss import BinanceWssClient, FtxWssClient, WssClient, models
 from exchange_wss.errors import LocalProtocolError
 from exchange_wss.sandbox import BitfinexSandbox
 
-from _support import Recorder
-
 COMMON = dict(ping_interval=20, ping_timeout=10, max_reconnect=5, reconnect_delay=1,
               compression=True)
 
 
-@pytest.mark.parametrize("venue,cls", [("bitfinex", WssClient), ("BINANCE___SPOT", BinanceWssClient),
-                                       ("binance:coinm", BinanceWssClient), ("ftx", FtxWssClient)])
+@pytest.mark.parametrize(("venue", "cls"), [("bitfinex", WssClient),
+                                            ("BINANCE___SPOT", BinanceWssClient),
+                                            ("binance:coinm", BinanceWssClient),
+                                            ("ftx", FtxWssClient)])
 def test_connect_makes_the_venues_client_with_the_common_options(venue, cls):
     """connect() returns the right client, and each takes bt_api_py's option names."""
     client = exchange_wss.connect(venue, **COMMON)
@@ -40,7 +41,7 @@ def test_binance_market_is_taken_from_the_venue_or_the_option():
         exchange_wss.connect("binance:spot", market="coinm")
 
 
-@pytest.mark.parametrize("make,subscribe,expected", [
+@pytest.mark.parametrize(("make", "subscribe", "expected"), [
     (lambda: WssClient(), lambda c: c.subscribe_to_ticker("BTC/USDT", print), "ticker:tBTCUST"),
     (lambda: WssClient(), lambda c: c.subscribe_to_ticker("tBTCUSD", print), "ticker:tBTCUSD"),
     (lambda: BinanceWssClient(market="usdm"),

@@ -2,8 +2,19 @@
 
 import pytest
 
-from exchange_wss.models import (BookChange, BookDiff, BookLevel, BookSnapshot, BookUpdate, Fill,
-                                 Order, OrderStatus, RawBookUpdate, Side, Trade)
+from exchange_wss.models import (
+    BookChange,
+    BookDiff,
+    BookLevel,
+    BookSnapshot,
+    BookUpdate,
+    Fill,
+    Order,
+    OrderStatus,
+    RawBookUpdate,
+    Side,
+    Trade,
+)
 
 
 def _order(status, amount=0.0, amount_orig=1.0):
@@ -11,7 +22,7 @@ def _order(status, amount=0.0, amount_orig=1.0):
                  100.0, 0.0, 0)
 
 
-@pytest.mark.parametrize("native,amount,expected", [
+@pytest.mark.parametrize(("native", "amount", "expected"), [
     ("ACTIVE", 1.0, OrderStatus.NEW),
     ("PARTIALLY FILLED @ 100.0(0.5)", 0.5, OrderStatus.PARTIALLY_FILLED),
     ("EXECUTED @ 100.0(0.5): was PARTIALLY FILLED @ 100.0(0.5)", 0.0, OrderStatus.FILLED),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, List, Optional, Tuple
+from typing import Any
 
 from ..errors import LocalProtocolError
 
@@ -45,14 +45,14 @@ def _req_id(req_id: Any) -> Any:
     return req_id
 
 
-def _safe_float(value: Any) -> Optional[float]:
+def _safe_float(value: Any) -> float | None:
     try:
         return None if value is None or value.__class__ is bool else float(value)
     except (TypeError, ValueError):
         return None
 
 
-def _mts(value: Any) -> Optional[int]:
+def _mts(value: Any) -> int | None:
     """An ms time as an int (``listenKeyExpired`` sends ``E`` as a string); else None."""
     cls = value.__class__
     if cls is int:
@@ -64,7 +64,7 @@ def _mts(value: Any) -> Optional[int]:
     return None
 
 
-def _f(value: Any) -> Optional[float]:
+def _f(value: Any) -> float | None:
     """Decimal text -> float; None stays None; anything else unusable raises."""
     if value.__class__ is str:  # Binance's decimal text: the common case first
         return float(value)
@@ -75,7 +75,7 @@ def _f(value: Any) -> Optional[float]:
     return float(value)
 
 
-def _levels(rows: Any) -> List[Tuple[float, float]]:
+def _levels(rows: Any) -> list[tuple[float, float]]:
     if rows.__class__ is not list:
         raise TypeError(f"levels must be an array, got {type(rows).__name__}")
     out = []

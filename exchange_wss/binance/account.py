@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 from ..models import Order, Position, Wallet
 from ._common import FUTURES_MARKETS, _check_market, _fail, _rest_symbol, _safe_float
@@ -31,9 +31,9 @@ __all__ = ["account_status_request", "open_orders_status_request", "futures_acco
 
 # ------------------------------------------------------------- Spot: WebSocket API
 
-def account_status_request(api_key: Optional[str], secret: Optional[str], timestamp_ms: int,
-                           req_id: Any, omit_zero_balances: Optional[bool] = None,
-                           recv_window: Any = None) -> Dict[str, Any]:
+def account_status_request(api_key: str | None, secret: str | None, timestamp_ms: int,
+                           req_id: Any, omit_zero_balances: bool | None = None,
+                           recv_window: Any = None) -> dict[str, Any]:
     """``account.status``: the Spot account, its balances (``free``/``locked`` per asset)
     included. ``api_key``/``secret`` None: unsigned after ``session.logon``."""
     params = {"omitZeroBalances": omit_zero_balances}
@@ -42,9 +42,9 @@ def account_status_request(api_key: Optional[str], secret: Optional[str], timest
                           req_id)
 
 
-def open_orders_status_request(api_key: Optional[str], secret: Optional[str],
-                               timestamp_ms: int, req_id: Any, symbol: Optional[str] = None,
-                               recv_window: Any = None) -> Dict[str, Any]:
+def open_orders_status_request(api_key: str | None, secret: str | None,
+                               timestamp_ms: int, req_id: Any, symbol: str | None = None,
+                               recv_window: Any = None) -> dict[str, Any]:
     """``openOrders.status``: the open orders of one symbol, or of all (Binance weighs
     the all-symbols form more). ``api_key``/``secret`` None: after ``session.logon``."""
     params = {"symbol": None if symbol is None else _rest_symbol(symbol)}
@@ -72,7 +72,7 @@ def _futures_path(market: str, name: str) -> str:
     return _FUTURES_PATHS[market][name]
 
 
-def futures_account_request(market: str) -> Tuple[str, str, Dict[str, Any]]:
+def futures_account_request(market: str) -> tuple[str, str, dict[str, Any]]:
     """``GET /fapi/v3/account`` (usdm) or ``/dapi/v1/account`` (coinm): wallets per asset
     and positions. Returns ``(method, path, params)``; sign the params with
     :func:`~exchange_wss.binance.signing.rest_signed_query` and send the key in the
@@ -80,13 +80,13 @@ def futures_account_request(market: str) -> Tuple[str, str, Dict[str, Any]]:
     return "GET", _futures_path(market, "account"), {}
 
 
-def futures_position_risk_request(market: str, symbol: Optional[str] = None,
-                                  pair: Optional[str] = None) -> Tuple[str, str, Dict[str, Any]]:
+def futures_position_risk_request(market: str, symbol: str | None = None,
+                                  pair: str | None = None) -> tuple[str, str, dict[str, Any]]:
     """``GET .../positionRisk``: positions with entry, mark and liquidation prices
     (``pair`` is COIN-M's filter by underlying)."""
     if pair is not None and market != "coinm":
         raise _fail("positionRisk takes a pair on COIN-M only")
-    params: Dict[str, Any] = {}
+    params: dict[str, Any] = {}
     if symbol is not None:
         params["symbol"] = _rest_symbol(symbol)
     if pair is not None:
@@ -95,15 +95,15 @@ def futures_position_risk_request(market: str, symbol: Optional[str] = None,
 
 
 def futures_open_orders_request(market: str,
-                                symbol: Optional[str] = None) -> Tuple[str, str, Dict[str, Any]]:
+                                symbol: str | None = None) -> tuple[str, str, dict[str, Any]]:
     """``GET .../openOrders``: the open orders of one symbol, or of all."""
     params = {} if symbol is None else {"symbol": _rest_symbol(symbol)}
     return "GET", _futures_path(market, "openOrders"), params
 
 
-def futures_order_request(market: str, symbol: str, order_id: Optional[int] = None,
-                          orig_client_order_id: Optional[str] = None
-                          ) -> Tuple[str, str, Dict[str, Any]]:
+def futures_order_request(market: str, symbol: str, order_id: int | None = None,
+                          orig_client_order_id: str | None = None
+                          ) -> tuple[str, str, dict[str, Any]]:
     """``GET .../order``: one order by id or client id (``-2013`` when unknown: see
     :func:`~exchange_wss.binance.ws_api.is_unknown_order`)."""
     return ("GET", _futures_path(market, "order"),
@@ -117,14 +117,14 @@ class AccountSnapshot:
     """What an account query returned, typed. ``skipped`` counts rows that could not
     be read (each is still in ``raw``), so nothing is dropped unseen."""
 
-    wallets: List[Wallet] = field(default_factory=list)
-    positions: List[Position] = field(default_factory=list)
-    orders: List[Order] = field(default_factory=list)
+    wallets: list[Wallet] = field(default_factory=list)
+    positions: list[Position] = field(default_factory=list)
+    orders: list[Order] = field(default_factory=list)
     skipped: int = 0
     raw: Any = field(default=None, repr=False, compare=False)
 
 
-def _rows(value: Any) -> List[Any]:
+def _rows(value: Any) -> list[Any]:
     return value if value.__class__ is list else []
 
 

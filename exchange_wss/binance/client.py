@@ -17,27 +17,33 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from typing import Any, Callable, List, Optional
+from collections.abc import Callable
+from typing import Any
 
 from twisted.internet import defer
 
 from .. import models
+from .._endpoints import endpoint
 from .._facade import BaseClient, Callback
 from .._requests import RequestFuture
 from .._rest import RestClient
 from .._session import RequestAnswered, short
 from .._subscriptions import Subscription
-from ..errors import (ExchangeError, LocalProtocolError, OrderRejected, RemoteProtocolError,
-                      SequenceGap)
+from ..errors import (
+    ExchangeError,
+    LocalProtocolError,
+    OrderRejected,
+    RemoteProtocolError,
+    SequenceGap,
+)
+from ..orderbook import OrderBook
+from ..symbols import Venue
+from ..utils import create_cid
+from . import protocol as bn
 from .in_doubt import InDoubt, OrderRef
+from .links import ApiLink, MarketLink, UserStreamLink, _rest_error
 from .market_streams import MarketStreams
 from .state import AccountState
-from ..orderbook import OrderBook
-from ..utils import create_cid
-from .._endpoints import endpoint
-from ..symbols import Venue
-from . import protocol as bn
-from .links import ApiLink, MarketLink, UserStreamLink, _rest_error
 
 __all__ = ["BinanceWssClient"]
 
@@ -84,11 +90,11 @@ class BinanceWssClient(MarketStreams, BaseClient):
             rotated (new one first) before Binance's 24 h cut.
     """
 
-    def __init__(self, key: Optional[str] = None, secret: Optional[str] = None, *,
-                 market: str = "spot", testnet: bool = False, rest_url: Optional[str] = None,
-                 stream_url: Optional[str] = None, api_url: Optional[str] = None,
+    def __init__(self, key: str | None = None, secret: str | None = None, *,
+                 market: str = "spot", testnet: bool = False, rest_url: str | None = None,
+                 stream_url: str | None = None, api_url: str | None = None,
                  raw: bool = False, keepalive_interval: float = 1800.0,
-                 legacy_user_stream: bool = False, recv_window: Optional[int] = None,
+                 legacy_user_stream: bool = False, recv_window: int | None = None,
                  **options: Any) -> None:
         options.setdefault("max_connection_age", DEFAULT_MAX_CONNECTION_AGE)
         super().__init__(**options)
@@ -115,14 +121,14 @@ class BinanceWssClient(MarketStreams, BaseClient):
         self.keepalive_interval = keepalive_interval
         self.legacy_user_stream = legacy_user_stream
         self.recv_window = recv_window
-        self._market_links: List[MarketLink] = []
-        self._api_link: Optional[ApiLink] = None
-        self._user_link: Optional[UserStreamLink] = None
-        self._user_callbacks: List[Callback] = []
+        self._market_links: list[MarketLink] = []
+        self._api_link: ApiLink | None = None
+        self._user_link: UserStreamLink | None = None
+        self._user_callbacks: list[Callback] = []
         self._user_data_wanted = False
         self._user_data_requested = False  # set in the caller's thread
         self._link_names = itertools.count(0)
-        self._rest_client: Optional[RestClient] = None
+        self._rest_client: RestClient | None = None
         #: Balances, positions and open orders, and the gate that puts the account
         #: snapshot before live events (reactor thread).
         self._account = AccountState(self._user_deliver, self._get_reactor(),
@@ -185,7 +191,7 @@ class BinanceWssClient(MarketStreams, BaseClient):
         return self._subscribe(stream, symbol, callback)
 
     def subscribe_to_orderbook(self, symbol: str, callback: Callback, limit: int = 1000,
-                               speed: Optional[str] = None) -> Subscription:
+                               speed: str | None = None) -> Subscription:
         """A book kept in sync from the diff stream and a REST snapshot, by Binance's rules.
 
         ``callback`` gets a :class:`~exchange_wss.models.BookSnapshot` once in
@@ -208,14 +214,14 @@ class BinanceWssClient(MarketStreams, BaseClient):
                 return self._book_copy(sub, sub.symbol)
         raise LocalProtocolError(f"no order book subscription for {symbol}")
 
-    def _subscribe_stream(self, stream: str, symbol: Optional[str],
+    def _subscribe_stream(self, stream: str, symbol: str | None,
                           callback: Callback) -> Subscription:
         # All-market streams (``!ticker@arr``) name no symbol.
         return self._register(stream, stream, callback,
                               symbol=symbol.upper() if symbol is not None else None)
 
     def _subscribe(self, stream: str, symbol: str, callback: Callback,
-                   book_limit: Optional[int] = None) -> Subscription:
+                   book_limit: int | None = None) -> Subscription:
         symbol = symbol.upper()
 
         def book() -> OrderBook:
@@ -361,7 +367,7 @@ class BinanceWssClient(MarketStreams, BaseClient):
             f"account snapshot not loaded within {timeout:g}s; live events delivered "
             "without it"))
 
-    def balances(self) -> List[models.Wallet]:
+    def balances(self) -> list[models.Wallet]:
         """The account's balances as last known (a consistent copy, made on the reactor
         thread): the snapshot loaded at start and after every reconnect of the
         user-data stream, kept current by its live events.
@@ -372,12 +378,12 @@ class BinanceWssClient(MarketStreams, BaseClient):
         """
         return self._state_copy(lambda state: list(state.wallets.values()))
 
-    def positions(self) -> List[models.Position]:
+    def positions(self) -> list[models.Position]:
         """The open futures positions as last known (see :meth:`balances`); empty on
         Spot and margin."""
         return self._state_copy(lambda state: list(state.positions.values()))
 
-    def open_orders(self) -> List[models.Order]:
+    def open_orders(self) -> list[models.Order]:
         """The open orders as last known (see :meth:`balances`), oldest first."""
         return self._state_copy(lambda state: list(state.orders.values()))
 
@@ -392,9 +398,9 @@ class BinanceWssClient(MarketStreams, BaseClient):
 
     # -- orders ------------------------------------------------------------------------
     def submit_order(self, symbol: str, side: str, order_type: str, quantity: Any,
-                     price: Any = None, time_in_force: Optional[str] = None,
-                     client_order_id: Optional[str] = None,
-                     **extra: Any) -> "RequestFuture[models.Order]":
+                     price: Any = None, time_in_force: str | None = None,
+                     client_order_id: str | None = None,
+                     **extra: Any) -> RequestFuture[models.Order]:
         """Place an order over the WebSocket API; a Future of the accepted
         :class:`~exchange_wss.models.Order`, or :class:`~exchange_wss.errors.OrderRejected`.
 
@@ -428,12 +434,12 @@ class BinanceWssClient(MarketStreams, BaseClient):
         return request.future
 
     def new_order(self, symbol: str, side: str, order_type: str, quantity: Any,
-                  price: Any = None, **kwargs: Any) -> "RequestFuture[models.Order]":
+                  price: Any = None, **kwargs: Any) -> RequestFuture[models.Order]:
         """Alias of :meth:`submit_order` (Binance answers every request)."""
         return self.submit_order(symbol, side, order_type, quantity, price, **kwargs)
 
-    def cancel_order(self, symbol: str, order_id: Optional[int] = None,
-                     client_order_id: Optional[str] = None) -> "RequestFuture[models.Order]":
+    def cancel_order(self, symbol: str, order_id: int | None = None,
+                     client_order_id: str | None = None) -> RequestFuture[models.Order]:
         """Cancel by ``order_id`` or ``client_order_id``; a Future of the cancelled order,
         failing as :meth:`submit_order`'s does."""
         self._require_credentials()
@@ -451,8 +457,8 @@ class BinanceWssClient(MarketStreams, BaseClient):
         return request.future
 
     @staticmethod
-    def _ref(kind: str, frame: Any, order_id: Optional[int],
-             client_order_id: Optional[str]) -> OrderRef:
+    def _ref(kind: str, frame: Any, order_id: int | None,
+             client_order_id: str | None) -> OrderRef:
         # What to ask the exchange about, should the answer be lost to a drop.
         params = frame["params"]
         window = params.get("recvWindow")
@@ -519,8 +525,8 @@ class BinanceWssClient(MarketStreams, BaseClient):
             self._emit_event(event)
 
     # -- lifecycle -----------------------------------------------------------------------
-    def _links(self) -> List[Any]:
-        links: List[Any] = list(self._market_links)
+    def _links(self) -> list[Any]:
+        links: list[Any] = list(self._market_links)
         for link in (self._api_link, self._user_link):
             if link is not None:
                 links.append(link)

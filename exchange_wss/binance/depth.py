@@ -4,7 +4,8 @@ snapshots, by the spot and futures rules."""
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Callable, Deque, List, Optional, Tuple
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import RemoteProtocolError
 from ..models import BookDiff, BookSnapshot
@@ -18,14 +19,14 @@ __all__ = ["DepthSync"]
 _SKIP = object()
 
 
-def _parse_snapshot(snapshot: Any) -> Tuple[int, List[Tuple[float, float]],
-                                             List[Tuple[float, float]]]:
+def _parse_snapshot(snapshot: Any) -> tuple[int, list[tuple[float, float]],
+                                             list[tuple[float, float]]]:
     try:
         last = snapshot["lastUpdateId"]
         if not _is_int(last):
             raise TypeError(f"lastUpdateId {last!r} is not an int")
         return last, _levels(snapshot["bids"]), _levels(snapshot["asks"])
-    except Exception as exc:  # noqa: BLE001 - any shape problem is the peer's
+    except Exception as exc:
         raise RemoteProtocolError(f"bad depth snapshot: {type(exc).__name__}: {exc}") from None
 
 
@@ -68,11 +69,11 @@ class DepthSync:
                  "last_update_id", "_buffer", "_snapshot", "_requested", "_first", "_deliver",
                  "_request_snapshot", "_on_out_of_sync")
 
-    def __init__(self, symbol: str, market: str = "spot", book: Optional[OrderBook] = None, *,
-                 stream: Optional[str] = None, limit: Optional[int] = None,
-                 deliver: Optional[Callable[[Any], None]] = None, raw: bool = False,
-                 request_snapshot: Optional[Callable[[], None]] = None,
-                 on_out_of_sync: Optional[Callable[[str, str], None]] = None,
+    def __init__(self, symbol: str, market: str = "spot", book: OrderBook | None = None, *,
+                 stream: str | None = None, limit: int | None = None,
+                 deliver: Callable[[Any], None] | None = None, raw: bool = False,
+                 request_snapshot: Callable[[], None] | None = None,
+                 on_out_of_sync: Callable[[str, str], None] | None = None,
                  max_buffer: int = 10000):
         _check_market(market)
         if not isinstance(symbol, str) or not symbol:
@@ -91,9 +92,9 @@ class DepthSync:
         #: True while the book is consistent with the stream.
         self.synced = False
         #: The book's update id (``u`` of the last applied event) while synced.
-        self.last_update_id: Optional[int] = None
-        self._buffer: Deque[BookDiff] = deque(maxlen=max_buffer)
-        self._snapshot: Optional[Tuple[int, list, list, Any]] = None
+        self.last_update_id: int | None = None
+        self._buffer: deque[BookDiff] = deque(maxlen=max_buffer)
+        self._snapshot: tuple[int, list, list, Any] | None = None
         self._requested = False
         self._first = True
         self._deliver = deliver
@@ -116,7 +117,7 @@ class DepthSync:
         self._requested = False
         self._first = True
 
-    def on_event(self, diff: Any) -> List[Any]:
+    def on_event(self, diff: Any) -> list[Any]:
         """Feed one diff event: the decoded ``depthUpdate`` dict or a BookDiff.
 
         Raises:
@@ -131,7 +132,7 @@ class DepthSync:
     #: Alias of :meth:`on_event`, for use as a stream's deliver callback.
     on_diff = on_event
 
-    def on_snapshot(self, snapshot: Any) -> List[Any]:
+    def on_snapshot(self, snapshot: Any) -> list[Any]:
         """Feed the decoded REST depth snapshot ``{lastUpdateId, bids, asks}``.
 
         A snapshot that arrives before any event is kept until the first one.
@@ -151,7 +152,7 @@ class DepthSync:
 
     # ------------------------------------------------------------------ internals
 
-    def _event(self, d: BookDiff) -> List[Any]:
+    def _event(self, d: BookDiff) -> list[Any]:
         if self.synced:
             verdict = self._check(d)
             if verdict is _SKIP:
@@ -196,11 +197,11 @@ class DepthSync:
         self.last_update_id = d.last_update_id
         self._first = False
 
-    def _need(self, reason: str) -> List[Any]:
+    def _need(self, reason: str) -> list[Any]:
         self._requested = True
         return [SnapshotNeeded(self.stream, self.symbol, reason)]
 
-    def _lost(self, d: BookDiff, reason: str) -> List[Any]:
+    def _lost(self, d: BookDiff, reason: str) -> list[Any]:
         self.synced = False
         self.last_update_id = None
         self._first = True
@@ -209,7 +210,7 @@ class DepthSync:
         self._snapshot = None
         return [BookOutOfSync(self.stream, reason)] + self._need(reason)
 
-    def _try_sync(self) -> List[Any]:
+    def _try_sync(self) -> list[Any]:
         last, bids, asks, raw = self._snapshot
         self._snapshot = None
         buf = self._buffer
@@ -238,7 +239,7 @@ class DepthSync:
         self.synced = True
         return [BookSnapshot(self.symbol, self.book.bids, self.book.asks, raw)]
 
-    def _dispatch(self, out: List[Any]) -> None:
+    def _dispatch(self, out: list[Any]) -> None:
         for event in out:
             cls = event.__class__
             if cls is SnapshotNeeded:

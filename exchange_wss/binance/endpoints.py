@@ -4,8 +4,9 @@ of the market and user-data streams, listenKey and depth-snapshot REST paths."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, Optional, Tuple
+from typing import Any
 from urllib.parse import quote
 
 from ._common import FUTURES_MARKETS, MARKETS, _check_market, _fail, _rest_symbol
@@ -86,7 +87,7 @@ def default_endpoints(market: str, testnet: bool = False) -> Endpoints:
     return found
 
 
-def listen_key_path(market: str) -> Optional[str]:
+def listen_key_path(market: str) -> str | None:
     """REST path that creates (POST), extends (PUT) and closes (DELETE) a listenKey.
 
     Returns:
@@ -130,7 +131,7 @@ def user_stream_url(endpoints: Endpoints, market: str, listen_key: str,
     return f"{base}/ws/{key}"
 
 
-def market_stream_url(endpoints: Endpoints, market: str, route: Optional[str] = None,
+def market_stream_url(endpoints: Endpoints, market: str, route: str | None = None,
                       legacy: bool = False) -> str:
     """The combined-stream base URL (streams are then added with SUBSCRIBE).
 
@@ -149,7 +150,7 @@ def market_stream_url(endpoints: Endpoints, market: str, route: Optional[str] = 
 
 
 def depth_snapshot_request(market: str, symbol: str,
-                           limit: Optional[int] = None) -> Tuple[str, Dict[str, Any]]:
+                           limit: int | None = None) -> tuple[str, dict[str, Any]]:
     """The REST depth snapshot request: ``(path, params)``.
 
     Args:
@@ -176,7 +177,7 @@ def depth_snapshot_request(market: str, symbol: str,
 
 
 def depth_snapshot_url(endpoints: Endpoints, market: str, symbol: str,
-                       limit: Optional[int] = None) -> str:
+                       limit: int | None = None) -> str:
     """The full REST depth snapshot URL (see :func:`depth_snapshot_request`)."""
     path, params = depth_snapshot_request(market, symbol, limit)
     return (f"{endpoints.rest_url.rstrip('/')}{path}?symbol={quote(params['symbol'], safe='')}"

@@ -5,7 +5,7 @@ expired listenKeys, malformed frames and depth-sync requests."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from ..errors import ExchangeError
 
@@ -24,8 +24,8 @@ class Response:
 
     req_id: Any
     result: Any
-    error: Optional[ExchangeError]
-    status: Optional[int] = None
+    error: ExchangeError | None
+    status: int | None = None
     raw: Any = field(default=None, repr=False, compare=False)
 
 
@@ -36,7 +36,7 @@ class StreamTerminated:
 
     raw: Any = field(repr=False, compare=False)
     subscription_id: Any = None
-    mts: Optional[int] = None
+    mts: int | None = None
 
 
 @dataclass(slots=True)
@@ -44,7 +44,7 @@ class ServerShutdown:
     """``serverShutdown``: the server is going away; reconnect now."""
 
     raw: Any = field(repr=False, compare=False)
-    mts: Optional[int] = None
+    mts: int | None = None
 
 
 @dataclass(slots=True)
@@ -52,9 +52,9 @@ class ListenKeyExpired:
     """``listenKeyExpired``: nothing more arrives on this key; get a new one.
     (``E`` is sometimes a string on the wire; ``mts`` is always an int or None.)"""
 
-    listen_key: Optional[str] = field(repr=False)  # a credential: never printed
+    listen_key: str | None = field(repr=False)  # a credential: never printed
     raw: Any = field(repr=False, compare=False)
-    mts: Optional[int] = None
+    mts: int | None = None
 
 
 @dataclass(slots=True)
@@ -89,7 +89,7 @@ class UnknownStream:
     """Data for a stream nobody expects (``stream`` None: a bare event with no
     user-data handler)."""
 
-    stream: Optional[str]
+    stream: str | None
     raw: Any = field(default=None, repr=False, compare=False)
 
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from .._requests import SETTLED, Request
 from ..errors import ExchangeError, OrderRejected, RequestNotApplied
@@ -72,8 +72,8 @@ class OrderRef:
 
     kind: str
     symbol: str
-    order_id: Optional[int]
-    client_order_id: Optional[str]
+    order_id: int | None
+    client_order_id: str | None
     timestamp_ms: int
     recv_window_ms: float = _DEFAULT_RECV_WINDOW_MS
 
@@ -92,10 +92,10 @@ class InDoubt:
 
     def __init__(self, client: Any) -> None:
         self.client = client
-        self._pending: Dict[Any, Request] = {}
+        self._pending: dict[Any, Request] = {}
         # Spot: the api session each pending query was written on (None: not yet).
-        self._asked_on: Dict[Any, Any] = {}
-        self._timers: Dict[Any, Any] = {}
+        self._asked_on: dict[Any, Any] = {}
+        self._timers: dict[Any, Any] = {}
         #: Requests settled by a query, by outcome (monitoring, tests).
         self.settled = {"found": 0, "not applied": 0, "unknown": 0}
 
@@ -103,7 +103,7 @@ class InDoubt:
         return len(self._pending)
 
     # --------------------------------------------------------------------- entry
-    def add(self, requests: List[Request], reason: str) -> None:
+    def add(self, requests: list[Request], reason: str) -> None:
         """Requests written on a connection lost before their answer: ask about them."""
         registry = self.client.requests
         for request in requests:
@@ -223,7 +223,7 @@ class InDoubt:
         self._ask(request)
 
     @staticmethod
-    def _order_of(result: Any) -> Optional[Order]:
+    def _order_of(result: Any) -> Order | None:
         if not isinstance(result, dict) or "orderId" not in result:
             return None
         return bn.order_from_result(result)
@@ -233,7 +233,7 @@ class InDoubt:
         self._finish(request)
         self.client.requests.resolve(request.key, order)
 
-    def _not_applied(self, request: Request, text: str, order: Optional[Order]) -> None:
+    def _not_applied(self, request: Request, text: str, order: Order | None) -> None:
         self.settled["not applied"] += 1
         self._finish(request)
         self.client.requests.reject(request.key, RequestNotApplied(text, request.ident, order))

@@ -10,7 +10,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, List, Optional
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 from twisted.internet import defer
@@ -55,7 +56,7 @@ def frame_key(msg: Any) -> Any:
 class MarketLink(Link):
     """A combined-stream connection: subscribes its streams in batches on every open."""
 
-    def __init__(self, client: Any, name: str, url: str, route: Optional[str]) -> None:
+    def __init__(self, client: Any, name: str, url: str, route: str | None) -> None:
         super().__init__(client, name, url)
         self.route = route
         # Binance counts every incoming message (control JSON, pings and pongs)
@@ -65,7 +66,7 @@ class MarketLink(Link):
         # arrival times that network jitter moves.
         self.pacer = Pacer(max(1, bn.CONTROL_RATE[client.market] - 1), 1.1,
                            client._get_reactor())
-        self._batch: List[Subscription] = []
+        self._batch: list[Subscription] = []
         self._batch_call: Any = None
 
     def new_session(self) -> BinanceSession:
@@ -73,7 +74,7 @@ class MarketLink(Link):
 
     frame_key = staticmethod(frame_key)
 
-    def stream_names(self) -> List[Any]:
+    def stream_names(self) -> list[Any]:
         return [sub.spec for sub in self.subs]
 
     def replay(self, conn: WebSocketConnection, session: Any) -> None:
@@ -108,7 +109,7 @@ class MarketLink(Link):
             frame = session.subscribe(chunk, targets)
             self.pacer.call(self._write, session, frame)
 
-    def send_unsubscribe(self, sub: Subscription) -> Optional[bool]:
+    def send_unsubscribe(self, sub: Subscription) -> bool | None:
         session = self.session
         if session is None:
             return None
@@ -143,17 +144,17 @@ class ApiLink(Link):
         #: True once ``session.logon`` succeeded on the current connection.
         self.logged_on = False
         #: The last refusal of ``session.logon`` (requests fail as not sent meanwhile).
-        self.logon_error: Optional[BaseException] = None
+        self.logon_error: BaseException | None = None
         self._logon_timer: Any = None
         #: The Spot user-data subscription's answer on this connection (None: none yet).
-        self.user_data_ok: Optional[bool] = None
+        self.user_data_ok: bool | None = None
 
     def new_session(self) -> BinanceSession:
         return BinanceSession(self.control, market=self.client.market)
 
     frame_key = staticmethod(frame_key)
 
-    def stream_names(self) -> List[Any]:
+    def stream_names(self) -> list[Any]:
         return ["user"] if self.client._user_data_wanted and self.client.market == "spot" else []
 
     def ready(self) -> bool:
@@ -321,7 +322,7 @@ class ApiLink(Link):
             return super().write_request(request)
         return super().write_request(request, session.request(request.key, request.frame))
 
-    def in_doubt(self, requests: List[Request], reason: str) -> None:
+    def in_doubt(self, requests: list[Request], reason: str) -> None:
         """Ask the exchange about each request (see :mod:`.in_doubt`): Spot with
         ``order.status`` once this link is back, futures with the REST order query now."""
         self.client._in_doubt.add(requests, reason)
@@ -355,7 +356,7 @@ class UserStreamLink(Link):
     def __init__(self, client: Any) -> None:
         # The real URL carries the listenKey, known only after the REST call.
         super().__init__(client, "user", client.endpoints.stream_url + "/ws/pending")
-        self.listen_key: Optional[str] = None
+        self.listen_key: str | None = None
         self._keepalive: Any = None
         self._renewing = False
         self._starting = False
@@ -377,7 +378,7 @@ class UserStreamLink(Link):
 
     frame_key = staticmethod(frame_key)
 
-    def stream_names(self) -> List[Any]:
+    def stream_names(self) -> list[Any]:
         return ["user"]
 
     def replay(self, conn: WebSocketConnection, session: Any) -> None:

@@ -9,11 +9,20 @@ the parser to each element.
 from __future__ import annotations
 
 from math import isfinite
-from typing import Any, Optional
+from typing import Any
 
 from ..errors import RemoteProtocolError
-from ..models import (BookDiff, BookSnapshot, BookTicker, Candle, LiquidationOrder, MarkPrice,
-                      MiniTicker, Ticker, Trade)
+from ..models import (
+    BookDiff,
+    BookSnapshot,
+    BookTicker,
+    Candle,
+    LiquidationOrder,
+    MarkPrice,
+    MiniTicker,
+    Ticker,
+    Trade,
+)
 from ..orderbook import OrderBook
 from ._common import _f, _is_int, _levels, _mts
 
@@ -28,7 +37,7 @@ def _num(d: dict, key: str) -> float:
     return value
 
 
-def _trade(d: dict, symbol: Optional[str]) -> Trade:
+def _trade(d: dict, symbol: str | None) -> Trade:
     qty = _num(d, "q")
     # m: the buyer was the maker, so the taker sold.
     amount = -qty if d.get("m") is True else qty
@@ -38,7 +47,7 @@ def _trade(d: dict, symbol: Optional[str]) -> Trade:
                  "aggTrade" if agg else "trade", d)
 
 
-def _ticker(d: dict, symbol: Optional[str]) -> Ticker:
+def _ticker(d: dict, symbol: str | None) -> Ticker:
     rel = _f(d.get("P"))
     # Futures tickers carry no best bid/ask (b, B, a, A): those stay None.
     return Ticker(d.get("s") or symbol, _f(d.get("b")), _f(d.get("B")), _f(d.get("a")),
@@ -46,7 +55,7 @@ def _ticker(d: dict, symbol: Optional[str]) -> Ticker:
                   _num(d, "c"), _f(d.get("v")), _f(d.get("h")), _f(d.get("l")), d)
 
 
-def _book_ticker(d: dict, symbol: Optional[str]) -> BookTicker:
+def _book_ticker(d: dict, symbol: str | None) -> BookTicker:
     # Futures bookTickers carry T and E; spot ones no time at all, so look
     # before converting (two calls per message saved on spot).
     mts = d.get("T")
@@ -60,7 +69,7 @@ def _book_ticker(d: dict, symbol: Optional[str]) -> BookTicker:
                       _f(d.get("A")), d.get("u"), mts, d)
 
 
-def _kline(d: dict, symbol: Optional[str]) -> Candle:
+def _kline(d: dict, symbol: str | None) -> Candle:
     k = d["k"]
     closed = k.get("x")
     return Candle(k.get("s") or d.get("s") or symbol, k.get("i"), _mts(k.get("t")),
@@ -68,7 +77,7 @@ def _kline(d: dict, symbol: Optional[str]) -> Candle:
                   _f(k.get("v")), d, closed if closed.__class__ is bool else None)
 
 
-def _diff(d: dict, symbol: Optional[str]) -> BookDiff:
+def _diff(d: dict, symbol: str | None) -> BookDiff:
     first, last, prev = d["U"], d["u"], d.get("pu")
     if not (_is_int(first) and _is_int(last)) or first > last:
         raise RemoteProtocolError(f"bad update ids U={first!r} u={last!r}")
@@ -78,7 +87,7 @@ def _diff(d: dict, symbol: Optional[str]) -> BookDiff:
                     _mts(d.get("E")), d)
 
 
-def _partial(d: dict, symbol: Optional[str], book: Optional[OrderBook]) -> BookSnapshot:
+def _partial(d: dict, symbol: str | None, book: OrderBook | None) -> BookSnapshot:
     # Spot partial depth: {lastUpdateId, bids, asks}; futures: a depthUpdate-shaped
     # {e, s, U, u, pu, b, a} that is nevertheless the whole top of book.
     bids = _levels(d["bids"] if "bids" in d else d["b"])
@@ -90,22 +99,22 @@ def _partial(d: dict, symbol: Optional[str], book: Optional[OrderBook]) -> BookS
     return BookSnapshot(sym, bids, asks, d)
 
 
-def _passthrough(d: Any, symbol: Optional[str]) -> Any:
+def _passthrough(d: Any, symbol: str | None) -> Any:
     return d
 
 
-def _mini_ticker(d: dict, symbol: Optional[str]) -> MiniTicker:
+def _mini_ticker(d: dict, symbol: str | None) -> MiniTicker:
     return MiniTicker(d.get("s") or symbol, _f(d.get("o")), _f(d.get("c")), _f(d.get("h")),
                       _f(d.get("l")), _f(d.get("v")), _f(d.get("q")), _mts(d.get("E")),
                       d.get("ps"), d)
 
 
-def _optional_f(value: Any) -> Optional[float]:
+def _optional_f(value: Any) -> float | None:
     # Delivery contracts send "" for the funding rate: not a number, not an error.
     return None if value == "" else _f(value)
 
 
-def _mark_price(d: dict, symbol: Optional[str]) -> MarkPrice:
+def _mark_price(d: dict, symbol: str | None) -> MarkPrice:
     if d.get("e") not in (None, "markPriceUpdate"):
         raise ValueError(f"not a markPriceUpdate: {d.get('e')!r}")
     nxt = _mts(d.get("T"))
@@ -114,7 +123,7 @@ def _mark_price(d: dict, symbol: Optional[str]) -> MarkPrice:
                      _mts(d.get("E")), d)
 
 
-def _force_order(d: dict, symbol: Optional[str]) -> LiquidationOrder:
+def _force_order(d: dict, symbol: str | None) -> LiquidationOrder:
     o = d["o"]
     sign = _SIGN.get(o.get("S"))
     if sign is None:
@@ -125,7 +134,7 @@ def _force_order(d: dict, symbol: Optional[str]) -> LiquidationOrder:
                             o.get("ps"), d)
 
 
-def _continuous_kline(d: dict, symbol: Optional[str]) -> Candle:
+def _continuous_kline(d: dict, symbol: str | None) -> Candle:
     # The pair is the symbol (``ps``); the contract type stays in raw["ct"].
     k = d["k"]
     closed = k.get("x")

@@ -15,7 +15,7 @@ COIN-M pair mark price) are native (``"BTCUSDT"``, ``"BTCUSD"``). Streams whose 
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from .._facade import Callback
 from .._subscriptions import Subscription
@@ -32,7 +32,7 @@ class MarketStreams:
     market: str
     _native: Any  # BaseClient's: a unified symbol to the venue's
 
-    def _subscribe_stream(self, stream: str, symbol: Optional[str],
+    def _subscribe_stream(self, stream: str, symbol: str | None,
                           callback: Callback) -> Subscription:  # pragma: no cover
         raise NotImplementedError
 

@@ -26,32 +26,93 @@ module gathers their public names, so ``from exchange_wss.binance import
 protocol`` is all a user needs.
 """
 
-from .account import (AccountSnapshot, account_status_request, futures_account_request,
-                      futures_open_orders_request, futures_order_request,
-                      futures_account_snapshot, futures_position_risk_request,
-                      open_orders_status_request, orders_from_results,
-                      positions_from_position_risk, spot_account_snapshot,
-                      wallets_from_account_status, wallets_from_futures_account)
+from .account import (
+                      AccountSnapshot,
+                      account_status_request,
+                      futures_account_request,
+                      futures_account_snapshot,
+                      futures_open_orders_request,
+                      futures_order_request,
+                      futures_position_risk_request,
+                      open_orders_status_request,
+                      orders_from_results,
+                      positions_from_position_risk,
+                      spot_account_snapshot,
+                      wallets_from_account_status,
+                      wallets_from_futures_account,
+)
 from .depth import DepthSync
-from .endpoints import (CONTROL_RATE, DEFAULT_DEPTH_LIMIT, DEFAULT_FUTURES_EVENTS,
-                        FUTURES_MARKETS, LISTEN_KEY_KEEPALIVE, MARKETS, MAX_STREAMS, Endpoints,
-                        default_endpoints, depth_snapshot_request, depth_snapshot_url,
-                        listen_key_path, market_stream_url, user_stream_url)
-from .events import (BookOutOfSync, DuplicateFill, ListenKeyExpired, MalformedFrame, Response,
-                     ServerShutdown, SnapshotNeeded, StreamTerminated, UnknownStream)
+from .endpoints import (
+                      CONTROL_RATE,
+                      DEFAULT_DEPTH_LIMIT,
+                      DEFAULT_FUTURES_EVENTS,
+                      FUTURES_MARKETS,
+                      LISTEN_KEY_KEEPALIVE,
+                      MARKETS,
+                      MAX_STREAMS,
+                      Endpoints,
+                      default_endpoints,
+                      depth_snapshot_request,
+                      depth_snapshot_url,
+                      listen_key_path,
+                      market_stream_url,
+                      user_stream_url,
+)
+from .events import (
+                      BookOutOfSync,
+                      DuplicateFill,
+                      ListenKeyExpired,
+                      MalformedFrame,
+                      Response,
+                      ServerShutdown,
+                      SnapshotNeeded,
+                      StreamTerminated,
+                      UnknownStream,
+)
 from .session import BinanceSession
-from .signing import (MAX_RECV_WINDOW, auth_params, key_type, logged_on_params,
-                      rest_signed_query, sign, sign_ed25519, sign_hmac, sign_rsa,
-                      signature_payload, signed_params)
-from .streams import (ALL_MARKET_STREAMS, CONTRACT_TYPES, DEPTH_LEVELS, DEPTH_SPEEDS,
-                      FUTURES_KLINE_INTERVALS, KLINE_INTERVALS, MARK_PRICE_SPEEDS,
-                      all_market_stream_name, list_subscriptions_request, stream_name,
-                      stream_route, subscribe_request, unsubscribe_request)
+from .signing import (
+                      MAX_RECV_WINDOW,
+                      auth_params,
+                      key_type,
+                      logged_on_params,
+                      rest_signed_query,
+                      sign,
+                      sign_ed25519,
+                      sign_hmac,
+                      sign_rsa,
+                      signature_payload,
+                      signed_params,
+)
+from .streams import (
+                      ALL_MARKET_STREAMS,
+                      CONTRACT_TYPES,
+                      DEPTH_LEVELS,
+                      DEPTH_SPEEDS,
+                      FUTURES_KLINE_INTERVALS,
+                      KLINE_INTERVALS,
+                      MARK_PRICE_SPEEDS,
+                      all_market_stream_name,
+                      list_subscriptions_request,
+                      stream_name,
+                      stream_route,
+                      subscribe_request,
+                      unsubscribe_request,
+)
 from .user_data import FillDedup
-from .ws_api import (UNKNOWN_ORDER_CODES, is_unknown_order, order_cancel_request,
-                     order_from_result, order_place_request, order_status_request,
-                     session_logon_request, session_logout_request, session_status_request,
-                     user_data_subscribe_request, user_data_unsubscribe_request, ws_api_request)
+from .ws_api import (
+                      UNKNOWN_ORDER_CODES,
+                      is_unknown_order,
+                      order_cancel_request,
+                      order_from_result,
+                      order_place_request,
+                      order_status_request,
+                      session_logon_request,
+                      session_logout_request,
+                      session_status_request,
+                      user_data_subscribe_request,
+                      user_data_unsubscribe_request,
+                      ws_api_request,
+)
 
 __all__ = [
     # constants

@@ -4,22 +4,46 @@ its stream handler, response waiter, user-data handler or control callback."""
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
-from .._session import (RequestAnswered, SubscribeConfirmed, SubscribeRefused,
-                        UnsubscribeConfirmed, UnsubscribeRefused, Unexpected, short)
+from .._session import (
+    RequestAnswered,
+    SubscribeConfirmed,
+    SubscribeRefused,
+    Unexpected,
+    UnsubscribeConfirmed,
+    UnsubscribeRefused,
+    short,
+)
 from ..errors import ExchangeError
 from ..models import BookSnapshot, Fill
 from ..orderbook import OrderBook
 from ._common import _check_market, _fail
 from .depth import DepthSync
-from .events import (BookOutOfSync, DuplicateFill, MalformedFrame, Response, SnapshotNeeded,
-                     UnknownStream)
-from .market_data import (_book_ticker, _continuous_kline, _diff, _force_order, _kline,
-                          _mark_price, _mini_ticker, _partial, _passthrough, _ticker, _trade)
-from .streams import _PARTIAL_SUFFIX
+from .events import (
+    BookOutOfSync,
+    DuplicateFill,
+    MalformedFrame,
+    Response,
+    SnapshotNeeded,
+    UnknownStream,
+)
+from .market_data import (
+    _book_ticker,
+    _continuous_kline,
+    _diff,
+    _force_order,
+    _kline,
+    _mark_price,
+    _mini_ticker,
+    _partial,
+    _passthrough,
+    _ticker,
+    _trade,
+)
+from .streams import _PARTIAL_SUFFIX, subscribe_request, unsubscribe_request
 from .user_data import _CONTROL_EVENTS, FillDedup, _control_event, _parse_user
-from .streams import subscribe_request, unsubscribe_request
 from .ws_api import _exchange_error
 
 __all__ = ["BinanceSession"]
@@ -36,7 +60,7 @@ class _Stream:
 
     __slots__ = ("session", "name", "symbol", "target", "frames")
 
-    def __init__(self, session: "BinanceSession", name: str, target: Any):
+    def __init__(self, session: BinanceSession, name: str, target: Any):
         self.session = session
         self.name = name
         at = name.find("@")
@@ -63,15 +87,15 @@ class _RawStream(_Stream):
 class _ParsedStream(_Stream):
     __slots__ = ("parse",)
 
-    def __init__(self, session: "BinanceSession", name: str, target: Any,
-                 parse: Callable[[Any, Optional[str]], Any]):
+    def __init__(self, session: BinanceSession, name: str, target: Any,
+                 parse: Callable[[Any, str | None], Any]):
         super().__init__(session, name, target)
         self.parse = parse
 
     def handle(self, data: Any, msg: Any) -> None:
         try:
             event = self.parse(data, self.symbol)
-        except Exception as exc:  # noqa: BLE001 - a bad frame is reported, never raised
+        except Exception as exc:
             self._bad(msg, exc)
             return
         self.frames += 1
@@ -94,7 +118,7 @@ class _ManyStream(_ParsedStream):
         for item in data:
             try:
                 events.append(parse(item, symbol))
-            except Exception as exc:  # noqa: BLE001 - a bad element is reported, never raised
+            except Exception as exc:
                 self._bad(item, exc)
         self.frames += 1
         deliver = self.target.deliver
@@ -105,8 +129,8 @@ class _ManyStream(_ParsedStream):
 class _PartialStream(_Stream):
     __slots__ = ("book", "raw")
 
-    def __init__(self, session: "BinanceSession", name: str, target: Any,
-                 raw: bool, book: Optional[OrderBook]):
+    def __init__(self, session: BinanceSession, name: str, target: Any,
+                 raw: bool, book: OrderBook | None):
         super().__init__(session, name, target)
         self.raw = raw
         self.book = book
@@ -114,7 +138,7 @@ class _PartialStream(_Stream):
     def handle(self, data: Any, msg: Any) -> None:
         try:
             event = _partial(data, self.symbol, self.book)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._bad(msg, exc)
             return
         self.frames += 1
@@ -126,7 +150,7 @@ class _SyncedStream(_Stream):
 
     __slots__ = ("sync", "raw")
 
-    def __init__(self, session: "BinanceSession", name: str, target: Any,
+    def __init__(self, session: BinanceSession, name: str, target: Any,
                  raw: bool, book: OrderBook):
         super().__init__(session, name, target)
         self.raw = raw
@@ -135,7 +159,7 @@ class _SyncedStream(_Stream):
     def handle(self, data: Any, msg: Any) -> None:
         try:
             out = self.sync.on_event(data)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._bad(msg, exc)
             return
         self.frames += 1
@@ -146,12 +170,12 @@ class _SyncedStream(_Stream):
     def snapshot(self, snapshot: Any) -> None:
         try:
             out = self.sync.on_snapshot(snapshot)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._bad(snapshot, exc)
             return
         self._emit(out)
 
-    def _emit(self, out: List[Any]) -> None:
+    def _emit(self, out: list[Any]) -> None:
         control = self.session._on_control
         for event in out:
             cls = event.__class__
@@ -163,7 +187,7 @@ class _SyncedStream(_Stream):
                 self.target.deliver(event.raw)  # raw mode: the REST snapshot as received
 
 
-def _stream_kind(name: str) -> Tuple[str, bool]:
+def _stream_kind(name: str) -> tuple[str, bool]:
     """``(kind, many)``: the parser's kind, and whether a message may carry a
     list of payloads (all-market ``!`` streams and COIN-M ``<pair>@markPrice``)."""
     if name[:1] == "!":
@@ -243,20 +267,20 @@ class BinanceSession:
         self.market = _check_market(market)
         self._on_control = on_control
         self.raw = raw
-        self._streams: Dict[str, Any] = {}
-        self._responses: Dict[Any, Callable[[Any, Any], None]] = {}
-        self._user: Optional[Tuple[Callable[[Any], None], bool]] = None
+        self._streams: dict[str, Any] = {}
+        self._responses: dict[Any, Callable[[Any, Any], None]] = {}
+        self._user: tuple[Callable[[Any], None], bool] | None = None
         #: The exactly-once rule for Fills (see :class:`FillDedup`); its counters
         #: say how many fills were left out and why.
         self.fills = FillDedup()
         # Ids this session puts on the wire, and what each answer settles.
         self._ids = itertools.count(1)
-        self._acks: Dict[int, Tuple[str, List[Any]]] = {}   # id -> (op, subscriptions)
-        self._requests: Dict[int, Any] = {}                   # id -> request key
-        self._confirmed: Dict[str, Any] = {}                  # stream -> subscription
+        self._acks: dict[int, tuple[str, list[Any]]] = {}   # id -> (op, subscriptions)
+        self._requests: dict[int, Any] = {}                   # id -> request key
+        self._confirmed: dict[str, Any] = {}                  # stream -> subscription
         # Frames counted by stream handlers since replaced or removed (a
         # resubscribe): frames_of stays cumulative over the connection.
-        self._retired: Dict[str, int] = {}                    # stream -> frames
+        self._retired: dict[str, int] = {}                    # stream -> frames
 
     def next_id(self) -> int:
         """A request id unique on this connection."""
@@ -264,7 +288,7 @@ class BinanceSession:
 
     # ------------------------------------------------------------------ subscriptions
 
-    def subscribe(self, subs: Any, targets: Optional[Sequence[Any]] = None) -> Dict[str, Any]:
+    def subscribe(self, subs: Any, targets: Sequence[Any] | None = None) -> dict[str, Any]:
         """Route the streams of ``subs`` (one subscription or a list; each one's
         ``spec`` is its stream name) and return one ``SUBSCRIBE`` frame for them all.
 
@@ -284,7 +308,7 @@ class BinanceSession:
         self._acks[req_id] = ("subscribe", subs)
         return subscribe_request(names, req_id)
 
-    def unsubscribe(self, sub: Any) -> Optional[Dict[str, Any]]:
+    def unsubscribe(self, sub: Any) -> dict[str, Any] | None:
         """Stop routing ``sub``'s stream at once; the ``UNSUBSCRIBE`` frame, or None
         if the server never confirmed it on this connection."""
         name = _norm_stream(sub.spec)
@@ -296,7 +320,7 @@ class BinanceSession:
         self._acks[req_id] = ("unsubscribe", [sub])
         return unsubscribe_request([sub.spec], req_id)
 
-    def request(self, key: Any, frame: Dict[str, Any]) -> Dict[str, Any]:
+    def request(self, key: Any, frame: dict[str, Any]) -> dict[str, Any]:
         """A WebSocket-API request frame for the registry's request ``key``: a copy
         with this connection's id; its answer comes back as
         :class:`~exchange_wss._session.RequestAnswered`."""
@@ -320,7 +344,7 @@ class BinanceSession:
     # ------------------------------------------------------------------ registration
 
     def expect_stream(self, stream_name: str, deliver: Callable[[Any], None], *,
-                      raw: bool = False, book: Optional[OrderBook] = None) -> None:
+                      raw: bool = False, book: OrderBook | None = None) -> None:
         """Route a stream's data to ``deliver`` (call before sending SUBSCRIBE).
 
         The low-level form of :meth:`subscribe`, for streams no subscription
@@ -352,7 +376,7 @@ class BinanceSession:
             raise _fail("deliver must be callable")
         self._route(_norm_stream(stream_name), _Sink(deliver), raw, book)
 
-    def _route(self, name: str, target: Any, raw: bool, book: Optional[OrderBook]) -> None:
+    def _route(self, name: str, target: Any, raw: bool, book: OrderBook | None) -> None:
         kind, many = _stream_kind(name)
         self._retire(name)
         if kind == "diff" and book is not None:
@@ -383,7 +407,7 @@ class BinanceSession:
         self._responses.pop(req_id, None)
 
     def expect_user_data(self, deliver: Callable[[Any], None], *, raw: bool = False,
-                         events: Optional[Iterable[str]] = None) -> None:
+                         events: Iterable[str] | None = None) -> None:
         """Route user-data events (typed, or with ``raw`` the event dicts, unwrapped).
 
         Typed delivery gives each exchange trade one Fill (:class:`FillDedup`);
@@ -396,7 +420,7 @@ class BinanceSession:
         self._user = (deliver, raw)
         self.fills.configure(events)
 
-    def depth_sync(self, stream_name: str) -> Optional[DepthSync]:
+    def depth_sync(self, stream_name: str) -> DepthSync | None:
         """The session-owned :class:`DepthSync` of a stream expected with a ``book``."""
         handler = self._streams.get(_norm_stream(stream_name))
         return handler.sync if isinstance(handler, _SyncedStream) else None
@@ -475,7 +499,7 @@ class BinanceSession:
             return
         try:
             events = _parse_user(ev, self.market)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._on_control(MalformedFrame(f"user data {etype!r}: {type(exc).__name__}: {exc}",
                                             raw))
             return
@@ -505,7 +529,7 @@ class BinanceSession:
             text = src.get("msg")
             if text is None and status is not None:
                 text = f"status {status}"
-            error: Optional[ExchangeError] = _exchange_error(src.get("code"), text, msg)
+            error: ExchangeError | None = _exchange_error(src.get("code"), text, msg)
             result = None
         else:
             error = None
@@ -528,7 +552,7 @@ class BinanceSession:
                                         f"request of this connection carries: {short(msg)}",
                                         msg))
 
-    def _acked(self, ack: Tuple[str, List[Any]], error: Optional[ExchangeError],
+    def _acked(self, ack: tuple[str, list[Any]], error: ExchangeError | None,
                msg: dict) -> None:
         op, subs = ack
         control = self._on_control

@@ -8,8 +8,9 @@ import base64
 import functools
 import hashlib
 import hmac
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from ..numtext import decimal_text
@@ -53,7 +54,7 @@ def signature_payload(params: Mapping[str, Any]) -> str:
                     if k != "signature")
 
 
-def sign_hmac(secret: str, params: Union[Mapping[str, Any], str]) -> str:
+def sign_hmac(secret: str, params: Mapping[str, Any] | str) -> str:
     """HMAC-SHA256 of the signature payload, hex (Binance accepts any case).
 
     Args:
@@ -67,14 +68,14 @@ def sign_hmac(secret: str, params: Union[Mapping[str, Any], str]) -> str:
     return hmac.new(secret.encode("utf-8"), payload.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def _is_pem(secret: Union[str, bytes]) -> bool:
+def _is_pem(secret: str | bytes) -> bool:
     if isinstance(secret, bytes):
         return secret.lstrip().startswith(b"-----BEGIN")
     return isinstance(secret, str) and secret.lstrip().startswith("-----BEGIN")
 
 
 @functools.lru_cache(maxsize=16)
-def _load_pem(pem: bytes, password: Optional[bytes]) -> Any:
+def _load_pem(pem: bytes, password: bytes | None) -> Any:
     # Cached: parsing a PEM costs more than signing with it, and a client signs
     # every request with the same key. The cache lives in this process only.
     try:
@@ -88,13 +89,13 @@ def _load_pem(pem: bytes, password: Optional[bytes]) -> Any:
         raise _fail(f"not a usable PEM private key ({type(exc).__name__})") from None
 
 
-def _pem_bytes(private_key_pem: Union[str, bytes]) -> bytes:
+def _pem_bytes(private_key_pem: str | bytes) -> bytes:
     if isinstance(private_key_pem, str):
         return private_key_pem.strip().encode("ascii")
     return private_key_pem.strip()
 
 
-def key_type(secret: Union[str, bytes], password: Optional[bytes] = None) -> str:
+def key_type(secret: str | bytes, password: bytes | None = None) -> str:
     """What kind of key a secret is: ``"hmac"`` (a shared secret), ``"ed25519"`` or
     ``"rsa"`` (a PEM private key).
 
@@ -116,12 +117,12 @@ def key_type(secret: Union[str, bytes], password: Optional[bytes] = None) -> str
     raise _fail(f"unsupported PEM key type {type(key).__name__}: Binance takes Ed25519 or RSA")
 
 
-def _payload_text(payload: Union[Mapping[str, Any], str]) -> str:
+def _payload_text(payload: Mapping[str, Any] | str) -> str:
     return payload if isinstance(payload, str) else signature_payload(payload)
 
 
-def sign_ed25519(private_key_pem: Union[str, bytes], payload: Union[Mapping[str, Any], str],
-                 password: Optional[bytes] = None) -> str:
+def sign_ed25519(private_key_pem: str | bytes, payload: Mapping[str, Any] | str,
+                 password: bytes | None = None) -> str:
     """Ed25519 signature of the payload, base64 (needs the ``cryptography`` package).
 
     Args:
@@ -138,8 +139,8 @@ def sign_ed25519(private_key_pem: Union[str, bytes], payload: Union[Mapping[str,
     return base64.b64encode(key.sign(_payload_text(payload).encode("utf-8"))).decode("ascii")
 
 
-def sign_rsa(private_key_pem: Union[str, bytes], payload: Union[Mapping[str, Any], str],
-             password: Optional[bytes] = None) -> str:
+def sign_rsa(private_key_pem: str | bytes, payload: Mapping[str, Any] | str,
+             password: bytes | None = None) -> str:
     """RSA signature (PKCS#1 v1.5, SHA-256) of the payload, base64, as Binance takes it.
 
     Raises:
@@ -154,8 +155,8 @@ def sign_rsa(private_key_pem: Union[str, bytes], payload: Union[Mapping[str, Any
     return base64.b64encode(sig).decode("ascii")
 
 
-def sign(secret: Union[str, bytes], payload: Union[Mapping[str, Any], str],
-         password: Optional[bytes] = None) -> str:
+def sign(secret: str | bytes, payload: Mapping[str, Any] | str,
+         password: bytes | None = None) -> str:
     """The signature of ``payload`` with whatever key ``secret`` is: HMAC-SHA256 hex for
     a shared secret, base64 Ed25519 or RSA for a PEM private key."""
     kind = key_type(secret, password)
@@ -177,8 +178,8 @@ def _recv_window(value: Any) -> Any:
     return int(dec) if dec == dec.to_integral_value() else text
 
 
-def signed_params(api_key: str, secret: Union[str, bytes], params: Mapping[str, Any],
-                  timestamp_ms: int, recv_window: Any = None) -> Dict[str, Any]:
+def signed_params(api_key: str, secret: str | bytes, params: Mapping[str, Any],
+                  timestamp_ms: int, recv_window: Any = None) -> dict[str, Any]:
     """``params`` plus ``apiKey``, ``timestamp`` (and ``recvWindow``) and their ``signature``.
 
     None values are dropped; booleans, floats and Decimals are converted to the
@@ -195,7 +196,7 @@ def signed_params(api_key: str, secret: Union[str, bytes], params: Mapping[str, 
     if not secret or not isinstance(secret, (str, bytes)):
         raise _fail("signed requests need the API secret")
     _timestamp(timestamp_ms)
-    out: Dict[str, Any] = {}
+    out: dict[str, Any] = {}
     for k, v in params.items():
         if v is not None:
             out[k] = _wire_value(v, k)
@@ -214,20 +215,20 @@ def _timestamp(timestamp_ms: Any) -> int:
 
 
 def logged_on_params(params: Mapping[str, Any], timestamp_ms: int,
-                     recv_window: Any = None) -> Dict[str, Any]:
+                     recv_window: Any = None) -> dict[str, Any]:
     """``params`` plus ``timestamp`` (and ``recvWindow``), without ``apiKey`` or
     ``signature``: a request on a WebSocket-API connection after ``session.logon``
     (Binance still checks the timestamp there)."""
-    out: Dict[str, Any] = {k: _wire_value(v, k) for k, v in params.items() if v is not None}
+    out: dict[str, Any] = {k: _wire_value(v, k) for k, v in params.items() if v is not None}
     out["timestamp"] = _timestamp(timestamp_ms)
     if recv_window is not None:
         out["recvWindow"] = _recv_window(recv_window)
     return out
 
 
-def auth_params(api_key: Optional[str], secret: Union[str, bytes, None],
+def auth_params(api_key: str | None, secret: str | bytes | None,
                 params: Mapping[str, Any], timestamp_ms: int,
-                recv_window: Any = None) -> Dict[str, Any]:
+                recv_window: Any = None) -> dict[str, Any]:
     """Signed params (:func:`signed_params`), or, with ``api_key`` and ``secret`` both
     None, the params of a logged-on connection (:func:`logged_on_params`)."""
     if api_key is None and secret is None:
@@ -235,7 +236,7 @@ def auth_params(api_key: Optional[str], secret: Union[str, bytes, None],
     return signed_params(api_key, secret, params, timestamp_ms, recv_window)
 
 
-def rest_signed_query(secret: Union[str, bytes], params: Mapping[str, Any], timestamp_ms: int,
+def rest_signed_query(secret: str | bytes, params: Mapping[str, Any], timestamp_ms: int,
                       recv_window: Any = None) -> str:
     """The query string of a signed REST request (``GET /fapi/v3/account?...``).
 

@@ -26,7 +26,8 @@ from an injected clock with ``callLater()`` (the reactor, or ``MemoryReactorCloc
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from collections.abc import Callable
+from typing import Any
 
 from ..models import Order, Position, Snapshot, Wallet
 
@@ -48,22 +49,22 @@ class AccountState:
 
     def __init__(self, deliver: Callable[[Any], None], clock: Any = None,
                  timeout: float = 30.0,
-                 on_timeout: Optional[Callable[[float], None]] = None) -> None:
+                 on_timeout: Callable[[float], None] | None = None) -> None:
         self._deliver = deliver
         self._clock = clock
         self.timeout = timeout
         self._on_timeout = on_timeout
         self._timer: Any = None
-        self.wallets: Dict[Tuple[str, str], Wallet] = {}
-        self.positions: Dict[Tuple[str, Any], Position] = {}
-        self.orders: Dict[Any, Order] = {}
+        self.wallets: dict[tuple[str, str], Wallet] = {}
+        self.positions: dict[tuple[str, Any], Position] = {}
+        self.orders: dict[Any, Order] = {}
         #: True once a snapshot was delivered (the state is complete, not only
         #: what changed since the start).
         self.loaded = False
         self._holding = False
-        self._held: List[Any] = []
+        self._held: list[Any] = []
         #: The last snapshot's update time per order, until a newer live update of it.
-        self._told: Dict[Any, int] = {}
+        self._told: dict[Any, int] = {}
         #: Snapshots delivered, and live events that waited for one (monitoring, tests).
         self.snapshots = 0
         self.held_total = 0
@@ -119,8 +120,8 @@ class AccountState:
         del self._told[order.id]  # a newer update: the snapshot's entry is history
         return False
 
-    def snapshot(self, wallets: List[Wallet], positions: List[Position], orders: List[Order],
-                 raw: Any = None, *, wallet_types: Optional[List[str]] = None) -> None:
+    def snapshot(self, wallets: list[Wallet], positions: list[Position], orders: list[Order],
+                 raw: Any = None, *, wallet_types: list[str] | None = None) -> None:
         """Deliver a loaded snapshot, then the events held meanwhile.
 
         The snapshot replaces what was known (a balance, position or order it

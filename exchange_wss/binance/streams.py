@@ -4,7 +4,8 @@ each, and the SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS control messages."""
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from collections.abc import Iterable
+from typing import Any
 
 from ._common import FUTURES_MARKETS, _check_market, _fail, _req_id, _stream_symbol
 
@@ -31,7 +32,7 @@ _PUBLIC_SUFFIX = re.compile(r"(bookTicker|depth(5|10|20)?(@\d+ms)?)")
 _PARTIAL_SUFFIX = re.compile(r"depth(5|10|20)(@\d+ms)?")
 
 
-def stream_route(stream: str, market: str) -> Optional[str]:
+def stream_route(stream: str, market: str) -> str | None:
     """USDT-M's route for a stream: ``"public"`` (bookTicker, depth) or ``"market"``.
 
     Since the 2026 split a routed USDT-M connection only carries its route's
@@ -74,7 +75,7 @@ ALL_MARKET_STREAMS = {
 }
 
 
-def _speed_text(speed: Any, allowed: Tuple[str, ...], what: str = "depth",
+def _speed_text(speed: Any, allowed: tuple[str, ...], what: str = "depth",
                 unit: str = "ms") -> str:
     if speed is None:
         return allowed[0]
@@ -106,9 +107,9 @@ def _check_kind_market(canonical: str, kind: str, market: str) -> None:
         raise _fail(f"{market} has no {kind} stream (only {', '.join(sorted(markets))})")
 
 
-def stream_name(kind: str, symbol: str, *, market: str = "spot", interval: Optional[str] = None,
-                speed: Any = None, levels: Optional[int] = None,
-                contract_type: Optional[str] = None) -> str:
+def stream_name(kind: str, symbol: str, *, market: str = "spot", interval: str | None = None,
+                speed: Any = None, levels: int | None = None,
+                contract_type: str | None = None) -> str:
     """A market stream name, validated for ``market``, symbol lower-cased.
 
     Args:
@@ -224,7 +225,7 @@ def all_market_stream_name(kind: str, *, market: str = "spot", speed: Any = None
     return name
 
 
-def _stream_list(streams: Any) -> List[str]:
+def _stream_list(streams: Any) -> list[str]:
     if isinstance(streams, str):
         streams = [streams]
     out = list(streams)
@@ -233,16 +234,16 @@ def _stream_list(streams: Any) -> List[str]:
     return out
 
 
-def subscribe_request(streams: Iterable[str], req_id: Any) -> Dict[str, Any]:
+def subscribe_request(streams: Iterable[str], req_id: Any) -> dict[str, Any]:
     """``{"method":"SUBSCRIBE","params":[...],"id":N}``; answered by ``{"result":null,"id":N}``."""
     return {"method": "SUBSCRIBE", "params": _stream_list(streams), "id": _req_id(req_id)}
 
 
-def unsubscribe_request(streams: Iterable[str], req_id: Any) -> Dict[str, Any]:
+def unsubscribe_request(streams: Iterable[str], req_id: Any) -> dict[str, Any]:
     """``{"method":"UNSUBSCRIBE","params":[...],"id":N}``."""
     return {"method": "UNSUBSCRIBE", "params": _stream_list(streams), "id": _req_id(req_id)}
 
 
-def list_subscriptions_request(req_id: Any) -> Dict[str, Any]:
+def list_subscriptions_request(req_id: Any) -> dict[str, Any]:
     """``{"method":"LIST_SUBSCRIPTIONS","id":N}``; the result is the list of streams."""
     return {"method": "LIST_SUBSCRIPTIONS", "id": _req_id(req_id)}

@@ -5,7 +5,8 @@ listenKey streams): one event dict in, the typed models it stands for out; and
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Callable, Deque, Dict, Iterable, List, Optional
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from ..models import BalanceUpdate, Fill, Order, Position, Snapshot, UserEvent, Wallet
 from ._common import _f, _is_int, _mts
@@ -20,7 +21,7 @@ def _side_sign(side: Any) -> float:
     raise ValueError(f"unknown side {side!r}")
 
 
-def _execution_report(ev: dict, wallet_type: str) -> List[Any]:
+def _execution_report(ev: dict, wallet_type: str) -> list[Any]:
     sign = _side_sign(ev["S"])
     qty = _f(ev["q"])
     done = _f(ev.get("z")) or 0.0
@@ -41,7 +42,7 @@ def _execution_report(ev: dict, wallet_type: str) -> List[Any]:
     return [order, fill]
 
 
-def _order_trade_update(ev: dict, wallet_type: str) -> List[Any]:
+def _order_trade_update(ev: dict, wallet_type: str) -> list[Any]:
     o = ev["o"]
     sign = _side_sign(o["S"])
     qty = _f(o["q"])
@@ -59,14 +60,14 @@ def _order_trade_update(ev: dict, wallet_type: str) -> List[Any]:
     return [order, fill]
 
 
-def _trade_lite(ev: dict, wallet_type: str) -> List[Any]:
+def _trade_lite(ev: dict, wallet_type: str) -> list[Any]:
     sign = _side_sign(ev["S"])
     return [Fill(ev.get("t"), ev.get("s"), _mts(ev.get("T")), ev.get("i"), sign * _f(ev["l"]),
                  _f(ev["L"]), None, None, ev.get("m"), None, _f(ev.get("p")), ev.get("c"),
                  None, "lite", ev)]
 
 
-def _account_position(ev: dict, wallet_type: str) -> List[Any]:
+def _account_position(ev: dict, wallet_type: str) -> list[Any]:
     items = []
     for row in ev["B"]:
         free = _f(row.get("f"))
@@ -76,14 +77,14 @@ def _account_position(ev: dict, wallet_type: str) -> List[Any]:
     return [Snapshot("balances", items, ev)]
 
 
-def _balance_update(ev: dict, wallet_type: str) -> List[Any]:
+def _balance_update(ev: dict, wallet_type: str) -> list[Any]:
     return [BalanceUpdate(wallet_type, ev["a"], _f(ev["d"]),
                           _mts(ev.get("T")) or _mts(ev.get("E")), ev)]
 
 
-def _account_update(ev: dict, wallet_type: str) -> List[Any]:
+def _account_update(ev: dict, wallet_type: str) -> list[Any]:
     a = ev["a"]
-    items: List[Any] = []
+    items: list[Any] = []
     for row in a.get("B") or ():
         items.append(Wallet(wallet_type, row["a"], _f(row.get("wb")), None, _f(row.get("cw")),
                             "update", row))
@@ -95,7 +96,7 @@ def _account_update(ev: dict, wallet_type: str) -> List[Any]:
     return [Snapshot("account", items, ev)]
 
 
-_USER_PARSERS: Dict[str, Callable[[dict, str], List[Any]]] = {
+_USER_PARSERS: dict[str, Callable[[dict, str], list[Any]]] = {
     "executionReport": _execution_report,
     "ORDER_TRADE_UPDATE": _order_trade_update,
     "TRADE_LITE": _trade_lite,
@@ -106,7 +107,7 @@ _USER_PARSERS: Dict[str, Callable[[dict, str], List[Any]]] = {
 _CONTROL_EVENTS = frozenset(("listenKeyExpired", "eventStreamTerminated", "serverShutdown"))
 
 
-def _parse_user(ev: dict, wallet_type: str) -> List[Any]:
+def _parse_user(ev: dict, wallet_type: str) -> list[Any]:
     etype = ev.get("e")
     parser = _USER_PARSERS.get(etype) if etype.__class__ is str else None
     if parser is None:
@@ -155,24 +156,24 @@ class FillDedup:
 
     __slots__ = ("lite", "capacity", "lite_suppressed", "duplicates", "_seen", "_order")
 
-    def __init__(self, events: Optional[Iterable[str]] = None, capacity: int = 10000):
+    def __init__(self, events: Iterable[str] | None = None, capacity: int = 10000):
         self.capacity = capacity
         #: TRADE_LITE fills left out by the rule (their trade comes in ORDER_TRADE_UPDATE).
         self.lite_suppressed = 0
         #: Fills of a trade already admitted (never expected from Binance itself).
         self.duplicates = 0
         self._seen: set = set()
-        self._order: Deque[tuple] = deque()
+        self._order: deque[tuple] = deque()
         self.configure(events)
 
-    def configure(self, events: Optional[Iterable[str]]) -> None:
+    def configure(self, events: Iterable[str] | None) -> None:
         """Set the events the stream carries (keeps the remembered trades)."""
         if isinstance(events, str):
             events = (events,)
         names = None if events is None else frozenset(events)
         self.lite = names is not None and "ORDER_TRADE_UPDATE" not in names
 
-    def admit(self, fill: Fill) -> Optional[str]:
+    def admit(self, fill: Fill) -> str | None:
         """None if ``fill`` is to be delivered; else why not (``"lite"``, ``"duplicate"``)."""
         if fill.kind == "lite" and not self.lite:
             self.lite_suppressed += 1

@@ -5,8 +5,9 @@ Orders, errors into the exception that says who is at fault."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Dict, Mapping, Optional
+from typing import Any
 
 from ..errors import AuthenticationError, ExchangeError, OrderRejected
 from ..models import Order
@@ -33,37 +34,37 @@ def _positive_text(value: Any, what: str) -> str:
     return text
 
 
-def ws_api_request(method: str, params: Optional[Mapping[str, Any]],
-                   req_id: Any) -> Dict[str, Any]:
+def ws_api_request(method: str, params: Mapping[str, Any] | None,
+                   req_id: Any) -> dict[str, Any]:
     """``{"id","method","params"}`` (``params`` left out when None)."""
     if not isinstance(method, str) or not method:
         raise _fail(f"a method name is required, got {method!r}")
-    req: Dict[str, Any] = {"id": _req_id(req_id), "method": method}
+    req: dict[str, Any] = {"id": _req_id(req_id), "method": method}
     if params is not None:
         req["params"] = dict(params)
     return req
 
 
 def user_data_subscribe_request(api_key: str, secret: str, timestamp_ms: int, req_id: Any,
-                                recv_window: Any = None) -> Dict[str, Any]:
+                                recv_window: Any = None) -> dict[str, Any]:
     """``userDataStream.subscribe.signature``: Spot user data on this WebSocket-API
     connection, any key type, no logon. The answer's result is ``{"subscriptionId":N}``."""
     return ws_api_request("userDataStream.subscribe.signature",
                           signed_params(api_key, secret, {}, timestamp_ms, recv_window), req_id)
 
 
-def user_data_unsubscribe_request(req_id: Any, subscription_id: Optional[int] = None
-                                  ) -> Dict[str, Any]:
+def user_data_unsubscribe_request(req_id: Any, subscription_id: int | None = None
+                                  ) -> dict[str, Any]:
     """``userDataStream.unsubscribe`` (all subscriptions, or one); the server then
     sends ``eventStreamTerminated``."""
     params = None if subscription_id is None else {"subscriptionId": subscription_id}
     return ws_api_request("userDataStream.unsubscribe", params, req_id)
 
 
-def _order_ref(symbol: str, order_id: Optional[int], orig_client_order_id: Optional[str],
-               what: str) -> Dict[str, Any]:
+def _order_ref(symbol: str, order_id: int | None, orig_client_order_id: str | None,
+               what: str) -> dict[str, Any]:
     """``{symbol, orderId?, origClientOrderId?}`` naming one order (one id is required)."""
-    params: Dict[str, Any] = {"symbol": _rest_symbol(symbol)}
+    params: dict[str, Any] = {"symbol": _rest_symbol(symbol)}
     if order_id is None and orig_client_order_id is None:
         raise _fail(f"{what} needs order_id or orig_client_order_id")
     if order_id is not None:
@@ -80,12 +81,12 @@ def _order_ref(symbol: str, order_id: Optional[int], orig_client_order_id: Optio
 _TIF_TYPES = frozenset(("LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"))
 
 
-def order_place_request(api_key: Optional[str], secret: Optional[str], timestamp_ms: int,
+def order_place_request(api_key: str | None, secret: str | None, timestamp_ms: int,
                         req_id: Any, symbol: str,
                         side: str, type: str, quantity: Any, price: Any = None,
-                        time_in_force: Optional[str] = None,
-                        new_client_order_id: Optional[str] = None, recv_window: Any = None,
-                        **extra: Any) -> Dict[str, Any]:
+                        time_in_force: str | None = None,
+                        new_client_order_id: str | None = None, recv_window: Any = None,
+                        **extra: Any) -> dict[str, Any]:
     """A signed ``order.place`` (Spot, and futures with the same method name); with
     ``api_key`` and ``secret`` None, the unsigned form of a connection that did
     ``session.logon`` (timestamp only).
@@ -112,7 +113,7 @@ def order_place_request(api_key: Optional[str], secret: Optional[str], timestamp
     if not isinstance(type, str) or not type.strip():
         raise _fail(f"an order type is required, got {type!r}")
     otype = type.strip().upper()
-    params: Dict[str, Any] = {"symbol": sym, "side": side.strip().upper(), "type": otype}
+    params: dict[str, Any] = {"symbol": sym, "side": side.strip().upper(), "type": otype}
     if quantity is None:
         if extra.get("quoteOrderQty") is None:
             raise _fail("quantity is required (or quoteOrderQty for MARKET orders)")
@@ -142,11 +143,11 @@ def order_place_request(api_key: Optional[str], secret: Optional[str], timestamp
                           req_id)
 
 
-def order_cancel_request(api_key: Optional[str], secret: Optional[str], timestamp_ms: int,
+def order_cancel_request(api_key: str | None, secret: str | None, timestamp_ms: int,
                          req_id: Any, symbol: str,
-                         order_id: Optional[int] = None,
-                         orig_client_order_id: Optional[str] = None, recv_window: Any = None,
-                         **extra: Any) -> Dict[str, Any]:
+                         order_id: int | None = None,
+                         orig_client_order_id: str | None = None, recv_window: Any = None,
+                         **extra: Any) -> dict[str, Any]:
     """A signed ``order.cancel`` by ``order_id`` or ``orig_client_order_id`` (one is
     required); ``api_key``/``secret`` None: unsigned after ``session.logon``.
 
@@ -162,10 +163,10 @@ def order_cancel_request(api_key: Optional[str], secret: Optional[str], timestam
                           req_id)
 
 
-def order_status_request(api_key: Optional[str], secret: Optional[str], timestamp_ms: int,
-                         req_id: Any, symbol: str, order_id: Optional[int] = None,
-                         orig_client_order_id: Optional[str] = None,
-                         recv_window: Any = None) -> Dict[str, Any]:
+def order_status_request(api_key: str | None, secret: str | None, timestamp_ms: int,
+                         req_id: Any, symbol: str, order_id: int | None = None,
+                         orig_client_order_id: str | None = None,
+                         recv_window: Any = None) -> dict[str, Any]:
     """``order.status``: one order by ``order_id`` or ``orig_client_order_id`` (its
     state now; answered ``-2013`` when the exchange does not know it, see
     :func:`is_unknown_order`). ``api_key``/``secret`` None: after ``session.logon``."""
@@ -187,7 +188,7 @@ def is_unknown_order(error: Any) -> bool:
 
 
 def session_logon_request(api_key: str, private_key_pem: Any, timestamp_ms: int, req_id: Any,
-                          recv_window: Any = None) -> Dict[str, Any]:
+                          recv_window: Any = None) -> dict[str, Any]:
     """``session.logon``: authenticate this WebSocket-API connection with an Ed25519
     key; later requests on it may leave out ``apiKey`` and ``signature``
     (build them with ``api_key``/``secret`` None), ``timestamp`` is still checked.
@@ -208,12 +209,12 @@ def session_logon_request(api_key: str, private_key_pem: Any, timestamp_ms: int,
                                         recv_window), req_id)
 
 
-def session_status_request(req_id: Any) -> Dict[str, Any]:
+def session_status_request(req_id: Any) -> dict[str, Any]:
     """``session.status``: which key (if any) this connection is logged on with."""
     return ws_api_request("session.status", None, req_id)
 
 
-def session_logout_request(req_id: Any) -> Dict[str, Any]:
+def session_logout_request(req_id: Any) -> dict[str, Any]:
     """``session.logout``: forget the logged-on key; requests must be signed again."""
     return ws_api_request("session.logout", None, req_id)
 

@@ -14,22 +14,23 @@ from __future__ import annotations
 
 import itertools
 import logging
-from typing import Any, Callable, Dict, Iterable, List, Optional
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from .. import models
+from .._endpoints import endpoint
 from .._facade import BaseClient, Callback
 from .._requests import Request, RequestFuture
 from .._subscriptions import Subscription
 from ..errors import ExchangePaused, LocalProtocolError
 from ..orderbook import OrderBook
 from ..pacing import Pacer
+from ..symbols import Venue
 from . import orders
 from . import requests as bfx
 from .handlers import parse_auth_frame
 from .link import BitfinexLink
 from .requests import ChannelSpec
-from .._endpoints import endpoint
-from ..symbols import Venue
 from .utils import NonceGenerator, cid_to_date, create_cid, order_symbol
 
 __all__ = ["WssClient", "DEFAULT_AUTH_URL", "DEFAULT_PUBLIC_URL"]
@@ -43,7 +44,7 @@ DEFAULT_PUBLIC_URL = "wss://api-pub.bitfinex.com/ws/2"
 _CALC_PER_SECOND = 8
 
 
-def _filters_follow_orders(filters: Optional[List[str]]) -> bool:
+def _filters_follow_orders(filters: list[str] | None) -> bool:
     """Whether the account channel, so filtered, carries what settles an order:
     its notifications (``notify``) and the order snapshot (``trading``)."""
     if not filters:
@@ -87,11 +88,11 @@ class WssClient(BaseClient):
 
     venue = Venue("bitfinex")
 
-    def __init__(self, key: Optional[str] = None, secret: Optional[str] = None,
-                 nonce_multiplier: float = 1.0, *, url: Optional[str] = None,
-                 public_url: Optional[str] = None, channels_per_connection: int = 25,
+    def __init__(self, key: str | None = None, secret: str | None = None,
+                 nonce_multiplier: float = 1.0, *, url: str | None = None,
+                 public_url: str | None = None, channels_per_connection: int = 25,
                  raw: bool = False, checksum: bool = True, seq_all: bool = False,
-                 nonce_factory: Optional[Callable[[], Any]] = None, calc_on_auth: bool = False,
+                 nonce_factory: Callable[[], Any] | None = None, calc_on_auth: bool = False,
                  **options: Any) -> None:
         super().__init__(**options)
         if (key is None) != (secret is None):
@@ -115,14 +116,14 @@ class WssClient(BaseClient):
         self.seq_all = seq_all
         self.conf_flags = (bfx.FLAG_OB_CHECKSUM if checksum else 0) | (
             bfx.FLAG_SEQ_ALL if seq_all else 0)
-        self._public_links: List[BitfinexLink] = []
-        self._auth_link: Optional[BitfinexLink] = None
-        self._auth_callbacks: List[Callback] = []
-        self._auth_filters: Optional[List[str]] = None
+        self._public_links: list[BitfinexLink] = []
+        self._auth_link: BitfinexLink | None = None
+        self._auth_callbacks: list[Callback] = []
+        self._auth_filters: list[str] | None = None
         self._auth_dms = False
         self._link_names = itertools.count(0)
         self._paused = False
-        self._calc_pacer: Optional[Pacer] = None
+        self._calc_pacer: Pacer | None = None
 
     def __repr__(self) -> str:
         key = f"{self.key[:4]}…" if self.key else None
@@ -229,7 +230,7 @@ class WssClient(BaseClient):
         raise LocalProtocolError(f"no order book subscription for {symbol} {precision}")
 
     # -- authenticated channel --------------------------------------------------------
-    def authenticate(self, callback: Optional[Callback] = None, filters: Optional[List[str]] = None,
+    def authenticate(self, callback: Callback | None = None, filters: list[str] | None = None,
                      dms: bool = False) -> None:
         """Authenticate on a connection of its own; account events go to ``callback``.
 
@@ -255,7 +256,7 @@ class WssClient(BaseClient):
         self._auth_filters = filters
         self._call(self._authenticate, deliver, filters, bool(dms))
 
-    def _authenticate(self, deliver: Optional[Callback], filters: Optional[List[str]],
+    def _authenticate(self, deliver: Callback | None, filters: list[str] | None,
                       dms: bool) -> None:
         if deliver is not None:
             self._auth_callbacks.append(deliver)
@@ -270,7 +271,7 @@ class WssClient(BaseClient):
                 self._auth_link.conn.start()
         return self._auth_link
 
-    def _auth_request(self) -> Dict[str, Any]:
+    def _auth_request(self) -> dict[str, Any]:
         # A fresh, larger nonce on every (re)connect: re-sending an old one is
         # refused with "nonce: small".
         nonce = (self._nonce_factory() if self._nonce_factory is not None
@@ -309,7 +310,7 @@ class WssClient(BaseClient):
     def new_order_op(order_type: str, symbol: str, amount: Any, price: Any = None,
                      price_trailing: Any = None, price_aux_limit: Any = None,
                      price_oco_stop: Any = None, hidden: bool = False, flags: Any = None,
-                     tif: Optional[str] = None, set_cid: bool = True, **extra: Any) -> Dict[str, Any]:
+                     tif: str | None = None, set_cid: bool = True, **extra: Any) -> dict[str, Any]:
         """Build a new-order operation for :meth:`multi_order` (nothing is sent).
 
         Args:
@@ -351,7 +352,7 @@ class WssClient(BaseClient):
         return payload["cid"]
 
     def submit_order(self, order_type: str, symbol: str, amount: Any, price: Any = None,
-                     **kwargs: Any) -> "RequestFuture[models.Order]":
+                     **kwargs: Any) -> RequestFuture[models.Order]:
         """Place an order and return a Future of its fate.
 
         The Future resolves to the accepted :class:`~exchange_wss.models.Order`
@@ -372,7 +373,7 @@ class WssClient(BaseClient):
                                       payload["cid"])
         return request.future
 
-    def multi_order(self, operations: Iterable[Any]) -> List[Optional[int]]:
+    def multi_order(self, operations: Iterable[Any]) -> list[int | None]:
         """Send several operations at once (``ox_multi``, at most 75).
 
         Args:
@@ -386,8 +387,8 @@ class WssClient(BaseClient):
         """
         ops = bfx.multi_payload(list(operations))
         self._check_can_order()
-        items: List[Any] = []
-        added: List[Request] = []
+        items: list[Any] = []
+        added: list[Request] = []
         try:
             for op, payload in ops:
                 rider = None
@@ -404,13 +405,13 @@ class WssClient(BaseClient):
         self._call(self._submit_group, items)
         return [payload.get("cid") if isinstance(payload, dict) else None for _op, payload in ops]
 
-    def _submit_group(self, items: List[Any]) -> None:
+    def _submit_group(self, items: list[Any]) -> None:
         for _op, _payload, rider in items:
             if rider is not None:
                 self.requests.arm(rider)
         self._ensure_auth_link().send_group(items)
 
-    def cancel_order(self, order_id: int) -> "RequestFuture[models.Order]":
+    def cancel_order(self, order_id: int) -> RequestFuture[models.Order]:
         """Cancel an order by its exchange id.
 
         Returns:
@@ -422,8 +423,8 @@ class WssClient(BaseClient):
         return self._order_request(orders.cancel_key(payload["id"]), "oc", payload, "cancel",
                                    payload["id"], report=True).future
 
-    def cancel_order_cid(self, order_cid: int, order_date: Optional[str] = None
-                         ) -> "RequestFuture[models.Order]":
+    def cancel_order_cid(self, order_cid: int, order_date: str | None = None
+                         ) -> RequestFuture[models.Order]:
         """Cancel an order by client id and the UTC date of that id (default: from the cid).
 
         Returns:
@@ -435,7 +436,7 @@ class WssClient(BaseClient):
         return self._order_request(orders.cancel_cid_key(payload["cid"]), "oc", payload,
                                    "cancel", payload["cid"], report=True).future
 
-    def update_order(self, **order_settings: Any) -> "RequestFuture[models.Order]":
+    def update_order(self, **order_settings: Any) -> RequestFuture[models.Order]:
         """Update an order: ``id`` and any of price, amount, delta, price_aux_limit,
         price_trailing, tif, flags...
 
@@ -515,7 +516,7 @@ class WssClient(BaseClient):
         link.send_control(bfx.ping_request(cid), f"ping {cid}")
 
     # -- lifecycle ------------------------------------------------------------------------
-    def _links(self) -> List[BitfinexLink]:
+    def _links(self) -> list[BitfinexLink]:
         links = list(self._public_links)
         if self._auth_link is not None:
             links.append(self._auth_link)

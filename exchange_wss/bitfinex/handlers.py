@@ -15,15 +15,33 @@ models need must be there; fields after them may come or not.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from math import isfinite
-from typing import Any, Callable, Dict, Tuple
+from typing import Any
 
 from .._session import MalformedFrame, ResyncNeeded, short
 from ..models import (
-    BookSnapshot, BookUpdate, Candle, CandlesSnapshot, DerivativesStatus, Fill,
-    FundingBookUpdate, FundingRawBookUpdate, FundingTicker, FundingTrade, Liquidation,
-    Notification, Order, Position, RawBookUpdate, Snapshot, Ticker, Trade, TradesSnapshot,
-    Wallet, book_level_kind,
+    BookSnapshot,
+    BookUpdate,
+    Candle,
+    CandlesSnapshot,
+    DerivativesStatus,
+    Fill,
+    FundingBookUpdate,
+    FundingRawBookUpdate,
+    FundingTicker,
+    FundingTrade,
+    Liquidation,
+    Notification,
+    Order,
+    Position,
+    RawBookUpdate,
+    Snapshot,
+    Ticker,
+    Trade,
+    TradesSnapshot,
+    Wallet,
+    book_level_kind,
 )
 from ..orderbook import OrderBook
 
@@ -113,13 +131,13 @@ def _notification(row: Any, raw: Any) -> Notification:
     return Notification(r[0], ntype, r[6], r[7], _notification_data(ntype, r[4]), raw)
 
 
-_AUTH_ITEM_PARSERS: Dict[str, Callable[[Any, str, Any], Any]] = {
+_AUTH_ITEM_PARSERS: dict[str, Callable[[Any, str, Any], Any]] = {
     "on": _order, "ou": _order, "oc": _order,
     "te": _fill, "tu": _fill,
     "wu": _wallet,
     "pn": _position, "pu": _position, "pc": _position,
 }
-_SNAPSHOT_ITEM_PARSERS: Dict[str, Callable[[Any, str, Any], Any]] = {
+_SNAPSHOT_ITEM_PARSERS: dict[str, Callable[[Any, str, Any], Any]] = {
     "os": _order, "hos": _order, "ps": _position, "ws": _wallet,
 }
 
@@ -155,7 +173,7 @@ def parse_auth_frame(msg: Any) -> Any:
         return None
     try:
         return _parse_auth(msg)
-    except Exception:  # noqa: BLE001 - a bad frame is "nothing to parse", never a crash
+    except Exception:
         return None
 
 
@@ -228,7 +246,7 @@ class _TickerHandler(_Handler):
             # TypeError. (orjson yields no NaN or infinity: JSON has none.)
             _ = b0 + b1 + b2 + b3 + b4 + b5 + b6 + b7 + b8 + b9
             event = Ticker(self.symbol, b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, msg)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._bad(msg, exc)
             return
         self.frames += 1
@@ -250,14 +268,14 @@ class _FundingTickerHandler(_Handler):
             b = _pad(_numbers(body, 13), 16)
             event = FundingTicker(self.symbol, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
                                   b[8], b[9], b[10], b[11], b[12], b[15], msg)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._bad(msg, exc)
             return
         self.frames += 1
         self.sub.deliver(event)
 
 
-def _mts_id(trade: Any) -> Tuple:
+def _mts_id(trade: Any) -> tuple:
     return (trade.mts, trade.id)
 
 
@@ -298,7 +316,7 @@ class _TradesHandler(_Handler):
             else:
                 self._unexpected(msg, body)
                 return
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._bad(msg, exc)
             return
         self.frames += 1
@@ -385,7 +403,7 @@ class _BookHandler(_Handler):
             else:
                 self._unexpected(msg, body)
                 return
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._bad(msg, exc)
             return
         self.frames += 1
@@ -459,7 +477,7 @@ class _CandlesHandler(_Handler):
                 # Bitfinex sends newest first; users get oldest first.
                 candles.sort(key=_candle_mts)
                 event = CandlesSnapshot(sym, tf, candles, msg)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._bad(msg, exc)
             return
         self.frames += 1
@@ -514,7 +532,7 @@ class _StatusHandler(_Handler):
                 events = [_deriv(self.spec.key, row, row) for row in body]
             else:
                 events = [_deriv(self.spec.key, body, msg)]
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._bad(msg, exc)
             return
         self.frames += 1
@@ -536,7 +554,7 @@ class AuthHandler:
     def handle(self, msg: list) -> None:
         try:
             event = _parse_auth(msg)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.session._on_control(MalformedFrame(
                 f"account: {type(exc).__name__}: {short(str(exc), 80)} in {short(msg)}", msg))
             return

@@ -10,14 +10,19 @@ Requests (orders, cancels, updates) go out only once authenticated.
 from __future__ import annotations
 
 import logging
-from typing import Any, List
+from typing import Any
 from urllib.parse import urlsplit
 
 from .._link import Link
 from .._requests import Request
 from ..connection import WebSocketConnection
-from ..errors import (AuthenticationError, ExchangeError, LocalProtocolError,
-                      RemoteProtocolError, SequenceGap)
+from ..errors import (
+    AuthenticationError,
+    ExchangeError,
+    LocalProtocolError,
+    RemoteProtocolError,
+    SequenceGap,
+)
 from ..pacing import shared_pacer
 from . import session as bs
 from .requests import conf_request
@@ -48,7 +53,7 @@ class BitfinexLink(Link):
         #: The server refused this connection's auth (until it closes).
         self.auth_refused = False
         # ox_multi batches handed over before the first authentication.
-        self.group_outbox: List[Any] = []
+        self.group_outbox: list[Any] = []
 
     # -- Link hooks ---------------------------------------------------------------------
     def new_session(self) -> bs.BitfinexSession:
@@ -87,13 +92,13 @@ class BitfinexLink(Link):
             return "ok"
         return "failed" if self.auth_refused else "pending"
 
-    def in_doubt(self, requests: List[Request], reason: str) -> None:
+    def in_doubt(self, requests: list[Request], reason: str) -> None:
         # Settled by the order snapshot after the next authentication (see
         # WssClient._settle_in_doubt), or by their deadline.
         log.info("%s: %d request(s) in doubt until the order snapshot: %s", self.name,
                  len(requests), reason)
 
-    def send_group(self, items: List[Any]) -> None:
+    def send_group(self, items: list[Any]) -> None:
         """Write an ``ox_multi`` batch: ``items`` are ``(op, payload, request)``,
         the request (a new order's) or None. Before the first authentication
         it waits; when it goes, operations whose request was settled meanwhile
@@ -106,7 +111,7 @@ class BitfinexLink(Link):
         else:
             self.group_outbox.append(items)
 
-    def _write_group(self, items: List[Any]) -> None:
+    def _write_group(self, items: list[Any]) -> None:
         registry = self.client.requests
         ops, claimed = [], []
         for op, payload, request in items:
@@ -124,7 +129,7 @@ class BitfinexLink(Link):
             self._group_not_sent([(None, None, r) for r in claimed],
                                  f"{self.name} connection is closing", claimed=True)
 
-    def _group_not_sent(self, items: List[Any], why: str, claimed: bool = False) -> None:
+    def _group_not_sent(self, items: list[Any], why: str, claimed: bool = False) -> None:
         registry = self.client.requests
         requests = [r for _op, _p, r in items if r is not None]
         for request in requests:

@@ -13,7 +13,8 @@ connection from the order snapshot (``os``) of the new authentication.
 
 from __future__ import annotations
 
-from typing import Any, Hashable, Iterable, Tuple
+from collections.abc import Hashable, Iterable
+from typing import Any
 
 from .._requests import IN_DOUBT, WRITTEN, RequestRegistry
 from ..errors import OrderRejected
@@ -23,22 +24,22 @@ __all__ = ["new_key", "cancel_key", "cancel_cid_key", "update_key", "settle_from
            "settle_in_doubt"]
 
 
-def new_key(cid: Any) -> Tuple[str, Any]:
+def new_key(cid: Any) -> tuple[str, Any]:
     """Registry key of a new order."""
     return ("on", cid)
 
 
-def cancel_key(order_id: Any) -> Tuple[str, Any]:
+def cancel_key(order_id: Any) -> tuple[str, Any]:
     """Registry key of a cancel by order id."""
     return ("oc", order_id)
 
 
-def cancel_cid_key(cid: Any) -> Tuple[str, Any]:
+def cancel_cid_key(cid: Any) -> tuple[str, Any]:
     """Registry key of a cancel by client order id."""
     return ("oc-cid", cid)
 
 
-def update_key(order_id: Any) -> Tuple[str, Any]:
+def update_key(order_id: Any) -> tuple[str, Any]:
     """Registry key of an order update."""
     return ("ou", order_id)
 

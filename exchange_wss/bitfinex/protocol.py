@@ -14,13 +14,29 @@ to models) and :mod:`.session` (the session and its events).
 
 from __future__ import annotations
 
-from .._session import (MalformedFrame, ResyncNeeded, SubscribeConfirmed, SubscribeRefused,
-                        UnsubscribeConfirmed, UnsubscribeRefused, Unexpected)
+from .._session import (
+                        MalformedFrame,
+                        ResyncNeeded,
+                        SubscribeConfirmed,
+                        SubscribeRefused,
+                        Unexpected,
+                        UnsubscribeConfirmed,
+                        UnsubscribeRefused,
+)
 from .handlers import parse_auth_frame
-from .requests import *  # noqa: F401,F403 - re-exported
+from .requests import *  # noqa: F403 - re-exported
 from .requests import __all__ as _request_names
-from .session import (AuthFailed, AuthOk, BitfinexSession, ConfAck, ErrorEvent, InfoEvent,
-                      Pong, SequenceGapEvent, UnknownChannel)
+from .session import (
+                        AuthFailed,
+                        AuthOk,
+                        BitfinexSession,
+                        ConfAck,
+                        ErrorEvent,
+                        InfoEvent,
+                        Pong,
+                        SequenceGapEvent,
+                        UnknownChannel,
+)
 
 __all__ = list(_request_names) + [
     "Pong", "ConfAck", "AuthOk", "AuthFailed", "ErrorEvent", "InfoEvent",

@@ -7,10 +7,11 @@ anything is sent. Wire facts follow ``shared/protocol/bitfinex-v2.md``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any
 
 from ..errors import LocalProtocolError
 from ..numtext import decimal_text
@@ -88,25 +89,25 @@ class ChannelSpec:
     """
 
     channel: str
-    symbol: Optional[str] = None
-    key: Optional[str] = None
-    prec: Optional[str] = None
-    freq: Optional[str] = None
-    length: Optional[int] = None
+    symbol: str | None = None
+    key: str | None = None
+    prec: str | None = None
+    freq: str | None = None
+    length: int | None = None
 
     @classmethod
-    def ticker(cls, symbol: str) -> "ChannelSpec":
+    def ticker(cls, symbol: str) -> ChannelSpec:
         """A ticker: ``ChannelSpec.ticker("BTCUSD")`` -> symbol ``tBTCUSD``."""
         return cls("ticker", order_symbol(symbol))
 
     @classmethod
-    def trades(cls, symbol: str) -> "ChannelSpec":
+    def trades(cls, symbol: str) -> ChannelSpec:
         """Public trades of a trading pair or funding currency."""
         return cls("trades", order_symbol(symbol))
 
     @classmethod
     def book(cls, symbol: str, precision: str = "P0", frequency: str = "F0",
-             length: int = 25) -> "ChannelSpec":
+             length: int = 25) -> ChannelSpec:
         """An order book.
 
         Args:
@@ -124,7 +125,7 @@ class ChannelSpec:
             raise _fail(f"unknown book frequency {frequency!r}; expected one of {FREQUENCIES}")
         # An int, or its decimal text as the server echoes it ("25").
         if isinstance(length, str) and length.isdecimal():
-            length_int: Optional[int] = int(length)
+            length_int: int | None = int(length)
         elif isinstance(length, int) and not isinstance(length, bool):
             length_int = length
         else:
@@ -134,7 +135,7 @@ class ChannelSpec:
         return cls("book", order_symbol(symbol), None, precision, frequency, length_int)
 
     @classmethod
-    def candles(cls, symbol: str, timeframe: str, period: Any = None) -> "ChannelSpec":
+    def candles(cls, symbol: str, timeframe: str, period: Any = None) -> ChannelSpec:
         """Candles of ``symbol`` in ``timeframe``; the key is ``trade:1m:tBTCUSD``.
 
         Args:
@@ -164,7 +165,7 @@ class ChannelSpec:
         return cls("candles", sym, key)
 
     @classmethod
-    def status(cls, key: str) -> "ChannelSpec":
+    def status(cls, key: str) -> ChannelSpec:
         """A status channel: ``"deriv:tBTCF0:USTF0"`` or ``"liq:global"``.
 
         Raises:
@@ -191,7 +192,7 @@ class ChannelSpec:
         return self.symbol is not None and self.symbol.startswith("f")
 
     @property
-    def timeframe(self) -> Optional[str]:
+    def timeframe(self) -> str | None:
         """The candle timeframe (``"1m"``), else None."""
         if self.channel == "candles" and self.key:
             parts = self.key.split(":")
@@ -214,9 +215,9 @@ class ChannelSpec:
             return f"{self.channel}:{self.key}"
         return f"{self.channel}:{self.symbol}"
 
-    def subscribe_request(self, sub_id: Any) -> Dict[str, Any]:
+    def subscribe_request(self, sub_id: Any) -> dict[str, Any]:
         """The ``subscribe`` event for this channel, tagged with ``sub_id`` (``subId``)."""
-        req: Dict[str, Any] = {"event": "subscribe", "channel": self.channel}
+        req: dict[str, Any] = {"event": "subscribe", "channel": self.channel}
         if self.channel in ("candles", "status"):
             req["key"] = self.key
         else:
@@ -230,7 +231,7 @@ class ChannelSpec:
             req["subId"] = sub_id
         return req
 
-    def matches(self, event: Dict[str, Any]) -> bool:
+    def matches(self, event: dict[str, Any]) -> bool:
         """True when a ``subscribed``/``error`` event describes this channel."""
         if event.get("channel") != self.channel:
             return False
@@ -250,25 +251,25 @@ class ChannelSpec:
 
 # ---------------------------------------------------------------------- request builders
 
-def conf_request(flags: int) -> Dict[str, Any]:
+def conf_request(flags: int) -> dict[str, Any]:
     """``{"event":"conf","flags":flags}`` (sum of the ``FLAG_*`` values)."""
     if isinstance(flags, bool) or not isinstance(flags, int) or flags < 0:
         raise _fail(f"conf flags must be a non-negative int, got {flags!r}")
     return {"event": "conf", "flags": flags}
 
 
-def unsubscribe_request(chan_id: int) -> Dict[str, Any]:
+def unsubscribe_request(chan_id: int) -> dict[str, Any]:
     """``{"event":"unsubscribe","chanId":chan_id}``."""
     return {"event": "unsubscribe", "chanId": chan_id}
 
 
-def ping_request(cid: int) -> Dict[str, Any]:
+def ping_request(cid: int) -> dict[str, Any]:
     """``{"event":"ping","cid":cid}``; the server answers with a :class:`Pong`."""
     return {"event": "ping", "cid": cid}
 
 
-def auth_request(api_key: str, secret: str, nonce: Any, filters: Optional[Iterable[str]] = None,
-                 dms: bool = False, calc: bool = False) -> Dict[str, Any]:
+def auth_request(api_key: str, secret: str, nonce: Any, filters: Iterable[str] | None = None,
+                 dms: bool = False, calc: bool = False) -> dict[str, Any]:
     """The ``auth`` event: ``authPayload = "AUTH" + nonce`` signed with HMAC-SHA384.
 
     Args:
@@ -286,7 +287,7 @@ def auth_request(api_key: str, secret: str, nonce: Any, filters: Optional[Iterab
     if not api_key or not secret:
         raise _fail("authentication needs an API key and secret")
     payload = "AUTH" + str(nonce)
-    req: Dict[str, Any] = {
+    req: dict[str, Any] = {
         "event": "auth",
         "apiKey": api_key,
         "authSig": auth_signature(secret, payload),
@@ -324,7 +325,7 @@ def _sum_flags(flags: Any) -> int:
 def _tif_text(tif: Any) -> str:
     if isinstance(tif, datetime):
         if tif.tzinfo is not None:
-            tif = tif.astimezone(timezone.utc)
+            tif = tif.astimezone(UTC)
         return tif.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(tif, str) and tif:
         return tif
@@ -343,9 +344,9 @@ def _int_id(value: Any, what: str) -> int:
 def new_order_payload(order_type: str, symbol: str, amount: Any, price: Any = None,
                       price_trailing: Any = None, price_aux_limit: Any = None,
                       price_oco_stop: Any = None, hidden: bool = False, flags: Any = None,
-                      tif: Any = None, cid: Optional[int] = None, gid: Optional[int] = None,
-                      meta: Optional[Dict[str, Any]] = None, lev: Optional[int] = None,
-                      **extra: Any) -> Dict[str, Any]:
+                      tif: Any = None, cid: int | None = None, gid: int | None = None,
+                      meta: dict[str, Any] | None = None, lev: int | None = None,
+                      **extra: Any) -> dict[str, Any]:
     """The payload of a new order (``on``), validated.
 
     Amounts and prices are sent as plain decimal strings (Bitfinex's form; no
@@ -396,7 +397,7 @@ def new_order_payload(order_type: str, symbol: str, amount: Any, price: Any = No
         raise _fail(f"a {otype} order needs price_aux_limit (the limit price)")
     if cid is None:
         cid = create_cid()
-    payload: Dict[str, Any] = {"cid": _int_id(cid, "cid"), "type": otype, "symbol": sym,
+    payload: dict[str, Any] = {"cid": _int_id(cid, "cid"), "type": otype, "symbol": sym,
                                "amount": amount_text}
     if price is not None:
         payload["price"] = decimal_text(price, "price")
@@ -426,12 +427,12 @@ def new_order_payload(order_type: str, symbol: str, amount: Any, price: Any = No
     return payload
 
 
-def input_frame(op: str, payload: Any) -> List[Any]:
+def input_frame(op: str, payload: Any) -> list[Any]:
     """An authenticated input: ``[0, op, None, payload]``."""
     return [0, op, None, payload]
 
 
-def cancel_payload(order_id: int) -> Dict[str, Any]:
+def cancel_payload(order_id: int) -> dict[str, Any]:
     """``oc`` by exchange id: ``{"id": order_id}``."""
     return {"id": _int_id(order_id, "order id")}
 
@@ -452,12 +453,12 @@ def _date_text(cid_date: Any) -> str:
     raise _fail(f"cid_date must be 'YYYY-MM-DD', got {cid_date!r}")
 
 
-def cancel_cid_payload(cid: int, cid_date: Any) -> Dict[str, Any]:
+def cancel_cid_payload(cid: int, cid_date: Any) -> dict[str, Any]:
     """``oc`` by client id: ``{"cid": cid, "cid_date": "YYYY-MM-DD"}``."""
     return {"cid": _int_id(cid, "cid"), "cid_date": _date_text(cid_date)}
 
 
-def update_payload(**settings: Any) -> Dict[str, Any]:
+def update_payload(**settings: Any) -> dict[str, Any]:
     """The payload of an order update (``ou``); ``id`` is required.
 
     Accepted fields: id, amount, delta, price, cid, cid_date, gid, flags, lev,
@@ -472,7 +473,7 @@ def update_payload(**settings: Any) -> Dict[str, Any]:
         raise _fail(f"unknown order update field(s): {', '.join(sorted(unknown))}")
     if settings.get("id") is None:
         raise _fail("an order update needs the order's id")
-    payload: Dict[str, Any] = {}
+    payload: dict[str, Any] = {}
     for name, value in settings.items():
         if value is None:
             continue
@@ -490,7 +491,7 @@ def update_payload(**settings: Any) -> Dict[str, Any]:
     return payload
 
 
-def multi_payload(operations: Iterable[Any]) -> List[List[Any]]:
+def multi_payload(operations: Iterable[Any]) -> list[list[Any]]:
     """The payload of ``ox_multi``: a list of ``[op, payload]`` pairs (at most 75).
 
     Each operation is an explicit ``[op, payload]`` pair with op ``on``, ``oc``,
@@ -502,7 +503,7 @@ def multi_payload(operations: Iterable[Any]) -> List[List[Any]]:
     Raises:
         LocalProtocolError: no operations, more than 75, or one not understood.
     """
-    ops: List[List[Any]] = []
+    ops: list[list[Any]] = []
     for op in operations:
         if isinstance(op, dict):
             keys = set(op)
@@ -526,7 +527,7 @@ def multi_payload(operations: Iterable[Any]) -> List[List[Any]]:
     return ops
 
 
-def _flatten_calc(items: Iterable[Any], out: List[List[str]]) -> None:
+def _flatten_calc(items: Iterable[Any], out: list[list[str]]) -> None:
     for item in items:
         if isinstance(item, str):
             if not item:
@@ -538,7 +539,7 @@ def _flatten_calc(items: Iterable[Any], out: List[List[str]]) -> None:
             raise _fail(f"calc requests are strings like 'margin_sym_tBTCUSD', got {item!r}")
 
 
-def calc_payload(*calculations: Any) -> List[List[str]]:
+def calc_payload(*calculations: Any) -> list[list[str]]:
     """The payload of ``calc``: each request in its own list.
 
     ``calc_payload("margin_sym_tBTCUSD", "funding_sym_fUSD")`` and
@@ -548,7 +549,7 @@ def calc_payload(*calculations: Any) -> List[List[str]]:
     Raises:
         LocalProtocolError: nothing asked, a non-string, or more than 30.
     """
-    out: List[List[str]] = []
+    out: list[list[str]] = []
     _flatten_calc(calculations, out)
     if not out:
         raise _fail("calc needs at least one request")

@@ -12,11 +12,19 @@ gaps) are the classes of this module.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Optional
+from typing import Any
 
-from .._session import (MalformedFrame, SubscribeConfirmed, SubscribeRefused,
-                        UnsubscribeConfirmed, UnsubscribeRefused, Unexpected, short)
+from .._session import (
+    MalformedFrame,
+    SubscribeConfirmed,
+    SubscribeRefused,
+    Unexpected,
+    UnsubscribeConfirmed,
+    UnsubscribeRefused,
+    short,
+)
 from .handlers import AuthHandler, RawAuthHandler, make_handler
 from .requests import unsubscribe_request
 
@@ -144,20 +152,20 @@ class BitfinexSession:
         self._seq_all = seq_all
         self._bulk = bulk_updates
         self.raw = raw
-        self._handlers: Dict[Any, Any] = {}
-        self._pending: Dict[int, Any] = {}         # subId -> subscription asked for
-        self._bound: Dict[int, Any] = {}           # id(subscription) -> chanId
-        self._leaving: Dict[Any, Any] = {}         # chanId -> subscription unsubscribing
+        self._handlers: dict[Any, Any] = {}
+        self._pending: dict[int, Any] = {}         # subId -> subscription asked for
+        self._bound: dict[int, Any] = {}           # id(subscription) -> chanId
+        self._leaving: dict[Any, Any] = {}         # chanId -> subscription unsubscribing
         # Frames counted by handlers since replaced (a resubscribe): frames_of
         # stays cumulative over the connection.
-        self._retired: Dict[Any, int] = {}         # subscription -> frames
+        self._retired: dict[Any, int] = {}         # subscription -> frames
         self._sub_ids = itertools.count(1)
-        self._last_pub: Optional[int] = None
-        self._last_auth: Optional[int] = None
+        self._last_pub: int | None = None
+        self._last_auth: int | None = None
 
     # ------------------------------------------------------------------ subscriptions
 
-    def subscribe(self, sub: Any) -> Dict[str, Any]:
+    def subscribe(self, sub: Any) -> dict[str, Any]:
         """Expect ``sub``'s confirmation; the subscribe frame to write.
 
         ``sub.spec`` is a :class:`~exchange_wss.bitfinex.requests.ChannelSpec`.
@@ -166,7 +174,7 @@ class BitfinexSession:
         self._pending[sub_id] = sub
         return sub.spec.subscribe_request(sub_id)
 
-    def unsubscribe(self, sub: Any) -> Optional[Dict[str, Any]]:
+    def unsubscribe(self, sub: Any) -> dict[str, Any] | None:
         """Stop routing ``sub``'s data at once; the unsubscribe frame, or None
         when the server has not bound it to a chanId on this connection."""
         chan_id = self._bound.pop(id(sub), None)
@@ -178,7 +186,7 @@ class BitfinexSession:
         self._leaving[chan_id] = sub
         return unsubscribe_request(chan_id)
 
-    def channel_of(self, sub: Any) -> Optional[Any]:
+    def channel_of(self, sub: Any) -> Any | None:
         """The chanId ``sub`` is bound to here, or None."""
         return self._bound.get(id(sub))
 
@@ -262,7 +270,7 @@ class BitfinexSession:
     def _event(self, msg: dict) -> None:
         try:
             event = self._parse_event(msg)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             event = MalformedFrame(f"bad event: {type(exc).__name__}: {short(str(exc), 80)} "
                                    f"in {short(msg)}", msg)
         if event is not None:

@@ -12,8 +12,8 @@ import hashlib
 import hmac
 import threading
 import time
-from datetime import datetime, timezone
-from typing import Callable, Dict, Optional
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from ..errors import LocalProtocolError
 
@@ -96,11 +96,11 @@ def cid_to_date(cid: int) -> str:
     """
     if isinstance(cid, bool) or not isinstance(cid, int):
         raise LocalProtocolError(f"cid must be an int, got {cid!r}")
-    return datetime.fromtimestamp(cid / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(cid / 1000, tz=UTC).strftime("%Y-%m-%d")
 
 
 # api key -> highest nonce handed out for it in this process.
-_nonce_registry: Dict[str, int] = {}
+_nonce_registry: dict[str, int] = {}
 _nonce_lock = threading.Lock()
 
 
@@ -119,7 +119,7 @@ class NonceGenerator:
         time_fn: returns seconds since the epoch (injectable for tests).
     """
 
-    def __init__(self, api_key: Optional[str] = None, *, multiplier: float = 1.0,
+    def __init__(self, api_key: str | None = None, *, multiplier: float = 1.0,
                  time_fn: Callable[[], float] = time.time):
         if isinstance(multiplier, bool) or not isinstance(multiplier, (int, float)) or \
                 not multiplier > 0:
@@ -140,7 +140,7 @@ class NonceGenerator:
                 f"{limit:.3f} (bitfinex-v2's nonce_multiplier scales seconds: use "
                 f"exchange_wss.compat.bitfinex_v2.WssClient for that meaning)")
 
-    def next(self, api_key: Optional[str] = None) -> int:
+    def next(self, api_key: str | None = None) -> int:
         """Return the next nonce for ``api_key`` (default: the constructor's key).
 
         Raises:
@@ -162,7 +162,7 @@ class NonceGenerator:
 
     __call__ = next
 
-    def last(self, api_key: Optional[str] = None) -> Optional[int]:
+    def last(self, api_key: str | None = None) -> int | None:
         """The last nonce handed out for the key in this process, or None."""
         with _nonce_lock:
             return _nonce_registry.get(self._key if api_key is None else api_key)

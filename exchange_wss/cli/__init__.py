@@ -18,8 +18,7 @@
   (``rich``, imported lazily), :mod:`._process` (signals, logging)
 """
 
-from .entry import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, build_parser,
-                    main)
+from .entry import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, build_parser, main
 from .faults_console import apply_fault_command, fault_commands
 
 __all__ = ["main", "build_parser", "apply_fault_command", "fault_commands", "EXIT_OK",

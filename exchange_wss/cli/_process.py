@@ -7,7 +7,8 @@ import logging
 import signal
 import sys
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 __all__ = ["on_sigterm", "restore_sigterm", "route_logging"]
 

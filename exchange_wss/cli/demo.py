@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, cast
 
 from . import fmt
 from ._process import on_sigterm, restore_sigterm, route_logging
@@ -41,12 +41,12 @@ STATUS_EVERY = 2.0
 class AccountFrame:
     """The demo's account as the views draw it (newest first; ages in seconds)."""
 
-    orders: Tuple[Any, ...]
-    fills: Tuple[Any, ...]
-    wallets: Tuple[Any, ...]
-    orders_age: Optional[float]
-    fills_age: Optional[float]
-    wallets_age: Optional[float]
+    orders: tuple[Any, ...]
+    fills: tuple[Any, ...]
+    wallets: tuple[Any, ...]
+    orders_age: float | None
+    fills_age: float | None
+    wallets_age: float | None
 
 
 class DemoState(MarketState):
@@ -55,16 +55,16 @@ class DemoState(MarketState):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.orders: Dict[Any, Any] = {}
-        self.fills: Dict[Any, List[Any]] = {}
-        self.fill_list: List[Any] = []
-        self.wallets: Dict[tuple, Any] = {}
-        self.positions: Dict[str, Any] = {}
-        self.notifications: List[Any] = []
+        self.orders: dict[Any, Any] = {}
+        self.fills: dict[Any, list[Any]] = {}
+        self.fill_list: list[Any] = []
+        self.wallets: dict[tuple, Any] = {}
+        self.positions: dict[str, Any] = {}
+        self.notifications: list[Any] = []
         self.placed = self.filled = self.cancelled = 0
-        self.orders_at: Optional[float] = None
-        self.fills_at: Optional[float] = None
-        self.wallets_at: Optional[float] = None
+        self.orders_at: float | None = None
+        self.fills_at: float | None = None
+        self.wallets_at: float | None = None
 
     def record_order(self, order: Any) -> None:
         """Keep an order the exchange acknowledged, unless an update already brought it:
@@ -138,7 +138,7 @@ class Demo:
             return self.state.view(self.venue.symbol)
 
     def run(self) -> int:
-        failure: Optional[str] = None
+        failure: str | None = None
         status = EXIT_OK
         display = None
         previous = on_sigterm(self.stop.set)
@@ -248,20 +248,24 @@ class Demo:
         state.note(f"order {resting.id} cancelled")
         state.note("scripted flow complete; streaming until the end of --duration")
 
-    def _best_prices(self, deadline: float) -> Tuple[float, float]:
+    def _best_prices(self, deadline: float) -> tuple[float, float]:
         """Best bid and ask of the client's maintained book, waiting for both sides."""
         state, view = self.state, self.view
         while True:
             self.venue.refresh_books()
             with state.cond:
                 if view.bids and view.asks:
-                    return fmt.number(view.bids[0][0]), fmt.number(view.asks[0][0])
+                    # The maintained book's prices are numbers: fmt.number gives floats.
+                    return (cast(float, fmt.number(view.bids[0][0])),
+                            cast(float, fmt.number(view.asks[0][0])))
                 seen = state.counts["book"]
             if time.monotonic() >= deadline:
                 raise DemoFailure(f"the {self.venue.symbol} book has an empty side")
+            def changed(seen: int = seen) -> bool:
+                return state.counts["book"] != seen
+
             with state.cond:  # wait for the next book message, not a fixed sleep
-                state.cond.wait_for(lambda: state.counts["book"] != seen,
-                                    max(0.0, min(0.5, deadline - time.monotonic())))
+                state.cond.wait_for(changed, max(0.0, min(0.5, deadline - time.monotonic())))
 
     def _place(self, what: str, price: Any, deadline: float) -> Any:
         from ..errors import ExchangeWssError
@@ -308,7 +312,7 @@ class Demo:
         state.note(f"{view.symbol} bid {fmt.num(bid)} ask {fmt.num(ask)} last {fmt.num(last)}"
                    f" · {total} msgs, {rates:.0f}/s")
 
-    def _print_summary(self, failure: Optional[str]) -> None:
+    def _print_summary(self, failure: str | None) -> None:
         state = self.state
         with state.cond:
             counts = dict(state.counts)
@@ -325,8 +329,7 @@ class Demo:
             lines.append(f"  orders: placed {placed}, filled {filled}, cancelled {cancelled}")
         lines.append(f"  reconnects: {reconnects}")
         lines.append(f"  errors: {len(errors)}")
-        for err in errors[:5]:
-            lines.append(f"    {type(err).__name__}: {err}")
+        lines.extend(f"    {type(err).__name__}: {err}" for err in errors[:5])
         for line in lines:
             self.printer(line)
         if failure is None:
@@ -358,7 +361,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     venue_cls = DEMO_VENUES[exchange]
     state = DemoState(HealthTracker(stale_after=args.stale_after), title="exchange-wss demo",
                       duration=args.duration)
-    options: Dict[str, Any] = {"seed": args.seed}
+    options: dict[str, Any] = {"seed": args.seed}
     if exchange == "bitfinex":
         options["live"] = args.live
     if exchange == "binance":

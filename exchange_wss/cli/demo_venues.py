@@ -5,10 +5,14 @@ to tell they filled or were cancelled. The market side is :mod:`.venues`."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, cast
 
 from .venues import BinanceVenue, BitfinexVenue, FtxVenue, Venue
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .demo import DemoState
 
 __all__ = ["DemoFailure", "BitfinexDemo", "BinanceDemo", "FtxDemo", "DEMO_VENUES",
            "DEMO_AMOUNT", "DEMO_SYMBOL", "BINANCE_SYMBOL", "FTX_SYMBOL"]
@@ -44,9 +48,10 @@ class DemoVenue(Venue):
         wallets_title: the balances panel's title.
     """
 
+    state: DemoState  # the demo gives its venue a DemoState
     symbol = ""
     demo_channels: Sequence[str] = ()
-    account_channel: Optional[str] = None
+    account_channel: str | None = None
     account_connection = ""
     wallets_title = "wallets"
 
@@ -56,16 +61,17 @@ class DemoVenue(Venue):
         return self.account_channel is not None
 
     @property
-    def summary_channels(self) -> Tuple[str, ...]:
+    def summary_channels(self) -> tuple[str, ...]:
         """The message counters the summary lists, in order."""
-        return tuple(self.demo_channels) + ((self.account_channel,) if self.trades else ())
+        channel = self.account_channel  # None: not trading
+        return tuple(self.demo_channels) + ((channel,) if channel is not None else ())
 
     def start_demo(self) -> None:
         """Start the sandbox and the client: market channels, and the account if trading."""
-        if not self.trades:
+        name = self.account_channel
+        if name is None:  # not trading
             self.start(self.demo_channels, [self.symbol])
             return
-        name = self.account_channel
         # An account is quiet between orders: its silence is not staleness.
         self.health.add_stream(name, name, None, self.account_connection, can_go_stale=False)
         health, state = self.health, self.state
@@ -78,17 +84,18 @@ class DemoVenue(Venue):
 
     def on_account(self, event: Any) -> None:
         """An account event (reactor thread)."""
-        self.state.on_account(event, self.account_channel)
+        # Wired by start_demo only when trading, so the channel is set.
+        self.state.on_account(event, cast(str, self.account_channel))
 
     def account_ready(self) -> bool:
         """Called under ``state.cond``: may orders be placed (their events will arrive)?"""
         return True
 
-    def order_prices(self, best_bid: float, best_ask: float) -> Tuple[Any, Any]:
+    def order_prices(self, best_bid: float, best_ask: float) -> tuple[Any, Any]:
         """``(resting, marketable)`` buy prices the exchange accepts."""
         raise NotImplementedError
 
-    def submit(self, price: Any) -> Tuple[Future, str]:
+    def submit(self, price: Any) -> tuple[Future, str]:
         """Send a buy of :data:`DEMO_AMOUNT` at ``price``: ``(Future of Order, reference)``."""
         raise NotImplementedError
 
@@ -100,7 +107,7 @@ class DemoVenue(Venue):
         """Ask for ``order`` to be cancelled; the outcome comes through :meth:`cancel_outcome`."""
         raise NotImplementedError
 
-    def cancel_outcome(self, order_id: Any) -> Optional[str]:
+    def cancel_outcome(self, order_id: Any) -> str | None:
         """Called under ``state.cond``: ``"CANCELED"``, the exchange's refusal, or None."""
         raise NotImplementedError
 
@@ -122,21 +129,26 @@ class BitfinexDemo(DemoVenue, BitfinexVenue):
 
     @property
     def where(self) -> str:
+        """How the event log names the server: the sandbox or the real Bitfinex."""
         return "the real Bitfinex" if not self.use_sandbox else "the in-process sandbox"
 
     def subscribe_account(self, callback: Callable[[Any], None]) -> None:
+        """Authenticate the client, its account events going to ``callback``."""
         self.client.authenticate(callback)
 
-    def order_prices(self, best_bid: float, best_ask: float) -> Tuple[Any, Any]:
+    def order_prices(self, best_bid: float, best_ask: float) -> tuple[Any, Any]:
+        """A buy price well below the best bid (it rests) and one above the best ask (it fills)."""
         # Well below the best bid (it rests), above the best ask (it fills at once).
         return _price(best_bid * 0.95), _price(best_ask * 1.01)
 
-    def submit(self, price: Any) -> Tuple[Future, str]:
+    def submit(self, price: Any) -> tuple[Future, str]:
+        """Submit an EXCHANGE LIMIT buy of :data:`DEMO_AMOUNT`; returns the future and its name."""
         future = self.client.submit_order("EXCHANGE LIMIT", self.symbol, DEMO_AMOUNT,
                                           price=price)
         return future, f"cid {future.cid}"
 
     def executed(self, order_id: Any) -> bool:
+        """Called under ``state.cond``: a fill arrived, or the order's status says EXECUTED."""
         # A fill event or an EXECUTED status, whichever comes first.
         if self.state.fills.get(order_id):
             return True
@@ -144,9 +156,11 @@ class BitfinexDemo(DemoVenue, BitfinexVenue):
         return order is not None and "EXECUTED" in (order.status or "")
 
     def cancel(self, order: Any) -> None:
+        """Ask Bitfinex to cancel ``order`` (by its id)."""
         self.client.cancel_order(order.id)
 
-    def cancel_outcome(self, order_id: Any) -> Optional[str]:
+    def cancel_outcome(self, order_id: Any) -> str | None:
+        """Called under ``state.cond``: ``"CANCELED"``, the text of an oc-req refusal, or None."""
         order = self.state.orders.get(order_id)
         if order is not None and "CANCELED" in (order.status or ""):
             return "CANCELED"
@@ -174,33 +188,38 @@ class BinanceDemo(DemoVenue, BinanceVenue):
         self.market = self.market or "spot"
         # Spot's user data comes over the WebSocket API, futures' on a listenKey stream.
         self.account_connection = "api" if self.market == "spot" else "user"
-        self._cancel_errors: Dict[Any, str] = {}
-        self._statuses: Dict[Any, str] = {}
+        self._cancel_errors: dict[Any, str] = {}
+        self._statuses: dict[Any, str | None] = {}
 
     @property
     def where(self) -> str:
+        """How the event log names the server: the Binance sandbox and its market."""
         return f"the in-process Binance sandbox ({self.market})"
 
     def subscribe_account(self, callback: Callable[[Any], None]) -> None:
+        """Subscribe the client to the account's user data, its events going to ``callback``."""
         self.client.subscribe_to_user_data(callback)
 
     def on_account(self, event: Any) -> None:
+        """An account event; an order whose status changed is noted in the event log."""
         from ..models import Order
         super().on_account(event)
         # Binance sends no notifications: say what happened to our orders from their updates.
-        if isinstance(event, Order) and event.id is not None:
-            if self._statuses.get(event.id) != event.status:
-                self._statuses[event.id] = event.status
-                self.state.note(f"order {event.id}: {event.status}")
+        if (isinstance(event, Order) and event.id is not None
+                and self._statuses.get(event.id) != event.status):
+            self._statuses[event.id] = event.status
+            self.state.note(f"order {event.id}: {event.status}")
 
     def account_ready(self) -> bool:
+        """Called under ``state.cond``: is the user-data stream up (Spot: subscribed on the API)?"""
         # Orders placed before the user-data stream is up would lose their first events.
         seen = self.state.conn_states
         if self.market == "spot":
             return ("api", "user data subscribed") in seen
         return ("user", "connected") in seen or ("user", "reconnected") in seen
 
-    def order_prices(self, best_bid: float, best_ask: float) -> Tuple[Any, Any]:
+    def order_prices(self, best_bid: float, best_ask: float) -> tuple[Any, Any]:
+        """The deepest of 100 bids (it rests) and the 20th ask (it fills), from the sandbox."""
         # Prices must sit on the tick grid (PRICE_FILTER): take them from the sandbox's
         # own book, as text, rather than computing them. The deepest bid of 100 levels
         # rests; the 20th ask is above the best ask, so that buy fills at once.
@@ -210,7 +229,8 @@ class BinanceDemo(DemoVenue, BinanceVenue):
             raise DemoFailure(f"the sandbox's {self.symbol} book has an empty side")
         return bids[-1][0], asks[-1][0]
 
-    def submit(self, price: Any) -> Tuple[Future, str]:
+    def submit(self, price: Any) -> tuple[Future, str]:
+        """Submit a GTC LIMIT buy with our own client order id; the future and its name."""
         # Our own client order id, so the order can be named before Binance answers.
         client_id = self._client_id()
         future = self.client.submit_order(self.symbol, "BUY", "LIMIT", DEMO_AMOUNT, price,
@@ -218,12 +238,14 @@ class BinanceDemo(DemoVenue, BinanceVenue):
         return future, f"client id {client_id}"
 
     def executed(self, order_id: Any) -> bool:
+        """Called under ``state.cond``: a fill arrived, or the order is (PARTIALLY_)FILLED."""
         if self.state.fills.get(order_id):
             return True
         order = self.state.orders.get(order_id)
         return order is not None and order.status in ("FILLED", "PARTIALLY_FILLED")
 
     def cancel(self, order: Any) -> None:
+        """Ask Binance to cancel ``order``; its answer settles the outcome if the update is late."""
         future = self.client.cancel_order(self.symbol, order_id=order.id)
         state = self.state
 
@@ -241,7 +263,8 @@ class BinanceDemo(DemoVenue, BinanceVenue):
 
         future.add_done_callback(done)
 
-    def cancel_outcome(self, order_id: Any) -> Optional[str]:
+    def cancel_outcome(self, order_id: Any) -> str | None:
+        """Called under ``state.cond``: ``"CANCELED"``, the error of the cancel, or None."""
         order = self.state.orders.get(order_id)
         if order is not None and order.status == "CANCELED":
             return "CANCELED"
@@ -262,13 +285,15 @@ class FtxDemo(DemoVenue, FtxVenue):
         super().__init__(*args, **kwargs)
         self.symbol = FTX_SYMBOL
         self._subscribed: set = set()
-        self._pending: Dict[str, Future] = {}
+        self._pending: dict[str, Future] = {}
 
     @property
     def where(self) -> str:
+        """How the event log names the server: the FTX-protocol sandbox."""
         return "the in-process FTX-protocol sandbox"
 
     def subscribe_account(self, callback: Callable[[Any], None]) -> None:
+        """Subscribe the client to fills and orders, their events going to ``callback``."""
         self.client.subscribe_to_fills(callback)
         self.client.subscribe_to_orders(callback)
 
@@ -280,23 +305,29 @@ class FtxDemo(DemoVenue, FtxVenue):
         super()._on_event(event)
 
     def on_account(self, event: Any) -> None:
+        """An account event; an order settles the future of the submit that named its client id."""
         from ..models import Order
         super().on_account(event)
         if isinstance(event, Order):
-            future = self._pending.pop(event.cid, None)
+            # models.Order.cid says int | None, but FTX's client ids are text.
+            future = self._pending.pop(event.cid, None)  # type: ignore[call-overload]
             if future is not None and not future.done():
                 future.set_result(event)
 
     def account_ready(self) -> bool:
+        """Called under ``state.cond``: are both the fills and the orders channels active?"""
         return {"fills", "orders"} <= self._subscribed
 
-    def order_prices(self, best_bid: float, best_ask: float) -> Tuple[Any, Any]:
+    def order_prices(self, best_bid: float, best_ask: float) -> tuple[Any, Any]:
+        """The deepest of 20 bids (it rests) and the 5th ask (it fills), from the sandbox's book."""
         book = self.sandbox.book(self.symbol, 20)
         if not book["bids"] or not book["asks"]:
             raise DemoFailure(f"the sandbox's {self.symbol} book has an empty side")
         return book["bids"][-1][0], book["asks"][4][0]
 
-    def submit(self, price: Any) -> Tuple[Future, str]:
+    def submit(self, price: Any) -> tuple[Future, str]:
+        """Place a buy on the sandbox (by REST, as FTX took orders); its first update settles
+        the future."""
         from ..sandbox import DEFAULT_FTX_KEY
         client_id = self._client_id()
         future: Future = Future()
@@ -310,17 +341,20 @@ class FtxDemo(DemoVenue, FtxVenue):
         return future, f"client id {client_id}"
 
     def executed(self, order_id: Any) -> bool:
+        """Called under ``state.cond``: a fill arrived, or the order has a filled size."""
         if self.state.fills.get(order_id):
             return True
         order = self.state.orders.get(order_id)
         return order is not None and bool(order.filled)
 
     def cancel(self, order: Any) -> None:
+        """Cancel ``order`` on the sandbox; a refusal (not open) is noted in the event log."""
         from ..sandbox import DEFAULT_FTX_KEY
         if not self.sandbox.cancel_order(DEFAULT_FTX_KEY, order.id):
             self.state.note(f"order {order.id}: cancel refused (not open)")
 
-    def cancel_outcome(self, order_id: Any) -> Optional[str]:
+    def cancel_outcome(self, order_id: Any) -> str | None:
+        """Called under ``state.cond``: ``"CANCELED"`` if it closed unfilled, else its fill."""
         # FTX has one end state, "closed"; closed with nothing filled is a cancel.
         order = self.state.orders.get(order_id)
         if order is not None and order.status == "closed":

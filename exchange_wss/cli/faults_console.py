@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import types
 import typing
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple, Union
+from typing import Any, Union
 
 __all__ = ["FaultCommand", "fault_commands", "apply_fault_command", "read_fault_commands",
            "help_text"]
@@ -28,19 +30,19 @@ class FaultCommand:
     """One public method of a faults object, as a console command."""
 
     name: str
-    parameters: Tuple[inspect.Parameter, ...]
-    types: Tuple[Any, ...]
+    parameters: tuple[inspect.Parameter, ...]
+    types: tuple[Any, ...]
     summary: str
 
     @property
     def usage(self) -> str:
         """``stall [seconds]``: required arguments bare, optional ones in brackets."""
         words = [self.name]
-        for p in self.parameters:
-            words.append(p.name if p.default is inspect.Parameter.empty else f"[{p.name}]")
+        words.extend(p.name if p.default is inspect.Parameter.empty else f"[{p.name}]"
+                     for p in self.parameters)
         return " ".join(words)
 
-    def convert(self, words: Sequence[str]) -> List[Any]:
+    def convert(self, words: Sequence[str]) -> list[Any]:
         """The method's arguments from the words typed after the command.
 
         Raises:
@@ -50,7 +52,7 @@ class FaultCommand:
         if not len(required) <= len(words) <= len(self.parameters):
             raise ValueError(f"usage: {self.usage}")
         return [_convert(word, p, kind) for word, p, kind in
-                zip(words, self.parameters, self.types)]
+                zip(words, self.parameters, self.types, strict=False)]
 
 
 def _convert(word: str, parameter: inspect.Parameter, kind: Any) -> Any:
@@ -74,9 +76,9 @@ def _type_name(kind: Any) -> str:
 
 
 def _plain_type(annotation: Any, default: Any) -> Any:
-    """``Optional[float]`` -> ``float``; unknown -> the default's type, else None (text)."""
+    """``float | None`` -> ``float``; unknown -> the default's type, else None (text)."""
     origin = typing.get_origin(annotation)
-    if origin is Union:
+    if origin is Union or origin is types.UnionType:  # Optional[X] or X | None
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         annotation = args[0] if len(args) == 1 else None
     if annotation in (int, float, str, bool):
@@ -86,9 +88,9 @@ def _plain_type(annotation: Any, default: Any) -> Any:
     return None
 
 
-def fault_commands(faults: Any) -> Dict[str, FaultCommand]:
+def fault_commands(faults: Any) -> dict[str, FaultCommand]:
     """The console commands of ``faults``: its public methods, by name."""
-    commands: Dict[str, FaultCommand] = {}
+    commands: dict[str, FaultCommand] = {}
     for name in sorted(dir(type(faults))):
         if name.startswith("_"):
             continue
@@ -111,7 +113,7 @@ def fault_commands(faults: Any) -> Dict[str, FaultCommand]:
 def help_text(targets: Mapping[str, Any]) -> str:
     """Every command, its arguments and what it does (and, with several sandboxes,
     which have it)."""
-    seen: Dict[str, Tuple[FaultCommand, List[str]]] = {}
+    seen: dict[str, tuple[FaultCommand, list[str]]] = {}
     for exchange, faults in targets.items():
         for name, command in fault_commands(faults).items():
             seen.setdefault(name, (command, []))[1].append(exchange)
@@ -128,7 +130,7 @@ def help_text(targets: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _targets(faults_or_targets: Any) -> Dict[str, Any]:
+def _targets(faults_or_targets: Any) -> dict[str, Any]:
     if isinstance(faults_or_targets, Mapping):
         return dict(faults_or_targets)
     return {"sandbox": faults_or_targets}
@@ -157,9 +159,9 @@ def apply_fault_command(faults_or_targets: Any, line: str) -> str:
     name = words[0].lower().replace("-", "_")
     if name == "help":
         return help_text(targets)
-    found = [(exchange, faults, fault_commands(faults).get(name))
-             for exchange, faults in targets.items()]
-    found = [(e, f, c) for e, f, c in found if c is not None]
+    looked_up = [(exchange, faults, fault_commands(faults).get(name))
+                 for exchange, faults in targets.items()]
+    found = [(e, f, c) for e, f, c in looked_up if c is not None]
     if not found:
         known = sorted({n for f in targets.values() for n in fault_commands(f)})
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Iterable, List, Optional, Sequence, Tuple
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 __all__ = [
     "num", "column", "decimals_of", "age", "rate", "clock", "bar", "sparkline",
@@ -21,7 +22,7 @@ MAX_SIZE_DECIMALS = 4
 _SPARK = "▁▂▃▄▅▆▇█"
 
 
-def number(value: Any) -> Optional[float]:
+def number(value: Any) -> float | None:
     """``value`` as a float (Binance sends decimal text), or None when it is not a number."""
     if value is None or isinstance(value, bool):
         return None
@@ -66,7 +67,7 @@ def decimals_of(value: float) -> int:
     return 0 if frac == "0" else len(frac)
 
 
-def column(values: Iterable[Any], max_decimals: int = MAX_PRICE_DECIMALS) -> List[str]:
+def column(values: Iterable[Any], max_decimals: int = MAX_PRICE_DECIMALS) -> list[str]:
     """Format numbers with one common count of decimals, so a column lines up.
 
     Every value keeps all its decimals up to ``max_decimals`` (prices are never cut:
@@ -78,7 +79,7 @@ def column(values: Iterable[Any], max_decimals: int = MAX_PRICE_DECIMALS) -> Lis
     return ["-" if v is None else f"{v:,.{places}f}".replace(",", "") for v in floats]
 
 
-def age(seconds: Optional[float]) -> str:
+def age(seconds: float | None) -> str:
     """A short age: ``0.2s``, ``12s``, ``3m05s``, ``2h10m``; ``-`` when unknown."""
     if seconds is None:
         return "-"
@@ -94,7 +95,7 @@ def age(seconds: Optional[float]) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
-def rate(per_second: Optional[float]) -> str:
+def rate(per_second: float | None) -> str:
     """Messages per second: ``38/s``, ``2.5/s``, ``0/s``."""
     if per_second is None:
         return "-"
@@ -127,7 +128,7 @@ def bar(fraction: float, width: int, grow_left: bool = False) -> str:
     return ("█" * full + ("▌" if half else "")).ljust(width)
 
 
-def sparkline(values: Sequence[Optional[float]], width: int) -> str:
+def sparkline(values: Sequence[float | None], width: int) -> str:
     """The last ``width`` values as a line of eighth blocks scaled to their range;
     ``None`` (no data in that slot) is a space."""
     if width <= 0:
@@ -149,16 +150,16 @@ def sparkline(values: Sequence[Optional[float]], width: int) -> str:
     return "".join(out).rjust(width)
 
 
-def resample(points: Sequence[Tuple[float, float]], now: float, span: float,
-             slots: int) -> List[Optional[float]]:
+def resample(points: Sequence[tuple[float, float]], now: float, span: float,
+             slots: int) -> list[float | None]:
     """Last price in each of ``slots`` equal time slots covering ``(now - span, now]``;
     a slot without a point carries the previous slot's price (None before the first)."""
     if slots <= 0:
         return []
     start = now - span
     step = span / slots
-    out: List[Optional[float]] = [None] * slots
-    last: Optional[float] = None
+    out: list[float | None] = [None] * slots
+    last: float | None = None
     for t, price in points:
         if t <= start:
             last = price
@@ -173,8 +174,8 @@ def resample(points: Sequence[Tuple[float, float]], now: float, span: float,
     return out
 
 
-def spread_and_mid(bid: Any, ask: Any) -> Tuple[Optional[float], Optional[float],
-                                                 Optional[float]]:
+def spread_and_mid(bid: Any, ask: Any) -> tuple[float | None, float | None,
+                                                 float | None]:
     """``(spread, spread in basis points of the mid, mid)``; Nones without both sides."""
     b, a = number(bid), number(ask)
     if b is None or a is None:

@@ -27,8 +27,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any
 
 __all__ = ["HealthTracker", "StreamHealth", "ConnectionHealth", "HealthChange", "STATES"]
 
@@ -61,18 +62,18 @@ class StreamHealth:
 
     name: str
     channel: str
-    symbol: Optional[str]
-    connection: Optional[str]
+    symbol: str | None
+    connection: str | None
     state: str
     since: float
-    last_message: Optional[float]
+    last_message: float | None
     messages: int
     rate: float
     resyncs: int
-    reason: Optional[str]
-    error: Optional[str] = None
+    reason: str | None
+    error: str | None = None
 
-    def age(self, now: float) -> Optional[float]:
+    def age(self, now: float) -> float | None:
         """Seconds since the last message (None: no message yet)."""
         return None if self.last_message is None else max(0.0, now - self.last_message)
 
@@ -91,9 +92,9 @@ class ConnectionHealth:
     name: str
     state: str
     since: float
-    reason: Optional[str]
+    reason: str | None
     authenticated: bool
-    latency: Optional[float]
+    latency: float | None
     reconnects: int = 0
     requests: int = 0
 
@@ -112,17 +113,17 @@ class HealthChange:
 class _Stream:
     name: str
     channel: str
-    symbol: Optional[str]
-    connection: Optional[str]
+    symbol: str | None
+    connection: str | None
     state: str
     since: float
     added: float
     subscription: Any = None  # the client's handle, once bound
-    last_message: Optional[float] = None
+    last_message: float | None = None
     messages: int = 0
-    reason: Optional[str] = None
+    reason: str | None = None
     ever_live: bool = False
-    stale_after: Optional[float] = None  # None: never stale (account streams are quiet)
+    stale_after: float | None = None  # None: never stale (account streams are quiet)
     buckets: deque = field(default_factory=deque)  # (whole second, count)
 
 
@@ -131,7 +132,7 @@ class _Connection:
     name: str
     state: str
     since: float
-    reason: Optional[str] = None
+    reason: str | None = None
     authenticated: bool = False
 
 
@@ -157,10 +158,10 @@ class HealthTracker:
         self.window = window
         self._clock = clock
         self._lock = threading.Lock()
-        self._streams: Dict[str, _Stream] = {}
-        self._by_label: Dict[str, str] = {}
-        self._connections: Dict[str, _Connection] = {}
-        self._paused: Dict[str, Optional[str]] = {}
+        self._streams: dict[str, _Stream] = {}
+        self._by_label: dict[str, str] = {}
+        self._connections: dict[str, _Connection] = {}
+        self._paused: dict[str, str | None] = {}
         self._client: Any = None
 
     # -- what the venue registers --------------------------------------------------------
@@ -170,13 +171,15 @@ class HealthTracker:
         with self._lock:
             self._client = client
 
-    def add_stream(self, name: str, channel: str, symbol: Optional[str] = None,
-                   connection: Optional[str] = None, can_go_stale: bool = True) -> None:
+    def add_stream(self, name: str, channel: str, symbol: str | None = None,
+                   connection: str | None = None, can_go_stale: bool = True) -> None:
         """Register a stream, ``pending`` until its first message (or until
         :meth:`bind` hands it to the client's report).
 
         Args:
             name: unique name, e.g. ``"book tBTCUSD"``.
+            channel: the channel it streams (``"book"``).
+            symbol: its symbol, if it has one.
             connection: prefix of the connection names that may carry it (``"public-"``),
                 for a stream counted here.
             can_go_stale: False for streams whose silence is normal (an account's events).
@@ -196,7 +199,7 @@ class HealthTracker:
                 self._by_label[subscription.label] = name
 
     # -- what the callbacks report -----------------------------------------------------------
-    def message(self, name: str, snapshot: bool = False) -> Optional[HealthChange]:
+    def message(self, name: str, snapshot: bool = False) -> HealthChange | None:
         """A message arrived on ``name`` (its callback ran).
 
         A stream bound to a client handle takes its health from the client, so this
@@ -235,7 +238,7 @@ class HealthTracker:
             stream.ever_live = True
             return self._set(stream, "live", now, None, text)
 
-    def on_event(self, event: Any) -> List[HealthChange]:
+    def on_event(self, event: Any) -> list[HealthChange]:
         """Feed an ``on_event`` event: the client's stream health signals, connection states."""
         kind = type(event).__name__
         if kind == "StreamHealth":
@@ -244,7 +247,7 @@ class HealthTracker:
             return self._connection_state(event.state, event.connection, event.reason)
         return []
 
-    def poll(self) -> List[HealthChange]:
+    def poll(self) -> list[HealthChange]:
         """Check the streams counted here for staleness (the views call it at each
         refresh; the client watches its own streams)."""
         now = self._clock()
@@ -260,34 +263,36 @@ class HealthTracker:
         return changes
 
     # -- what the views read -------------------------------------------------------------------
-    def streams(self) -> List[StreamHealth]:
+    def streams(self) -> list[StreamHealth]:
         """Every stream, in registration order, as plain data."""
         now = self._clock()
         report = self._report()
         reported = {r["label"]: r for r in report["streams"]} if report is not None else {}
+        # Only read when a stream was reported, so when there is a report.
+        reported_at = report["time"] if report is not None else now
         with self._lock:
             out = []
             for s in self._streams.values():
                 sub = s.subscription
                 record = reported.get(sub.label) if sub is not None else None
                 if record is not None:
-                    out.append(self._bound(s, record, now - report["time"]))
+                    out.append(self._bound(s, record, now - reported_at))
                 else:
                     out.append(StreamHealth(s.name, s.channel, s.symbol, s.connection, s.state,
                                             s.since, s.last_message, s.messages,
                                             self._rate(s, now), 0, s.reason))
             return out
 
-    def stream(self, name: str) -> Optional[StreamHealth]:
+    def stream(self, name: str) -> StreamHealth | None:
         """One stream by name (None: not registered)."""
         return next((s for s in self.streams() if s.name == name), None)
 
-    def connections(self) -> List[ConnectionHealth]:
+    def connections(self) -> list[ConnectionHealth]:
         """Every connection: the client's once attached (in its order), then any other
         seen on ``on_event``."""
         report = self._report()
         now = self._clock()
-        out: List[ConnectionHealth] = []
+        out: list[ConnectionHealth] = []
         with self._lock:
             seen = set()
             if report is not None:
@@ -308,10 +313,8 @@ class HealthTracker:
                                                 conn["authenticated"], conn["rtt"],
                                                 conn["reconnects"],
                                                 sum(conn["requests"].values())))
-            for c in self._connections.values():
-                if c.name not in seen:
-                    out.append(ConnectionHealth(c.name, c.state, c.since, c.reason,
-                                                c.authenticated, None))
+            out.extend(ConnectionHealth(c.name, c.state, c.since, c.reason, c.authenticated, None)
+                       for c in self._connections.values() if c.name not in seen)
         return out
 
     def now(self) -> float:
@@ -319,12 +322,12 @@ class HealthTracker:
         return self._clock()
 
     # -- the client's report (one place) ---------------------------------------------------------
-    def _report(self) -> Optional[Dict[str, Any]]:
+    def _report(self) -> dict[str, Any] | None:
         client = self._client
         return client.health() if client is not None else None
 
     @staticmethod
-    def _bound(stream: _Stream, record: Dict[str, Any], shift: float) -> StreamHealth:
+    def _bound(stream: _Stream, record: dict[str, Any], shift: float) -> StreamHealth:
         """A stream as the client reports it, its times moved onto the tracker's clock
         (``shift``: the tracker's now minus the client's)."""
         last = record["last_message"]
@@ -334,17 +337,17 @@ class HealthTracker:
                             record["messages"], record["rate"], record["resyncs"],
                             record["reason"], record["error"])
 
-    def _signal(self, event: Any) -> List[HealthChange]:
+    def _signal(self, event: Any) -> list[HealthChange]:
         with self._lock:
             name = self._by_label.get(event.label)
         if name is None:
             return []
         return [HealthChange(name, event.previous, event.state, event.reason or event.signal)]
 
-    def _connection_state(self, state: str, name: str, reason: Optional[str]
-                          ) -> List[HealthChange]:
+    def _connection_state(self, state: str, name: str, reason: str | None
+                          ) -> list[HealthChange]:
         now = self._clock()
-        changes: List[HealthChange] = []
+        changes: list[HealthChange] = []
         with self._lock:
             if state == "paused":
                 self._paused[name] = reason
@@ -363,10 +366,10 @@ class HealthTracker:
                 conn.since, conn.reason, conn.authenticated = now, reason, False
                 new = "pending" if state == "disconnected" else "failed"
                 why = f"{name} {'down' if state == 'disconnected' else 'gave up'}"
-                for stream in self._streams.values():
-                    if (stream.subscription is None and self._rides(stream, name)
-                            and stream.state not in ("pending", "failed")):
-                        changes.append(self._set(stream, new, now, why, why))
+                changes.extend(self._set(stream, new, now, why, why)
+                               for stream in self._streams.values()
+                               if (stream.subscription is None and self._rides(stream, name)
+                                   and stream.state not in ("pending", "failed")))
             elif state == "paused":
                 conn.state, conn.since, conn.reason = "paused", now, reason
         return changes
@@ -388,7 +391,7 @@ class HealthTracker:
         return count / span
 
     @staticmethod
-    def _set(stream: _Stream, state: str, now: float, reason: Optional[str],
+    def _set(stream: _Stream, state: str, now: float, reason: str | None,
              text: str) -> HealthChange:
         old = stream.state
         stream.state, stream.since, stream.reason = state, now, reason

@@ -27,7 +27,8 @@ import json
 import sys
 import threading
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from . import fmt
 from ._process import on_sigterm, restore_sigterm, route_logging
@@ -43,7 +44,7 @@ __all__ = ["cmd_health", "health_lines", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE"]
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-def health_lines(report: Dict[str, Any]) -> List[str]:
+def health_lines(report: dict[str, Any]) -> list[str]:
     """``client.health()`` as the plain table ``--no-ui`` prints: a summary line, a line
     per stream, a line per connection."""
     states = ", ".join(f"{n} {state}" for state, n in report["states"].items() if n)
@@ -118,7 +119,7 @@ def _run(args: argparse.Namespace, state: MarketState, venue: Venue, channels: S
     restore_logging = route_logging(state.note, use_ui)
     display = None
     status, failure = EXIT_OK, ""
-    report: Optional[Dict[str, Any]] = None
+    report: dict[str, Any] | None = None
     try:
         if use_ui:
             from .layout import HealthScreen

@@ -10,7 +10,7 @@ decides how many book levels and log lines fit; what never happens is a cut numb
 
 from __future__ import annotations
 
-from typing import Callable, List, Sequence, Tuple
+from collections.abc import Callable, Sequence
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.table import Table
@@ -27,10 +27,10 @@ WIDE = 120
 BOOK_ROWS_MAX = 29
 
 
-def _split(width: int, ratios: Sequence[float], mins: Sequence[int]) -> List[int]:
+def _split(width: int, ratios: Sequence[float], mins: Sequence[int]) -> list[int]:
     """Widths summing to ``width``, proportional to ``ratios`` but at least ``mins``."""
     total = sum(ratios)
-    widths = [max(m, int(width * r / total)) for r, m in zip(ratios, mins)]
+    widths = [max(m, int(width * r / total)) for r, m in zip(ratios, mins, strict=False)]
     # Give or take the difference on the most flexible column (the last that can).
     diff = width - sum(widths)
     for i in sorted(range(len(widths)), key=lambda i: widths[i] - mins[i], reverse=True):
@@ -64,10 +64,15 @@ def _empty_symbol(symbol: str) -> SymbolFrame:
 
 
 def compose(frame: Frame, width: int, height: int, *, book_label: str = "book",
-            wallets_title: str = "wallets", symbols: Sequence[str] = ()) -> List[RenderableType]:
+            wallets_title: str = "wallets", symbols: Sequence[str] = ()) -> list[RenderableType]:
     """The renderables of one screen, top to bottom, together ``height`` rows high.
 
     Args:
+        frame: what to draw.
+        width: the screen's width in cells.
+        height: its height in rows.
+        book_label: the book panel's title.
+        wallets_title: the balances panel's title (the demo).
         symbols: symbols to show before any data arrived (no blank start).
     """
     channels = set(frame.channels)
@@ -79,7 +84,7 @@ def compose(frame: Frame, width: int, height: int, *, book_label: str = "book",
     demo = frame.account is not None
     has_ticker = bool(channels & {"ticker", "book_ticker", "candles"})
     has_book, has_trades = "book" in channels, "trades" in channels
-    out: List[RenderableType] = [views.header(frame, width)]
+    out: list[RenderableType] = [views.header(frame, width)]
     left = height - 1
 
     account_h = (8 if wide else 6) if demo else 0
@@ -129,7 +134,7 @@ def compose(frame: Frame, width: int, height: int, *, book_label: str = "book",
 
 def _market_row(frame: Frame, sym: SymbolFrame, width: int, height: int, wide: bool,
                 has_book: bool, has_trades: bool, book_label: str) -> RenderableType:
-    cells: List[Tuple[str, float, int]] = []
+    cells: list[tuple[str, float, int]] = []
     if has_book:
         cells.append(("book", 0.42 if wide else 0.55, _book_min_width(sym)))
     if has_trades:
@@ -139,8 +144,8 @@ def _market_row(frame: Frame, sym: SymbolFrame, width: int, height: int, wide: b
     if not cells:
         cells.append(("health", 1.0, 30))
     widths = _split(width, [r for _n, r, _m in cells], [m for _n, _r, m in cells])
-    rendered = []
-    for (name, _r, _m), w in zip(cells, widths):
+    rendered: list[RenderableType] = []
+    for (name, _r, _m), w in zip(cells, widths, strict=False):
         if name == "book":
             rendered.append(views.book_panel(frame, sym, w, height, book_label))
         elif name == "trades":
@@ -195,11 +200,11 @@ class Screen:
                              wallets_title=self.wallets_title, symbols=self.symbols))
 
 
-def compose_health(frame: Frame, width: int, height: int) -> List[RenderableType]:
+def compose_health(frame: Frame, width: int, height: int) -> list[RenderableType]:
     """The ``health`` command's screen, ``height`` rows: the header, every stream (state,
     age, rate, messages, resyncs, connection, why), every connection (state, for how
     long, ping, reconnects, requests, authenticated) and the event log below."""
-    out: List[RenderableType] = [views.header(frame, width)]
+    out: list[RenderableType] = [views.header(frame, width)]
     left = height - 1
     conns_h = max(3, min(len(frame.connections) + 3, left // 4))
     events_h = max(3, left // 4)

@@ -7,7 +7,8 @@ import json
 import os
 import sys
 import threading
-from typing import Any, Callable, Optional, TextIO
+from collections.abc import Callable
+from typing import Any, TextIO
 
 from . import fmt
 from .state import Record
@@ -22,12 +23,13 @@ class Printer:
     it wanted), without a traceback.
     """
 
-    def __init__(self, stream: Optional[TextIO] = None) -> None:
+    def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream if stream is not None else sys.stdout
         self.closed = threading.Event()
         self._lock = threading.Lock()
 
     def __call__(self, line: str) -> None:
+        """Write one line (and its newline) in one write, unless the output was closed."""
         if self.closed.is_set():
             return
         # One write per line under the lock: lines come from the reactor thread and the
@@ -46,7 +48,7 @@ class Printer:
             silence_stdout(self.stream)
 
 
-def silence_stdout(stream: Optional[TextIO] = None) -> None:
+def silence_stdout(stream: TextIO | None = None) -> None:
     """Point a closed stdout at /dev/null, so the interpreter's final flush does not
     print ``BrokenPipeError`` at exit (the fix the Python docs give for SIGPIPE)."""
     stream = stream if stream is not None else sys.stdout
@@ -66,7 +68,7 @@ def _stamp(at: float) -> str:
     return fmt.clock(at * 1000)
 
 
-def plain_line(record: Record) -> Optional[str]:
+def plain_line(record: Record) -> str | None:
     """The ``watch --no-ui`` line of a record (None: not printed in plain mode; the
     connection, health and error records come as their notes)."""
     d, sym = record.data, record.symbol
@@ -94,7 +96,7 @@ def plain_line(record: Record) -> Optional[str]:
     return None
 
 
-def json_line(record: Record) -> Optional[str]:
+def json_line(record: Record) -> str | None:
     """The ``watch --json`` line of a record: one JSON object (None: a note that repeats
     a structured record in words)."""
     if record.kind == "note" and record.derived:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 from ._process import on_sigterm, restore_sigterm
 from .faults_console import read_fault_commands
@@ -26,7 +26,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXCHANGES = ("bitfinex", "binance", "ftx")
 
 
-def start_sandbox(exchange: str, args: argparse.Namespace, accounts: Optional[Dict[str, str]]
+def start_sandbox(exchange: str, args: argparse.Namespace, accounts: dict[str, str] | None
                   ) -> Any:
     """Start the sandbox of ``exchange`` as the options say; return its started handle."""
     from .. import sandbox as sb
@@ -39,7 +39,7 @@ def start_sandbox(exchange: str, args: argparse.Namespace, accounts: Optional[Di
     return sb.FtxSandbox(**common).start()
 
 
-def credentials(exchange: str, args: argparse.Namespace) -> Tuple[str, str]:
+def credentials(exchange: str, args: argparse.Namespace) -> tuple[str, str]:
     """The account's key and secret: ``--key``/``--secret``, else the sandbox's built-in ones."""
     from .. import sandbox as sb
     if args.key is not None:
@@ -49,7 +49,7 @@ def credentials(exchange: str, args: argparse.Namespace) -> Tuple[str, str]:
             "ftx": (sb.DEFAULT_FTX_KEY, sb.DEFAULT_FTX_SECRET)}[exchange]
 
 
-def describe(exchange: str, sandbox: Any, key: str, secret: str) -> List[str]:
+def describe(exchange: str, sandbox: Any, key: str, secret: str) -> list[str]:
     """The lines printed for one running sandbox: URLs, credentials, how to connect.
 
     These credentials belong to the local sandbox only; printing them is the point of
@@ -90,7 +90,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         return _usage("--market applies to --exchange binance only")
     accounts = None if args.key is None else {args.key: args.secret}
 
-    started: Dict[str, Any] = {}
+    started: dict[str, Any] = {}
     try:
         for exchange in exchanges:
             started[exchange] = start_sandbox(exchange, args, accounts)

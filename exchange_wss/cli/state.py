@@ -13,8 +13,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 from . import fmt
 from .health import ConnectionHealth, HealthTracker, StreamHealth
@@ -40,8 +41,8 @@ class Record:
 
     kind: str
     at: float  # wall-clock time (time.time()) it was seen
-    symbol: Optional[str] = None
-    data: Dict[str, Any] = field(default_factory=dict)
+    symbol: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
     derived: bool = False
 
 
@@ -51,22 +52,22 @@ class SymbolView:
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
         self.ticker: Any = None
-        self.ticker_at: Optional[float] = None
+        self.ticker_at: float | None = None
         self.book_ticker: Any = None
-        self.book_ticker_at: Optional[float] = None
+        self.book_ticker_at: float | None = None
         self.candle: Any = None
-        self.candle_at: Optional[float] = None
-        self.book_at: Optional[float] = None
+        self.candle_at: float | None = None
+        self.book_at: float | None = None
         self.book_ready = False
-        self.bids: List[Tuple[float, float]] = []
-        self.asks: List[Tuple[float, float]] = []
-        self.sampled: List[Tuple[float, float]] = []  # best levels the last emitted record had
-        self.trades: Deque[Any] = deque(maxlen=TRADES_KEPT)
-        self.trades_at: Optional[float] = None
-        self.trade_prices: Deque[Tuple[float, float]] = deque()
-        self.mids: Deque[Tuple[float, float]] = deque()
+        self.bids: list[tuple[float, float]] = []
+        self.asks: list[tuple[float, float]] = []
+        self.sampled: list[tuple[float, float]] = []  # best levels the last emitted record had
+        self.trades: deque[Any] = deque(maxlen=TRADES_KEPT)
+        self.trades_at: float | None = None
+        self.trade_prices: deque[tuple[float, float]] = deque()
+        self.mids: deque[tuple[float, float]] = deque()
 
-    def best(self) -> Tuple[Any, Any]:
+    def best(self) -> tuple[Any, Any]:
         """Best bid and ask: the maintained book's, else the ticker's or book ticker's
         (Binance futures tickers carry no bid/ask)."""
         bid = self.bids[0][0] if self.bids else None
@@ -84,17 +85,17 @@ class SymbolFrame:
 
     symbol: str
     ticker: Any
-    ticker_age: Optional[float]
+    ticker_age: float | None
     book_ticker: Any
-    book_ticker_age: Optional[float]
+    book_ticker_age: float | None
     candle: Any
-    candle_age: Optional[float]
-    bids: Tuple[Tuple[float, float], ...]
-    asks: Tuple[Tuple[float, float], ...]
-    book_age: Optional[float]
-    trades: Tuple[Any, ...]          # newest first
-    trades_age: Optional[float]
-    prices: Tuple[Tuple[float, float], ...]  # (monotonic time, price), oldest first
+    candle_age: float | None
+    bids: tuple[tuple[float, float], ...]
+    asks: tuple[tuple[float, float], ...]
+    book_age: float | None
+    trades: tuple[Any, ...]          # newest first
+    trades_age: float | None
+    prices: tuple[tuple[float, float], ...]  # (monotonic time, price), oldest first
     best_bid: Any
     best_ask: Any
 
@@ -107,19 +108,19 @@ class Frame:
     where: str
     now: float
     elapsed: float
-    duration: Optional[float]
-    symbols: Tuple[SymbolFrame, ...]
-    channels: Tuple[str, ...]
-    streams: Tuple[StreamHealth, ...]
-    connections: Tuple[ConnectionHealth, ...]
-    log: Tuple[str, ...]
-    counts: Dict[str, int]
+    duration: float | None
+    symbols: tuple[SymbolFrame, ...]
+    channels: tuple[str, ...]
+    streams: tuple[StreamHealth, ...]
+    connections: tuple[ConnectionHealth, ...]
+    log: tuple[str, ...]
+    counts: dict[str, int]
     errors: int
     reconnects: int
     account: Any = None  # the demo's AccountFrame
 
 
-def _age(now: float, at: Optional[float]) -> Optional[float]:
+def _age(now: float, at: float | None) -> float | None:
     return None if at is None else now - at
 
 
@@ -133,9 +134,9 @@ class MarketState:
         duration: planned run time in seconds (None: until Ctrl-C).
     """
 
-    def __init__(self, health: Optional[HealthTracker] = None, *, title: str = "",
+    def __init__(self, health: HealthTracker | None = None, *, title: str = "",
                  where: str = "", channels: Sequence[str] = (),
-                 duration: Optional[float] = None) -> None:
+                 duration: float | None = None) -> None:
         #: The lock (and condition) every read and write of this state holds.
         self.cond = threading.Condition()
         self.health = health if health is not None else HealthTracker()
@@ -143,23 +144,24 @@ class MarketState:
         self.started = self.clock()
         self.title = title
         self.where = where
-        self.channels: Tuple[str, ...] = tuple(channels)
+        self.channels: tuple[str, ...] = tuple(channels)
         self.duration = duration
-        self.symbols: Dict[str, SymbolView] = {}
+        self.symbols: dict[str, SymbolView] = {}
         self.counts: Counter = Counter()
-        self.log: Deque[str] = deque(maxlen=200)
-        self.listeners: List[Callable[[Record], None]] = []
-        self.errors: List[BaseException] = []
+        self.log: deque[str] = deque(maxlen=200)
+        self.listeners: list[Callable[[Record], None]] = []
+        self.errors: list[BaseException] = []
         self.reconnects = 0
         self.stopping = False
         self.connected = False  # a connection opened at least once
         #: the last reason a connection closed, for error messages naming the real cause.
-        self.last_disconnect: Optional[str] = None
+        self.last_disconnect: str | None = None
         #: (connection, state) pairs seen on on_event, e.g. ("api", "user data subscribed").
         self.conn_states: set = set()
 
     # -- plumbing ----------------------------------------------------------------------------
     def elapsed(self) -> float:
+        """Seconds since the state was made, on its health tracker's clock."""
         return self.clock() - self.started
 
     def view(self, symbol: str) -> SymbolView:
@@ -170,6 +172,7 @@ class MarketState:
         return view
 
     def emit(self, record: Record) -> None:
+        """Hand ``record`` to every listener."""
         for listener in list(self.listeners):
             listener(record)
 
@@ -203,12 +206,13 @@ class MarketState:
             self.note(f"{change.stream}: {change.new} ({change.text})", derived=True)
 
     # -- callbacks (reactor thread) ------------------------------------------------------------
-    def callback(self, channel: str, symbol: str, stream: Optional[str] = None
+    def callback(self, channel: str, symbol: str, stream: str | None = None
                  ) -> Callable[[Any], None]:
         """The callback to subscribe ``channel`` of ``symbol`` with.
 
         Args:
             channel: ``ticker``, ``trades``, ``book``, ``book_ticker`` or ``candles``.
+            symbol: the symbol it streams.
             stream: its name in the health tracker (default ``"<channel> <symbol>"``).
         """
         handler = getattr(self, f"_on_{channel}")
@@ -337,11 +341,14 @@ class MarketState:
         self.note(f"error: {type(error).__name__}: {error}", derived=True)
 
     # -- the main thread -----------------------------------------------------------------------
-    def set_book(self, symbol: str, bids: Sequence[Tuple[Any, Any]],
-                 asks: Sequence[Tuple[Any, Any]], emit: bool = True) -> None:
+    def set_book(self, symbol: str, bids: Sequence[tuple[Any, Any]],
+                 asks: Sequence[tuple[Any, Any]], emit: bool = True) -> None:
         """Store the top of the client's maintained book (levels ``(price, size)``).
 
         Args:
+            symbol: the book's symbol.
+            bids: the bid levels, best first.
+            asks: the ask levels, best first.
             emit: tell the listeners when the best levels changed (the main loop's
                 samples do; the copies taken at each book message do not, or plain
                 output would print every intermediate state of a burst of updates).
@@ -370,7 +377,7 @@ class MarketState:
         """Let the tracker notice streams gone stale (call it at each refresh)."""
         self.report_health(self.health.poll())
 
-    def silence_reason(self, sandbox: bool, within: Optional[float] = None) -> str:
+    def silence_reason(self, sandbox: bool, within: float | None = None) -> str:
         """Why data is missing, naming the cause the client saw: a refused
         subscription, no connection (and its last error), or a connection that opened
         but carried nothing for the waiting streams."""
@@ -427,7 +434,7 @@ class MarketState:
             tuple(reversed(view.trades)), _age(now, view.trades_at), tuple(prices), bid, ask)
 
 
-def _push(series: Deque[Tuple[float, float]], now: float, price: float) -> None:
+def _push(series: deque[tuple[float, float]], now: float, price: float) -> None:
     if series and series[-1][0] == now:
         series[-1] = (now, price)
     else:
@@ -439,7 +446,7 @@ def _is_snapshot(event: Any) -> bool:
     return name == "BookSnapshot"
 
 
-def _fields(event: Any) -> Dict[str, Any]:
+def _fields(event: Any) -> dict[str, Any]:
     """A model's fields as a dict, without the decoded frame (``raw``)."""
     from dataclasses import fields, is_dataclass
     if not is_dataclass(event):

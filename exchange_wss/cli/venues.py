@@ -8,14 +8,15 @@ The demo's trading calls are added by :mod:`.demo_venues`.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from .health import HealthTracker
 from .state import BOOK_DEPTH, MarketState
 
 __all__ = ["Venue", "BitfinexVenue", "BinanceVenue", "FtxVenue", "VENUES", "VenueError"]
 
-Levels = List[Tuple[Any, Any]]
+Levels = list[tuple[Any, Any]]
 
 #: Seconds between two samples of the client's health: as often as the screen refreshes,
 #: so the ages shown are as fresh as the screen.
@@ -46,14 +47,14 @@ class Venue:
     """
 
     name = ""
-    channels: Tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
     book_label = "book"
     #: Prefix of the names of the connections carrying market data (until the client
     #: names the one carrying each stream).
     market_connection = ""
 
     def __init__(self, state: MarketState, *, sandbox: bool = True,
-                 market: Optional[str] = None, url: Optional[str] = None,
+                 market: str | None = None, url: str | None = None,
                  seed: int = 1) -> None:
         self.state = state
         self.health: HealthTracker = state.health
@@ -63,7 +64,7 @@ class Venue:
         self.seed = seed
         self.sandbox: Any = None
         self.client: Any = None
-        self.book_symbols: List[str] = []
+        self.book_symbols: list[str] = []
 
     # -- naming ---------------------------------------------------------------------------
     @property
@@ -73,6 +74,7 @@ class Venue:
 
     @property
     def label(self) -> str:
+        """The venue's name in the event log and the views (Binance adds its market)."""
         return self.name
 
     def normalize(self, symbol: str) -> str:
@@ -94,7 +96,7 @@ class Venue:
         raise NotImplementedError
 
     def start(self, channels: Sequence[str], symbols: Sequence[str], *,
-              account: Optional[Callable[[Any], None]] = None) -> None:
+              account: Callable[[Any], None] | None = None) -> None:
         """Start the sandbox (if any) and a client subscribed to ``channels`` of ``symbols``."""
         state = self.state
         if self.use_sandbox:
@@ -117,6 +119,7 @@ class Venue:
         self.client.start()
 
     def stop(self) -> None:
+        """Stop the client, then the sandbox (whichever were started)."""
         if self.client is not None:
             self.client.stop()
         if self.sandbox is not None:
@@ -178,7 +181,7 @@ class Venue:
         raise NotImplementedError
 
     # -- what the main loop polls ------------------------------------------------------------------
-    def top(self, symbol: str) -> Tuple[Levels, Levels]:
+    def top(self, symbol: str) -> tuple[Levels, Levels]:
         """The client's maintained book of ``symbol``: ``(bids, asks)`` as ``(price, size)``,
         best first; raises :class:`~exchange_wss.errors.ExchangeWssError` while there is none."""
         snap = self.client.order_book(symbol)
@@ -205,17 +208,21 @@ class BitfinexVenue(Venue):
     market_connection = "public-"
 
     def normalize(self, symbol: str) -> str:
+        """The symbol as Bitfinex spells it: ``t`` + upper case unless it has its prefix."""
         return symbol if symbol[:1] in ("t", "f") else "t" + symbol.upper()
 
     def start_sandbox(self) -> None:
+        """Start a Bitfinex sandbox on a free local port."""
         from ..sandbox import BitfinexSandbox
         self.sandbox = BitfinexSandbox(host="127.0.0.1", port=0, seed=self.seed).start()
 
     def live_url(self) -> str:
+        """The public endpoint: ``--url``, else Bitfinex's."""
         from ..bitfinex.client import DEFAULT_PUBLIC_URL
         return self.url or DEFAULT_PUBLIC_URL
 
     def make_client(self, credentials: bool = False, **options: Any) -> Any:
+        """A :class:`~exchange_wss.WssClient` on the sandbox (with its key if asked) or live."""
         from ..bitfinex.client import WssClient
         if self.use_sandbox:
             from ..sandbox import DEFAULT_KEY, DEFAULT_SECRET
@@ -224,6 +231,7 @@ class BitfinexVenue(Venue):
         return WssClient(public_url=self.url, **options)
 
     def subscribe(self, channel: str, symbol: str, callback: Callable[[Any], None]) -> Any:
+        """Subscribe ``channel`` of ``symbol`` (books at P0, candles at 1m); returns the handle."""
         client = self.client
         if channel == "ticker":
             return client.subscribe_to_ticker(symbol, callback)
@@ -233,7 +241,8 @@ class BitfinexVenue(Venue):
             return client.subscribe_to_orderbook(symbol, "P0", callback)
         return client.subscribe_to_candles(symbol, "1m", callback)
 
-    def top(self, symbol: str) -> Tuple[Levels, Levels]:
+    def top(self, symbol: str) -> tuple[Levels, Levels]:
+        """The client's P0 book of ``symbol`` as ``(price, size)`` levels, sizes positive."""
         snap = self.client.order_book(symbol, "P0")
         # P0 levels are (price, count, amount), asks with negative amounts.
         return ([(p, a) for p, _c, a in snap.bids[:BOOK_DEPTH]],
@@ -251,25 +260,32 @@ class BinanceVenue(Venue):
 
     @property
     def label(self) -> str:
+        """``binance`` and its market, e.g. ``binance spot``."""
         return f"binance {self.market or 'spot'}"
 
     def normalize(self, symbol: str) -> str:
+        """The symbol in upper case, as Binance spells it."""
         return symbol.upper()
 
     def sandbox_url(self) -> str:
+        """The sandbox's stream URL, with its REST and WebSocket-API URLs."""
         sb = self.sandbox
         return f"{sb.stream_url} (REST {sb.rest_url}, API {sb.api_url})"
 
     def start_sandbox(self) -> None:
+        """Start a Binance sandbox of the venue's market on a free local port."""
         from ..sandbox import BinanceSandbox
         self.sandbox = BinanceSandbox(host="127.0.0.1", port=0, market=self.market or "spot",
                                       seed=self.seed).start()
 
     def live_url(self) -> str:
+        """The real market's stream endpoint."""
         from ..binance import protocol as bn
         return bn.default_endpoints(self.market or "spot", False).stream_url
 
     def make_client(self, credentials: bool = False, **options: Any) -> Any:
+        """A :class:`~exchange_wss.BinanceWssClient` on the sandbox (with its key if asked), or
+        live."""
         from ..binance.client import BinanceWssClient
         market = self.market or "spot"
         if self.use_sandbox:
@@ -282,6 +298,7 @@ class BinanceVenue(Venue):
         return BinanceWssClient(market=market, **options)
 
     def subscribe(self, channel: str, symbol: str, callback: Callable[[Any], None]) -> Any:
+        """Subscribe ``channel`` of ``symbol`` (100-level books, 1m candles); returns the handle."""
         client = self.client
         if channel == "ticker":
             return client.subscribe_to_ticker(symbol, callback)
@@ -306,13 +323,16 @@ class FtxVenue(Venue):
     market_connection = "ftx"
 
     def normalize(self, symbol: str) -> str:
+        """The market name in upper case, as FTX spells it."""
         return symbol.upper()
 
     def start_sandbox(self) -> None:
+        """Start an FTX-protocol sandbox on a free local port."""
         from ..sandbox import FtxSandbox
         self.sandbox = FtxSandbox(host="127.0.0.1", port=0, seed=self.seed).start()
 
     def live_url(self) -> str:
+        """``--url``: FTX itself no longer answers (:class:`VenueError` without one)."""
         if self.url is None:
             raise VenueError("FTX closed in November 2022 and wss://ftx.com/ws/ no longer "
                              "answers: give --url of a venue that speaks the FTX protocol, "
@@ -320,6 +340,8 @@ class FtxVenue(Venue):
         return self.url
 
     def make_client(self, credentials: bool = False, **options: Any) -> Any:
+        """An :class:`~exchange_wss.FtxWssClient` on the sandbox (with its key if asked), or
+        on ``--url``."""
         from ..ftx.client import FtxWssClient
         if self.use_sandbox:
             from ..sandbox import DEFAULT_FTX_KEY, DEFAULT_FTX_SECRET
@@ -328,6 +350,7 @@ class FtxVenue(Venue):
         return FtxWssClient(url=self.live_url(), **options)
 
     def subscribe(self, channel: str, symbol: str, callback: Callable[[Any], None]) -> Any:
+        """Subscribe ``channel`` of ``symbol``; returns the handle."""
         client = self.client
         if channel == "ticker":
             return client.subscribe_to_ticker(symbol, callback)
@@ -337,5 +360,5 @@ class FtxVenue(Venue):
 
 
 #: The venues by ``VENUE``/``--exchange`` name.
-VENUES: Dict[str, Type[Venue]] = {"bitfinex": BitfinexVenue, "binance": BinanceVenue,
+VENUES: dict[str, type[Venue]] = {"bitfinex": BitfinexVenue, "binance": BinanceVenue,
                                   "ftx": FtxVenue}

@@ -11,7 +11,8 @@ sizes. Only imported once ``rich`` is known to be installed (see :mod:`._rich`).
 
 from __future__ import annotations
 
-from typing import Any, Iterable, List, Optional, Sequence, Tuple
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from rich import box
 from rich.console import Group, RenderableType
@@ -37,7 +38,7 @@ STATE_STYLES = {"live": "green", "pending": "yellow", "resyncing": "magenta",
 SPARK_SECONDS = 60.0
 
 
-def _line(*parts: Tuple[str, str]) -> Text:
+def _line(*parts: tuple[str, str]) -> Text:
     text = Text(no_wrap=True, overflow="crop")
     for content, style in parts:
         text.append(content, style)
@@ -59,7 +60,7 @@ def _rows(height: int) -> int:
     return max(0, height - 2)
 
 
-def status_text(frame: Frame, stream: Optional[str]) -> Text:
+def status_text(frame: Frame, stream: str | None) -> Text:
     """``live 0.2s 38/s`` for a stream: its state, the age of its last message and its
     rate, for a panel title; just the age of the panel's data when no stream matches."""
     health = _stream(frame, stream)
@@ -75,13 +76,13 @@ def status_text(frame: Frame, stream: Optional[str]) -> Text:
     return text
 
 
-def _stream(frame: Frame, name: Optional[str]) -> Optional[StreamHealth]:
+def _stream(frame: Frame, name: str | None) -> StreamHealth | None:
     if name is None:
         return None
     return next((s for s in frame.streams if s.name == name), None)
 
 
-def _title(label: str, frame: Frame, stream: Optional[str], age: Optional[float] = None
+def _title(label: str, frame: Frame, stream: str | None, age: float | None = None
            ) -> Text:
     title = Text(f"{label} ", style="bold")
     status = status_text(frame, stream)
@@ -102,7 +103,7 @@ def header(frame: Frame, width: int) -> Text:
     clock = fmt.age(frame.elapsed) if frame.duration is None else (
         f"{frame.elapsed:.1f}/{frame.duration:g}s")
     # (priority, text, style): 0 always, higher numbers go first when space runs out.
-    parts: List[Tuple[int, str, str]] = [(0, frame.title, "bold"), (0, f" · {clock}", "")]
+    parts: list[tuple[int, str, str]] = [(0, frame.title, "bold"), (0, f" · {clock}", "")]
     for conn in frame.connections:
         parts.append((1, f" · {conn.name} ", ""))
         parts.append((1, conn.state, STATE_STYLES.get(conn.state, "")))
@@ -121,10 +122,10 @@ def header(frame: Frame, width: int) -> Text:
 
 
 # -- ticker and sparkline -------------------------------------------------------------------
-def ticker_fields(sym: SymbolFrame) -> List[Tuple[str, str, str]]:
+def ticker_fields(sym: SymbolFrame) -> list[tuple[str, str, str]]:
     """``(label, value, style)`` of the ticker line, most important first."""
     ticker, bbo, candle = sym.ticker, sym.book_ticker, sym.candle
-    fields: List[Tuple[str, str, str]] = []
+    fields: list[tuple[str, str, str]] = []
     bid = _pick(getattr(ticker, "bid", None), getattr(bbo, "bid", None), sym.best_bid)
     ask = _pick(getattr(ticker, "ask", None), getattr(bbo, "ask", None), sym.best_ask)
     prices = fmt.column([bid, ask])
@@ -149,7 +150,7 @@ def _pick(*values: Any) -> Any:
     return next((v for v in values if v is not None), None)
 
 
-def _fit_fields(fields: Sequence[Tuple[str, str, str]], width: int) -> Text:
+def _fit_fields(fields: Sequence[tuple[str, str, str]], width: int) -> Text:
     text = Text(no_wrap=True, overflow="crop")
     for label, value, style in fields:
         piece = f"{label} {value}"
@@ -182,7 +183,7 @@ def ticker_panel(frame: Frame, sym: SymbolFrame, width: int, height: int) -> Pan
     given a second row, the price sparkline; titled with the ticker stream's health."""
     inner = _inner(width)
     if sym.ticker is None and sym.book_ticker is None and sym.candle is None:
-        lines: List[RenderableType] = [_line(("waiting for the first ticker…", "dim"))]
+        lines: list[RenderableType] = [_line(("waiting for the first ticker…", "dim"))]
     else:
         lines = [_fit_fields(ticker_fields(sym), inner)]
     if _rows(height) >= 2:
@@ -192,7 +193,7 @@ def ticker_panel(frame: Frame, sym: SymbolFrame, width: int, height: int) -> Pan
     return _panel(Group(*lines), _title(f"{sym.symbol}", frame, stream, age), width, height)
 
 
-def _first_stream(frame: Frame, symbol: str, channels: Iterable[str]) -> Optional[str]:
+def _first_stream(frame: Frame, symbol: str, channels: Iterable[str]) -> str | None:
     for channel in channels:
         name = f"{channel} {symbol}"
         if _stream(frame, name) is not None:
@@ -200,13 +201,13 @@ def _first_stream(frame: Frame, symbol: str, channels: Iterable[str]) -> Optiona
     return None
 
 
-def _min_age(*ages: Optional[float]) -> Optional[float]:
+def _min_age(*ages: float | None) -> float | None:
     known = [a for a in ages if a is not None]
     return min(known) if known else None
 
 
 # -- book -------------------------------------------------------------------------------------
-def book_lines(sym: SymbolFrame, width: int, rows: int) -> List[Text]:
+def book_lines(sym: SymbolFrame, width: int, rows: int) -> list[Text]:
     """The book as text lines exactly ``width`` wide: spread and mid, a header, then
     up to ``rows - 2`` levels a side with cumulative-depth bars."""
     levels = max(0, rows - 2)
@@ -299,8 +300,8 @@ def trades_panel(frame: Frame, sym: SymbolFrame, width: int, height: int) -> Pan
     amounts = _signed_column([t.amount for t in trades])
     pw = max([len(p) for p in prices] + [1])
     aw = max([len(a) for a in amounts] + [1])
-    lines: List[RenderableType] = []
-    for trade, price, amount in zip(trades, prices, amounts):
+    lines: list[RenderableType] = []
+    for trade, price, amount in zip(trades, prices, amounts, strict=False):
         stamp = fmt.clock(trade.mts)
         if len(stamp) + 2 + pw + 2 + aw > inner:
             stamp = stamp[:8]            # drop the milliseconds before anything else
@@ -316,17 +317,17 @@ def trades_panel(frame: Frame, sym: SymbolFrame, width: int, height: int) -> Pan
                                         sym.trades_age), width, height)
 
 
-def _signed_column(amounts: Sequence[Any]) -> List[str]:
+def _signed_column(amounts: Sequence[Any]) -> list[str]:
     """Signed amounts with one common count of decimals (up to 8), so they line up."""
     values = [fmt.number(a) for a in amounts]
     texts = fmt.column([abs(v) if v is not None else None for v in values], 8)
     return [t if v is None else ("+" if v > 0 else "-" if v < 0 else " ") + t
-            for v, t in zip(values, texts)]
+            for v, t in zip(values, texts, strict=False)]
 
 
 # -- health ----------------------------------------------------------------------------------------
-def _columns(columns: Sequence[Tuple[str, Sequence[str], str, Sequence[str]]], inner: int,
-             keep_last: bool = False) -> List[Text]:
+def _columns(columns: Sequence[tuple[str, Sequence[str], str, Sequence[str]]], inner: int,
+             keep_last: bool = False) -> list[Text]:
     """Lay out ``(header, cells, align, styles)`` columns in ``inner`` cells, dropping
     columns from the right until the rest fit whole (the first two always stay).
     ``keep_last``: the last column is words the caller crops; it is not counted."""
@@ -344,12 +345,12 @@ def _columns(columns: Sequence[Tuple[str, Sequence[str], str, Sequence[str]]], i
     def cell(text: str, w: int, align: str) -> str:
         return text.rjust(w) if align == "right" else text.ljust(w)
 
-    head = _line((" ".join(cell(h, w, a) for (h, _c, a, _s), w in zip(columns, widths)),
-                  "dim"))
+    head = _line((" ".join(cell(h, w, a)
+                           for (h, _c, a, _s), w in zip(columns, widths, strict=False)), "dim"))
     lines = [head]
     for i in range(len(columns[0][1]) if columns else 0):
         line = Text(no_wrap=True, overflow="crop")
-        for j, ((_h, cells, align, styles), w) in enumerate(zip(columns, widths)):
+        for j, ((_h, cells, align, styles), w) in enumerate(zip(columns, widths, strict=False)):
             if j:
                 line.append(" ")
             line.append(cell(cells[i], w, align), styles[i] if styles else "")
@@ -417,13 +418,13 @@ def connections_panel(frame: Frame, width: int, height: int, detail: bool = Fals
                   height)
 
 
-# -- event log ---------------------------------------------------------------------------------------
+# -- event log -------------------------------------------------------------------------------------
 def events_panel(frame: Frame, width: int, height: int) -> Panel:
     """The newest event-log entries that fit, oldest at the top; a long entry wraps
     (indented) instead of being cut."""
     import textwrap
     rows, inner = _rows(height), _inner(width)
-    shown: List[Text] = []
+    shown: list[Text] = []
     for entry in reversed(frame.log):
         wrapped = textwrap.wrap(entry, width=max(10, inner), subsequent_indent=" " * 9,
                                 break_long_words=False, break_on_hyphens=False) or [""]
@@ -444,7 +445,7 @@ def _log_style(text: str) -> str:
     return ""
 
 
-# -- the demo's account -------------------------------------------------------------------------------
+# -- the demo's account ----------------------------------------------------------------------------
 def orders_panel(frame: Frame, width: int, height: int) -> Panel:
     """The demo's orders, newest first: id, amount, price, status (first word)."""
     account = frame.account
@@ -456,9 +457,9 @@ def orders_panel(frame: Frame, width: int, height: int) -> Panel:
     iw = max([len(i) for i in ids] + [2])
     aw = max([len(a) for a in amounts] + [6])
     pw = max([len(p) for p in prices] + [5])
-    lines: List[RenderableType] = [_line((f"{'id':<{iw}} {'amount':>{aw}} {'price':>{pw}} "
+    lines: list[RenderableType] = [_line((f"{'id':<{iw}} {'amount':>{aw}} {'price':>{pw}} "
                                           "status", "dim"))]
-    for order, oid, amount, price in zip(orders, ids, amounts, prices):
+    for order, oid, amount, price in zip(orders, ids, amounts, prices, strict=False):
         status = (order.status or "").split(" @")[0].split(":")[0]
         style = "green" if "EXECUTED" in status or "FILLED" in status else (
             "dim" if "CANCEL" in status or status == "closed" else "")
@@ -480,8 +481,8 @@ def fills_panel(frame: Frame, width: int, height: int) -> Panel:
     fills = list(account.fills[:max(0, rows)]) if account else []
     prices = fmt.column([f.price for f in fills])
     amounts = _signed_column([f.amount for f in fills])
-    lines: List[RenderableType] = []
-    for fill, price, amount in zip(fills, prices, amounts):
+    lines: list[RenderableType] = []
+    for fill, price, amount in zip(fills, prices, amounts, strict=False):
         stamp = fmt.clock(fill.mts)
         stamp = stamp[:8] if inner < 40 else stamp
         body = f"{amount} @ {price}"
@@ -504,8 +505,8 @@ def wallets_panel(frame: Frame, width: int, height: int, title: str = "wallets")
     items = list(account.wallets) if account else []
     balances = fmt.column([w.balance for w in items], 8)
     bw = max([len(b) for b in balances] + [7])
-    lines: List[RenderableType] = []
-    for wallet, balance in list(zip(items, balances))[:rows]:
+    lines: list[RenderableType] = []
+    for wallet, balance in list(zip(items, balances, strict=False))[:rows]:
         lines.append(_line((f"{wallet.type:<9} {wallet.currency:<5} ", "dim"),
                            (balance.rjust(bw), "")))
     if not lines:

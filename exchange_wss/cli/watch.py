@@ -16,7 +16,7 @@ import argparse
 import sys
 import threading
 import time
-from typing import List, Optional, Sequence
+from collections.abc import Sequence
 
 from ._process import on_sigterm, restore_sigterm, route_logging
 from ._rich import RichMissing, live, require_rich
@@ -33,7 +33,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 REFRESH = 0.25
 
 
-def parse_channels(text: str, venue: type) -> List[str]:
+def parse_channels(text: str, venue: type[Venue]) -> list[str]:
     """``"ticker,book"`` -> ``["ticker", "book"]``, checked against the venue's channels.
 
     Raises:
@@ -52,7 +52,7 @@ def parse_channels(text: str, venue: type) -> List[str]:
 
 
 def run_until(state: MarketState, venue: Venue, stop: threading.Event,
-              deadline: Optional[float], printer: Optional[Printer] = None) -> None:
+              deadline: float | None, printer: Printer | None = None) -> None:
     """Refresh books and health until ``stop``, ``deadline`` (a ``time.monotonic()``
     value) or a closed pipe."""
     while not stop.is_set() and not (printer is not None and printer.closed.is_set()):

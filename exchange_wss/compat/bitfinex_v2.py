@@ -28,9 +28,10 @@ import os
 import signal
 import threading
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any
 
 from ..bitfinex.client import WssClient as _Client
 from ..bitfinex.utils import MAX_CID, MAX_NONCE
@@ -45,7 +46,7 @@ TIMEFRAMES = {"1m": "1m", "5m": "5m", "15m": "15m", "30m": "30m", "1h": "1h", "3
 _cid_lock = threading.Lock()
 _last_cid = 0
 _nonce_lock = threading.Lock()
-_last_nonce: Dict[str, Decimal] = {}
+_last_nonce: dict[str, Decimal] = {}
 
 
 def create_cid() -> int:
@@ -64,7 +65,7 @@ def create_cid() -> int:
 
 def cid_to_date(cid: Any) -> str:
     """The UTC date (``YYYY-MM-DD``) of a cid made by :func:`create_cid` (bitfinex-v2's scale)."""
-    return datetime.fromtimestamp(int(cid) / 10000.0, tz=timezone.utc).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(int(cid) / 10000.0, tz=UTC).strftime("%Y-%m-%d")
 
 
 def _check_multiplier(multiplier: Any) -> Decimal:
@@ -97,7 +98,7 @@ class WssClient:
     #: The endpoint when neither ``url=`` nor ``$EXCHANGE_WSS_BITFINEX_URL`` names one.
     STREAM_URL = "wss://api.bitfinex.com/ws/2"
 
-    def __init__(self, key: Optional[str] = None, secret: Optional[str] = None,
+    def __init__(self, key: str | None = None, secret: str | None = None,
                  nonce_multiplier: float = 1.0, **options: Any) -> None:
         self.key = key
         self.secret = secret
@@ -110,7 +111,7 @@ class WssClient:
         self.client = _Client(key, secret, url=url, public_url=public, raw=True,
                               nonce_factory=self._nonce, calc_on_auth=True, **options)
         self._stopped = threading.Event()
-        self._keeper: Optional[threading.Thread] = None
+        self._keeper: threading.Thread | None = None
 
     def __repr__(self) -> str:
         return f"<compat.bitfinex_v2.WssClient {self.client!r}>"
@@ -162,8 +163,8 @@ class WssClient:
         return format(value, "f")
 
     # -- account channel --------------------------------------------------------------------
-    def authenticate(self, callback: Optional[Callable[[Any], Any]] = None,
-                     filters: Optional[List[str]] = None) -> None:
+    def authenticate(self, callback: Callable[[Any], Any] | None = None,
+                     filters: list[str] | None = None) -> None:
         """Open the authenticated channel; account frames (``[0, "os", [...]]``...) go
         to ``callback``. Order operations need it, and wait for it."""
         self.client.authenticate(callback, filters)
@@ -182,7 +183,7 @@ class WssClient:
         """Book frames of ``symbol`` at ``precision`` (``R0``, ``P0``..``P4``)."""
         return self.client.subscribe_to_orderbook(symbol, precision, callback)
 
-    def subscribe_to_candles(self, symbol: str, timeframe: Optional[str],
+    def subscribe_to_candles(self, symbol: str, timeframe: str | None,
                              callback: Callable[[Any], Any]) -> str:
         """Candle frames of ``symbol``; ``timeframe`` one of :data:`TIMEFRAMES` (``'1m'``
         when empty).
@@ -205,7 +206,7 @@ class WssClient:
     def new_order_op(self, order_type: str, symbol: str, amount: Any, price: Any,
                      price_trailing: Any = None, price_aux_limit: Any = None,
                      price_oco_stop: Any = None, hidden: Any = 0, flags: Any = None,
-                     tif: Any = None, set_cid: bool = True) -> "Operation":
+                     tif: Any = None, set_cid: bool = True) -> Operation:
         """A new-order operation ``["on", {...}]`` for :meth:`multi_order` (nothing sent).
 
         As the docs' example reads it, ``op["cid"]`` is the order's cid too.
@@ -221,7 +222,7 @@ class WssClient:
     def new_order(self, order_type: str, symbol: str, amount: Any, price: Any,
                   price_trailing: Any = None, price_aux_limit: Any = None,
                   price_oco_stop: Any = None, hidden: Any = 0, flags: Any = None,
-                  tif: Any = None, set_cid: bool = True) -> Optional[int]:
+                  tif: Any = None, set_cid: bool = True) -> int | None:
         """Place an order (sent once authenticated); returns its cid (None without ``set_cid``)."""
         cid = self.client.new_order(order_type, symbol, amount, price,
                                     price_trailing=price_trailing or None,
@@ -230,7 +231,7 @@ class WssClient:
                                     flags=sum(flags or []), tif=tif or None, cid=create_cid())
         return cid if set_cid else None
 
-    def multi_order(self, operations: List[Any]) -> List[Optional[int]]:
+    def multi_order(self, operations: list[Any]) -> list[int | None]:
         """Send several operations (``ox_multi``): ``["on", {...}]`` pairs from
         :meth:`new_order_op`, cancel dicts ``{"id": ...}`` or ``{"cid", "cid_date"}``.
 

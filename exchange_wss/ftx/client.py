@@ -12,24 +12,31 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any
 
 import orjson
 from twisted.internet import defer
 
 from .. import models
+from .._endpoints import endpoint
 from .._facade import BaseClient, Callback
 from .._link import Link
 from .._requests import RequestFuture
 from .._subscriptions import Subscription
 from ..connection import WebSocketConnection
-from ..errors import (AuthenticationError, ExchangeError, LocalProtocolError,
-                      OrderRejected, RemoteProtocolError, RestError)
+from ..errors import (
+    AuthenticationError,
+    ExchangeError,
+    LocalProtocolError,
+    OrderRejected,
+    RemoteProtocolError,
+    RestError,
+)
 from ..orderbook import OrderBook
-from ..utils import create_cid
 from ..symbols import Venue
-from .._endpoints import endpoint
+from ..utils import create_cid
 from . import protocol as ftx
 
 __all__ = ["FtxWssClient"]
@@ -42,7 +49,7 @@ _INFO_RESTARTING = 20001
 class _FtxLink(Link):
     """The one FTX connection: login, subscriptions and pings, replayed on every open."""
 
-    def __init__(self, client: "FtxWssClient", url: str) -> None:
+    def __init__(self, client: FtxWssClient, url: str) -> None:
         super().__init__(client, "ftx", url)
         self._pinger: Any = None
         #: The login on this connection was refused (LoginError).
@@ -125,9 +132,9 @@ class FtxWssClient(BaseClient):
 
     venue = Venue("ftx")
 
-    def __init__(self, key: Optional[str] = None, secret: Optional[str] = None, *,
-                 subaccount: Optional[str] = None, url: Optional[str] = None,
-                 rest_url: Optional[str] = None,
+    def __init__(self, key: str | None = None, secret: str | None = None, *,
+                 subaccount: str | None = None, url: str | None = None,
+                 rest_url: str | None = None,
                  raw: bool = False, **options: Any) -> None:
         super().__init__(**options)
         if (key is None) != (secret is None):
@@ -141,7 +148,7 @@ class FtxWssClient(BaseClient):
         self._rest_client: Any = None
         self.raw = raw
         self._login_wanted = False
-        self._link: Optional[_FtxLink] = None
+        self._link: _FtxLink | None = None
 
     def __repr__(self) -> str:
         key = f"{self.key[:4]}…" if self.key else None
@@ -156,7 +163,7 @@ class FtxWssClient(BaseClient):
         return self._link
 
     # -- login ---------------------------------------------------------------------------
-    def authenticate(self, callback: Optional[Callback] = None) -> None:
+    def authenticate(self, callback: Callback | None = None) -> None:
         """Log in (again on every reconnect, with a fresh signature).
 
         Login errors go to ``on_error`` as :class:`~exchange_wss.errors.AuthenticationError`.
@@ -177,7 +184,7 @@ class FtxWssClient(BaseClient):
         if link.session is not None:
             link.conn.send(self._login_request())
 
-    def _login_request(self) -> Dict[str, Any]:
+    def _login_request(self) -> dict[str, Any]:
         return ftx.login_request(self.key, self._secret, int(time.time() * 1000), self.subaccount)
 
     # -- subscriptions -------------------------------------------------------------------
@@ -221,7 +228,7 @@ class FtxWssClient(BaseClient):
         self.authenticate()
         return self._subscribe(channel, None, callback, droppable=False)
 
-    def _subscribe(self, channel: str, market: Optional[str], callback: Callback,
+    def _subscribe(self, channel: str, market: str | None, callback: Callback,
                    droppable: bool = True) -> Subscription:
         ftx.subscribe_request(channel, market)  # validates, raises before anything is queued
         label = channel if market is None else f"{channel}:{market}"
@@ -240,8 +247,8 @@ class FtxWssClient(BaseClient):
 
     # -- orders and balances (REST, as FTX had them) ------------------------------------
     def submit_order(self, market: str, side: str, price: Any, size: Any, type: str = "limit",
-                     client_id: Optional[str] = None,
-                     **flags: Any) -> "RequestFuture[models.Order]":
+                     client_id: str | None = None,
+                     **flags: Any) -> RequestFuture[models.Order]:
         """Place an order (``POST /orders``); a Future of the accepted
         :class:`~exchange_wss.models.Order` or :class:`~exchange_wss.errors.OrderRejected`.
 
@@ -263,7 +270,7 @@ class FtxWssClient(BaseClient):
         return self._rest_request(("order", client_id), client_id, f"order {client_id}",
                                   "POST", "/orders", body, ftx.order_from_rest)
 
-    def cancel_order(self, order_id: int) -> "RequestFuture[Any]":
+    def cancel_order(self, order_id: int) -> RequestFuture[Any]:
         """Ask to cancel an order (``DELETE /orders/{id}``); the Future holds FTX's answer
         (``"Order queued for cancellation"``); the closed order comes on the orders channel."""
         self._require_key()
@@ -277,7 +284,7 @@ class FtxWssClient(BaseClient):
         self._require_key()
         future: Future = Future()
 
-        def done(answer: Any, error: Optional[BaseException]) -> None:
+        def done(answer: Any, error: BaseException | None) -> None:
             if future.done():
                 return
             if error is not None:
@@ -285,7 +292,7 @@ class FtxWssClient(BaseClient):
                 return
             try:
                 future.set_result(_rest_result(answer, ftx.wallets_from_rest))
-            except Exception as exc:  # noqa: BLE001 - the exchange's refusal or a bad answer
+            except Exception as exc:
                 future.set_exception(exc)
 
         self._call(self._send_rest, "GET", "/wallet/balances", None, done)
@@ -296,7 +303,7 @@ class FtxWssClient(BaseClient):
             raise LocalProtocolError("this needs key and secret: FtxWssClient(key, secret)")
 
     def _rest_request(self, key: Any, ident: Any, label: str, method: str, path: str,
-                      body: Any, parse: Callable[[Any], Any]) -> "RequestFuture[Any]":
+                      body: Any, parse: Callable[[Any], Any]) -> RequestFuture[Any]:
         request = self._new_request(key, None, "order", ident=ident, label=label)
         try:
             self._call(self._send_request, request, method, path, body, parse)
@@ -314,7 +321,7 @@ class FtxWssClient(BaseClient):
         # From here the bytes may leave at any moment: unanswered, it is unknown.
         registry.written(request, "rest")
 
-        def done(answer: Any, error: Optional[BaseException]) -> None:
+        def done(answer: Any, error: BaseException | None) -> None:
             if error is None:
                 try:
                     registry.resolve(request.key, _rest_result(answer, parse))
@@ -336,7 +343,7 @@ class FtxWssClient(BaseClient):
         self._send_rest(method, path, body, done)
 
     def _send_rest(self, method: str, path: str, body: Any,
-                   done: Callable[[Any, Optional[BaseException]], None]) -> None:
+                   done: Callable[[Any, BaseException | None], None]) -> None:
         from urllib.parse import urlsplit
 
         from .._rest import RestClient
@@ -351,7 +358,7 @@ class FtxWssClient(BaseClient):
         d.addCallbacks(lambda answer: done(answer, None), lambda failure: done(None, failure.value))
 
     # -- lifecycle -----------------------------------------------------------------------
-    def _links(self) -> List[Any]:
+    def _links(self) -> list[Any]:
         return [self._link] if self._link is not None else []
 
     def _start_connections(self) -> None:
@@ -374,7 +381,7 @@ def _rest_result(answer: Any, parse: Callable[[Any], Any]) -> Any:
         raise OrderRejected(answer.get("error"), raw=answer)
     try:
         return parse(answer.get("result") if isinstance(answer, dict) else answer)
-    except Exception as exc:  # noqa: BLE001 - a malformed answer
+    except Exception as exc:
         err = RemoteProtocolError(f"unusable REST answer: {type(exc).__name__}")
         err.raw = answer
         raise err from exc

@@ -26,12 +26,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from .._session import (MalformedFrame, ResyncNeeded, SubscribeConfirmed, SubscribeRefused,
-                        UnsubscribeConfirmed, UnsubscribeRefused, Unexpected, short)
+from .._session import (
+    MalformedFrame,
+    ResyncNeeded,
+    SubscribeConfirmed,
+    SubscribeRefused,
+    Unexpected,
+    UnsubscribeConfirmed,
+    UnsubscribeRefused,
+    short,
+)
 from ..errors import LocalProtocolError
 from ..models import BookDiff, BookSnapshot, Fill, Order, Ticker, Trade, Wallet
 from ..orderbook import OrderBook
@@ -81,7 +90,7 @@ def login_signature(secret: str, time_ms: int) -> str:
 
 
 def login_request(api_key: str, secret: str, time_ms: int,
-                  subaccount: Optional[str] = None) -> Dict[str, Any]:
+                  subaccount: str | None = None) -> dict[str, Any]:
     """``{"op":"login","args":{"key","sign","time"[,"subaccount"]}}``.
 
     Args:
@@ -101,7 +110,7 @@ def login_request(api_key: str, secret: str, time_ms: int,
         raise _fail("an API secret is required")
     if time_ms.__class__ is not int or time_ms < 0:
         raise _fail(f"time_ms must be a non-negative int, got {time_ms!r}")
-    args: Dict[str, Any] = {"key": api_key, "sign": login_signature(secret, time_ms),
+    args: dict[str, Any] = {"key": api_key, "sign": login_signature(secret, time_ms),
                             "time": time_ms}
     if subaccount is not None:
         if not isinstance(subaccount, str) or not subaccount:
@@ -110,12 +119,12 @@ def login_request(api_key: str, secret: str, time_ms: int,
     return {"op": "login", "args": args}
 
 
-def ping_request() -> Dict[str, Any]:
+def ping_request() -> dict[str, Any]:
     """``{"op":"ping"}``; the server answers ``{"type":"pong"}``."""
     return {"op": "ping"}
 
 
-def _check_channel(channel: Any, market: Any) -> Optional[str]:
+def _check_channel(channel: Any, market: Any) -> str | None:
     if channel.__class__ is not str or channel not in CHANNELS:
         raise _fail(f"unknown channel {channel!r}; expected one of {CHANNELS}")
     if channel in PRIVATE_CHANNELS:
@@ -127,15 +136,15 @@ def _check_channel(channel: Any, market: Any) -> Optional[str]:
     return market
 
 
-def _channel_request(op: str, channel: str, market: Optional[str]) -> Dict[str, Any]:
+def _channel_request(op: str, channel: str, market: str | None) -> dict[str, Any]:
     market = _check_channel(channel, market)
-    req: Dict[str, Any] = {"op": op, "channel": channel}
+    req: dict[str, Any] = {"op": op, "channel": channel}
     if market is not None:
         req["market"] = market
     return req
 
 
-def subscribe_request(channel: str, market: Optional[str] = None) -> Dict[str, Any]:
+def subscribe_request(channel: str, market: str | None = None) -> dict[str, Any]:
     """``{"op":"subscribe","channel"[,"market"]}``.
 
     Raises:
@@ -145,7 +154,7 @@ def subscribe_request(channel: str, market: Optional[str] = None) -> Dict[str, A
     return _channel_request("subscribe", channel, market)
 
 
-def unsubscribe_request(channel: str, market: Optional[str] = None) -> Dict[str, Any]:
+def unsubscribe_request(channel: str, market: str | None = None) -> dict[str, Any]:
     """``{"op":"unsubscribe","channel"[,"market"]}``; validated as :func:`subscribe_request`."""
     return _channel_request("unsubscribe", channel, market)
 
@@ -190,24 +199,24 @@ class InfoEvent:
 
 # ----------------------------------------------------------------------------- parsers
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 
 
-def _iso_mts(value: Any) -> Optional[int]:
+def _iso_mts(value: Any) -> int | None:
     """ISO 8601 text -> integer ms since the epoch (naive means UTC); else None."""
     if value.__class__ is not str:
         return None
     try:
         dt = datetime.fromisoformat(value)
         if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=timezone.utc)
+            dt = dt.replace(tzinfo=UTC)
         return (dt - _EPOCH) // _MS
     except (ValueError, OverflowError, TypeError):
         return None
 
 
-def _sec_mts(value: Any) -> Optional[int]:
+def _sec_mts(value: Any) -> int | None:
     """Float seconds (book/ticker ``time``) -> integer ms; else None."""
     cls = value.__class__
     if cls is float or cls is int:
@@ -220,7 +229,7 @@ def _sec_mts(value: Any) -> Optional[int]:
     return None
 
 
-def _f(value: Any) -> Optional[float]:
+def _f(value: Any) -> float | None:
     """A JSON number -> float; None stays None; anything else raises."""
     cls = value.__class__
     if cls is float:
@@ -253,7 +262,7 @@ def _obj(data: Any) -> dict:
     return data
 
 
-def _levels(rows: Any) -> List[Tuple[float, float]]:
+def _levels(rows: Any) -> list[tuple[float, float]]:
     if rows is None:
         return []
     if rows.__class__ is not list:
@@ -290,7 +299,7 @@ def _order(d: Any) -> Order:
     # remainingSize drops to 0 when an order closes (cancelled or not), which
     # would make a cancelled, unfilled order look fully filled.
     if filled is not None:
-        amount: Optional[float] = sign * (size - filled)
+        amount: float | None = sign * (size - filled)
     else:
         remaining = _f(d.get("remainingSize"))
         amount = None if remaining is None else sign * remaining
@@ -313,7 +322,7 @@ class _Handler:
 
     __slots__ = ("session", "sub", "channel", "market", "raw", "frames")
 
-    def __init__(self, session: "FtxSession", sub: Any, raw: bool):
+    def __init__(self, session: FtxSession, sub: Any, raw: bool):
         self.session = session
         self.sub = sub
         self.channel, self.market = sub.spec
@@ -332,7 +341,7 @@ class _Handler:
             return
         try:
             event = self.parse(data)
-        except Exception as exc:  # noqa: BLE001 - a bad frame is reported, never raised
+        except Exception as exc:
             self._bad(msg, exc)
             return
         self.frames += 1
@@ -388,7 +397,7 @@ class _TradesHandler(_Handler):
                 trades.append(Trade(market, item.get("id"), _iso_mts(item.get("time")),
                                     _sign(item.get("side")) * _req(item, "size"),
                                     _req(item, "price"), "trade", item))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._bad(msg, exc)
             return
         self.frames += 1
@@ -407,7 +416,7 @@ class _BookHandler(_Handler):
 
     __slots__ = ("book", "have_partial", "broken")
 
-    def __init__(self, session: "FtxSession", sub: Any, raw: bool):
+    def __init__(self, session: FtxSession, sub: Any, raw: bool):
         super().__init__(session, sub, raw)
         # Without the caller's book the session keeps its own, so checksums
         # are always verified.
@@ -446,7 +455,7 @@ class _BookHandler(_Handler):
                 computed = book.ftx_checksum(CHECKSUM_DEPTH)
                 if computed != expected:
                     failed = f"checksum {computed} != server {expected}"
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._bad(msg, exc)
             return
         if failed is not None:
@@ -477,7 +486,7 @@ def _is_login_error(text: Any) -> bool:
 
 # ----------------------------------------------------------------------------- session
 
-Key = Tuple[str, Optional[str]]
+Key = tuple[str, str | None]
 
 
 class FtxSession:
@@ -516,17 +525,17 @@ class FtxSession:
     def __init__(self, on_control: Callable[[Any], None], *, raw: bool = False):
         self._on_control = on_control
         self.raw = raw
-        self._routes: Dict[Key, _Handler] = {}
+        self._routes: dict[Key, _Handler] = {}
         # Frames counted by handlers since replaced or removed (a resubscribe):
         # frames_of stays cumulative over the connection.
-        self._retired: Dict[Any, int] = {}          # subscription -> frames
-        self._confirmed: Dict[Key, Any] = {}
+        self._retired: dict[Any, int] = {}          # subscription -> frames
+        self._confirmed: dict[Key, Any] = {}
         # Requests waiting for their answer, oldest first: ("subscribe"|"unsubscribe", sub).
-        self._waiting: List[Tuple[str, Any]] = []
+        self._waiting: list[tuple[str, Any]] = []
 
     # ------------------------------------------------------------------ subscriptions
 
-    def subscribe(self, sub: Any) -> Dict[str, Any]:
+    def subscribe(self, sub: Any) -> dict[str, Any]:
         """Route ``sub``'s data from now on; the subscribe frame to write.
 
         Raises:
@@ -549,7 +558,7 @@ class FtxSession:
         self._waiting.append(("subscribe", sub))
         return frame
 
-    def unsubscribe(self, sub: Any) -> Optional[Dict[str, Any]]:
+    def unsubscribe(self, sub: Any) -> dict[str, Any] | None:
         """Stop routing ``sub``'s data at once; the unsubscribe frame, or None if
         the server never confirmed it on this connection."""
         key = tuple(sub.spec)
@@ -644,7 +653,7 @@ class FtxSession:
 # ---------------------------------------------------------------------------- REST (orders)
 
 def rest_headers(key: str, secret: str, ts_ms: int, method: str, path: str, body: bytes = b"",
-                 subaccount: Optional[str] = None) -> Dict[str, str]:
+                 subaccount: str | None = None) -> dict[str, str]:
     """FTX's REST auth headers: ``FTX-SIGN`` is hex HMAC-SHA256 of
     ``ts + METHOD + path + body``, ``path`` with its ``/api`` prefix and query."""
     payload = f"{ts_ms}{method.upper()}{path}".encode() + body
@@ -656,8 +665,8 @@ def rest_headers(key: str, secret: str, ts_ms: int, method: str, path: str, body
 
 
 def order_payload(market: str, side: str, price: Any, size: Any, type: str = "limit",
-                  client_id: Optional[str] = None, ioc: bool = False, post_only: bool = False,
-                  reduce_only: bool = False) -> Dict[str, Any]:
+                  client_id: str | None = None, ioc: bool = False, post_only: bool = False,
+                  reduce_only: bool = False) -> dict[str, Any]:
     """The body of ``POST /orders``.
 
     Raises:
@@ -669,7 +678,7 @@ def order_payload(market: str, side: str, price: Any, size: Any, type: str = "li
         raise _fail(f"type must be 'limit' or 'market', not {type!r}")
     if type == "limit" and price is None:
         raise _fail("a limit order needs a price")
-    body: Dict[str, Any] = {"market": market, "side": side,
+    body: dict[str, Any] = {"market": market, "side": side,
                             "price": None if type == "market" else float(price),
                             "size": float(size), "type": type, "reduceOnly": bool(reduce_only),
                             "ioc": bool(ioc), "postOnly": bool(post_only)}
@@ -683,7 +692,7 @@ def order_from_rest(result: Any) -> Order:
     return _order(result)
 
 
-def wallets_from_rest(result: Any) -> List[Wallet]:
+def wallets_from_rest(result: Any) -> list[Wallet]:
     """``GET /wallet/balances`` rows as :class:`~exchange_wss.models.Wallet` (type ``"main"``)."""
     return [Wallet("main", r.get("coin"), _f(r.get("total")), None, _f(r.get("free")), "rest", r)
             for r in result if r.__class__ is dict]

@@ -13,7 +13,7 @@ order on the wire.
 from __future__ import annotations
 
 import time
-from typing import Any, List, Optional
+from typing import Any
 
 import orjson
 
@@ -28,18 +28,19 @@ _monotonic_ns = time.monotonic_ns
 class RecordingClientProtocol(_ClientProtocol):
     """The client protocol, recording to ``owner.options.record`` (a Recorder)."""
 
-    _conn_id: Optional[int] = None
-    _pending: List[bytes] = []  # replaced per connection at open
+    _conn_id: int | None = None
+    # Only read until onOpen gives each connection its own list.
+    _pending: list[bytes] = []  # noqa: RUF012
     _rx_wall = 0
     _rx_mono = 0
     _rx_chunk = b""
 
-    def onOpen(self) -> None:  # noqa: N802 - autobahn hook
+    def onOpen(self) -> None:
         self._rx_wall, self._rx_mono = _time_ns(), _monotonic_ns()
         recorder = self.owner.options.record
         self._recorder = recorder
         self._conn_id = recorder.opened(self.owner.name, self.owner.url)
-        pending: List[bytes] = []
+        pending: list[bytes] = []
         self._pending = pending
         keep = pending.append
         loads = orjson.loads
@@ -49,10 +50,12 @@ class RecordingClientProtocol(_ClientProtocol):
             keep(data)
             return msg
 
-        self._loads = recording_loads
+        # connection.py types _loads as orjson.loads is typed (any buffer or str); the fast
+        # path passes it frame bytes only, which is all this one takes.
+        self._loads = recording_loads  # type: ignore[assignment]
         super().onOpen()
 
-    def dataReceived(self, data: bytes) -> None:  # noqa: N802 - Twisted hook
+    def dataReceived(self, data: bytes) -> None:
         # One timestamp per read: every frame it completes arrived then.
         self._rx_wall, self._rx_mono = _time_ns(), _monotonic_ns()
         self._rx_chunk = data
@@ -67,7 +70,7 @@ class RecordingClientProtocol(_ClientProtocol):
         self._recorder.received(self._conn_id, self._rx_wall, self._rx_mono, frames,
                                 self._rx_chunk)
 
-    def onMessage(self, payload: bytes, isBinary: bool) -> None:  # noqa: N802,N803
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
         if self._conn_id is not None:
             if isBinary:
                 if self._pending:
@@ -78,7 +81,7 @@ class RecordingClientProtocol(_ClientProtocol):
                 self._pending.append(payload)
         super().onMessage(payload, isBinary)
 
-    def sendMessage(self, payload: bytes, isBinary: bool = False, *args: Any,  # noqa: N802,N803
+    def sendMessage(self, payload: bytes, isBinary: bool = False, *args: Any,
                     **kwargs: Any) -> None:
         super().sendMessage(payload, isBinary, *args, **kwargs)
         if self._conn_id is not None:
@@ -86,7 +89,7 @@ class RecordingClientProtocol(_ClientProtocol):
                 self._write_received()
             self._recorder.sent(self._conn_id, payload, isBinary)
 
-    def onClose(self, wasClean: bool, code: Optional[int], reason: Optional[str]) -> None:  # noqa: N802,N803
+    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         if self._conn_id is not None:
             if self._pending:
                 self._write_received()

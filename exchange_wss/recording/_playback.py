@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
 from twisted.internet.interfaces import IPushProducer
-from zope.interface import implementer
+from zope.interface import implementer  # type: ignore[import-untyped]  # ships no types
 
 from . import format as fmt
 from .dialects import OTHER, Dialect, Tag, request_keys
@@ -32,7 +32,7 @@ class _Entry:
     obj: Any = None
     tag: Tag = OTHER
     binary: bool = False
-    code: Optional[int] = None
+    code: int | None = None
     http_key: Any = None
     grace: float = 0.0
 
@@ -42,7 +42,7 @@ class _RecordedConn:
     conn: int
     path: str
     name: str
-    entries: List[_Entry] = field(default_factory=list)
+    entries: list[_Entry] = field(default_factory=list)
     keys: set = field(default_factory=set)
     taken: bool = False
 
@@ -64,18 +64,18 @@ class Timeline:
     """The recording, prepared: recorded connections with tagged frames, HTTP answers."""
 
     def __init__(self, recording: Recording, dialect: Dialect) -> None:
-        self.conns: List[_RecordedConn] = []
-        self.http: Dict[Tuple[str, str], List[Any]] = {}
-        by_id: Dict[int, _RecordedConn] = {}
-        states: Dict[int, dict] = {}
-        depth_of: Dict[str, int] = {}  # symbol -> conn carrying its depth stream
+        self.conns: list[_RecordedConn] = []
+        self.http: dict[tuple[str, str], list[Any]] = {}
+        by_id: dict[int, _RecordedConn] = {}
+        states: dict[int, dict] = {}
+        depth_of: dict[str, int] = {}  # symbol -> conn carrying its depth stream
         for rec in recording.records():
             if rec.kind == "open":
                 path = urlsplit(rec.data.get("url", "")).path or "/"
-                rc = _RecordedConn(rec.conn, route(path), rec.data.get("name", ""))
-                by_id[rec.conn] = rc
+                opened = _RecordedConn(rec.conn, route(path), rec.data.get("name", ""))
+                by_id[rec.conn] = opened
                 states[rec.conn] = {}
-                self.conns.append(rc)
+                self.conns.append(opened)
                 continue
             rc = by_id.get(rec.conn)
             if rec.kind == "http":
@@ -112,7 +112,8 @@ class Timeline:
                     rc.keys.update(tag.keys)
                 rc.entries.append(_Entry(rec.mono_ns, "frame", rec.data, obj, tag))
 
-    def _add_http(self, rec: Any, by_id: Dict[int, _RecordedConn], depth_of: Dict[str, int]) -> None:
+    def _add_http(self, rec: Any, by_id: dict[int, _RecordedConn],
+                  depth_of: dict[str, int]) -> None:
         data = rec.data
         path = urlsplit(data.get("url", "")).path.rstrip("/")
         params = data.get("params") or {}
@@ -133,14 +134,14 @@ class Timeline:
                 if e.kind == "http" and i + 1 < len(entries):
                     e.grace = min(max(entries[i + 1].mono - e.mono, 0) / 1e9, 0.5)
 
-    def candidates(self, route: str) -> List[_RecordedConn]:
+    def candidates(self, route: str) -> list[_RecordedConn]:
         return [rc for rc in self.conns if rc.path == route and not rc.taken]
 
 
 class _ClientReq:
     __slots__ = ("wire", "keys", "obj", "answered")
 
-    def __init__(self, wire: Any, keys: List[Any], obj: Any) -> None:
+    def __init__(self, wire: Any, keys: list[Any], obj: Any) -> None:
         self.wire, self.keys, self.obj, self.answered = wire, keys, obj, False
 
 
@@ -153,22 +154,22 @@ class PlaybackSession:
         self.proto = proto
         self.route = route
         self.dialect = server.dialect
-        self.conns: List[_RecordedConn] = []
-        self.heap: List[Tuple[int, int, int]] = []  # (mono, order, conn index)
-        self.pos: List[int] = []
+        self.conns: list[_RecordedConn] = []
+        self.heap: list[tuple[int, int, int]] = []  # (mono, order, conn index)
+        self.pos: list[int] = []
         self.active: set = set()
-        self.skipped: Dict[Any, Tuple[int, _Entry]] = {}
-        self.replied: Dict[Any, Tuple[int, _Entry]] = {}
-        self.pending: Dict[Any, _ClientReq] = {}
-        self.chans: Dict[Tuple[int, Any], Any] = {}
+        self.skipped: dict[Any, tuple[int, _Entry]] = {}
+        self.replied: dict[Any, tuple[int, _Entry]] = {}
+        self.pending: dict[Any, _ClientReq] = {}
+        self.chans: dict[tuple[int, Any], Any] = {}
         self.used_chans: set = set()
-        self.label_of_chan: Dict[Any, Any] = {}
-        self.api_counts: Dict[str, int] = {}
+        self.label_of_chan: dict[Any, Any] = {}
+        self.api_counts: dict[str, int] = {}
         self.paused = False
         self.closed = False
         self.waiting: Any = None
         self.wait_key: Any = None
-        self.t0: Optional[float] = None
+        self.t0: float | None = None
         self.mono0 = 0
         self.scheduled: Any = None
         self.greeted = False
@@ -197,7 +198,7 @@ class PlaybackSession:
         if start < len(rc.entries):
             heapq.heappush(self.heap, (rc.entries[start].mono, index, index))
 
-    def _conn_for(self, key: Any) -> Optional[_RecordedConn]:
+    def _conn_for(self, key: Any) -> _RecordedConn | None:
         for rc in self.conns:
             if key in rc.keys:
                 return rc
@@ -224,7 +225,7 @@ class PlaybackSession:
                 label = self.label_of_chan.get(req.wire)
                 keys[i] = ("unsub", label)
         creq = _ClientReq(reqs[0].wire, keys, obj)
-        for req, key in zip(reqs, keys):
+        for req, key in zip(reqs, keys, strict=False):
             if req.kind == "ping":
                 self._send(self.dialect.synthesize(req, obj))
                 continue
@@ -385,7 +386,7 @@ class PlaybackSession:
 
     def _wait_over(self) -> None:
         self.waiting = None
-        key, index, entry = self.wait_key
+        _key, index, entry = self.wait_key
         self.server.stats.waits_timed_out += 1
         if entry.kind == "frame":
             for k in entry.tag.keys:
@@ -399,13 +400,13 @@ class PlaybackSession:
         self.t0 = None
         self.pump()
 
-    def _send(self, frame: Optional[bytes], binary: bool = False) -> None:
+    def _send(self, frame: bytes | None, binary: bool = False) -> None:
         if frame is None or self.closed:
             return
         self.proto.sendMessage(frame, isBinary=binary)
         self.server.stats.frames_sent += 1
 
-    def _close(self, code: Optional[int]) -> None:
+    def _close(self, code: int | None) -> None:
         self.closed = True
         if code in (None, 1005, 1006):
             self.proto.abort()
@@ -420,14 +421,14 @@ class PlaybackSession:
         self.waiting = self.scheduled = None
 
     # -- IPushProducer (the transport pauses us when the client reads slowly) --------
-    def pauseProducing(self) -> None:  # noqa: N802
+    def pauseProducing(self) -> None:
         self.paused = True
 
-    def resumeProducing(self) -> None:  # noqa: N802
+    def resumeProducing(self) -> None:
         if self.paused:
             self.paused = False
             if self.scheduled is None:
                 self.pump()
 
-    def stopProducing(self) -> None:  # noqa: N802
+    def stopProducing(self) -> None:
         self.end()

@@ -20,14 +20,14 @@ import sys
 import threading
 import time
 from collections import Counter
-from typing import Any, Optional
+from typing import Any
 
 __all__ = ["register_record", "run_record", "register_replay", "run_replay"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-def _wait(duration: Optional[float]) -> None:
+def _wait(duration: float | None) -> None:
     """Until ``duration`` seconds passed, Ctrl-C or SIGTERM."""
     stop = threading.Event()
     previous = None
@@ -83,7 +83,7 @@ def run_record(args: argparse.Namespace) -> int:
         print(f"exchange-wss record: {exc}", file=sys.stderr)
         return EXIT_USAGE
     sandbox = Sandbox(args.venue, args.market) if args.sandbox else None
-    errors = Counter()
+    errors: Counter[str] = Counter()  # error class name -> how many
     recorder = Recorder(args.out, prefix={"bitfinex": "WssClient", "binance": "BinanceWssClient",
                                           "ftx": "FtxWssClient"}[args.venue],
                         rotate_bytes=int(args.rotate_mb * 2**20))

@@ -31,7 +31,7 @@ import ast
 import heapq
 import os
 import re
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple
+from collections.abc import Iterable, Iterator
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
@@ -50,7 +50,7 @@ FEEDS = {"BITFINEX": "bitfinex", "BINANCE": "binance", "BINANCE_US": "binance",
 _NAME = re.compile(r"^(?P<feed>.+?)\.(?P<kind>ws|http)\.(?P<n>\d+)\.(?P<k>\d+)$")
 
 
-def cryptofeed_files(directory: str) -> List[str]:
+def cryptofeed_files(directory: str) -> list[str]:
     """The ``<FEED>.ws.<n>.<k>`` and ``<FEED>.http.<n>.<k>`` files of a directory,
     by connection then rotation."""
     found = []
@@ -63,13 +63,13 @@ def cryptofeed_files(directory: str) -> List[str]:
     return [entry[-1] for entry in found]
 
 
-def feed_of(path: str) -> Optional[str]:
+def feed_of(path: str) -> str | None:
     """The feed name of a cryptofeed file (``BITFINEX`` in ``BITFINEX.ws.11.0``)."""
     m = _NAME.match(os.path.basename(path))
     return m["feed"] if m else None
 
 
-def venue_of_feed(feed: Optional[str]) -> Optional[str]:
+def venue_of_feed(feed: str | None) -> str | None:
     """The venue of a cryptofeed feed name (``BINANCE_FUTURES`` -> ``binance``)."""
     if feed is None:
         return None
@@ -80,22 +80,22 @@ def _ts(text: str) -> int:
     """``time.time()`` text to integer ns, exactly (no float rounding)."""
     whole, _dot, frac = text.strip().partition(".")
     if not whole.isdigit() or (frac and not frac.isdigit()):
-        return int(round(float(text) * 1e9))  # exponent notation: rare, float is fine
+        return round(float(text) * 1e9)  # exponent notation: rare, float is fine
     return int(whole) * 1_000_000_000 + int((frac + "000000000")[:9])
 
 
-def _data(text: str) -> Tuple[bytes, bool]:
+def _data(text: str) -> tuple[bytes, bool]:
     if text[:2] in ("b'", 'b"'):
         return ast.literal_eval(text), True
     return text.encode("utf-8"), False
 
 
-def _file_records(path: str, conn_base: int) -> Iterator[Tuple[int, int, Record]]:
+def _file_records(path: str, conn_base: int) -> Iterator[tuple[int, int, Record]]:
     """Records of one file with a sort key (time, line); opens start new connections."""
     m = _NAME.match(os.path.basename(path))
     is_http = m is not None and m["kind"] == "http"
     conn = conn_base
-    with open(path, "r", encoding="utf-8") as fh:
+    with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh):
             line = line.rstrip("\n")
             if not line:
@@ -147,7 +147,7 @@ def read_records(files: Iterable[str]) -> Iterator[Record]:
     A ``.ws.`` file whose first line is not an open (cryptofeed writes one) still
     gets a connection of its own.
     """
-    per_file: List[List[Tuple[int, int, Record]]] = []
+    per_file: list[list[tuple[int, int, Record]]] = []
     conn_base = 0
     for index, path in enumerate(files):
         is_ws = ".ws." in os.path.basename(path)
@@ -158,8 +158,8 @@ def read_records(files: Iterable[str]) -> Iterator[Record]:
             t = entries[0][0]
             opening = Record("open", conn_base, t, t, {"name": os.path.basename(path),
                                                         "url": ""})
-            entries = [(t, -1, opening)] + list(_file_records(path, conn_base))
-        conn_base = max([conn_base] + [e[2].conn for e in entries])
+            entries = [(t, -1, opening), *_file_records(path, conn_base)]
+        conn_base = max([conn_base, *(e[2].conn for e in entries)])
         per_file.append([(t, index, rec) for t, _line, rec in entries])
     for _t, _i, rec in heapq.merge(*per_file, key=lambda e: (e[0], e[1])):
         yield rec
@@ -172,7 +172,7 @@ def _ts_text(wall_ns: int) -> str:
 
 
 def write_cryptofeed(records: Iterable[Record], directory: str, feed: str,
-                     configuration: Optional[dict] = None) -> List[str]:
+                     configuration: dict | None = None) -> list[str]:
     """Write records as cryptofeed ``sample_data`` files; returns the paths written.
 
     Each connection becomes ``<feed>.ws.<n>.0`` (``n`` from 1), HTTP records
@@ -185,9 +185,9 @@ def write_cryptofeed(records: Iterable[Record], directory: str, feed: str,
         LocalProtocolError: a frame with a line feed, or a record of no known connection.
     """
     os.makedirs(directory, exist_ok=True)
-    numbers: Dict[int, int] = {}
-    urls: Dict[int, str] = {}
-    lines: Dict[str, List[str]] = {}
+    numbers: dict[int, int] = {}
+    urls: dict[int, str] = {}
+    lines: dict[str, list[str]] = {}
 
     def out(name: str, text: str) -> None:
         lines.setdefault(name, []).append(text)

@@ -13,7 +13,7 @@ client.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -37,7 +37,7 @@ class Tag(NamedTuple):
     ``keys`` it answers or belongs to; the recorded wire id; the recorded chanId."""
 
     kind: str
-    keys: Tuple = ()
+    keys: tuple = ()
     wire: Any = None
     chan: Any = None
 
@@ -52,7 +52,7 @@ class Dialect:
 
     venue = ""
 
-    def requests(self, obj: Any) -> List[Request]:
+    def requests(self, obj: Any) -> list[Request]:
         """What a sent frame asks for (empty: nothing a reply or stream depends on)."""
         return []
 
@@ -63,7 +63,7 @@ class Dialect:
         """Classify a recorded received frame, updating the connection's ``state``."""
         return OTHER
 
-    def always_active(self, path: str) -> Tuple:
+    def always_active(self, path: str) -> tuple:
         """Streams a connection on ``path`` carries without asking (listenKey streams)."""
         return ()
 
@@ -72,14 +72,14 @@ class Dialect:
         ``wire`` id and the served chanId ``chan``."""
         return frame
 
-    def synthesize(self, request: Request, obj: Any) -> Optional[bytes]:
+    def synthesize(self, request: Request, obj: Any) -> bytes | None:
         """A reply the server makes itself (pings, requests the recording never saw)."""
         return None
 
 
 # ----------------------------------------------------------------------------- Bitfinex
 
-def _bitfinex_label(obj: dict) -> Optional[str]:
+def _bitfinex_label(obj: dict) -> str | None:
     """The label of the channel a subscribe/subscribed/error event names."""
     channel = obj.get("channel")
     try:
@@ -104,7 +104,7 @@ class BitfinexDialect(Dialect):
 
     venue = "bitfinex"
 
-    def requests(self, obj: Any) -> List[Request]:
+    def requests(self, obj: Any) -> list[Request]:
         if obj.__class__ is not dict:
             return []
         event = obj.get("event")
@@ -165,7 +165,7 @@ class BitfinexDialect(Dialect):
             return orjson.dumps(out)
         return frame
 
-    def synthesize(self, request: Request, obj: Any) -> Optional[bytes]:
+    def synthesize(self, request: Request, obj: Any) -> bytes | None:
         if request.kind == "ping":
             return orjson.dumps({"event": "pong", "ts": 0, "cid": request.wire})
         if request.kind == "sub":
@@ -187,7 +187,7 @@ class BinanceDialect(Dialect):
 
     venue = "binance"
 
-    def requests(self, obj: Any) -> List[Request]:
+    def requests(self, obj: Any) -> list[Request]:
         if obj.__class__ is not dict:
             return []
         method = obj.get("method")
@@ -203,7 +203,7 @@ class BinanceDialect(Dialect):
         reqs = self.requests(obj)
         if reqs:
             counts = state.setdefault("counts", {})
-            keys = []
+            keys: list[Any] = []  # a key, ("api", method, n), ("unsub", key) or "user"
             for req in reqs:
                 if req.kind == "api":
                     n = counts[req.key] = counts.get(req.key, 0) + 1
@@ -230,7 +230,7 @@ class BinanceDialect(Dialect):
             return Tag("data", ("user",))
         return OTHER
 
-    def always_active(self, path: str) -> Tuple:
+    def always_active(self, path: str) -> tuple:
         # A listenKey stream (/ws/<key>, /private/ws?...) carries user data unasked.
         return ("user",) if "/ws/" in path or path.rstrip("/").endswith("/private/ws") else ()
 
@@ -241,7 +241,7 @@ class BinanceDialect(Dialect):
             return orjson.dumps(out)
         return frame
 
-    def synthesize(self, request: Request, obj: Any) -> Optional[bytes]:
+    def synthesize(self, request: Request, obj: Any) -> bytes | None:
         if request.kind in ("sub", "unsub"):
             return orjson.dumps({"result": None, "id": request.wire})
         if request.kind == "api":
@@ -262,7 +262,7 @@ class FtxDialect(Dialect):
 
     venue = "ftx"
 
-    def requests(self, obj: Any) -> List[Request]:
+    def requests(self, obj: Any) -> list[Request]:
         if obj.__class__ is not dict:
             return []
         op = obj.get("op")
@@ -290,7 +290,7 @@ class FtxDialect(Dialect):
             return Tag("data", (label,))
         return OTHER
 
-    def synthesize(self, request: Request, obj: Any) -> Optional[bytes]:
+    def synthesize(self, request: Request, obj: Any) -> bytes | None:
         if request.kind == "ping":
             return b'{"type":"pong"}'
         if request.kind == "sub":
@@ -306,7 +306,7 @@ class FtxDialect(Dialect):
 _DIALECTS = {"bitfinex": BitfinexDialect(), "binance": BinanceDialect(), "ftx": FtxDialect()}
 
 
-def dialect_for(venue: Optional[str]) -> Dialect:
+def dialect_for(venue: str | None) -> Dialect:
     """The dialect of ``venue``.
 
     Raises:
@@ -319,10 +319,10 @@ def dialect_for(venue: Optional[str]) -> Dialect:
                                  f"{sorted(_DIALECTS)}") from None
 
 
-def request_keys(dialect: Dialect, requests: List[Request], counts: Dict[str, int]) -> List[Any]:
+def request_keys(dialect: Dialect, requests: list[Request], counts: dict[str, int]) -> list[Any]:
     """The keys of a live client's requests, numbering WebSocket-API calls per method
     as :meth:`BinanceDialect.note_sent` numbers the recorded ones."""
-    keys = []
+    keys: list[Any] = []  # a key, ("api", method, n) or ("unsub", key)
     for req in requests:
         if req.kind == "api":
             n = counts[req.key] = counts.get(req.key, 0) + 1

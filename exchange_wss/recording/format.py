@@ -32,15 +32,16 @@ in nanoseconds. Kinds:
   ``records``, ``bytes``): the gap is in the file, not hidden.
 
 Credentials are redacted from sent frames, URLs and HTTP records (see
-:func:`~exchange_wss.recording.format.redact_sent`); received frames are kept verbatim, except that a frame
-naming a ``listenKey`` has it redacted.
+:func:`~exchange_wss.recording.format.redact_sent`); received frames are kept verbatim, except
+that a frame naming a ``listenKey`` has it redacted.
 """
 
 from __future__ import annotations
 
 import base64
 import re
-from typing import Any, Iterable, List, NamedTuple, Optional, Tuple
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
@@ -100,7 +101,7 @@ def _b64(data: bytes) -> bytes:
 
 
 def frames_record(kind: bytes, conn: int, wall_ns: int, mono_ns: int,
-                  frames: List[bytes]) -> bytes:
+                  frames: list[bytes]) -> bytes:
     """The ``R``/``S`` record of text frames, built with one ``join``.
 
     A frame that holds a line feed (JSON allows one as whitespace) becomes an
@@ -110,7 +111,8 @@ def frames_record(kind: bytes, conn: int, wall_ns: int, mono_ns: int,
     block = b"\n".join(frames)
     if block.count(b"\n") == len(frames) - 1:
         return head + b"%d\n" % len(frames) + block + b"\n"
-    out, run = [], []
+    out: list[bytes] = []
+    run: list[bytes] = []
     for frame in frames:
         if b"\n" in frame:
             if run:
@@ -139,7 +141,7 @@ def parse_header_line(line: bytes) -> Line:
     return Line(kind.decode("ascii"), int(conn), int(wall), int(mono), rest)
 
 
-def parse_header(line: bytes) -> Optional[dict]:
+def parse_header(line: bytes) -> dict | None:
     """The JSON header of a ``#wsrec`` line, or None if ``line`` is not one."""
     if not line.startswith(MAGIC + b" "):
         return None
@@ -183,7 +185,7 @@ def redact_sent(payload: bytes) -> bytes:
     return payload if redacted == obj else orjson.dumps(redacted)
 
 
-def redact_received(frames: Iterable[bytes]) -> List[bytes]:
+def redact_received(frames: Iterable[bytes]) -> list[bytes]:
     """Received frames with any ``listenKey`` value redacted."""
     sub = _RECEIVED_SECRET.sub
     return [sub(b'"listenKey":"' + REDACTED.encode() + b'"', f) for f in frames]
@@ -205,7 +207,7 @@ def redact_url(url: str) -> str:
                        urlencode(query, safe="<>/"), parts.fragment))
 
 
-def file_name(prefix: str, started: Tuple[int, ...], seq: int, suffix: str = SUFFIX) -> str:
+def file_name(prefix: str, started: tuple[int, ...], seq: int, suffix: str = SUFFIX) -> str:
     """``<prefix>-YYYYmmddTHHMMSS-<seq><suffix>``: names sort in recording order."""
     y, mo, d, h, mi, s = started[:6]
     return f"{prefix}-{y:04d}{mo:02d}{d:02d}T{h:02d}{mi:02d}{s:02d}-{seq:05d}{suffix}"

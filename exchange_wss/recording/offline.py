@@ -18,8 +18,9 @@ Bitfinex ``ticker:tBTCUSD``, ``book:tBTCUSD:P0``, ``auth``; Binance
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import orjson
@@ -55,7 +56,7 @@ class OfflineStats:
     sequence_gaps: int = 0
     malformed: int = 0
     gaps: int = 0
-    control: List[Any] = field(default_factory=list)
+    control: list[Any] = field(default_factory=list)
 
 
 class OfflineReplay:
@@ -78,8 +79,8 @@ class OfflineReplay:
         print(replay.order_book("book:tBTCUSD:P0").bids[:3], stats.checksum_failures)
     """
 
-    def __init__(self, recording: Any, *, venue: Optional[str] = None, raw: bool = False,
-                 market: Optional[str] = None, keep_control: bool = True) -> None:
+    def __init__(self, recording: Any, *, venue: str | None = None, raw: bool = False,
+                 market: str | None = None, keep_control: bool = True) -> None:
         if not isinstance(recording, Recording):
             recording = open_recording(recording, venue=venue)
         elif venue is not None:
@@ -92,12 +93,12 @@ class OfflineReplay:
         self.market = market
         self.keep_control = keep_control
         self.stats = OfflineStats()
-        self.books: Dict[str, OrderBook] = {}
-        self._callbacks: Dict[str, List[Callback]] = {}
-        self._all: List[Callable[[str, Any], Any]] = []
-        self._delivers: Dict[str, Callback] = {}
+        self.books: dict[str, OrderBook] = {}
+        self._callbacks: dict[str, list[Callback]] = {}
+        self._all: list[Callable[[str, Any], Any]] = []
+        self._delivers: dict[str, Callback] = {}
         #: Labels of the streams the recording subscribed, in order of first appearance.
-        self.labels: List[str] = []
+        self.labels: list[str] = []
 
     def subscribe(self, label: str, callback: Callback) -> None:
         """Deliver the events of one stream (by its label) to ``callback``."""
@@ -144,8 +145,8 @@ class OfflineReplay:
                     stats.events += 1
                     for cb in callbacks:
                         cb(event)
-                    for cb in every:
-                        cb(label, event)
+                    for cb_all in every:
+                        cb_all(label, event)
 
             self._delivers[label] = deliver
         return deliver
@@ -209,7 +210,7 @@ class OfflineReplay:
 class _Driver:
     def __init__(self, replay: OfflineReplay) -> None:
         self.replay = replay
-        self.sessions: Dict[int, Any] = {}
+        self.sessions: dict[int, Any] = {}
 
     def opened(self, conn: int, url: str) -> Any:
         raise NotImplementedError
@@ -244,7 +245,7 @@ class _Bitfinex(_Driver):
 
     def __init__(self, replay: OfflineReplay) -> None:
         super().__init__(replay)
-        self.chans: Dict[int, Dict[Any, Any]] = {}
+        self.chans: dict[int, dict[Any, Any]] = {}
 
     def _session(self, conn: int, seq_all: bool) -> Any:
         from ..bitfinex.protocol import BitfinexSession
@@ -310,7 +311,7 @@ def _bitfinex_spec(msg: dict) -> Any:
     return ChannelSpec.status(key)
 
 
-def _binance_market(url: str, feed: Optional[str]) -> str:
+def _binance_market(url: str, feed: str | None) -> str:
     host = urlsplit(url).hostname or ""
     if feed == "BINANCE_FUTURES" or host.startswith("fstream"):
         return "usdm"
@@ -329,10 +330,14 @@ class _Binance(_Driver):
     def __init__(self, replay: OfflineReplay) -> None:
         from ..binance.state import AccountState
         super().__init__(replay)
-        self.depth: Dict[str, Tuple[Any, str]] = {}  # SYMBOL -> (session, stream)
+        self.depth: dict[str, tuple[Any, str]] = {}  # SYMBOL -> (session, stream)
         self.account = AccountState(self._user())
-        self._spot_answers: Dict[str, Any] = {}
-        self._rest_answers: Dict[str, Any] = {}
+        self._spot_answers: dict[str, Any] = {}
+        self._rest_answers: dict[str, Any] = {}
+
+    def _market(self) -> str:
+        """The Binance market, known once a connection opened (answers come after)."""
+        return cast(str, self.replay.market)
 
     def opened(self, conn: int, url: str) -> Any:
         from ..binance.protocol import BinanceSession
@@ -417,7 +422,7 @@ class _Binance(_Driver):
             self.account.release()
             return
         snap = spot_account_snapshot(answers["account.status"][0],
-                                     answers["openOrders.status"][0], self.replay.market)
+                                     answers["openOrders.status"][0], self._market())
         self._deliver_snapshot(snap)
 
     def _futures_answered(self, name: str, data: dict) -> None:
@@ -431,12 +436,12 @@ class _Binance(_Driver):
             return
         snap = futures_account_snapshot(answers["account"].get("body"),
                                         answers["positionRisk"].get("body"),
-                                        answers["openOrders"].get("body"), self.replay.market)
+                                        answers["openOrders"].get("body"), self._market())
         self._deliver_snapshot(snap)
 
     def _deliver_snapshot(self, snap: Any) -> None:
         self.account.snapshot(snap.wallets, snap.positions, snap.orders, snap.raw,
-                              wallet_types=[self.replay.market])
+                              wallet_types=[self._market()])
 
     def http(self, data: dict) -> None:
         path = urlsplit(data.get("url", "")).path.rstrip("/")
@@ -469,7 +474,7 @@ def _ignore_result(_result: Any, _error: Any) -> None:
 class _Ftx(_Driver):
     def __init__(self, replay: OfflineReplay) -> None:
         super().__init__(replay)
-        self.subs: Dict[Tuple[int, Any, Any], Any] = {}
+        self.subs: dict[tuple[int, Any, Any], Any] = {}
 
     def opened(self, conn: int, url: str) -> Any:
         from ..ftx.protocol import FtxSession
@@ -484,7 +489,9 @@ class _Ftx(_Driver):
         channel, market = msg.get("channel"), msg.get("market")
         if op == "subscribe" and isinstance(channel, str):
             label = channel if market is None else f"{channel}:{market}"
-            book = self.book(label, market, kind="size") if channel == "orderbook" else None
+            # An orderbook subscription names its market.
+            book = (self.book(label, cast(str, market), kind="size") if channel == "orderbook"
+                    else None)
             sub = _subscription(label, (channel, market), market, book,
                                 self.replay.deliver_for(label))
             try:

@@ -1,4 +1,5 @@
-"""Reading recordings: this project's format and cryptofeed's ``sample_data``, as one stream of records.
+"""Reading recordings: this project's format and cryptofeed's ``sample_data``, as one stream
+of records.
 
 :func:`open_recording` takes a directory or a file in either format and
 returns a :class:`Recording`, whose :meth:`~Recording.records` yields
@@ -12,8 +13,9 @@ import base64
 import glob
 import os
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -79,11 +81,11 @@ class Recording:
 
     path: str
     format: str
-    files: List[str]
-    venue: Optional[str] = None
-    feed: Optional[str] = None
+    files: list[str]
+    venue: str | None = None
+    feed: str | None = None
     truncated: int = 0
-    connections: Dict[int, ConnectionInfo] = field(default_factory=dict)
+    connections: dict[int, ConnectionInfo] = field(default_factory=dict)
 
     def records(self) -> Iterator[Record]:
         """Every record, in recorded order (each frame a record of its own)."""
@@ -146,7 +148,7 @@ class Recording:
                         record[1], data.get("name", ""), data.get("url", ""))
                 yield record
 
-    def _blocks(self, path: str) -> Iterator[List[bytes]]:
+    def _blocks(self, path: str) -> Iterator[list[bytes]]:
         """The lines of one file, a list per gzip member (a block never splits a
         record). A truncated last member counts in :attr:`truncated`; its complete
         records are kept."""
@@ -189,12 +191,12 @@ class Recording:
             lines.pop()  # the line being written
             yield _complete_records(lines)
 
-    def connection(self, conn: int) -> Optional[ConnectionInfo]:
+    def connection(self, conn: int) -> ConnectionInfo | None:
         """What is known of connection ``conn`` (after its ``open`` was read)."""
         return self.connections.get(conn)
 
 
-def _complete_records(lines: List[bytes]) -> List[bytes]:
+def _complete_records(lines: list[bytes]) -> list[bytes]:
     """The lines of a cut block up to its last complete record."""
     i, n, end = 0, len(lines), 0
     while i < n:
@@ -209,7 +211,7 @@ def _complete_records(lines: List[bytes]) -> List[bytes]:
     return lines[:end]
 
 
-def open_recording(path: "str | os.PathLike", venue: Optional[str] = None) -> Recording:
+def open_recording(path: str | os.PathLike, venue: str | None = None) -> Recording:
     """Open a recording (a directory or file, this project's format or cryptofeed's).
 
     Args:
@@ -252,7 +254,7 @@ _PREFIX_VENUES = {"WssClient": "bitfinex", "BinanceWssClient": "binance",
                   "FtxWssClient": "ftx"}
 
 
-def _guess_venue(rec: Recording) -> Optional[str]:
+def _guess_venue(rec: Recording) -> str | None:
     if rec.format == "cryptofeed":
         from .cryptofeed import feed_of, venue_of_feed
         rec.feed = feed_of(rec.files[0])
@@ -267,7 +269,7 @@ def _guess_venue(rec: Recording) -> Optional[str]:
     return None
 
 
-def venue_of_url(url: str) -> Optional[str]:
+def venue_of_url(url: str) -> str | None:
     """A venue guessed from a WebSocket URL (None when it says nothing)."""
     u = url.lower()
     if "bitfinex" in u or u.rstrip("/").endswith("/ws/2"):

@@ -21,6 +21,7 @@ connections are never slowed down by the recording.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import queue
@@ -29,7 +30,7 @@ import time
 import weakref
 import zlib
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, cast
 
 from ..errors import LocalProtocolError
 from . import format as fmt
@@ -102,10 +103,10 @@ class Recorder:
         LocalProtocolError: a bad setting, or a path that is not a directory.
     """
 
-    def __init__(self, path: "str | os.PathLike", *, prefix: str = "recording",
+    def __init__(self, path: str | os.PathLike, *, prefix: str = "recording",
                  block_bytes: int = 1 << 20, flush_interval: float = 1.0,
-                 rotate_bytes: Optional[int] = 256 << 20, rotate_seconds: Optional[float] = None,
-                 codec: Optional[str] = None, compresslevel: int = 1,
+                 rotate_bytes: int | None = 256 << 20, rotate_seconds: float | None = None,
+                 codec: str | None = None, compresslevel: int = 1,
                  max_pending_blocks: int = 64, fsync: bool = False) -> None:
         if block_bytes < 1 or flush_interval <= 0 or max_pending_blocks < 1:
             raise LocalProtocolError("block_bytes, flush_interval and max_pending_blocks "
@@ -142,26 +143,32 @@ class Recorder:
         self.fsync = fsync
         self.stats = RecorderStats()
         #: Paths of the files begun so far, in order.
-        self.files: List[str] = []
+        self.files: list[str] = []
         self._lock = threading.Lock()
-        self._parts: List[bytes] = []
+        self._parts: list[bytes] = []
         self._size = 0
         self._count = 0
-        self._first_at: Optional[float] = None
+        self._first_at: float | None = None
         self._conns = 0
-        self._open: Dict[int, dict] = {}
+        self._open: dict[int, dict] = {}
         self._gap_records = 0
         self._gap_bytes = 0
         self._file_seq = -1
         self._file_bytes = 0
         self._file_started = 0.0
-        self._queue: "queue.Queue[Any]" = queue.Queue(max_pending_blocks)
-        self._writer: Optional[threading.Thread] = None
+        self._queue: queue.Queue[Any] = queue.Queue(max_pending_blocks)
+        self._writer: threading.Thread | None = None
         self._fh: Any = None
         self._zstd: Any = None
         self._closed = False
         ref = weakref.ref(self)
-        self._atexit = lambda: (lambda r: r is not None and r.close(2.0))(ref())
+
+        def close_at_exit() -> None:
+            recorder = ref()
+            if recorder is not None:
+                recorder.close(2.0)
+
+        self._atexit = close_at_exit
         atexit.register(self._atexit)
 
     def __repr__(self) -> str:
@@ -179,7 +186,7 @@ class Recorder:
         self._add(fmt.json_record_line(b"O", conn, wall, mono, info), 1)
         return conn
 
-    def received(self, conn: int, wall_ns: int, mono_ns: int, frames: List[bytes],
+    def received(self, conn: int, wall_ns: int, mono_ns: int, frames: list[bytes],
                  chunk: bytes = b"") -> None:
         """Text frames completed by one socket read (``chunk``: that read's bytes)."""
         if chunk and fmt.received_needs_redaction(chunk):
@@ -202,8 +209,8 @@ class Recorder:
             line = fmt.frames_record(b"S", conn, wall, mono, [fmt.redact_sent(payload)])
         self._add(line, 1)
 
-    def closed(self, conn: int, clean: bool, code: Optional[int], reason: Optional[str],
-               by_client: Optional[bool] = None) -> None:
+    def closed(self, conn: int, clean: bool, code: int | None, reason: str | None,
+               by_client: bool | None = None) -> None:
         """A connection closed (``by_client``: the client ended it; None: unknown)."""
         wall, mono = time.time_ns(), time.monotonic_ns()
         with self._lock:
@@ -259,11 +266,12 @@ class Recorder:
         except queue.Full:
             log.error("recorder %s: writer stuck; blocks still queued are lost", self.path)
             return
-        self._writer.join(timeout)
-        if self._writer.is_alive():
+        writer = cast(threading.Thread, self._writer)  # _hand_over made sure there is one
+        writer.join(timeout)
+        if writer.is_alive():
             log.error("recorder %s: writer did not finish within %.1fs", self.path, timeout)
 
-    def __enter__(self) -> "Recorder":
+    def __enter__(self) -> Recorder:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -301,7 +309,7 @@ class Recorder:
         except queue.Full:
             self._dropped_locked(item)
 
-    def _take_locked(self) -> Optional[tuple]:
+    def _take_locked(self) -> tuple | None:
         """The buffered records as a block (with a file header when one begins)."""
         if not self._parts and not self._gap_records:
             return None
@@ -358,10 +366,8 @@ class Recorder:
     def _write_loop(self) -> None:
         # The connections come first: on a busy machine the kernel runs this
         # thread (compression is most of the recorder's work) after the reactor.
-        try:
+        with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed: as is
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-        except (AttributeError, OSError):  # not Linux, or not allowed: run as is
-            pass
         while True:
             try:
                 item = self._queue.get(timeout=self.flush_interval)
@@ -383,7 +389,7 @@ class Recorder:
             if first is not None and time.monotonic() - first >= self.flush_interval:
                 self._cut_locked()
 
-    def _write_block(self, header: Optional[dict], block: bytes, count: int,
+    def _write_block(self, header: dict | None, block: bytes, count: int,
                      _gap: Any = None) -> None:
         try:
             if header is not None:
@@ -393,7 +399,7 @@ class Recorder:
                                      fmt.SUFFIX_ZSTD if self.codec == "zstd"
                                      else fmt.SUFFIX_GZIP)
                 path = os.path.join(self.path, name)
-                self._fh = open(path, "ab")
+                self._fh = open(path, "ab")  # noqa: SIM115 - open until the file rotates
                 self.files.append(path)
                 self.stats.files += 1
                 block = fmt.header_line(header) + block

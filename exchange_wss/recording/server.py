@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import orjson
 from autobahn.twisted.resource import WebSocketResource
@@ -62,13 +62,13 @@ class ReplayStats:
 
 
 class _Proto(WebSocketServerProtocol):
-    session: Optional[PlaybackSession] = None
+    session: PlaybackSession | None = None
 
-    def onConnect(self, request):  # noqa: N802
+    def onConnect(self, request):
         self.route = route(request.path)
         return None
 
-    def onOpen(self):  # noqa: N802
+    def onOpen(self):
         server = self.factory.server
         server.protocols.add(self)
         server.stats.connections += 1
@@ -81,14 +81,14 @@ class _Proto(WebSocketServerProtocol):
         self.transport.registerProducer(self.session, True)
         self.session.start()
 
-    def onMessage(self, payload, isBinary):  # noqa: N802
+    def onMessage(self, payload, isBinary):
         if self.session is not None and not isBinary:
             self.session.request(payload)
 
-    def onClose(self, wasClean, code, reason):  # noqa: N802
+    def onClose(self, wasClean, code, reason):
         self._ended()
 
-    def connectionLost(self, reason):  # noqa: N802
+    def connectionLost(self, reason):
         super().connectionLost(reason)
         self._ended()
         server = self.factory.server
@@ -110,9 +110,10 @@ class _Proto(WebSocketServerProtocol):
 class _Root(Resource):
     isLeaf = True
 
-    def __init__(self, server: "ReplayServer", ws: Resource) -> None:
+    def __init__(self, server: ReplayServer, ws: WebSocketResource) -> None:
         super().__init__()
-        self.server = server
+        # Not ``server``: twisted.web's Resource has that attribute (None), for its own use.
+        self.replay = server
         self.ws = ws
 
     def render(self, request):
@@ -121,7 +122,7 @@ class _Root(Resource):
         path = request.path.decode("utf-8", "replace").rstrip("/")
         method = request.method.decode("ascii", "replace")
         args = {k.decode(): v[0].decode() for k, v in (request.args or {}).items() if v}
-        status, body = self.server.answer_http(method, path, args)
+        status, body = self.replay.answer_http(method, path, args)
         request.setResponseCode(status)
         request.setHeader(b"content-type", b"application/json")
         return orjson.dumps(body)
@@ -144,7 +145,7 @@ class ReplayServer:
         LocalProtocolError: the recording's venue is unknown.
     """
 
-    def __init__(self, recording: Recording, *, speed: Optional[float] = None,
+    def __init__(self, recording: Recording, *, speed: float | None = None,
                  host: str = "127.0.0.1", port: int = 0, request_wait: float = 2.0,
                  reactor: Any = None) -> None:
         from ..errors import LocalProtocolError
@@ -161,13 +162,13 @@ class ReplayServer:
         self.stats = ReplayStats()
         self.timeline = Timeline(recording, self.dialect)
         self.timeline.finish()
-        self.http_served: Dict[Any, int] = {}
-        self.http_served_at: Dict[Any, List[float]] = {}
+        self.http_served: dict[Any, int] = {}
+        self.http_served_at: dict[Any, list[float]] = {}
         self.sessions: set = set()
         self.protocols: set = set()
-        self.waiters: Dict[Any, list] = {}
+        self.waiters: dict[Any, list] = {}
         self._listening: Any = None
-        self.port: Optional[int] = None
+        self.port: int | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
     def _call(self, fn: Any) -> Any:
@@ -192,7 +193,7 @@ class ReplayServer:
         self.port = self._listening.getHost().port
         return self._listening
 
-    def start(self) -> "ReplayServer":
+    def start(self) -> ReplayServer:
         """Listen on the library's reactor thread; returns self once listening."""
         if self._own_reactor:
             from .. import _reactor
@@ -216,7 +217,7 @@ class ReplayServer:
         """Close the listener and every connection; returns when done."""
         self._call(self._shutdown)
 
-    def __enter__(self) -> "ReplayServer":
+    def __enter__(self) -> ReplayServer:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -233,7 +234,7 @@ class ReplayServer:
         return f"http://{self.host}:{self.port}"
 
     # -- HTTP ----------------------------------------------------------------------------
-    def answer_http(self, method: str, path: str, args: Dict[str, str]) -> Tuple[int, Any]:
+    def answer_http(self, method: str, path: str, args: dict[str, str]) -> tuple[int, Any]:
         """Answer one REST call from the recording (reactor thread)."""
         if path.endswith(("/listenKey", "/userDataStream")):
             return 200, {"listenKey": _LISTEN_KEY} if method == "POST" else {}

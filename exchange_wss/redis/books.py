@@ -8,7 +8,7 @@ so a consumer's book is the relay's book after the same entries.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from .. import models
 from ..orderbook import OrderBook
@@ -21,7 +21,7 @@ BOOK_CHANGES = (models.BookUpdate, models.RawBookUpdate, models.BookDiff)
 
 def is_book_event(event: Any) -> bool:
     """True for a snapshot or a change of a book."""
-    return isinstance(event, (models.BookSnapshot,) + BOOK_CHANGES)
+    return isinstance(event, (models.BookSnapshot, *BOOK_CHANGES))
 
 
 def book_for(label: str, snapshot: models.BookSnapshot) -> OrderBook:
@@ -55,6 +55,6 @@ def apply(book: OrderBook, event: Any) -> None:
             book.set_level("ask", level[0], level[1])
 
 
-def snapshot_of(book: OrderBook, raw: Optional[Any] = None) -> models.BookSnapshot:
+def snapshot_of(book: OrderBook, raw: Any | None = None) -> models.BookSnapshot:
     """The whole book as a snapshot (levels best first)."""
     return models.BookSnapshot(book.symbol, book.bids, book.asks, raw)

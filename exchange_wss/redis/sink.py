@@ -11,8 +11,10 @@ fits behind the same two methods.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import Any, NamedTuple, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from ..errors import LocalProtocolError, SinkUnavailable
 
@@ -43,7 +45,7 @@ class Entry(NamedTuple):
     type: bytes
     data: bytes
     ts: int
-    key: Optional[bytes] = None
+    key: bytes | None = None
     epoch: bytes = b""
 
 
@@ -81,8 +83,10 @@ class _Replies:
         try:
             import hiredis
         except ImportError:
-            hiredis = None
-        self._reader = hiredis.Reader() if hiredis is not None else None
+            reader = None
+        else:
+            reader = hiredis.Reader()
+        self._reader = reader
         self._buf = b""
 
     def feed(self, data: bytes) -> None:
@@ -266,7 +270,7 @@ class RedisStreamsSink(Sink):
                 raise SinkUnavailable(f"redis refused the connection set-up: {reply}")
 
     def _read(self, n: int) -> list:
-        out = []
+        out: list[Any] = []  # RESP replies: bytes, int, list, an Exception for an error
         replies = self._replies
         while len(out) < n:
             reply = replies.take()
@@ -282,12 +286,12 @@ class RedisStreamsSink(Sink):
     def _close_socket(self) -> None:
         sock, self._sock = self._sock, None
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.close()
-            except OSError:
-                pass
 
     def publish(self, entries: Sequence[Entry]) -> int:
+        """Write ``entries`` in order (pipelined XADDs, one script call, or redis-py over TLS);
+        returns how many the engine refused."""
         if not entries:
             return 0
         if self.mode == "pipeline" and not self._tls:
@@ -359,6 +363,7 @@ class RedisStreamsSink(Sink):
         return self._refused(reply, n)
 
     def close(self) -> None:
+        """Close the socket, or give back the redis-py connection and close its client (TLS)."""
         self._close_socket()
         if self._redis is not None:
             if self._conn is not None:

@@ -29,13 +29,24 @@ public views), :mod:`.bitfinex_server` (the Bitfinex WebSocket server),
 :mod:`.ftx_server` (the FTX server), :mod:`.faults`.
 """
 
-from .bitfinex_server import (DEFAULT_BALANCES, DEFAULT_KEY, DEFAULT_SECRET, BitfinexSandbox,
-                              SandboxServer)
-from .binance import (DEFAULT_BINANCE_BALANCES, DEFAULT_BINANCE_KEY,
-                      DEFAULT_BINANCE_SECRET, BinanceFaults, BinanceSandbox, BinanceServer)
-from .ftx_server import DEFAULT_FTX_KEY, DEFAULT_FTX_SECRET, FtxFaults, FtxSandbox, FtxServer
+from .binance import (
+                              DEFAULT_BINANCE_BALANCES,
+                              DEFAULT_BINANCE_KEY,
+                              DEFAULT_BINANCE_SECRET,
+                              BinanceFaults,
+                              BinanceSandbox,
+                              BinanceServer,
+)
+from .bitfinex_server import (
+                              DEFAULT_BALANCES,
+                              DEFAULT_KEY,
+                              DEFAULT_SECRET,
+                              BitfinexSandbox,
+                              SandboxServer,
+)
 from .engine import MatchingEngine, OrderView, PairSpec, Result
 from .faults import Faults
+from .ftx_server import DEFAULT_FTX_KEY, DEFAULT_FTX_SECRET, FtxFaults, FtxSandbox, FtxServer
 from .market import BookMirror, SimulatedMarket
 
 __all__ = [

@@ -10,12 +10,27 @@ whoever waits for a socket to be gone.
 from __future__ import annotations
 
 import struct
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
 
+if TYPE_CHECKING:  # pragma: no cover
+    from .faults import FaultState
+
 __all__ = ["TrackedServerProtocol", "TrackedServerFactory"]
+
+
+class _Transport(Protocol):
+    """What the fault writers use of a TCP transport.
+
+    Twisted declares ``ITransport`` as a zope interface (methods without ``self``),
+    which a type checker reads as methods taking no argument; this says what they take.
+    """
+
+    connected: bool
+
+    def write(self, data: bytes) -> None: ...
 
 
 class TrackedServerProtocol(WebSocketServerProtocol):
@@ -26,20 +41,20 @@ class TrackedServerProtocol(WebSocketServerProtocol):
     Close frame, write a frame of any size, or a frame that never ends.
     """
 
-    session: Optional[Any] = None
+    session: Any | None = None
     #: After :meth:`linger`: nothing more is read or written, the TCP
     #: connection stays open (a peer that hung after its Close frame).
     lingering = False
     _trickle: Any = None
 
-    def connectionMade(self):  # noqa: N802 (Twisted hook)
+    def connectionMade(self):
         super().connectionMade()
         self.factory.protocols.add(self)
 
-    def onClose(self, wasClean, code, reason):  # noqa: N802,N803
+    def onClose(self, wasClean, code, reason):
         self._end_session()
 
-    def connectionLost(self, reason):  # noqa: N802
+    def connectionLost(self, reason):
         if self._trickle is not None and self._trickle.active():
             self._trickle.cancel()
         self._trickle = None
@@ -56,23 +71,25 @@ class TrackedServerProtocol(WebSocketServerProtocol):
         if self.state == self.STATE_OPEN and not self.lingering and self._trickle is None:
             self.sendMessage(text.encode("utf-8"), isBinary=False)
 
-    def dataReceived(self, data: bytes) -> None:  # noqa: N802 - Twisted hook
+    def dataReceived(self, data: bytes) -> None:
         if self.lingering:
             return  # a peer that stopped reading
         super().dataReceived(data)
 
     def linger(self, code: int = 1001) -> None:
         """Send a Close frame, then read nothing, send nothing, never close TCP."""
-        if self.transport is None or self.lingering:
+        transport = cast("_Transport | None", self.transport)
+        if transport is None or self.lingering:
             return
         payload = struct.pack("!H", code) + b"going away"
-        self.transport.write(bytes((0x88, len(payload))) + payload)
+        transport.write(bytes((0x88, len(payload))) + payload)
         self.lingering = True
 
     def send_frame_of(self, size: int) -> None:
         """Write one unfragmented text frame of ``size`` bytes (a JSON string), in
         chunks, bypassing autobahn's send path."""
-        if self.transport is None or size < 2:
+        transport = cast("_Transport | None", self.transport)
+        if transport is None or size < 2:
             return
         if size < 126:
             header = bytes((0x81, size))
@@ -80,28 +97,31 @@ class TrackedServerProtocol(WebSocketServerProtocol):
             header = bytes((0x81, 126)) + struct.pack("!H", size)
         else:
             header = bytes((0x81, 127)) + struct.pack("!Q", size)
-        self.transport.write(header + b'"')
+        transport.write(header + b'"')
         chunk = b"x" * (1 << 20)
         left = size - 2
         while left > 0:
             n = min(left, len(chunk))
-            self.transport.write(chunk[:n])
+            transport.write(chunk[:n])
             left -= n
-        self.transport.write(b'"')
+        transport.write(b'"')
 
     def send_endless_frame(self, reactor: Any, rate: int) -> None:
         """Write a text frame header announcing 2**40 bytes, then ``rate`` bytes a
         second of its payload until the connection closes."""
-        if self.transport is None:
+        transport = cast("_Transport | None", self.transport)
+        if transport is None:
             return
-        self.transport.write(bytes((0x81, 127)) + struct.pack("!Q", 1 << 40) + b'"')
+        transport.write(bytes((0x81, 127)) + struct.pack("!Q", 1 << 40) + b'"')
         chunk = b"x" * max(1, rate // 10)
 
         def more() -> None:
-            if self.transport is None or not self.transport.connected:
+            # Read again each time: the transport goes to None once the connection is lost.
+            transport = cast("_Transport | None", self.transport)
+            if transport is None or not transport.connected:
                 self._trickle = None
                 return
-            self.transport.write(chunk)
+            transport.write(chunk)
             self._trickle = reactor.callLater(0.1, more)
 
         self._trickle = reactor.callLater(0.1, more)
@@ -145,7 +165,18 @@ def accept_deflate(offers: list) -> Any:
     return None
 
 
-class SandboxHandle:
+class _LoopingServer(Protocol):
+    """What a sandbox handle needs of its exchange's server."""
+
+    def start_loops(self) -> None: ...
+
+    def stop_loops(self) -> None: ...
+
+
+_ServerT = TypeVar("_ServerT", bound=_LoopingServer)
+
+
+class SandboxHandle(Generic[_ServerT]):
     """The lifecycle every sandbox's public handle shares (``BitfinexSandbox`` ...).
 
     Subclasses set ``host``, ``_requested_port``, ``_own_reactor``, ``_reactor``,
@@ -154,8 +185,14 @@ class SandboxHandle:
     override :meth:`_listen_target` and :meth:`_shutdown_extra`.
     """
 
+    host: str
+    _requested_port: int
+    _own_reactor: bool
+    _reactor: Any  # a Twisted reactor (zope interfaces: no static type to check against)
+    _server: _ServerT
+    _factory: TrackedServerFactory
     _listening: Any = None
-    _port: Optional[int] = None
+    _port: int | None = None
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run ``fn`` on the reactor thread and wait (directly with a caller's reactor)."""
@@ -165,7 +202,7 @@ class SandboxHandle:
         return fn(*args, **kwargs)
 
     @property
-    def server(self) -> Any:
+    def server(self) -> _ServerT:
         """The exchange object (reactor thread only)."""
         return self._server
 
@@ -212,7 +249,7 @@ class SandboxHandle:
             waits.append(defer.maybeDeferred(self._listening.stopListening))
             self._listening = None
         for proto in list(self._factory.protocols):
-            gone = defer.Deferred()
+            gone: defer.Deferred[None] = defer.Deferred()
             self._factory.waiters.setdefault(proto, []).append(gone)
             waits.append(gone)
             if proto.transport is not None:
@@ -246,6 +283,11 @@ class ServerTimeAndStall:
     :meth:`_resumed` lets an exchange add what resuming means for it.
     """
 
+    reactor: Any  # a Twisted reactor
+    faults: FaultState
+    sessions: list[Any]  # the exchange's sessions, each with flush_held()
+    _stall_call: Any  # the pending resume (an IDelayedCall), or None
+
     def now(self) -> float:
         """The reactor's time, in seconds."""
         return self.reactor.seconds()
@@ -254,7 +296,7 @@ class ServerTimeAndStall:
         """The reactor's time, in ms."""
         return int(self.reactor.seconds() * 1000)
 
-    def stall(self, seconds: Optional[float]) -> None:
+    def stall(self, seconds: float | None) -> None:
         """Hold every outgoing frame until :meth:`resume`, or for ``seconds``."""
         self.faults.stalled = True
         if self._stall_call is not None and self._stall_call.active():

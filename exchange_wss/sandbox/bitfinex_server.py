@@ -54,8 +54,9 @@ import logging
 import uuid
 import zlib
 from collections import defaultdict, deque
+from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, ClassVar, Protocol, cast
 
 import orjson
 from autobahn.websocket.types import ConnectionDeny
@@ -63,10 +64,9 @@ from twisted.internet.task import LoopingCall
 
 from ._ws import SandboxHandle, ServerTimeAndStall, TrackedServerFactory, TrackedServerProtocol
 from .engine import OrderEvent, OrderView, Result, TradeEvent, WalletEvent
-from .margin import DEFAULT_MARGIN_BALANCES, MAX_LEVERAGE, PositionEvent, PositionView
 from .faults import Faults, FaultState
-from .market import (BOOK_LENGTHS, DERIV_KEY, LIQ_KEY, PRECISIONS, BookMirror,
-                     SimulatedMarket)
+from .margin import DEFAULT_MARGIN_BALANCES, MAX_LEVERAGE, PositionEvent, PositionView
+from .market import BOOK_LENGTHS, DERIV_KEY, LIQ_KEY, PRECISIONS, BookMirror, SimulatedMarket
 from .wire import dumps
 
 __all__ = ["BitfinexSandbox", "SandboxServer", "DEFAULT_KEY", "DEFAULT_SECRET",
@@ -133,7 +133,7 @@ def trade_array(t: TradeEvent) -> list:
             t.order_price, 1 if t.maker else -1, t.fee, t.fee_currency, t.cid]
 
 
-def wallet_array(wallet_type: str, currency: str, balance: float, available: Optional[float],
+def wallet_array(wallet_type: str, currency: str, balance: float, available: float | None,
                  meta: Any = None) -> list:
     """Wallet ``[TYPE,CURRENCY,BALANCE,UNSETTLED_INTEREST,AVAILABLE,DESCRIPTION,META]``."""
     return [wallet_type, currency, balance, 0, available, None, meta]
@@ -149,7 +149,7 @@ def position_array(p: PositionView) -> list:
             p.mts_create, p.mts_update, None, 0, None, round(cost / p.leverage, 8), 0, None]
 
 
-def _nonce_value(v: Any) -> Optional[Decimal]:
+def _nonce_value(v: Any) -> Decimal | None:
     """A nonce as Bitfinex reads it: a JSON number or decimal text, fraction allowed."""
     if isinstance(v, bool) or v is None:
         return None
@@ -164,7 +164,7 @@ def _nonce_value(v: Any) -> Optional[Decimal]:
     return n if n.is_finite() else None
 
 
-def _int_or_none(v: Any) -> Optional[int]:
+def _int_or_none(v: Any) -> int | None:
     if v is None:
         return None
     if isinstance(v, bool):
@@ -184,13 +184,40 @@ class _Sub:
     __slots__ = ("chan_id", "channel", "symbol", "key", "prec", "freq", "length", "ident",
                  "mirror", "last")
 
-    def __init__(self, chan_id: int, channel: str, ident: tuple, symbol: Optional[str] = None,
-                 key: Optional[str] = None, prec: Optional[str] = None,
-                 freq: Optional[str] = None, length: Optional[int] = None):
+    def __init__(self, chan_id: int, channel: str, ident: tuple, symbol: str | None = None,
+                 key: str | None = None, prec: str | None = None,
+                 freq: str | None = None, length: int | None = None):
         self.chan_id, self.channel, self.ident = chan_id, channel, ident
         self.symbol, self.key, self.prec, self.freq, self.length = symbol, key, prec, freq, length
-        self.mirror: Optional[BookMirror] = None
+        self.mirror: BookMirror | None = None
         self.last: Any = None
+
+
+# How each channel's code reads a _Sub (a type checker's view: the fields a channel
+# always has are set at subscribe time, the book's mirror at its snapshot).
+class _SymbolSub(Protocol):
+    """A ``ticker``, ``trades`` or ``book`` subscription: it has a symbol."""
+
+    chan_id: int
+    symbol: str
+    last: Any
+
+
+class _BookSub(_SymbolSub, Protocol):
+    """A ``book`` subscription: precision, frequency, length and its mirror."""
+
+    prec: str
+    freq: str
+    length: int
+    mirror: BookMirror
+
+
+class _KeySub(Protocol):
+    """A ``candles`` or ``status`` subscription: it has a key."""
+
+    chan_id: int
+    key: str
+    last: Any
 
 
 class _Session:
@@ -202,7 +229,7 @@ class _Session:
         drop: aborts the connection.
     """
 
-    def __init__(self, server: "SandboxServer", send: Callable[[str], None],
+    def __init__(self, server: SandboxServer, send: Callable[[str], None],
                  drop: Callable[[], None]):
         self.server = server
         self._send = send
@@ -213,8 +240,8 @@ class _Session:
         self.skip_next_seq = False
         self.auth_seq = 0
         self.auth_synced = False
-        self.account: Optional[str] = None
-        self.filters: Optional[list] = None
+        self.account: str | None = None
+        self.filters: list | None = None
         self.dms = False
         self.calc_on_auth = False
         self.last_sent: dict[int, float] = {}
@@ -276,7 +303,8 @@ class _Session:
         self.last_sent[0] = self.server.now()
 
     def send_notification(self, type_: str, ok: bool, text: str, data: Any) -> None:
-        """``[0,"n",[MTS,TYPE,MESSAGE_ID,null,DATA,CODE,STATUS,TEXT]]`` (+ the auth seq, not advanced)."""
+        """``[0,"n",[MTS,TYPE,MESSAGE_ID,null,DATA,CODE,STATUS,TEXT]]`` (+ the auth seq, not
+        advanced)."""
         if not self._allowed("n"):
             return
         n = [self.server.now_ms(), type_, None, None, data, None,
@@ -342,7 +370,8 @@ class _Session:
             self._auth(msg)
         elif event == "unauth":
             if self.account is None:
-                self.send_event({"event": "error", "msg": "unauth: not authenticated", "code": 10200})
+                self.send_event({"event": "error", "msg": "unauth: not authenticated",
+                                 "code": 10200})
                 return
             self.server.detach(self)
             self.account = None
@@ -369,6 +398,7 @@ class _Session:
         ev: dict = {"event": "subscribed", "channel": channel}
         symbol = key = prec = freq = None
         length = None
+        ident: tuple[Any, ...]
         if channel in ("ticker", "trades", "book"):
             raw = req.get("symbol") or req.get("pair") or req.get("currency")
             symbol = raw if isinstance(raw, str) else None
@@ -455,24 +485,28 @@ class _Session:
     def _snapshot(self, sub: _Sub) -> None:
         m = self.server.market
         if sub.channel == "ticker":
-            sub.last = m.ticker(sub.symbol)
-            self.send_channel(sub.chan_id, sub.last)
+            tsub = cast(_SymbolSub, sub)
+            tsub.last = m.ticker(tsub.symbol)
+            self.send_channel(tsub.chan_id, tsub.last)
         elif sub.channel == "trades":
-            self.send_channel(sub.chan_id, m.trades(sub.symbol, 30))
+            self.send_channel(sub.chan_id, m.trades(cast(_SymbolSub, sub).symbol, 30))
         elif sub.channel == "book":
-            view = self.server.book_view(sub.symbol, sub.prec, sub.length)
-            sub.mirror = BookMirror(funding=m.is_funding(sub.symbol), raw=sub.prec == "R0")
+            bsub = cast(_BookSub, sub)
+            view = self.server.book_view(bsub.symbol, bsub.prec, bsub.length)
+            bsub.mirror = BookMirror(funding=m.is_funding(bsub.symbol), raw=bsub.prec == "R0")
             entries = [list(e) for e in view.bids] + [list(e) for e in view.asks]
-            sub.mirror.snapshot(entries)
-            sub.last = m.book_version(sub.symbol)
-            self.send_channel(sub.chan_id, entries)
+            bsub.mirror.snapshot(entries)
+            bsub.last = m.book_version(bsub.symbol)
+            self.send_channel(bsub.chan_id, entries)
         elif sub.channel == "candles":
-            sub.last = m.last_candle(sub.key)
-            self.send_channel(sub.chan_id, m.candles(sub.key))
+            ksub = cast(_KeySub, sub)
+            ksub.last = m.last_candle(ksub.key)
+            self.send_channel(ksub.chan_id, m.candles(ksub.key))
         elif sub.channel == "status":
-            rows = m.status(sub.key)
-            sub.last = rows[0] if sub.key == DERIV_KEY and rows else None
-            self.send_channel(sub.chan_id, rows)
+            ksub = cast(_KeySub, sub)
+            rows = m.status(ksub.key)
+            ksub.last = rows[0] if ksub.key == DERIV_KEY and rows else None
+            self.send_channel(ksub.chan_id, rows)
 
     # -- publishing -------------------------------------------------------------
 
@@ -486,24 +520,24 @@ class _Session:
             elif sub.channel == "ticker":
                 k = ("ticker", sub.symbol)
                 if k not in cache:
-                    cache[k] = m.ticker(sub.symbol)
+                    cache[k] = m.ticker(cast(_SymbolSub, sub).symbol)
                 if cache[k] != sub.last:
                     sub.last = cache[k]
                     faults = self.server.faults
                     if faults.garble_tickers:
                         faults.garble_tickers -= 1
                         # Nulls, text and a list where ten numbers belong.
-                        self.send_channel(sub.chan_id, [None, "x", [1, 2]] + sub.last[3:])
+                        self.send_channel(sub.chan_id, [None, "x", [1, 2], *sub.last[3:]])
                     else:
                         self.send_channel(sub.chan_id, sub.last)
             elif sub.channel == "trades":
-                funding = m.is_funding(sub.symbol)
+                funding = m.is_funding(cast(_SymbolSub, sub).symbol)
                 for sym, row in trades:
                     if sym == sub.symbol:
                         self.send_channel(sub.chan_id, "fte" if funding else "te", row)
                         self.send_channel(sub.chan_id, "ftu" if funding else "tu", row)
             elif sub.channel == "candles":
-                row = m.last_candle(sub.key)
+                row = m.last_candle(cast(_KeySub, sub).key)
                 if row is not None and row != sub.last:
                     sub.last = row
                     self.send_channel(sub.chan_id, row)
@@ -519,30 +553,31 @@ class _Session:
 
     def sync_book(self, sub: _Sub) -> None:
         """Bring the client's copy of a book up to date: updates, then checksums."""
+        bsub = cast(_BookSub, sub)  # a book subscription, subscribed (so mirrored)
         m = self.server.market
-        version = m.book_version(sub.symbol)
-        if version == sub.last:
+        version = m.book_version(bsub.symbol)
+        if version == bsub.last:
             return
-        sub.last = version
-        view = self.server.book_view(sub.symbol, sub.prec, sub.length)
-        updates = sub.mirror.diff(view)
+        bsub.last = version
+        view = self.server.book_view(bsub.symbol, bsub.prec, bsub.length)
+        updates = bsub.mirror.diff(view)
         if not updates:
             return
         checksum = self.flags & FLAG_OB_CHECKSUM
         if self.flags & FLAG_BULK_UPDATES:
             for u in updates:
-                sub.mirror.apply(u)
-            self.send_channel(sub.chan_id, updates)
+                bsub.mirror.apply(u)
+            self.send_channel(bsub.chan_id, updates)
             if checksum:
-                self._send_checksum(sub)
+                self._send_checksum(bsub)
             return
         for u in updates:
-            sub.mirror.apply(u)
-            self.send_channel(sub.chan_id, u)
+            bsub.mirror.apply(u)
+            self.send_channel(bsub.chan_id, u)
             if checksum:
-                self._send_checksum(sub)
+                self._send_checksum(bsub)
 
-    def _send_checksum(self, sub: _Sub) -> None:
+    def _send_checksum(self, sub: _BookSub) -> None:
         value = sub.mirror.checksum()
         if self.server.faults.take_corrupt_checksum():
             value = value ^ 0x5A5A5A5A if value ^ 0x5A5A5A5A != value else value + 1
@@ -564,7 +599,9 @@ class _Session:
 
         server = self.server
         key = req.get("apiKey")
-        secret = server.accounts.get(key) if isinstance(key, str) else None
+        if not isinstance(key, str):
+            return fail("apikey: invalid")
+        secret = server.accounts.get(key)
         if secret is None:
             return fail("apikey: invalid")
         payload, sig, nonce = req.get("authPayload"), req.get("authSig"), req.get("authNonce")
@@ -583,21 +620,23 @@ class _Session:
             return fail("nonce: small")
         server.nonces[key] = n
         filters = req.get("filter")
-        self.filters = [f for f in filters if isinstance(f, str)] if isinstance(filters, list) else None
+        self.filters = ([f for f in filters if isinstance(f, str)] if isinstance(filters, list)
+                        else None)
         self.dms = req.get("dms") == 4
         self.calc_on_auth = req.get("calc") == 1
         self.account = key
         self.auth_seq = 0
         self.auth_synced = False
         server.attach(self)
-        self.send_event({"event": "auth", "status": "OK", "chanId": 0, "userId": server.user_id(key),
-                         "auth_id": str(uuid.uuid4()), "caps": CAPS})
+        self.send_event({"event": "auth", "status": "OK", "chanId": 0,
+                         "userId": server.user_id(key), "auth_id": str(uuid.uuid4()),
+                         "caps": CAPS})
         self.last_sent[0] = server.now()
         self._auth_snapshots()
         self.auth_synced = True
 
-    def _allowed(self, stream: str, symbol: Optional[str] = None,
-                 currency: Optional[str] = None) -> bool:
+    def _allowed(self, stream: str, symbol: str | None = None,
+                 currency: str | None = None) -> bool:
         if not self.filters:
             return True
         group = _FILTER_GROUP.get(stream)
@@ -646,9 +685,9 @@ class _Session:
             if self._allowed("wu", currency=ev.currency):
                 self.send_private("wu", wallet_array(ev.wallet_type, ev.currency, ev.balance,
                                                      ev.available, ev.meta))
-        elif isinstance(ev, PositionEvent):
-            if self._allowed(ev.kind, symbol=ev.position.symbol):
-                self.send_private(ev.kind, position_array(ev.position))
+        elif (isinstance(ev, PositionEvent)
+              and self._allowed(ev.kind, symbol=ev.position.symbol)):
+            self.send_private(ev.kind, position_array(ev.position))
 
     # -- chan-0 inputs ----------------------------------------------------------
 
@@ -689,12 +728,13 @@ class _Session:
         self.server.after_result(result)
 
     def _order_new(self, p: Any) -> tuple:
-        key = self.account
+        key = cast(str, self.account)  # inputs are taken on authenticated connections only
         if isinstance(p, dict):
             self.server.received[key].append(dict(p))
         else:
             self.server.received[key].append(p)
-            return ("on-req", False, "Invalid order: request is not an object", null_order_array()), None
+            return ("on-req", False, "Invalid order: request is not an object",
+                    null_order_array()), None
         try:
             cid = _int_or_none(p.get("cid"))
             gid = _int_or_none(p.get("gid"))
@@ -705,10 +745,14 @@ class _Session:
         if self.server.faults.maintenance:
             return ("on-req", False, "Invalid order: trading is paused (maintenance)",
                     null_order_array(cid=cid)), None
-        res = self.server.engine.submit(key, p.get("symbol"), p.get("amount"), p.get("price"),
-                                        p.get("type"), cid=cid, gid=gid, flags=flags,
-                                        meta=p.get("meta"))
-        return ("on-req", res.ok, res.text, order_array(res.order)), res
+        # The fields as the client sent them (any JSON, or missing): the engine refuses
+        # what it cannot take with Bitfinex's text.
+        wire: Any = p
+        res = self.server.engine.submit(key, wire.get("symbol"), wire.get("amount"),
+                                        wire.get("price"), wire.get("type"), cid=cid, gid=gid,
+                                        flags=flags, meta=wire.get("meta"))
+        # submit always echoes the order, accepted or not.
+        return ("on-req", res.ok, res.text, order_array(cast(OrderView, res.order))), res
 
     def _order_cancel(self, p: Any) -> tuple:
         if not isinstance(p, dict):
@@ -732,7 +776,7 @@ class _Session:
             return [x for x in v if isinstance(x, int) and not isinstance(x, bool)] \
                 if isinstance(v, list) else []
 
-        cids = p.get("cid") if isinstance(p.get("cid"), list) else []
+        cids = c if isinstance(c := p.get("cid"), list) else []
         res = self.server.engine.cancel_multi(
             self.account, ids=ints(p.get("id")), gids=ints(p.get("gid")),
             cids=[tuple(c) for c in cids if isinstance(c, list)],
@@ -760,8 +804,9 @@ class _Session:
         data = order_array(res.order) if res.order else null_order_array()
         return ("ou-req", res.ok, res.text, data), res
 
-    _OPS = {"on": _order_new, "oc": _order_cancel, "oc_multi": _order_cancel_multi,
-            "ou": _order_update}
+    _OPS: ClassVar[dict[str, Callable[[_Session, Any], tuple]]] = {
+        "on": _order_new, "oc": _order_cancel, "oc_multi": _order_cancel_multi,
+        "ou": _order_update}
 
     def _ox_multi(self, ops: Any) -> None:
         if not isinstance(ops, list) or len(ops) > MAX_OX_MULTI:
@@ -804,7 +849,8 @@ class _Session:
                     self._calc_one(name)
 
     def _calc_one(self, name: str) -> None:
-        eng, key = self.server.engine, self.account
+        # calc is taken on authenticated connections only.
+        eng, key = self.server.engine, cast(str, self.account)
         if name.startswith("wallet_"):
             wtype, _, cur = name[len("wallet_"):].partition("_")
             if not cur or not self._allowed("wu", currency=cur):
@@ -825,9 +871,10 @@ class _Session:
         elif name == "margin_base":
             if self._allowed("miu"):
                 pl = sum(p.pl for p in eng.margin.positions(key, self.server.mark))
-                bal = float(eng.margin.balance(key, "USD"))
+                margin_bal = float(eng.margin.balance(key, "USD"))
                 need = float(eng.margin.balance(key, "USD") - eng.available(key, "margin:USD"))
-                self.send_private("miu", ["base", [pl, 0, bal, round(bal + pl, 8), need]])
+                self.send_private("miu", ["base", [pl, 0, margin_bal, round(margin_bal + pl, 8),
+                                                   need]])
         elif name.startswith("margin_sym_"):
             sym = name[len("margin_sym_"):]
             spec = eng.pairs.get(sym)
@@ -871,8 +918,8 @@ class SandboxServer(ServerTimeAndStall):
     """
 
     def __init__(self, reactor: Any, accounts: Mapping[str, str], seed: int = 1,
-                 tick_interval: Optional[float] = 0.25, heartbeat_interval: float = 15.0,
-                 max_channels: int = 25, balances: Optional[Mapping[str, Any]] = None):
+                 tick_interval: float | None = 0.25, heartbeat_interval: float = 15.0,
+                 max_channels: int = 25, balances: Mapping[str, Any] | None = None):
         self.reactor = reactor
         self.accounts = dict(accounts)
         self.tick_interval = tick_interval
@@ -917,6 +964,7 @@ class SandboxServer(ServerTimeAndStall):
         loop(self.flush_f1, F1_INTERVAL)
 
     def stop_loops(self) -> None:
+        """Stop the market loops and any pending end of a stall."""
         for lc in self._loops:
             if lc.running:
                 lc.stop()
@@ -953,12 +1001,14 @@ class SandboxServer(ServerTimeAndStall):
             s.publish(trades, liqs, cache)
 
     def flush_f1(self) -> None:
+        """Send what changed on every F1 (batched) book subscription."""
         for s in list(self.sessions):
             for sub in list(s.subs.values()):
                 if sub.channel == "book" and sub.freq == "F1":
                     s.sync_book(sub)
 
     def heartbeats(self) -> None:
+        """Send a heartbeat on every channel that has been quiet (not during a stall)."""
         if self.faults.stalled:
             return
         now = self.now()
@@ -971,7 +1021,9 @@ class SandboxServer(ServerTimeAndStall):
             for s in list(self.by_account.get(ev.owner, ())):
                 s.deliver(ev)
 
-    def after_result(self, res: Optional[Result], publish: bool = True) -> None:
+    def after_result(self, res: Result | None, publish: bool = True) -> None:
+        """After a request: the market sees its result, its private events are delivered,
+        then the public channels are published."""
         if res is None:
             return
         self.market.observe(res)
@@ -982,9 +1034,10 @@ class SandboxServer(ServerTimeAndStall):
     # -- accounts -----------------------------------------------------------------
 
     def user_id(self, key: str) -> int:
+        """The account's user id (stable: derived from its key)."""
         return 1_000_000 + zlib.crc32(key.encode()) % 9_000_000
 
-    def mark(self, symbol: str) -> Optional[Decimal]:
+    def mark(self, symbol: str) -> Decimal | None:
         """The price positions are valued at: the market's mid."""
         mid = self.market.mid(symbol)
         return Decimal(repr(mid)) if mid else None
@@ -993,27 +1046,33 @@ class SandboxServer(ServerTimeAndStall):
         """The account's exchange wallets valued in USD at the current mids."""
         usd_per = {"USD": 1.0, "BTC": self.market.mid("tBTCUSD"), "ETH": self.market.mid("tETHUSD")}
         usd_per["XRP"] = self.market.mid("tXRPBTC") * usd_per["BTC"]
-        total = sum(float(b) * usd_per.get(c, 0.0) for c, (b, _) in self.engine.wallets(key).items())
+        total = sum(float(b) * usd_per.get(c, 0.0)
+                    for c, (b, _) in self.engine.wallets(key).items())
         return round(total, 8)
 
     def attach(self, s: _Session) -> None:
-        self.by_account[s.account].append(s)
+        """Deliver the account's private events to ``s`` too."""
+        self.by_account[cast(str, s.account)].append(s)  # s has just authenticated
 
     def detach(self, s: _Session) -> None:
-        lst = self.by_account.get(s.account)
+        """Stop delivering the account's private events to ``s``."""
+        lst = self.by_account.get(cast(str, s.account))  # s is still authenticated
         if lst and s in lst:
             lst.remove(s)
 
     # -- sessions -----------------------------------------------------------------
 
     def new_chan_id(self) -> int:
+        """A new channel id, unique on this server."""
         return next(self._chan_ids)
 
     def session_opened(self, s: _Session) -> None:
+        """A connection opened: track its session and send its info event."""
         self.sessions.append(s)
         s.opened()
 
     def session_closed(self, s: _Session) -> None:
+        """A connection ended: forget it; with the dead man's switch, cancel its orders."""
         s.closed()
         if s in self.sessions:
             self.sessions.remove(s)
@@ -1025,20 +1084,24 @@ class SandboxServer(ServerTimeAndStall):
                 self.after_result(res)
 
     def broadcast_event(self, event: dict) -> None:
+        """Send ``event`` to every connection."""
         for s in list(self.sessions):
             s.send_event(event)
 
     def broadcast_raw(self, text: str) -> None:
+        """Write ``text`` as it is to every connection."""
         for s in list(self.sessions):
             s.write(text)
 
     def drop_all(self) -> int:
+        """Abort every connection (no close frame); returns how many."""
         sessions = list(self.sessions)
         for s in sessions:
             s.drop()
         return len(sessions)
 
     def skip_sequence(self) -> None:
+        """Make every connection skip one sequence number on its next frame."""
         for s in self.sessions:
             s.skip_next_seq = True
 
@@ -1061,20 +1124,20 @@ def random_bits(seed: int) -> int:
 class _Protocol(TrackedServerProtocol):
     """Moves text between autobahn and a :class:`_Session`."""
 
-    session: Optional[_Session] = None
+    session: _Session | None = None
 
-    def onConnect(self, request):  # noqa: N802 (autobahn hook)
+    def onConnect(self, request):
         status = self.factory.server.faults.take_handshake_rejection()
         if status is not None:
             raise ConnectionDeny(status, "Too Many Requests" if status == 429 else "Refused")
         return None
 
-    def onOpen(self):  # noqa: N802
+    def onOpen(self):
         server = self.factory.server
         self.session = _Session(server, self.send_text, self.abort)
         server.session_opened(self.session)
 
-    def onMessage(self, payload, isBinary):  # noqa: N802,N803
+    def onMessage(self, payload, isBinary):
         if self.session is None:
             return
         if isBinary:
@@ -1093,7 +1156,7 @@ class _Factory(TrackedServerFactory):
 
 # -- public handle --------------------------------------------------------------------
 
-class BitfinexSandbox(SandboxHandle):
+class BitfinexSandbox(SandboxHandle[SandboxServer]):
     """A local Bitfinex v2 WebSocket exchange with a simulated market.
 
     Args:
@@ -1120,10 +1183,10 @@ class BitfinexSandbox(SandboxHandle):
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0,
-                 accounts: Optional[Mapping[str, str]] = None, seed: int = 1,
-                 tick_interval: Optional[float] = 0.25, heartbeat_interval: float = 15.0,
+                 accounts: Mapping[str, str] | None = None, seed: int = 1,
+                 tick_interval: float | None = 0.25, heartbeat_interval: float = 15.0,
                  max_channels: int = 25, reactor: Any = None,
-                 balances: Optional[Mapping[str, Any]] = None):
+                 balances: Mapping[str, Any] | None = None):
         from exchange_wss import _reactor
         self._own_reactor = reactor is None
         self._reactor = reactor if reactor is not None else _reactor.get_reactor()

@@ -31,9 +31,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import itertools
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
-from typing import Any, Callable, Iterable, Mapping, Optional, Union
+from typing import Any, cast
 
 from sortedcontainers import SortedDict
 
@@ -47,7 +48,7 @@ __all__ = [
     "ORDER_TYPES", "FLAG_HIDDEN", "FLAG_POST_ONLY", "PRICE_SIG_DIGITS",
 ]
 
-Number = Union[Decimal, str, int, float]
+Number = Decimal | str | int | float
 
 SATOSHI = Decimal("0.00000001")
 PRICE_SIG_DIGITS = 5
@@ -93,7 +94,7 @@ def round_sig(value: Decimal, digits: int, rounding: str = ROUND_HALF_UP) -> Dec
         return value.quantize(Decimal(1).scaleb(exp), rounding=rounding).normalize()
 
 
-def status_number(value: Union[Decimal, float]) -> str:
+def status_number(value: Decimal | float) -> str:
     """Number text as Bitfinex writes it inside status strings ("100.0", "0.5", "6600.2")."""
     text = js_number_text(float(value))
     if "." not in text and "e" not in text:
@@ -136,24 +137,55 @@ class Order:
                  "exec_value", "exec_amount", "meta", "reserved", "reserve_currency", "placed",
                  "margin", "kind")
 
+    # Declared for the type checker only (annotations make no class attributes, so the
+    # slots stay as they are). ``id`` is None only while a request is being admitted,
+    # before :meth:`MatchingEngine.submit` gives it one; ``price`` is None for market
+    # orders; ``kind`` is the type as matched (margin types prefixed ``EXCHANGE``).
+    id: int
+    gid: int | None
+    cid: int | None
+    owner: Any
+    symbol: str
+    amount: Decimal
+    amount_orig: Decimal
+    price: Decimal | None
+    type: str
+    type_prev: str | None
+    flags: int
+    mts_create: int
+    mts_update: int
+    status: str
+    fills: list[tuple[Decimal, Decimal]]
+    exec_value: Decimal
+    exec_amount: Decimal
+    meta: Any
+    reserved: Decimal
+    reserve_currency: str | None
+    placed: bool
+    margin: bool
+    kind: str
+
     def __init__(self, **kw: Any):
         for name in self.__slots__:
             setattr(self, name, kw.get(name))
 
     @property
     def is_buy(self) -> bool:
+        """Whether the order buys (its original amount is positive)."""
         return self.amount_orig > 0
 
     @property
     def hidden(self) -> bool:
+        """Whether the order is hidden (flag 64): out of the public book."""
         return bool(self.flags & FLAG_HIDDEN)
 
     @property
     def cid_date(self) -> str:
         """UTC date of creation, the ``cid_date`` that cancel-by-cid names."""
-        return _dt.datetime.fromtimestamp(self.mts_create / 1000, _dt.timezone.utc).strftime("%Y-%m-%d")
+        return _dt.datetime.fromtimestamp(self.mts_create / 1000, _dt.UTC).strftime("%Y-%m-%d")
 
-    def view(self) -> "OrderView":
+    def view(self) -> OrderView:
+        """A frozen :class:`OrderView` of the order as it is now."""
         avg = (self.exec_value / self.exec_amount) if self.exec_amount else Decimal(0)
         return OrderView(
             id=self.id, gid=self.gid, cid=self.cid, symbol=self.symbol, owner=self.owner,
@@ -173,24 +205,24 @@ class OrderView:
     original; ``id`` is None in the echo of a rejected request.
     """
 
-    id: Optional[int]
-    gid: Optional[int]
-    cid: Optional[int]
-    symbol: Optional[str]
+    id: int | None
+    gid: int | None
+    cid: int | None
+    symbol: str | None
     owner: Any
-    mts_create: Optional[int]
-    mts_update: Optional[int]
+    mts_create: int | None
+    mts_update: int | None
     amount: float
     amount_orig: float
-    type: Optional[str]
-    type_prev: Optional[str]
+    type: str | None
+    type_prev: str | None
     flags: int
-    status: Optional[str]
+    status: str | None
     price: float
     price_avg: float
     hidden: bool
     meta: Any = None
-    cid_date: Optional[str] = None
+    cid_date: str | None = None
 
 
 @dataclass(frozen=True)
@@ -217,9 +249,9 @@ class TradeEvent:
     order_type: str
     order_price: float
     maker: bool
-    fee: Optional[float]
-    fee_currency: Optional[str]
-    cid: Optional[int]
+    fee: float | None
+    fee_currency: str | None
+    cid: int | None
 
 
 @dataclass(frozen=True)
@@ -260,7 +292,7 @@ class Result:
 
     ok: bool
     text: str
-    order: Optional[OrderView] = None
+    order: OrderView | None = None
     orders: list = field(default_factory=list)
     events: list = field(default_factory=list)
     trades: list = field(default_factory=list)
@@ -279,7 +311,7 @@ class _Book:
         self.asks: SortedDict = SortedDict()
         self.stops: dict[int, Order] = {}
         self.version = 0
-        self.last_price: Optional[Decimal] = None
+        self.last_price: Decimal | None = None
 
 
 class _Op:
@@ -306,7 +338,7 @@ class MatchingEngine:
     """
 
     def __init__(self, pairs: Iterable[PairSpec], *, maker_fee: Number = "0.001",
-                 taker_fee: Number = "0.002", clock: Optional[Callable[[], int]] = None,
+                 taker_fee: Number = "0.002", clock: Callable[[], int] | None = None,
                  first_order_id: int = 50_000_000_001, first_trade_id: int = 1_500_000_001):
         self.pairs: dict[str, PairSpec] = {p.symbol: p for p in pairs}
         self.maker_fee = _to_decimal(maker_fee)
@@ -325,13 +357,16 @@ class MatchingEngine:
 
     # -- accounts -----------------------------------------------------------------
 
-    def open_account(self, owner: Any, balances: Mapping[str, Number] = ()) -> None:
+    def open_account(self, owner: Any,
+                     balances: Mapping[str, Number] | Iterable[tuple[str, Number]] = (),
+                     ) -> None:
         """Create ``owner``'s exchange wallets with the given starting balances."""
         wallets = self._balances.setdefault(owner, {})
         for currency, amount in dict(balances).items():
             wallets[currency] = wallets.get(currency, Decimal(0)) + _to_decimal(amount)
 
     def has_account(self, owner: Any) -> bool:
+        """Whether ``owner`` has exchange wallets here."""
         return owner in self._balances
 
     def balance(self, owner: Any, currency: str) -> Decimal:
@@ -351,43 +386,41 @@ class MatchingEngine:
         return {c: (b, self.available(owner, c)) for c, b in self._balances.get(owner, {}).items()}
 
     def owners(self) -> list:
+        """Every account key with wallets, in the order they were opened."""
         return list(self._balances)
 
     # -- views --------------------------------------------------------------------
 
-    def open_orders(self, owner: Any = None, symbol: Optional[str] = None) -> list[OrderView]:
+    def open_orders(self, owner: Any = None, symbol: str | None = None) -> list[OrderView]:
         """Open orders (resting and untriggered stops), oldest first."""
         return [o.view() for o in sorted(self._orders.values(), key=lambda o: o.id)
                 if (owner is None or o.owner == owner) and (symbol is None or o.symbol == symbol)]
 
-    def order(self, order_id: int) -> Optional[OrderView]:
+    def order(self, order_id: int) -> OrderView | None:
+        """The open order ``order_id`` as a view, or None when it is not open."""
         o = self._orders.get(order_id)
         return o.view() if o else None
 
-    def book_orders(self, symbol: str, include_hidden: bool = False) -> tuple[list[Order], list[Order]]:
+    def book_orders(self, symbol: str,
+                    include_hidden: bool = False) -> tuple[list[Order], list[Order]]:
         """Resting orders of ``symbol``, each side best first, then oldest first.
 
         The returned :class:`Order` objects are live; treat them as read-only.
         """
         book = self._books[symbol]
-        sides = []
-        for side in (book.bids, book.asks):
-            out = []
-            for level in side.values():
-                for o in level.values():
-                    if include_hidden or not o.hidden:
-                        out.append(o)
-            sides.append(out)
+        sides = [[o for level in side.values() for o in level.values()
+                  if include_hidden or not o.hidden] for side in (book.bids, book.asks)]
         return sides[0], sides[1]
 
-    def best(self, symbol: str) -> tuple[Optional[Decimal], Optional[Decimal]]:
+    def best(self, symbol: str) -> tuple[Decimal | None, Decimal | None]:
         """Best bid and best ask price (None for an empty side)."""
         book = self._books[symbol]
         bid = -book.bids.peekitem(0)[0] if book.bids else None
         ask = book.asks.peekitem(0)[0] if book.asks else None
         return bid, ask
 
-    def last_price(self, symbol: str) -> Optional[Decimal]:
+    def last_price(self, symbol: str) -> Decimal | None:
+        """The price of the last trade in ``symbol``, or None before any."""
         return self._books[symbol].last_price
 
     def version(self, symbol: str) -> int:
@@ -396,8 +429,8 @@ class MatchingEngine:
 
     # -- requests -----------------------------------------------------------------
 
-    def submit(self, owner: Any, symbol: str, amount: Number, price: Optional[Number] = None,
-               type: str = LIMIT, *, cid: Optional[int] = None, gid: Optional[int] = None,
+    def submit(self, owner: Any, symbol: str, amount: Number, price: Number | None = None,
+               type: str = LIMIT, *, cid: int | None = None, gid: int | None = None,
                flags: int = 0, meta: Any = None) -> Result:
         """Place an order (Bitfinex ``on``).
 
@@ -408,8 +441,10 @@ class MatchingEngine:
             price: limit price; the trigger price for ``EXCHANGE STOP``; ignored
                 for ``EXCHANGE MARKET``.
             type: one of :data:`ORDER_TYPES`.
-            cid, gid, flags, meta: echoed in the order; flags 64 (hidden) and
-                4096 (post-only) change matching.
+            cid: client order id, echoed in the order.
+            gid: group id, echoed in the order.
+            flags: echoed in the order; 64 (hidden) and 4096 (post-only) change matching.
+            meta: echoed in the order.
 
         Returns:
             A :class:`Result`; ``ok`` False with Bitfinex's error text when refused.
@@ -439,7 +474,7 @@ class MatchingEngine:
             if amt == 0 or abs(amt) < spec.min_size:
                 raise _Reject(f"Invalid order: minimum size for {spec.display} is "
                               f"{js_number_text(float(spec.min_size))}")
-            px: Optional[Decimal] = None
+            px: Decimal | None = None
             if kind != MARKET:
                 try:
                     px = _to_decimal(price) if price is not None else None
@@ -472,8 +507,8 @@ class MatchingEngine:
                 f"{js_number_text(float(amt))} {spec.base}.")
         return self._finish(Result(True, text, order=accepted), op)
 
-    def cancel(self, owner: Any, id: Optional[int] = None, cid: Optional[int] = None,
-               cid_date: Optional[str] = None) -> Result:
+    def cancel(self, owner: Any, id: int | None = None, cid: int | None = None,
+               cid_date: str | None = None) -> Result:
         """Cancel one order by ``id``, or by ``cid`` and ``cid_date`` (``"YYYY-MM-DD"``)."""
         order = self._find(owner, id, cid, cid_date)
         if order is None:
@@ -492,8 +527,8 @@ class MatchingEngine:
         if all:
             targets = {o.id: o for o in mine}
         else:
-            idset = {i for i in ids}
-            gidset = {g for g in gids}
+            idset = set(ids)
+            gidset = set(gids)
             cidset = set()
             for item in cids:
                 if isinstance(item, (list, tuple)) and len(item) >= 2:
@@ -510,11 +545,12 @@ class MatchingEngine:
         res = Result(True, f"Submitting {len(views)} order cancellations.", orders=views)
         return self._finish(res, op)
 
-    def update(self, owner: Any, id: int, *, price: Optional[Number] = None,
-               amount: Optional[Number] = None, delta: Optional[Number] = None,
-               flags: Optional[int] = None, gid: Optional[int] = None,
-               cid: Optional[int] = None, meta: Any = None) -> Result:
-        """Change an open order (Bitfinex ``ou``): new ``price``, new signed ``amount`` or ``delta``.
+    def update(self, owner: Any, id: int, *, price: Number | None = None,
+               amount: Number | None = None, delta: Number | None = None,
+               flags: int | None = None, gid: int | None = None,
+               cid: int | None = None, meta: Any = None) -> Result:
+        """Change an open order (Bitfinex ``ou``): new ``price``, new signed ``amount`` or
+        ``delta``.
 
         A new price or a larger size loses time priority, as on any exchange;
         the updated order may match at once as a taker.
@@ -587,25 +623,27 @@ class MatchingEngine:
         amt = e.get("amount")
         amt_f = float(amt) if isinstance(amt, Decimal) and amt.is_finite() else 0.0
         px = e.get("price")
+        flags = e.get("flags")
         return OrderView(id=None, gid=e.get("gid"), cid=e.get("cid"), symbol=e.get("symbol"),
                          owner=owner, mts_create=e.get("mts"), mts_update=e.get("mts"),
                          amount=amt_f, amount_orig=amt_f, type=e.get("type"), type_prev=None,
-                         flags=e.get("flags") if isinstance(e.get("flags"), int) else 0,
+                         flags=flags if isinstance(flags, int) else 0,
                          status=None, price=float(px) if isinstance(px, Decimal) else 0.0,
                          price_avg=0.0, hidden=False, meta=e.get("meta"))
 
-    def _need(self, order: Order, amount: Decimal, price: Optional[Decimal],
+    def _need(self, order: Order, amount: Decimal, price: Decimal | None,
               spec: PairSpec) -> tuple[str, Decimal]:
         """What ``order`` reserves at ``amount`` and ``price``: (currency, amount)."""
         if order.margin:
             cur = "margin:" + spec.quote
             if order.kind == MARKET or amount == 0:
                 return cur, Decimal(0)
-            return cur, MarginAccounts.collateral(amount, price)
+            # Not a market order, so it has its limit price.
+            return cur, MarginAccounts.collateral(amount, cast(Decimal, price))
         return self._reserve_need(order.kind, amount, price, spec)
 
     @staticmethod
-    def _reserve_need(type: str, amount: Decimal, price: Optional[Decimal],
+    def _reserve_need(type: str, amount: Decimal, price: Decimal | None,
                       spec: PairSpec) -> tuple[str, Decimal]:
         if amount < 0:
             return spec.base, -amount
@@ -613,10 +651,10 @@ class MatchingEngine:
             return spec.quote, Decimal(0)
         with localcontext() as ctx:
             ctx.prec = 60
-            return spec.quote, amount * price
+            return spec.quote, amount * cast(Decimal, price)  # a limit buy: priced
 
     @staticmethod
-    def _funds_text(amount: Decimal, spec: PairSpec, price: Optional[Decimal]) -> str:
+    def _funds_text(amount: Decimal, spec: PairSpec, price: Decimal | None) -> str:
         at = f" at {js_number_text(float(price))}" if price is not None else ""
         return (f"Invalid order: not enough exchange balance for "
                 f"{js_number_text(float(amount))} {spec.pair}{at}")
@@ -651,13 +689,13 @@ class MatchingEngine:
                 ctx.prec = 60
                 need = notional / MAX_LEVERAGE
         else:
-            need = MarginAccounts.collateral(amount, price)
+            need = MarginAccounts.collateral(amount, cast(Decimal, price))  # limit: priced
         if need > self.available(order.owner, "margin:" + spec.quote):
             at = f" at {js_number_text(float(price))}" if price else ""
             raise _Reject(f"Invalid order: not enough tradable balance for "
                           f"{js_number_text(float(amount))} {spec.pair}{at}")
 
-    def _market_cost(self, symbol: str, amount: Decimal) -> tuple[Decimal, Optional[Decimal]]:
+    def _market_cost(self, symbol: str, amount: Decimal) -> tuple[Decimal, Decimal | None]:
         """Quote needed to buy ``amount`` now by walking the asks, and the worst price."""
         left = amount
         cost = Decimal(0)
@@ -678,10 +716,11 @@ class MatchingEngine:
 
     def _link(self, order: Order) -> None:
         book = self._books[order.symbol]
+        price = cast(Decimal, order.price)  # only priced (limit) orders rest in the book
         if order.is_buy:
-            side, key = book.bids, -order.price
+            side, key = book.bids, -price
         else:
-            side, key = book.asks, order.price
+            side, key = book.asks, price
         level = side.get(key)
         if level is None:
             level = side[key] = {}
@@ -695,7 +734,8 @@ class MatchingEngine:
             return False
         book = self._books[order.symbol]
         # Side from the original sign: a fully filled maker has amount 0 here.
-        side, key = (book.bids, -order.price) if order.is_buy else (book.asks, order.price)
+        price = cast(Decimal, order.price)  # placed, so a priced (limit) order
+        side, key = (book.bids, -price) if order.is_buy else (book.asks, price)
         level = side.get(key)
         if level is not None and order.id in level:
             del level[order.id]
@@ -706,7 +746,7 @@ class MatchingEngine:
             book.version += 1
         return True
 
-    def _set_reserve(self, order: Order, currency: Optional[str], amount: Decimal, op: _Op) -> None:
+    def _set_reserve(self, order: Order, currency: str | None, amount: Decimal, op: _Op) -> None:
         if order.reserve_currency is not None and order.reserved:
             k = (order.owner, order.reserve_currency)
             self._reserved[k] = self._reserved.get(k, Decimal(0)) - order.reserved
@@ -742,16 +782,16 @@ class MatchingEngine:
 
     def _execute_limit(self, order: Order, spec: PairSpec, op: _Op) -> None:
         bid, ask = self.best(order.symbol)
-        crosses = (ask is not None and order.price >= ask) if order.amount > 0 else \
-            (bid is not None and order.price <= bid)
+        price = cast(Decimal, order.price)  # limit, FOK and IOC orders are priced
+        crosses = (ask is not None and price >= ask) if order.amount > 0 else \
+            (bid is not None and price <= bid)
         self._refresh_reserve(order, op)
         if order.flags & FLAG_POST_ONLY and order.kind == LIMIT and crosses:
             self._close(order, "POSTONLY CANCELED", op)
             return
-        if order.kind == FOK:
-            if self._matchable(order) < abs(order.amount):
-                self._close(order, "FILLORKILL CANCELED", op)
-                return
+        if order.kind == FOK and self._matchable(order) < abs(order.amount):
+            self._close(order, "FILLORKILL CANCELED", op)
+            return
         if crosses:
             self._match(order, spec, order.price, op)
         if order.amount == 0:
@@ -780,7 +820,7 @@ class MatchingEngine:
                 total += sum((o.amount for o in level.values()), Decimal(0))
         return total
 
-    def _match(self, taker: Order, spec: PairSpec, limit: Optional[Decimal], op: _Op) -> None:
+    def _match(self, taker: Order, spec: PairSpec, limit: Decimal | None, op: _Op) -> None:
         book = self._books[taker.symbol]
         buy = taker.amount > 0
         opp = book.asks if buy else book.bids
@@ -895,8 +935,10 @@ class MatchingEngine:
             last = book.last_price
             if last is None:
                 return
+            # A stop's price is its trigger, never None.
             fired = [o for o in sorted(book.stops.values(), key=lambda o: o.id)
-                     if (o.amount > 0 and last >= o.price) or (o.amount < 0 and last <= o.price)]
+                     if (o.amount > 0 and last >= cast(Decimal, o.price))
+                     or (o.amount < 0 and last <= cast(Decimal, o.price))]
             if not fired:
                 return
             for o in fired:
@@ -911,7 +953,8 @@ class MatchingEngine:
 
     @staticmethod
     def _fill_texts(order: Order) -> list[str]:
-        return [f"PARTIALLY FILLED @ {status_number(p)}({status_number(a)})" for p, a in order.fills]
+        return [f"PARTIALLY FILLED @ {status_number(p)}({status_number(a)})"
+                for p, a in order.fills]
 
     def _partial_status(self, order: Order) -> str:
         parts = self._fill_texts(order)
@@ -943,8 +986,8 @@ class MatchingEngine:
         order.mts_update = self._clock()
         op.head.append(OrderEvent("oc", order.owner, order.view()))
 
-    def _find(self, owner: Any, id: Optional[int], cid: Optional[int],
-              cid_date: Optional[str]) -> Optional[Order]:
+    def _find(self, owner: Any, id: int | None, cid: int | None,
+              cid_date: str | None) -> Order | None:
         if id is not None:
             o = self._orders.get(id)
             return o if o is not None and o.owner == owner else None

@@ -36,7 +36,7 @@ Bitfinex's own:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 from ._faults_base import ChecksumFaults, FaultsBase, HandshakeFaults, WireFaults
 
@@ -61,13 +61,13 @@ class FaultState:
 
     stalled: bool = False
     corrupt_next_checksum: bool = False
-    reject_next_handshake: Optional[int] = None
+    reject_next_handshake: int | None = None
     maintenance: bool = False
     #: "before": the next new order is dropped with its connection, never taken;
     #: "after": it is taken by the engine, then the connection dies unanswered.
-    drop_on_next_order: Optional[str] = None
+    drop_on_next_order: str | None = None
     #: The next unsubscribe is answered with this error code instead.
-    refuse_next_unsubscribe: Optional[int] = None
+    refuse_next_unsubscribe: int | None = None
     #: The next subscribe is first answered with a ``subscribed`` naming a chanId
     #: that already carries another channel.
     duplicate_next_subscribed: bool = False
@@ -78,7 +78,7 @@ class FaultState:
     #: The next this many ticker frames carry nulls and text where numbers belong.
     garble_tickers: int = 0
     #: Binance: the next order answer's ``(field, value)`` replaced.
-    mangle_next_order_answer: Optional[tuple] = None
+    mangle_next_order_answer: tuple | None = None
 
     def take_corrupt_checksum(self) -> bool:
         """True once after :meth:`Faults.corrupt_next_checksum`."""
@@ -87,7 +87,7 @@ class FaultState:
             return True
         return False
 
-    def take_handshake_rejection(self) -> Optional[int]:
+    def take_handshake_rejection(self) -> int | None:
         """The HTTP status to refuse this handshake with, once; else None."""
         status, self.reject_next_handshake = self.reject_next_handshake, None
         return status
@@ -112,10 +112,10 @@ class Faults(FaultsBase, HandshakeFaults, ChecksumFaults, WireFaults):
 
     malformed_text = '{"event":"info","version":2,'
 
-    def __init__(self, sandbox: "BitfinexSandbox"):
+    def __init__(self, sandbox: BitfinexSandbox):
         super().__init__(sandbox)
 
-    def send_info(self, code: int, msg: Optional[str] = None) -> None:
+    def send_info(self, code: int, msg: str | None = None) -> None:
         """Send ``{"event":"info","code":code,"msg":...}`` to every connection (e.g. 20051)."""
         text = msg if msg is not None else INFO_TEXTS.get(code, "Info")
         self._sb._call(lambda: self._server().broadcast_event(

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import orjson
 from autobahn.twisted.resource import WebSocketResource
@@ -58,7 +59,9 @@ class FtxRestApi:
                       headers: Mapping[str, str]) -> str:
         key, ts, sign = (headers.get("ftx-key"), headers.get("ftx-ts"),
                          headers.get("ftx-sign"))
-        secret = self.server.accounts.get(key) if key else None
+        if not key:
+            raise _Refused(401, "Not logged in")
+        secret = self.server.accounts.get(key)
         if secret is None or not ts or not sign:
             raise _Refused(401, "Not logged in")
         if not ts.isdigit() or abs(int(ts) - self.server.now_ms()) > REST_WINDOW_MS:

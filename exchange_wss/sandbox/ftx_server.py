@@ -50,15 +50,16 @@ import itertools
 import logging
 import zlib
 from collections import defaultdict
+from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, cast
 
 import orjson
 from twisted.internet.task import LoopingCall
 
+from ._faults_base import ChecksumFaults, FaultsBase, WireFaults
 from ._ws import SandboxHandle, ServerTimeAndStall, TrackedServerFactory, TrackedServerProtocol
 from .engine import FLAG_POST_ONLY, OrderEvent, OrderView, PairSpec, TradeEvent
-from ._faults_base import ChecksumFaults, FaultsBase, WireFaults
 from .faults import FaultState
 from .market import DEFAULT_TRADING, SimulatedMarket, TradingSim
 
@@ -94,7 +95,7 @@ FTX_TRADING = tuple(DEFAULT_TRADING) + _PERPS
 # -- helpers ------------------------------------------------------------------------------
 
 def login_signature(secret: str, time_ms: int) -> str:
-    """hex HMAC-SHA256(secret, f"{time_ms}websocket_login"): the login ``sign``."""
+    """Hex HMAC-SHA256(secret, f"{time_ms}websocket_login"): the login ``sign``."""
     return hmac.new(secret.encode(), f"{time_ms}websocket_login".encode(),
                     hashlib.sha256).hexdigest()
 
@@ -113,11 +114,11 @@ def orderbook_checksum(bids: list, asks: list) -> int:
     return zlib.crc32(":".join(parts).encode())
 
 
-def iso_time(mts: Optional[int]) -> Optional[str]:
+def iso_time(mts: int | None) -> str | None:
     """``2019-05-07T16:40:58.358438+00:00`` of a ms timestamp."""
     if mts is None:
         return None
-    return _dt.datetime.fromtimestamp(mts / 1000, _dt.timezone.utc).isoformat(
+    return _dt.datetime.fromtimestamp(mts / 1000, _dt.UTC).isoformat(
         timespec="microseconds")
 
 
@@ -156,13 +157,13 @@ class _BookSub:
 class _Session:
     """One connection's protocol state. Sans-I/O: ``received(text)`` in, ``send(text)`` out."""
 
-    def __init__(self, server: "FtxServer", send: Callable[[str], None],
+    def __init__(self, server: FtxServer, send: Callable[[str], None],
                  drop: Callable[[], None]):
         self.server = server
         self._send = send
         self.drop = drop
-        self.account: Optional[str] = None
-        self.subaccount: Optional[str] = None
+        self.account: str | None = None
+        self.subaccount: str | None = None
         self.private: set = set()                  # "fills", "orders"
         self.public: dict = {}                     # (channel, market) -> state
         self.held: list = []
@@ -235,9 +236,10 @@ class _Session:
             return
         sub = args.get("subaccount")
         self.subaccount = sub if isinstance(sub, str) else None
-        self.account = key
-        server.by_account[key].append(self)
-        server.logins[key].append({"time": time_ms, "subaccount": self.subaccount})
+        account = cast(str, key)  # ok: it named a known account
+        self.account = account
+        server.by_account[account].append(self)
+        server.logins[account].append({"time": time_ms, "subaccount": self.subaccount})
 
     def _subscribe(self, msg: dict) -> None:
         channel = msg.get("channel")
@@ -375,8 +377,8 @@ class FtxServer(ServerTimeAndStall):
     """
 
     def __init__(self, reactor: Any, accounts: Mapping[str, str], seed: int = 1,
-                 tick_interval: Optional[float] = 0.25,
-                 balances: Optional[Mapping[str, Any]] = None,
+                 tick_interval: float | None = 0.25,
+                 balances: Mapping[str, Any] | None = None,
                  login_window_ms: int = LOGIN_WINDOW_MS):
         self.reactor = reactor
         self.accounts = dict(accounts)
@@ -404,6 +406,7 @@ class FtxServer(ServerTimeAndStall):
     # -- loops --------------------------------------------------------------------
 
     def start_loops(self) -> None:
+        """Step the market every ``tick_interval`` seconds (no loop without one)."""
         if not self.tick_interval:
             return
 
@@ -420,6 +423,7 @@ class FtxServer(ServerTimeAndStall):
         self._loops.append(lc)
 
     def stop_loops(self) -> None:
+        """Stop the market loop and any pending end of a stall."""
         for lc in self._loops:
             if lc.running:
                 lc.stop()
@@ -438,6 +442,7 @@ class FtxServer(ServerTimeAndStall):
             self.publish()
 
     def symbol(self, market: str) -> str:
+        """The engine symbol of an FTX market name; KeyError for an unknown one."""
         try:
             return self.markets[market]
         except KeyError:
@@ -459,6 +464,7 @@ class FtxServer(ServerTimeAndStall):
         return out
 
     def ticker(self, market: str) -> dict:
+        """The ``ticker`` channel's data of ``market``: best bid, ask, their sizes, last, time."""
         bids, asks, _ = self.levels(market)
         sym = self.symbol(market)
         last = self.engine.last_price(sym)
@@ -487,15 +493,16 @@ class FtxServer(ServerTimeAndStall):
     # -- orders -------------------------------------------------------------------
 
     def place_order(self, key: str, market: str, side: str, price: Any, size: Any,
-                    type: str = "limit", client_id: Optional[str] = None, ioc: bool = False,
+                    type: str = "limit", client_id: str | None = None, ioc: bool = False,
                     post_only: bool = False, reduce_only: bool = False) -> dict:
+        """Place an order as FTX's REST would; returns its order dict, ValueError when refused."""
         self.received[key].append({"market": market, "side": side, "price": price, "size": size,
                                    "type": type, "clientId": client_id, "ioc": ioc,
                                    "postOnly": post_only, "reduceOnly": reduce_only})
         if key not in self.accounts:
             raise ValueError("Not logged in")
         if market not in self.markets:
-            raise ValueError("No such market: %s" % market)
+            raise ValueError(f"No such market: {market}")
         if side not in ("buy", "sell"):
             raise ValueError("Invalid side")
         if type not in ("limit", "market"):
@@ -522,17 +529,19 @@ class FtxServer(ServerTimeAndStall):
         res = self.engine.submit(key, self.symbol(market), amount, px, etype, flags=flags)
         if not res.ok:
             raise ValueError(res.text)
-        oid = res.order.id
+        placed = cast(OrderView, res.order)  # submit always returns the order
+        oid = cast(int, placed.id)  # accepted: it has its id
         self.order_info[oid] = {"owner": key, "market": market, "clientId": client_id,
                                 "type": type, "ioc": bool(ioc) or type == "market",
                                 "postOnly": bool(post_only), "reduceOnly": bool(reduce_only)}
         self.market.observe(res)
         self.route(res.events)
-        reply = self.order_dict(res.order, "new")
+        reply = self.order_dict(placed, "new")
         self.publish()
         return reply
 
     def cancel_order(self, key: str, order_id: int) -> bool:
+        """Cancel ``order_id`` of ``key``'s account; False when it is not open."""
         res = self.engine.cancel(key, id=order_id)
         if not res.ok:
             return False
@@ -541,7 +550,8 @@ class FtxServer(ServerTimeAndStall):
         return True
 
     def order_dict(self, o: OrderView, status: str) -> dict:
-        info = self.order_info.get(o.id, {})
+        """The order as FTX's ``orders`` channel and REST show it, with ``status``."""
+        info = self.order_info.get(cast(int, o.id), {})  # a placed order: it has its id
         size = abs(o.amount_orig)
         filled = _fsub(size, abs(o.amount))
         return {"id": o.id, "clientId": info.get("clientId"), "market": info.get("market"),
@@ -554,6 +564,7 @@ class FtxServer(ServerTimeAndStall):
                 "postOnly": info.get("postOnly", False), "createdAt": iso_time(o.mts_create)}
 
     def fill_dict(self, t: TradeEvent) -> dict:
+        """The engine trade as FTX's ``fills`` channel shows it."""
         info = self.order_info.get(t.order_id, {})
         market = info.get("market") or self._by_symbol[t.symbol][0]
         rate = self.engine.maker_fee if t.maker else self.engine.taker_fee
@@ -595,9 +606,11 @@ class FtxServer(ServerTimeAndStall):
     # -- sessions -----------------------------------------------------------------
 
     def session_opened(self, s: _Session) -> None:
+        """A connection opened: track its session."""
         self.sessions.append(s)
 
     def session_closed(self, s: _Session) -> None:
+        """A connection ended: forget its session and its account's link to it."""
         s.closed()
         if s in self.sessions:
             self.sessions.remove(s)
@@ -606,14 +619,17 @@ class FtxServer(ServerTimeAndStall):
             lst.remove(s)
 
     def broadcast(self, obj: dict) -> None:
+        """Send ``obj`` to every connection."""
         for s in list(self.sessions):
             s.send(obj)
 
     def broadcast_raw(self, text: str) -> None:
+        """Write ``text`` as it is to every connection."""
         for s in list(self.sessions):
             s.write(text)
 
     def drop_all(self) -> int:
+        """Abort every connection (no close frame); returns how many."""
         sessions = list(self.sessions)
         for s in sessions:
             s.drop()
@@ -626,14 +642,14 @@ class FtxServer(ServerTimeAndStall):
 class _Protocol(TrackedServerProtocol):
     """Moves text between autobahn and a :class:`_Session`."""
 
-    session: Optional[_Session] = None
+    session: _Session | None = None
 
-    def onOpen(self):  # noqa: N802
+    def onOpen(self):
         server = self.factory.server
         self.session = _Session(server, self.send_text, self.abort)
         server.session_opened(self.session)
 
-    def onMessage(self, payload, isBinary):  # noqa: N802,N803
+    def onMessage(self, payload, isBinary):
         if self.session is None:
             return
         if isBinary:
@@ -666,10 +682,10 @@ class FtxFaults(FaultsBase, ChecksumFaults, WireFaults):
 
     malformed_text = '{"channel":"orderbook","type":'
 
-    def __init__(self, sandbox: "FtxSandbox"):
+    def __init__(self, sandbox: FtxSandbox):
         super().__init__(sandbox)
 
-    def send_info(self, code: int = 20001, msg: Optional[str] = None) -> None:
+    def send_info(self, code: int = 20001, msg: str | None = None) -> None:
         """Send an info message (20001: "Server restarting, please reconnect") everywhere."""
         text = msg if msg is not None else INFO_TEXTS.get(code, "Info")
         self._sb._call(lambda: self._server().broadcast({"type": "info", "code": code,
@@ -685,7 +701,7 @@ class FtxFaults(FaultsBase, ChecksumFaults, WireFaults):
 
 # -- public handle --------------------------------------------------------------------
 
-class FtxSandbox(SandboxHandle):
+class FtxSandbox(SandboxHandle[FtxServer]):
     """A local FTX WebSocket exchange with a simulated market.
 
     Args:
@@ -706,15 +722,15 @@ class FtxSandbox(SandboxHandle):
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0,
-                 accounts: Optional[Mapping[str, str]] = None, seed: int = 1,
-                 tick_interval: Optional[float] = 0.25, reactor: Any = None,
-                 balances: Optional[Mapping[str, Any]] = None):
+                 accounts: Mapping[str, str] | None = None, seed: int = 1,
+                 tick_interval: float | None = 0.25, reactor: Any = None,
+                 balances: Mapping[str, Any] | None = None):
         from exchange_wss import _reactor
         self._own_reactor = reactor is None
         self._reactor = reactor if reactor is not None else _reactor.get_reactor()
         self.host = host
         self._requested_port = port
-        self._port: Optional[int] = None
+        self._port: int | None = None
         self._listening = None
         self._server = FtxServer(self._reactor, accounts or {DEFAULT_FTX_KEY: DEFAULT_FTX_SECRET},
                                  seed=seed, tick_interval=tick_interval, balances=balances)
@@ -755,14 +771,15 @@ class FtxSandbox(SandboxHandle):
         self._call(self._server.step, n)
 
     def book(self, market: str, depth: int = 100) -> dict:
-        """The server's current book: ``{"bids": [(price, size)...], "asks": [...]}``, best first."""
+        """The server's current book: ``{"bids": [(price, size)...], "asks": [...]}``, best
+        first."""
         def run() -> dict:
             bids, asks, _ = self._server.levels(market, depth)
             return {"bids": list(bids), "asks": list(asks)}
         return self._call(run)
 
     def place_order(self, key: str, market: str, side: str, price: Any, size: Any,
-                    type: str = "limit", client_id: Optional[str] = None, *,
+                    type: str = "limit", client_id: str | None = None, *,
                     ioc: bool = False, post_only: bool = False,
                     reduce_only: bool = False) -> dict:
         """Place an order for an account (FTX's REST ``POST /orders``, stood in for).

@@ -23,9 +23,10 @@ engine's order, trade and wallet events.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any
 
 __all__ = ["MarginAccounts", "PositionEvent", "PositionView", "MAX_LEVERAGE",
            "MARGIN_ORDER_TYPES", "DEFAULT_MARGIN_BALANCES"]
@@ -80,12 +81,12 @@ class MarginAccounts:
 
     def __init__(self, clock: Callable[[], int]) -> None:
         self._clock = clock
-        self._wallets: Dict[Any, Dict[str, Decimal]] = {}
-        self._positions: Dict[Tuple[Any, str], _Position] = {}
+        self._wallets: dict[Any, dict[str, Decimal]] = {}
+        self._positions: dict[tuple[Any, str], _Position] = {}
         self._ids = itertools.count(140_000_001)
 
     # -- wallets -------------------------------------------------------------------
-    def open(self, owner: Any, balances: Dict[str, Any]) -> None:
+    def open(self, owner: Any, balances: dict[str, Any]) -> None:
         """Give ``owner`` margin wallets with these balances."""
         wallets = self._wallets.setdefault(owner, {})
         for cur, amount in balances.items():
@@ -95,7 +96,7 @@ class MarginAccounts:
         """The margin wallet's balance (reservations not deducted)."""
         return self._wallets.get(owner, {}).get(currency, Decimal(0))
 
-    def wallets(self, owner: Any) -> Dict[str, Decimal]:
+    def wallets(self, owner: Any) -> dict[str, Decimal]:
         """``{currency: balance}`` of ``owner``'s margin wallets."""
         return dict(self._wallets.get(owner, {}))
 
@@ -107,18 +108,18 @@ class MarginAccounts:
             return abs(amount) * price / MAX_LEVERAGE
 
     # -- positions -------------------------------------------------------------------
-    def position(self, owner: Any, symbol: str) -> Optional[PositionView]:
+    def position(self, owner: Any, symbol: str) -> PositionView | None:
         """The open position of ``owner`` in ``symbol``, or None."""
         pos = self._positions.get((owner, symbol))
         return self._view(owner, symbol, pos, None) if pos is not None else None
 
-    def positions(self, owner: Any, marks: Callable[[str], Optional[Decimal]]) -> List[PositionView]:
+    def positions(self, owner: Any, marks: Callable[[str], Decimal | None]) -> list[PositionView]:
         """Every open position of ``owner``, P/L at the prices ``marks`` gives."""
         return [self._view(o, s, p, marks(s)) for (o, s), p in sorted(
             self._positions.items(), key=lambda kv: kv[1].id) if o == owner]
 
     def fill(self, owner: Any, symbol: str, quote: str, signed: Decimal, price: Decimal,
-             fee: Decimal) -> List[PositionEvent]:
+             fee: Decimal) -> list[PositionEvent]:
         """Apply one margin fill of ``signed`` (bought > 0) at ``price``; the fee is in quote."""
         now = self._clock()
         key = (owner, symbol)
@@ -152,7 +153,7 @@ class MarginAccounts:
             return [PositionEvent("pc", owner, view)]
         return [PositionEvent(kind, owner, self._view(owner, symbol, pos, price))]
 
-    def _view(self, owner: Any, symbol: str, pos: _Position, mark: Optional[Decimal],
+    def _view(self, owner: Any, symbol: str, pos: _Position, mark: Decimal | None,
               status: str = "ACTIVE") -> PositionView:
         pl = float((mark - pos.base) * pos.amount) if mark is not None and pos.amount else 0.0
         return PositionView(pos.id, owner, symbol, status, float(pos.amount), float(pos.base),

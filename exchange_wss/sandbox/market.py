@@ -28,14 +28,23 @@ import math
 import random
 import zlib
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import Any, Callable, Optional
+from typing import Any, cast
 
 from exchange_wss.numtext import crc32_signed, js_number_text
 
-from .engine import (MARKET, LIMIT, MatchingEngine, PairSpec, PublicTrade, Result, round_sig,
-                     PRICE_SIG_DIGITS)
+from .engine import (
+    LIMIT,
+    MARKET,
+    PRICE_SIG_DIGITS,
+    MatchingEngine,
+    PairSpec,
+    PublicTrade,
+    Result,
+    round_sig,
+)
 
 __all__ = [
     "SimulatedMarket", "TradingSim", "BookView", "BookMirror", "book_checksum",
@@ -119,7 +128,7 @@ def timeframe_bucket(mts: int, tf: str) -> int:
     step = TIMEFRAMES[tf]
     if step is not None:
         return mts - mts % step
-    d = _dt.datetime.fromtimestamp(mts / 1000, _dt.timezone.utc)
+    d = _dt.datetime.fromtimestamp(mts / 1000, _dt.UTC)
     return calendar.timegm((d.year, d.month, 1, 0, 0, 0)) * 1000
 
 
@@ -127,7 +136,7 @@ def _prev_bucket(start: int, tf: str) -> int:
     step = TIMEFRAMES[tf]
     if step is not None:
         return start - step
-    d = _dt.datetime.fromtimestamp(start / 1000, _dt.timezone.utc)
+    d = _dt.datetime.fromtimestamp(start / 1000, _dt.UTC)
     y, m = (d.year, d.month - 1) if d.month > 1 else (d.year - 1, 12)
     return calendar.timegm((y, m, 1, 0, 0, 0)) * 1000
 
@@ -181,19 +190,23 @@ class BookMirror:
     # entry layouts: trading P [PRICE,COUNT,AMOUNT]; trading R0 [ID,PRICE,AMOUNT];
     # funding P [RATE,PERIOD,COUNT,AMOUNT]; funding R0 [ID,PERIOD,RATE,AMOUNT]
     def key(self, entry) -> Any:
+        """The entry's book key: its id (R0), its price, or its (rate, period) (funding P)."""
         if self.raw:
             return entry[0]
         return (entry[0], entry[1]) if self.funding else entry[0]
 
     def is_bid(self, entry) -> bool:
+        """Whether the entry is on the bid side (funding: a negative amount)."""
         return entry[-1] < 0 if self.funding else entry[-1] > 0
 
     def is_delete(self, entry) -> bool:
+        """Whether the entry deletes its level or order (P: count 0; R0: price or rate 0)."""
         if self.raw:
             return entry[2 if self.funding else 1] == 0
         return entry[-2] == 0
 
     def delete_entry(self, entry, bid: bool) -> list:
+        """The entry that deletes ``entry``'s level or order, on its side."""
         sign = (-1 if bid else 1) if self.funding else (1 if bid else -1)
         if self.raw:
             return [entry[0], entry[1], 0, sign] if self.funding else [entry[0], 0, sign]
@@ -280,7 +293,7 @@ class _Funding:
         self.frr = max(0.00002, self.frr * math.exp(rng.gauss(0, 0.01)
                                                     - 0.05 * math.log(self.frr / 0.0002)))
         frr = Decimal(repr(self.frr))
-        for oid, (rate, period, amount) in list(self.offers.items()):
+        for oid, (rate, _period, amount) in list(self.offers.items()):
             wrong = (amount > 0 and rate <= frr) or (amount < 0 and rate >= frr)
             if wrong or rng.random() < 0.05:
                 del self.offers[oid]
@@ -289,10 +302,12 @@ class _Funding:
         bids = len(self.offers) - asks
         for _ in range(max(0, 30 - asks)):
             rate = round_sig(frr * Decimal(repr(1 + rng.uniform(0.002, 0.4))), 5)
-            self._add(rate, rng.choice(FUNDING_PERIODS), Decimal(str(round(rng.uniform(50, 250000), 2))))
+            self._add(rate, rng.choice(FUNDING_PERIODS),
+                      Decimal(str(round(rng.uniform(50, 250000), 2))))
         for _ in range(max(0, 30 - bids)):
             rate = round_sig(frr * Decimal(repr(1 - rng.uniform(0.002, 0.4))), 5)
-            self._add(rate, rng.choice(FUNDING_PERIODS), -Decimal(str(round(rng.uniform(50, 250000), 2))))
+            self._add(rate, rng.choice(FUNDING_PERIODS),
+                      -Decimal(str(round(rng.uniform(50, 250000), 2))))
         out = []
         if rng.random() < 0.4 and self.offers:
             # A borrower takes (part of) the cheapest offer.
@@ -327,12 +342,13 @@ class _Funding:
         sides = []
         for entries, bid in ((bids, True), (asks, False)):
             levels: dict = {}
-            for oid, (r, p, a) in entries:
+            for _oid, (r, p, a) in entries:
                 k = (aggregate_price(r, precision, bid), p)
                 lv = levels.setdefault(k, [0, Decimal(0)])
                 lv[0] += 1
                 lv[1] += a
-            keys = sorted(levels, key=(lambda k: (-k[0], k[1])) if bid else (lambda k: (k[0], k[1])))
+            keys = sorted(levels,
+                          key=(lambda k: (-k[0], k[1])) if bid else (lambda k: (k[0], k[1])))
             sides.append([[float(k[0]), k[1], levels[k][0], float(levels[k][1])]
                           for k in keys[:length]])
         return BookView(sides[0], sides[1])
@@ -370,8 +386,8 @@ class SimulatedMarket:
         warmup_ticks: ticks run at construction so books and trades are not empty.
     """
 
-    def __init__(self, seed: int = 1, clock: Optional[Callable[[], int]] = None,
-                 trading=DEFAULT_TRADING, engine: Optional[MatchingEngine] = None,
+    def __init__(self, seed: int = 1, clock: Callable[[], int] | None = None,
+                 trading=DEFAULT_TRADING, engine: MatchingEngine | None = None,
                  warmup_ticks: int = 20):
         self.seed = seed
         self.clock = clock or (lambda: 0)
@@ -382,7 +398,7 @@ class SimulatedMarket:
         self._t0 = self.clock()
         self._mm = {sym: f"mm:{sym}" for sym in self.sims}
         self._taker = "sim:taker"
-        for owner in list(self._mm.values()) + [self._taker]:
+        for owner in [*self._mm.values(), self._taker]:
             self.engine.open_account(owner, _SIM_BALANCES)
         self.funding = _Funding(random.Random(zlib.crc32(f"{seed}|fUSD".encode())),
                                 itertools.count(2_000_000_001), self.clock)
@@ -427,21 +443,24 @@ class SimulatedMarket:
         for i in range(n):
             mts += rng.randint(200, 3800)
             rate = float(round_sig(Decimal(repr(0.0002 * math.exp(rng.gauss(0, 0.05)))), 5))
-            self.funding.trades.appendleft([2_999_000_000 + i, mts, -round(rng.uniform(50, 20000), 2),
-                                            rate, rng.choice(FUNDING_PERIODS)])
+            self.funding.trades.appendleft([2_999_000_000 + i, mts,
+                                            -round(rng.uniform(50, 20000), 2), rate,
+                                            rng.choice(FUNDING_PERIODS)])
 
     # -- simulation -----------------------------------------------------------------
 
     @property
     def symbols(self) -> list[str]:
         """Every symbol with a book: the trading pairs then ``fUSD``."""
-        return list(self.sims) + [FUNDING_SYMBOL]
+        return [*self.sims, FUNDING_SYMBOL]
 
     @staticmethod
     def is_funding(symbol: str) -> bool:
+        """Whether ``symbol`` is a funding currency (``fUSD``) rather than a trading pair."""
         return symbol.startswith("f")
 
     def mid(self, symbol: str) -> float:
+        """The simulated mid price of ``symbol``."""
         return self._mid[symbol]
 
     def tick(self) -> list[Result]:
@@ -473,7 +492,8 @@ class SimulatedMarket:
         lo, hi = bids[-1], asks[-1]
         mm = self._mm[sym]
         out: list[Result] = []
-        have_bids, have_asks = set(), set()
+        have_bids: set[Decimal] = set()
+        have_asks: set[Decimal] = set()
         for o in eng.open_orders(owner=mm, symbol=sym):
             price = Decimal(repr(o.price))
             if o.amount > 0:
@@ -488,12 +508,11 @@ class SimulatedMarket:
         def lot() -> Decimal:
             return Decimal(repr(round(rng.uniform(*sim.lot), 4)))
 
-        for price in bids:
-            if price not in have_bids and rng.random() < 0.85:
-                out.append(self._do(eng.submit(mm, sym, lot(), price, LIMIT)))
-        for price in asks:
-            if price not in have_asks and rng.random() < 0.85:
-                out.append(self._do(eng.submit(mm, sym, -lot(), price, LIMIT)))
+        # One random draw per missing level, in this order (the market is seeded).
+        out.extend(self._do(eng.submit(mm, sym, lot(), price, LIMIT)) for price in bids
+                   if price not in have_bids and rng.random() < 0.85)
+        out.extend(self._do(eng.submit(mm, sym, -lot(), price, LIMIT)) for price in asks
+                   if price not in have_asks and rng.random() < 0.85)
         if rng.random() < 0.3:
             # A second order on an existing level, so counts above 1 show up.
             side = rng.random() < 0.5
@@ -585,15 +604,17 @@ class SimulatedMarket:
             if symbol != FUNDING_SYMBOL:
                 raise KeyError(symbol)
             return self.funding.view(precision, length)
+        # Orders in the book are limit orders: their price is never None.
         bids, asks = self.engine.book_orders(symbol)
         if precision == "R0":
-            return BookView([[o.id, float(o.price), float(o.amount)] for o in bids[:length]],
-                            [[o.id, float(o.price), float(o.amount)] for o in asks[:length]])
+            return BookView(
+                [[o.id, float(cast(Decimal, o.price)), float(o.amount)] for o in bids[:length]],
+                [[o.id, float(cast(Decimal, o.price)), float(o.amount)] for o in asks[:length]])
         sides = []
         for orders, bid in ((bids, True), (asks, False)):
             levels: list = []
             for o in orders:
-                p = aggregate_price(o.price, precision, bid)
+                p = aggregate_price(cast(Decimal, o.price), precision, bid)
                 if levels and levels[-1][0] == p:
                     levels[-1][1] += 1
                     levels[-1][2] += o.amount
@@ -616,7 +637,8 @@ class SimulatedMarket:
                     ask[2] if ask else 0, ask[1] if ask else 0, ask[3] if ask else 0,
                     _f(change, 10), _f(change / st.open, 4) if st.open else 0, float(last),
                     round(st.volume, 8), float(st.high), float(st.low), None, None,
-                    round(sum(float(o[2]) for o in self.funding.offers.values() if o[2] > 0) / 3, 8)]
+                    round(sum(float(o[2]) for o in self.funding.offers.values() if o[2] > 0) / 3,
+                          8)]
         view = self.book(symbol, "P0", 1)
         bid = view.bids[0] if view.bids else [0, 0, 0]
         ask = view.asks[0] if view.asks else [0, 0, 0]
@@ -628,14 +650,15 @@ class SimulatedMarket:
                 float(st.high), float(st.low)]
 
     def trades(self, symbol: str, limit: int = 30) -> list:
-        """Recent public trades, newest first (trading ``[ID,MTS,AMOUNT,PRICE]``, funding +PERIOD)."""
+        """Recent public trades, newest first (trading ``[ID,MTS,AMOUNT,PRICE]``, funding
+        +PERIOD)."""
         if self.is_funding(symbol):
             return [list(r) for r in itertools.islice(self.funding.trades, limit)]
         return [list(r) for r in itertools.islice(self._trades[symbol], limit)]
 
     # candles --------------------------------------------------------------------------
 
-    def candle_source(self, key: str) -> Optional[tuple[str, str]]:
+    def candle_source(self, key: str) -> tuple[str, str] | None:
         """``(source, timeframe)`` for a candles key such as ``trade:1m:tBTCUSD``; None if unknown.
 
         Funding keys take a period (``trade:1m:fUSD:p30``) or the aggregate form
@@ -690,7 +713,8 @@ class SimulatedMarket:
             open_ = close * math.exp(rng.gauss(0, sigma))
             hi = max(open_, close) * (1 + abs(rng.gauss(0, sigma / 2)))
             lo = min(open_, close) * (1 - abs(rng.gauss(0, sigma / 2)))
-            r = [float(round_sig(Decimal(repr(x)), PRICE_SIG_DIGITS)) for x in (open_, close, hi, lo)]
+            r = [float(round_sig(Decimal(repr(x)), PRICE_SIG_DIGITS))
+                 for x in (open_, close, hi, lo)]
             rows.append([b, r[0], r[1], r[2], r[3], round(rng.uniform(0.1, 1) * vol, 8)])
             close = open_
         self._hist_candles[key] = rows
@@ -702,23 +726,24 @@ class SimulatedMarket:
         if src is None:
             raise KeyError(key)
         live = self._live_candles.get(src, {})
-        rows = [[b] + list(live[b]) for b in sorted(live, reverse=True)]
+        rows = [[b, *live[b]] for b in sorted(live, reverse=True)]
         rows.extend(list(r) for r in self._history(*src))
         return rows[:limit]
 
-    def last_candle(self, key: str) -> Optional[list]:
+    def last_candle(self, key: str) -> list | None:
         """The newest candle of ``key`` (what a candles update carries)."""
         src = self.candle_source(key)
         live = self._live_candles.get(src, {}) if src else {}
         if not live:
             return None
         b = max(live)
-        return [b] + list(live[b])
+        return [b, *live[b]]
 
     # status ---------------------------------------------------------------------------
 
     def status(self, key: str) -> list:
-        """``deriv:tBTCF0:USTF0``: ``[ROW]``; ``liq:global``: the latest liquidations (maybe ``[]``)."""
+        """``deriv:tBTCF0:USTF0``: ``[ROW]``; ``liq:global``: the latest liquidations (maybe
+        ``[]``)."""
         if key == DERIV_KEY:
             return [list(self._deriv)]
         if key == LIQ_KEY:

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any
 
-from .wire import ZERO, _Q8, ApiError, _dec, _fixed8, _from_float
+from .wire import _Q8, ZERO, ApiError, _dec, _fixed8, _from_float
 
 if TYPE_CHECKING:  # pragma: no cover
     from .server import BinanceServer
@@ -35,7 +36,7 @@ class _Position:
         self.ep = ZERO
         self.cr = ZERO
 
-    def fill(self, qty: Decimal, price: Decimal, contract_size: Optional[Decimal] = None
+    def fill(self, qty: Decimal, price: Decimal, contract_size: Decimal | None = None
              ) -> Decimal:
         """Apply a signed fill; returns the realized profit.
 
@@ -69,7 +70,7 @@ class _Position:
             self.ep = price
         return rp
 
-    def unrealized(self, mark: Decimal, contract_size: Optional[Decimal] = None) -> Decimal:
+    def unrealized(self, mark: Decimal, contract_size: Decimal | None = None) -> Decimal:
         """Unrealized profit at ``mark`` (quote asset linear, base coin inverse)."""
         if not self.pa or not mark:
             return ZERO
@@ -86,7 +87,7 @@ class Accounts:
         start: every account's starting wallets (engine currencies).
     """
 
-    def __init__(self, server: "BinanceServer", start: Mapping[str, Any]):
+    def __init__(self, server: BinanceServer, start: Mapping[str, Any]):
         self.server = server
         self.profile = server.profile
         self.engine = server.engine
@@ -108,7 +109,7 @@ class Accounts:
         """The account alias COIN-M events carry (``i``)."""
         return hashlib.sha256(owner.encode()).hexdigest()[:16]
 
-    def contract_size(self, bsym: str) -> Optional[Decimal]:
+    def contract_size(self, bsym: str) -> Decimal | None:
         """COIN-M: the USD value of one contract of ``bsym``; None on linear markets."""
         return self.profile.contract_sizes.get(bsym) if self.profile.inverse else None
 
@@ -268,7 +269,7 @@ class Accounts:
         return {"assets": assets, "positions": positions, "canTrade": True, "canDeposit": True,
                 "canWithdraw": True, "feeTier": 0, "updateTime": self.server.now_ms()}
 
-    def position_risk(self, owner: str, symbol: Optional[str] = None) -> list:
+    def position_risk(self, owner: str, symbol: str | None = None) -> list:
         """``GET .../positionRisk``: USDⓈ-M (v3) lists symbols with a position;
         COIN-M (v1) lists every symbol, flat ones with ``positionAmt`` 0."""
         px = self.profile.px

@@ -12,14 +12,16 @@ import base64
 import hashlib
 import hmac
 import urllib.parse
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Iterable, Mapping, Optional
+from typing import Any
 
 import orjson
 
 from .wire import ApiError, _dec, _mandatory
 
-__all__ = ["Auth", "signature_payloads", "sign_params", "DEFAULT_BINANCE_KEY", "DEFAULT_BINANCE_SECRET"]
+__all__ = ["Auth", "signature_payloads", "sign_params", "DEFAULT_BINANCE_KEY",
+           "DEFAULT_BINANCE_SECRET"]
 
 DEFAULT_BINANCE_KEY = "sandbox-binance-api-key"
 DEFAULT_BINANCE_SECRET = "sandbox-binance-api-secret"
@@ -127,6 +129,7 @@ class Auth:
         return self.keys[api_key][0]
 
     def check_api_key(self, api_key: Any) -> str:
+        """The API key if it names an account; -1102 when missing, -2015 when unknown."""
         if not isinstance(api_key, str) or not api_key:
             raise _mandatory("apiKey")
         if api_key not in self.accounts:
@@ -160,7 +163,7 @@ class Auth:
         if now - ts > window:
             raise ApiError(-1021, "Timestamp for this request is outside of the recvWindow.")
 
-    def verify_signed(self, params: Mapping[str, Any], logged_on: Optional[str] = None) -> str:
+    def verify_signed(self, params: Mapping[str, Any], logged_on: str | None = None) -> str:
         """Check apiKey, signature and timestamp/recvWindow of a signed request; returns the key.
 
         On a WebSocket-API connection logged on with ``logged_on`` (``session.logon``),

@@ -6,7 +6,8 @@ to its connection session.
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 from autobahn.websocket.types import ConnectionDeny
 
@@ -29,19 +30,19 @@ log = logging.getLogger("exchange_wss.sandbox.binance")
 class _Protocol(TrackedServerProtocol):
     """Moves frames between autobahn and a session; it is the session's link."""
 
-    session: Optional[Session] = None
-    _route: Optional[tuple] = None
+    session: Session | None = None
+    _route: tuple | None = None
     _path = ""
 
-    def onConnect(self, request):  # noqa: N802
+    def onConnect(self, request):
         try:
             self._route = self.factory.server.route_request(request.path, request.params)
         except ApiError as err:
-            raise ConnectionDeny(err.status, err.msg)
+            raise ConnectionDeny(err.status, err.msg) from None
         self._path = request.path
         return None
 
-    def onOpen(self):  # noqa: N802
+    def onOpen(self):
         self.session = self.factory.server.open_session(self._route, self, self._path)
 
     # link API ---------------------------------------------------------------------
@@ -61,7 +62,7 @@ class _Protocol(TrackedServerProtocol):
             self.sendCloseFrame(code=code, reasonUtf8=reason.encode()[:120], isReply=False)
 
     # autobahn hooks ------------------------------------------------------------------
-    def onMessage(self, payload, isBinary):  # noqa: N802,N803
+    def onMessage(self, payload, isBinary):
         s = self.session
         if s is None or not s.open:
             return
@@ -77,12 +78,12 @@ class _Protocol(TrackedServerProtocol):
         except Exception:  # a bug here must not kill the reactor thread
             log.exception("binance sandbox failed handling %r", payload[:200])
 
-    def onPing(self, payload):  # noqa: N802
+    def onPing(self, payload):
         if self.session is not None and not self.session.ping_received():
             return
         super().onPing(payload)
 
-    def onPong(self, payload):  # noqa: N802
+    def onPong(self, payload):
         if self.session is not None:
             self.session.pong(payload)
 
@@ -112,14 +113,14 @@ class BinanceFaults(FaultsBase, HandshakeFaults, WireFaults):
 
     malformed_text = b'{"e":"executionReport","E":'
 
-    def __init__(self, sandbox: "BinanceSandbox"):
+    def __init__(self, sandbox: BinanceSandbox):
         super().__init__(sandbox)
 
     def server_shutdown(self) -> int:
         """Send ``{"e":"serverShutdown","E":ms}`` everywhere; close (1001) after the grace."""
         return self._sb._call(lambda: self._server().server_shutdown())
 
-    def expire_listen_key(self, key: Optional[str] = None) -> int:
+    def expire_listen_key(self, key: str | None = None) -> int:
         """Expire ``key`` (every live key if None) now; returns how many expired."""
         return self._sb._call(lambda: self._server().user_data.expire_listen_key(key))
 
@@ -146,7 +147,7 @@ class BinanceFaults(FaultsBase, HandshakeFaults, WireFaults):
 
 # -- public handle ------------------------------------------------------------------------
 
-class BinanceSandbox(SandboxHandle):
+class BinanceSandbox(SandboxHandle[BinanceServer]):
     """A local Binance exchange (REST + WebSocket on one port) with a simulated market.
 
     Args:
@@ -179,18 +180,18 @@ class BinanceSandbox(SandboxHandle):
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0,
-                 accounts: Optional[Mapping[str, str]] = None, seed: int = 1,
-                 tick_interval: Optional[float] = 0.25, market: str = "spot",
-                 ping_interval: Optional[float] = 20.0,
-                 max_connection_age: Optional[float] = None, listen_key_ttl: float = 3600.0,
-                 reactor: Any = None, pong_timeout: Optional[float] = None,
-                 balances: Optional[Mapping[str, Any]] = None, shutdown_grace: float = 1.0):
+                 accounts: Mapping[str, str] | None = None, seed: int = 1,
+                 tick_interval: float | None = 0.25, market: str = "spot",
+                 ping_interval: float | None = 20.0,
+                 max_connection_age: float | None = None, listen_key_ttl: float = 3600.0,
+                 reactor: Any = None, pong_timeout: float | None = None,
+                 balances: Mapping[str, Any] | None = None, shutdown_grace: float = 1.0):
         from exchange_wss import _reactor
         self._own_reactor = reactor is None
         self._reactor = reactor if reactor is not None else _reactor.get_reactor()
         self.host = host
         self._requested_port = port
-        self._port: Optional[int] = None
+        self._port: int | None = None
         self._listening = None
         self._server = BinanceServer(
             self._reactor, accounts or {DEFAULT_BINANCE_KEY: DEFAULT_BINANCE_SECRET},
@@ -219,6 +220,7 @@ class BinanceSandbox(SandboxHandle):
 
     @property
     def market(self) -> str:
+        """The market the sandbox serves: ``spot``, ``usdm`` or ``coinm``."""
         return self._server.profile.name
 
     # -- addresses --------------------------------------------------------------------
@@ -269,16 +271,17 @@ class BinanceSandbox(SandboxHandle):
         return self._call(lambda: [dict(p) for p in self._server.orders.received.get(api_key, [])])
 
     def lost_requests(self) -> list:
-        """The WebSocket-API requests lost by :meth:`BinanceFaults.lose_next_request`, oldest first."""
+        """The WebSocket-API requests lost by :meth:`BinanceFaults.lose_next_request`, oldest
+        first."""
         return self._call(lambda: [dict(m) for m in self._server.lost_requests])
 
     def keepalives(self, api_key: str = DEFAULT_BINANCE_KEY) -> list:
         """Reactor times (seconds) of every listenKey keepalive (PUT or userDataStream.ping)."""
         return self._call(lambda: list(self._server.user_data.keepalive_log.get(api_key, [])))
 
-    def listen_key(self, api_key: str = DEFAULT_BINANCE_KEY) -> Optional[str]:
+    def listen_key(self, api_key: str = DEFAULT_BINANCE_KEY) -> str | None:
         """The account's live listenKey, or None."""
-        def run() -> Optional[str]:
+        def run() -> str | None:
             lk = self._server.user_data.active_listen_key(api_key)
             return lk.key if lk else None
         return self._call(run)

@@ -8,17 +8,29 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
+from collections.abc import Mapping
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, cast
 
-from ..engine import FLAG_POST_ONLY, PRICE_SIG_DIGITS, OrderEvent, TradeEvent, WalletEvent, round_sig
+from ..engine import (
+    FLAG_POST_ONLY,
+    PRICE_SIG_DIGITS,
+    OrderEvent,
+    OrderView,
+    TradeEvent,
+    WalletEvent,
+    round_sig,
+)
 from . import reports
-from .wire import ZERO, _Q8, ApiError, _dec, _from_float, _mandatory
+from .wire import _Q8, ZERO, ApiError, _dec, _from_float, _mandatory
 
 if TYPE_CHECKING:  # pragma: no cover
     from .server import BinanceServer
 
 __all__ = ["OrderService"]
+
+# The engine's order type for a limit order's timeInForce (keyed by the wire value).
+_ENGINE_LIMIT_TYPES: dict[object, str] = {"IOC": "EXCHANGE IOC", "FOK": "EXCHANGE FOK"}
 
 
 class _TrackedOrder:
@@ -30,6 +42,28 @@ class _TrackedOrder:
     __slots__ = ("id", "owner", "symbol", "side", "type", "tif", "qty", "price", "client_id",
                  "created", "updated", "z", "Z", "status", "fills", "cancel_client_id",
                  "resting", "coin_total", "coin_done", "rate")
+
+    # Declared for the type checker only (annotations make no class attributes).
+    id: int
+    owner: str
+    symbol: str
+    side: str
+    type: str
+    tif: str
+    qty: Decimal
+    price: Decimal | None
+    client_id: str
+    created: int
+    updated: int
+    z: Decimal
+    Z: Decimal
+    status: str
+    fills: list[tuple[Decimal, Decimal, Decimal, str, int]]
+    cancel_client_id: str | None
+    resting: bool
+    coin_total: Decimal
+    coin_done: Decimal
+    rate: Decimal | None
 
     def __init__(self, **kw: Any):
         for name in self.__slots__:
@@ -47,7 +81,7 @@ class OrderService:
         server: the exchange (profile, engine, market, clock, accounts).
     """
 
-    def __init__(self, server: "BinanceServer"):
+    def __init__(self, server: BinanceServer):
         self.server = server
         self.profile = server.profile
         self.engine = server.engine
@@ -71,7 +105,7 @@ class OrderService:
             ApiError: Binance's code and text for a refused order.
         """
         fut = self.profile.futures
-        bsym = p.get("symbol")
+        bsym = cast(str, p.get("symbol"))  # engine_symbol refuses anything but a known str
         sym = self.profile.engine_symbol(bsym)
         spec = self.engine.pairs[sym]
         side = p.get("side")
@@ -110,7 +144,7 @@ class OrderService:
                 raise ApiError(-1013, "Filter failure: LOT_SIZE")
         elif qty != qty.quantize(_Q8, rounding=ROUND_DOWN) or qty < spec.min_size:
             raise ApiError(-1013, "Filter failure: LOT_SIZE")
-        price: Optional[Decimal] = None
+        price: Decimal | None = None
         if otype in ("LIMIT", "LIMIT_MAKER"):
             if p.get("price") in (None, ""):
                 raise _mandatory("price")
@@ -131,11 +165,13 @@ class OrderService:
         if cid in self._open_client_ids(owner):
             raise ApiError(-4116, "ClientOrderId is duplicated.") if fut else \
                 ApiError(-2010, "Duplicate order sent.")
-        post_only = otype == "LIMIT_MAKER" or tif == "GTX"
-        if post_only:
+        # timeInForce is for LIMIT orders: futures take it on a MARKET order and ignore
+        # it (a MARKET order is never post-only, and has no price to check).
+        post_only = otype == "LIMIT_MAKER" or (tif == "GTX" and otype == "LIMIT")
+        if post_only and price is not None:
             bid, ask = self.engine.best(sym)
-            crosses = (ask is not None and price >= ask) if side == "BUY" else \
-                (bid is not None and price <= bid)
+            crosses = ((ask is not None and price >= ask) if side == "BUY" else
+                       (bid is not None and price <= bid))
             if crosses:
                 raise ApiError(-5022, "Due to the order could not be executed as maker, the Post "
                                       "Only order will be rejected.") if fut else \
@@ -143,7 +179,7 @@ class OrderService:
         if otype == "MARKET":
             etype = "EXCHANGE MARKET"
         else:
-            etype = {"IOC": "EXCHANGE IOC", "FOK": "EXCHANGE FOK"}.get(tif, "EXCHANGE LIMIT")
+            etype = _ENGINE_LIMIT_TYPES.get(tif, "EXCHANGE LIMIT")
         ref = price
         if ref is None:  # a market order is valued at the side it takes
             bid, ask = self.engine.best(sym)
@@ -164,7 +200,8 @@ class OrderService:
                     ApiError(-2010, "Account has insufficient balance for requested action.")
             raise ApiError(-2010, res.text)
         now = self.server.now_ms()
-        t = _TrackedOrder(id=res.order.id, owner=owner, symbol=bsym, side=side, type=otype,
+        accepted = cast(OrderView, res.order)  # submit always returns the order
+        t = _TrackedOrder(id=accepted.id, owner=owner, symbol=bsym, side=side, type=otype,
                           tif=(tif or "GTC"), qty=qty, price=price, client_id=cid, created=now,
                           updated=now, z=ZERO, Z=ZERO, status="NEW", fills=[],
                           cancel_client_id=None, resting=False, coin_total=coin,
@@ -174,7 +211,7 @@ class OrderService:
         events = self.user_events(res.events)
         return reports.order_result(self.profile, t, p.get("newOrderRespType")), events
 
-    def _find_order(self, owner: str, p: Mapping[str, Any]) -> Optional[_TrackedOrder]:
+    def _find_order(self, owner: str, p: Mapping[str, Any]) -> _TrackedOrder | None:
         oid, orig = p.get("orderId"), p.get("origClientOrderId")
         if oid in (None, "") and orig in (None, ""):
             raise ApiError(-1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both "
@@ -207,6 +244,7 @@ class OrderService:
         return reports.cancel_result(self.profile, t, self.server.now_ms()), events
 
     def order_status(self, owner: str, p: Mapping[str, Any]) -> dict:
+        """``order.status``: the order by ``orderId`` or ``origClientOrderId``; -2013 if unknown."""
         self.profile.engine_symbol(p.get("symbol"))
         t = self._find_order(owner, p)
         if t is None:
@@ -255,6 +293,7 @@ class OrderService:
                     continue  # less than one contract so far: it joins the next fill
                 fee_ev = fees.get((ev.id, ev.order_id))
                 cs = accounts.contract_size(t.symbol)
+                asset_c: str | None
                 if fut:
                     rate = self.engine.maker_fee if ev.maker else self.engine.taker_fee
                     asset_c = accounts.margin_asset(t.symbol)
@@ -291,7 +330,7 @@ class OrderService:
                 out.append((owner, accounts.account_position(curs, now)))
         return out
 
-    def _fill_qty(self, t: _TrackedOrder, coin: Decimal) -> Optional[Decimal]:
+    def _fill_qty(self, t: _TrackedOrder, coin: Decimal) -> Decimal | None:
         """The order quantity a fill of ``coin`` (engine units) stands for; None when it
         is nothing yet. COIN-M: whole contracts, the last fill of the order taking what
         remains, so fills sum to the order quantity; a fill below one contract waits
@@ -313,7 +352,7 @@ class OrderService:
         return [reports.query_result(self.profile, t) for t in self.open_orders(owner)
                 if symbol in (None, "") or t.symbol == symbol]
 
-    def _event(self, t: _TrackedOrder, x: str, now: int, trade: Optional[tuple] = None,
+    def _event(self, t: _TrackedOrder, x: str, now: int, trade: tuple | None = None,
                rp: Decimal = ZERO) -> dict:
         coinm = self.profile.name == "coinm"
         return reports.order_event(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -38,8 +38,8 @@ class _DepthFeed:
         self.bids: dict = {}
         self.asks: dict = {}
         self.last_id = last_id
-        self.pending: dict = {s: None for s in speeds}
-        self.flushed: dict = {s: last_id for s in speeds}
+        self.pending: dict = dict.fromkeys(speeds)
+        self.flushed: dict = dict.fromkeys(speeds, last_id)
         self.version: Any = None
 
     def update(self, bids: dict, asks: dict) -> bool:
@@ -61,7 +61,7 @@ class _DepthFeed:
         self.bids, self.asks = dict(bids), dict(asks)
         return True
 
-    def take(self, speed: int) -> Optional[tuple]:
+    def take(self, speed: int) -> tuple | None:
         """``(U, u, pu, bids, asks)`` accumulated for ``speed`` since its last take, or None."""
         pend = self.pending.get(speed)
         if pend is None:
@@ -98,7 +98,7 @@ class MarketPublisher:
         seed: offsets the first update ids, so two seeds do not look alike.
     """
 
-    def __init__(self, server: "BinanceServer", seed: int):
+    def __init__(self, server: BinanceServer, seed: int):
         self.server = server
         self.profile = server.profile
         self.market = server.market
@@ -155,7 +155,7 @@ class MarketPublisher:
                 changed.append(bsym)
         return changed
 
-    def _publish_key(self, key: tuple, payload: Any, sessions: Optional[list] = None) -> None:
+    def _publish_key(self, key: tuple, payload: Any, sessions: list | None = None) -> None:
         data = None
         for s in sessions if sessions is not None else self.server.stream_sessions():
             name = s.by_key.get(key)
@@ -186,14 +186,15 @@ class MarketPublisher:
             if sessions:
                 if self.profile.futures:
                     trade = {"e": "trade", "E": now, "T": mts, "s": bsym, "t": tid,
-                             "p": self.profile.px(p), "q": self.profile.px(q), "X": "MARKET", "m": buyer_maker}
+                             "p": self.profile.px(p), "q": self.profile.px(q), "X": "MARKET",
+                             "m": buyer_maker}
                 else:
                     trade = {"e": "trade", "E": now, "s": bsym, "t": tid, "p": self.profile.px(p),
                              "q": self.profile.px(q), "T": mts, "m": buyer_maker, "M": True}
                 self._publish_key(("trade", bsym, None, None), trade, sessions)
                 agg = {"e": "aggTrade", "E": now, "s": bsym, "a": next(st.agg_ids),
-                       "p": self.profile.px(p), "q": self.profile.px(q), "f": tid, "l": tid, "T": mts,
-                       "m": buyer_maker}
+                       "p": self.profile.px(p), "q": self.profile.px(q), "f": tid, "l": tid,
+                       "T": mts, "m": buyer_maker}
                 if not self.profile.futures:
                     agg["M"] = True
                 self._publish_key(("aggTrade", bsym, None, None), agg, sessions)
@@ -255,7 +256,7 @@ class MarketPublisher:
                     part = {"lastUpdateId": feed.last_id, "bids": b, "asks": a}
                 self._publish_key(key, part, sessions)
 
-    def depth_snapshot(self, bsym: str, limit: Optional[int] = None) -> dict:
+    def depth_snapshot(self, bsym: str, limit: int | None = None) -> dict:
         """The REST depth: ``{"lastUpdateId","bids","asks"}`` (+ ``E``, ``T`` on futures)."""
         self.profile.engine_symbol(bsym)
         self.refresh_depth()

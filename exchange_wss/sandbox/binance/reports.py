@@ -9,7 +9,7 @@ one place here.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Optional
+from typing import Any
 
 from .wire import ZERO, MarketProfile
 
@@ -99,17 +99,20 @@ def cancel_result(profile: MarketProfile, t: Any, now: int) -> dict:
 
 
 def order_event(profile: MarketProfile, t: Any, x: str, now: int, *,
-                trade: Optional[tuple] = None, rp: Decimal = ZERO, exec_id: int = 0,
-                margin_asset: Optional[str] = None, alias: Optional[str] = None) -> dict:
+                trade: tuple | None = None, rp: Decimal = ZERO, exec_id: int = 0,
+                margin_asset: str | None = None, alias: str | None = None) -> dict:
     """``executionReport`` (Spot) or ``ORDER_TRADE_UPDATE`` (futures) of execution ``x``.
 
     Args:
+        profile: the market (Spot or futures layout).
         t: the tracked order, already updated.
         x: the execution type (NEW, TRADE, CANCELED, EXPIRED).
         trade: the fill of a TRADE (see :data:`NO_TRADE`).
         rp: futures: realized profit of the fill.
+        now: the event time (ms), and the fill's when it has none.
         exec_id: Spot: the execution id ``I``.
-        margin_asset, alias: COIN-M: ``o.ma`` and the account alias ``i``.
+        margin_asset: COIN-M: ``o.ma``.
+        alias: COIN-M: the account alias ``i``.
     """
     px = profile.px
     qty, price, commission, asset_c, tid, mts, maker = trade or NO_TRADE

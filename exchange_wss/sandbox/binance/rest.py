@@ -24,8 +24,9 @@ Endpoints (prefix ``/api/v3`` Spot, ``/fapi/v1`` USDⓈ-M, ``/dapi/v1`` COIN-M):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import orjson
@@ -60,11 +61,11 @@ RETIRED_MSG = ("This endpoint was retired on 2026-02-20: Spot user data now come
 class RestApi:
     """Binance REST requests against a :class:`BinanceServer` (reactor thread only)."""
 
-    def __init__(self, server: "BinanceServer"):
+    def __init__(self, server: BinanceServer):
         self.server = server
 
     def handle(self, method: str, path: str, query: Mapping[str, str],
-               headers: Mapping[str, str], raw_query: Optional[str] = None) -> tuple:
+               headers: Mapping[str, str], raw_query: str | None = None) -> tuple:
         """Answer one request: returns ``(http_status, json_body)``.
 
         ``raw_query`` is the query string as received (signed requests are checked
@@ -107,7 +108,7 @@ class RestApi:
         if not symbol:
             raise ApiError(-1102, "Mandatory parameter 'symbol' was not sent, was empty/null, "
                                   "or malformed.")
-        limit: Optional[int] = None
+        limit: int | None = None
         if q.get("limit"):
             try:
                 limit = int(q["limit"])
@@ -168,7 +169,7 @@ class RestApi:
             lot = ({"filterType": "LOT_SIZE", "minQty": "1", "stepSize": "1"} if cs is not None
                    else {"filterType": "LOT_SIZE", "minQty": px(spec.min_size),
                          "stepSize": px(_LOT_STEP)})
-            row = {"symbol": bsym, "status": "TRADING", "baseAsset": spec.base,
+            row: dict[str, Any] = {"symbol": bsym, "status": "TRADING", "baseAsset": spec.base,
                    "quoteAsset": srv.profile.asset(spec.quote),
                    "orderTypes": (["LIMIT", "MARKET"] if srv.profile.futures
                                   else ["LIMIT", "LIMIT_MAKER", "MARKET"]),
@@ -189,16 +190,17 @@ class _Root(Resource):
 
     isLeaf = True
 
-    def __init__(self, server: "BinanceServer", rest: RestApi, ws: WebSocketResource):
+    def __init__(self, server: BinanceServer, rest: RestApi, ws: WebSocketResource):
         super().__init__()
-        self.server = server
+        # Not ``server``: twisted.web's Resource has that attribute (None), for its own use.
+        self.exchange = server
         self.rest = rest
         self.ws = ws
 
     def render(self, request):
         upgrade = (request.getHeader(b"upgrade") or b"").lower()
         if upgrade == b"websocket":
-            status = self.server.faults.take_handshake_rejection()
+            status = self.exchange.faults.take_handshake_rejection()
             if status is not None:
                 request.setResponseCode(status)
                 request.setHeader(b"content-type", b"application/json")
@@ -219,7 +221,7 @@ class _Root(Resource):
 
 
 class _Channel(HTTPChannel):
-    def connectionLost(self, reason):  # noqa: N802
+    def connectionLost(self, reason):
         super().connectionLost(reason)
         site = getattr(self, "site", None)
         if site is not None:
@@ -229,7 +231,9 @@ class _Channel(HTTPChannel):
 class _Site(Site):
     """A Site that knows its HTTP connections, so stop() can close keep-alive ones."""
 
-    protocol = _Channel
+    # A plain HTTP/1.1 channel where twisted.web puts its HTTP/2-negotiating wrapper
+    # (annotated as that wrapper's type); Site only calls it to build the protocol.
+    protocol = _Channel  # type: ignore[assignment]
     noisy = False
 
     def __init__(self, resource: Resource):
@@ -237,7 +241,7 @@ class _Site(Site):
         self.channels: set = set()
         self._waiters: dict = {}
 
-    def buildProtocol(self, addr):  # noqa: N802
+    def buildProtocol(self, addr):
         channel = super().buildProtocol(addr)
         channel.site = self
         self.channels.add(channel)
@@ -256,13 +260,13 @@ class _Site(Site):
             if transport is None:  # taken over by a WebSocket: the factory closes those
                 self.channels.discard(ch)
                 continue
-            d = defer.Deferred()
+            d: defer.Deferred[None] = defer.Deferred()
             self._waiters.setdefault(ch, []).append(d)
             ds.append(d)
             transport.abortConnection()
         return ds
 
 
-def make_site(server: "BinanceServer", rest: RestApi, factory) -> Site:
+def make_site(server: BinanceServer, rest: RestApi, factory) -> _Site:
     """The one-port Site: REST and WebSocket upgrades."""
     return _Site(_Root(server, rest, WebSocketResource(factory)))

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import itertools
 import logging
-from typing import Any, Callable, Mapping, Optional
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import orjson
 from twisted.internet.task import LoopingCall
@@ -57,10 +58,10 @@ class BinanceServer(ServerTimeAndStall):
 
 
     def __init__(self, reactor: Any, accounts: Mapping[str, str], *, market: str = "spot",
-                 seed: int = 1, tick_interval: Optional[float] = 0.25,
-                 ping_interval: Optional[float] = 20.0, pong_timeout: Optional[float] = None,
-                 max_connection_age: Optional[float] = None, listen_key_ttl: float = 3600.0,
-                 balances: Optional[Mapping[str, Any]] = None, shutdown_grace: float = 1.0):
+                 seed: int = 1, tick_interval: float | None = 0.25,
+                 ping_interval: float | None = 20.0, pong_timeout: float | None = None,
+                 max_connection_age: float | None = None, listen_key_ttl: float = 3600.0,
+                 balances: Mapping[str, Any] | None = None, shutdown_grace: float = 1.0):
         if market not in PROFILES:
             raise ValueError(f"market must be one of {sorted(PROFILES)}, not {market!r}")
         self.reactor = reactor
@@ -117,6 +118,7 @@ class BinanceServer(ServerTimeAndStall):
         loop(self.publisher.flush_slow, 1.0)
 
     def stop_loops(self) -> None:
+        """Stop the market loops and any pending end of a stall."""
         for lc in self._loops:
             if lc.running:
                 lc.stop()
@@ -188,7 +190,7 @@ class BinanceServer(ServerTimeAndStall):
         prof = self.profile
         path = path.rstrip("/") or "/"
 
-        def first(name: str) -> Optional[str]:
+        def first(name: str) -> str | None:
             v = params.get(name)
             return v[0] if v else None
 
@@ -212,8 +214,8 @@ class BinanceServer(ServerTimeAndStall):
         names: list = []
         if path != base:
             names = [n for n in path[len(base) + 1:].split("/") if n]
-        if combined and first("streams"):
-            names += [n for n in first("streams").split("/") if n]
+        if combined and (streams := first("streams")):
+            names += [n for n in streams.split("/") if n]
         user: dict = {}
         market: list = []
         for n in names:
@@ -238,11 +240,13 @@ class BinanceServer(ServerTimeAndStall):
         return s
 
     def session_closed(self, s: Session) -> None:
+        """A connection ended: forget its session."""
         s.closed()
         if s in self.sessions:
             self.sessions.remove(s)
 
     def drop_all(self) -> int:
+        """Abort every connection (no close frame); returns how many."""
         sessions = list(self.sessions)
         for s in sessions:
             s.open = False
@@ -266,5 +270,6 @@ class BinanceServer(ServerTimeAndStall):
         return len(sessions)
 
     def broadcast_raw(self, data: bytes) -> None:
+        """Write ``data`` as it is to every connection."""
         for s in list(self.sessions):
             s.write(data)

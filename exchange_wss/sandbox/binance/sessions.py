@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -33,7 +34,7 @@ class Session:
 
     kind = "base"
 
-    def __init__(self, server: "BinanceServer", link: Any, path: str):
+    def __init__(self, server: BinanceServer, link: Any, path: str):
         self.server = server
         self.link = link
         self.path = path
@@ -42,7 +43,7 @@ class Session:
         self.open = True
         self.held: list = []
         self.incoming: deque = deque()
-        self.incoming_limit: Optional[int] = None
+        self.incoming_limit: int | None = None
         self.pings: dict = {}            # payload -> time sent, oldest first
         self._ping_seq = 0
         self._calls: list = []
@@ -56,6 +57,7 @@ class Session:
     # -- output -----------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
+        """Send one frame, or hold it while the server is stalled; nothing once closed."""
         if not self.open:
             return
         if self.server.faults.stalled:
@@ -64,9 +66,11 @@ class Session:
             self.link.send(data)
 
     def send_json(self, obj: Any) -> None:
+        """Send ``obj`` as one JSON text frame."""
         self.write(orjson.dumps(obj))
 
     def flush_held(self) -> None:
+        """Send the frames held during a stall, in order."""
         held, self.held = self.held, []
         for data in held:
             if self.open:
@@ -113,6 +117,7 @@ class Session:
         self.count_incoming()
 
     def ping_received(self) -> bool:
+        """A ping arrived: it counts as an incoming message; False once the connection is closed."""
         return self.count_incoming()
 
     def count_incoming(self) -> bool:
@@ -134,15 +139,17 @@ class Session:
         self.close(1001, "Connection age limit reached")
 
     def closed(self) -> None:
+        """The connection ended: nothing more is sent and its timers are cancelled."""
         self.open = False
         self.held.clear()
-        for c in self._calls + [self._ping_call]:
+        for c in [*self._calls, self._ping_call]:
             if c is not None and c.active():
                 c.cancel()
         self._calls = []
         self._ping_call = None
 
     def received(self, text: str) -> None:  # pragma: no cover - overridden
+        """Handle one text frame from the client."""
         raise NotImplementedError
 
 
@@ -151,8 +158,8 @@ class StreamSession(Session):
 
     kind = "stream"
 
-    def __init__(self, server: "BinanceServer", link: Any, path: str, combined: bool,
-                 streams: list, user_keys: Mapping[str, Optional[frozenset]]):
+    def __init__(self, server: BinanceServer, link: Any, path: str, combined: bool,
+                 streams: list, user_keys: Mapping[str, frozenset | None]):
         super().__init__(server, link, path)
         self.combined = combined
         self.incoming_limit = server.profile.max_incoming
@@ -177,15 +184,18 @@ class StreamSession(Session):
         self.user_keys.pop(name, None)
 
     def stream_count(self) -> int:
+        """How many streams the connection carries (market streams and listenKeys)."""
         return len(self.streams) + len(self.user_keys)
 
     def deliver(self, name: str, payload: bytes) -> None:
+        """Send an event of stream ``name`` (wrapped ``{"stream":...,"data":...}`` if combined)."""
         if self.combined:
             self.write(b'{"stream":' + orjson.dumps(name) + b',"data":' + payload + b"}")
         else:
             self.write(payload)
 
     def deliver_user(self, key: str, event: dict) -> None:
+        """Send a user-data event of ``key``'s account, if the connection listens for that event."""
         if key not in self.user_keys:
             return
         allowed = self.user_keys[key]
@@ -194,6 +204,7 @@ class StreamSession(Session):
         self.deliver(key, orjson.dumps(event))
 
     def detach_key(self, key: str) -> None:
+        """Stop sending ``key``'s user-data events on this connection."""
         self.user_keys.pop(key, None)
 
     # -- control messages ----------------------------------------------------------
@@ -202,6 +213,7 @@ class StreamSession(Session):
         self.send_json({"error": {"code": code, "msg": msg}, "id": rid})
 
     def received(self, text: str) -> None:
+        """Handle one text frame: SUBSCRIBE, UNSUBSCRIBE, LIST_SUBSCRIPTIONS and the properties."""
         if not self.count_incoming():
             return
         try:

@@ -16,7 +16,7 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from .wire import KLINE_INTERVALS, ZERO, _Q8, _from_float, kline_close_time, kline_start, pair_of
+from .wire import _Q8, KLINE_INTERVALS, ZERO, _from_float, kline_close_time, kline_start, pair_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from .publisher import MarketPublisher
@@ -31,7 +31,7 @@ FUNDING_INTERVAL_MS = 8 * 3_600_000
 class SlowStreams:
     """Klines, tickers and mark prices of a :class:`~.publisher.MarketPublisher`."""
 
-    def __init__(self, publisher: "MarketPublisher"):
+    def __init__(self, publisher: MarketPublisher):
         self.pub = publisher
         self.server = publisher.server
         self.profile = publisher.profile

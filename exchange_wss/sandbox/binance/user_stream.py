@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 import string
 from collections import defaultdict
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -26,7 +26,7 @@ class _ListenKey:
     def __init__(self, key: str, owner: str):
         self.key, self.owner = key, owner
         self.expires = 0.0
-        self.call = None
+        self.call: Any = None  # the expiry timer (a Twisted IDelayedCall)
         self.alive = True
 
 
@@ -40,12 +40,12 @@ class UserDataService:
         seed: seeds the listenKeys' letters.
     """
 
-    def __init__(self, server: "BinanceServer", listen_key_ttl: float, seed: int):
+    def __init__(self, server: BinanceServer, listen_key_ttl: float, seed: int):
         self.server = server
         self.listen_key_ttl = listen_key_ttl
         self._rng = random.Random(f"binance|{server.profile.name}|{seed}")
-        self.listen_keys: dict = {}
-        self._active_key: dict = {}
+        self.listen_keys: dict[str, _ListenKey] = {}
+        self._active_key: dict[str, _ListenKey] = {}  # owner -> its live key
         #: owner -> reactor times of every keepalive (PUT or userDataStream.ping).
         self.keepalive_log: dict = defaultdict(list)
 
@@ -66,9 +66,11 @@ class UserDataService:
         if lk.call is not None and lk.call.active():
             lk.call.reset(self.listen_key_ttl)
         else:
-            lk.call = self.server.reactor.callLater(self.listen_key_ttl, self.expire_listen_key, lk.key)
+            lk.call = self.server.reactor.callLater(self.listen_key_ttl, self.expire_listen_key,
+                                                    lk.key)
 
-    def active_listen_key(self, owner: str) -> Optional[_ListenKey]:
+    def active_listen_key(self, owner: str) -> _ListenKey | None:
+        """The owner's live listenKey, or None."""
         lk = self._active_key.get(owner)
         return lk if lk is not None and lk.alive else None
 
@@ -82,7 +84,7 @@ class UserDataService:
         self._arm(lk)
         return lk.key
 
-    def keepalive_listen_key(self, owner: str, key: Optional[str] = None) -> Optional[str]:
+    def keepalive_listen_key(self, owner: str, key: str | None = None) -> str | None:
         """PUT: extend the active key (recorded with its time); None if there is none (-1125)."""
         self.keepalive_log[owner].append(self.server.now())
         lk = self.active_listen_key(owner)
@@ -91,7 +93,7 @@ class UserDataService:
         self._arm(lk)
         return lk.key
 
-    def delete_listen_key(self, owner: str, key: Optional[str] = None) -> bool:
+    def delete_listen_key(self, owner: str, key: str | None = None) -> bool:
         """DELETE: close the key; its streams fall silent (no listenKeyExpired)."""
         lk = self.active_listen_key(owner)
         if lk is None or (key and key != lk.key):
@@ -104,7 +106,7 @@ class UserDataService:
             s.detach_key(lk.key)
         return True
 
-    def expire_listen_key(self, key: Optional[str] = None) -> int:
+    def expire_listen_key(self, key: str | None = None) -> int:
         """Expire ``key`` (every live key if None): send listenKeyExpired and stop sending."""
         targets = [key] if key is not None else \
             [k for k, lk in self.listen_keys.items() if lk.alive]

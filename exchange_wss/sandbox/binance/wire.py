@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import calendar
 import datetime as _dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
-from typing import Any, Mapping, Optional
+from typing import Any
 
 __all__ = ["MarketProfile", "PROFILES", "ApiError", "KLINE_INTERVALS", "parse_stream",
            "pair_of", "kline_start", "kline_close_time"]
@@ -86,7 +87,7 @@ class MarketProfile:
             raise ApiError(-1121, "Invalid symbol.")
         return sym
 
-    def binance_symbol(self, engine_symbol: str) -> Optional[str]:
+    def binance_symbol(self, engine_symbol: str) -> str | None:
         """The Binance symbol of an engine symbol, or None if this market has none."""
         for b, e in self.symbols.items():
             if e == engine_symbol:
@@ -157,7 +158,7 @@ def kline_start(mts: int, interval: str) -> int:
     """Open time (ms) of the ``interval`` kline holding ``mts``."""
     step = KLINE_INTERVALS[interval]
     if step is None:
-        d = _dt.datetime.fromtimestamp(mts / 1000, _dt.timezone.utc)
+        d = _dt.datetime.fromtimestamp(mts / 1000, _dt.UTC)
         return calendar.timegm((d.year, d.month, 1, 0, 0, 0)) * 1000
     if interval == "1w":
         return (mts - _WEEK_OFFSET) // step * step + _WEEK_OFFSET
@@ -168,7 +169,7 @@ def kline_close_time(start: int, interval: str) -> int:
     """Close time (ms, inclusive) of the kline opened at ``start``."""
     step = KLINE_INTERVALS[interval]
     if step is None:
-        d = _dt.datetime.fromtimestamp(start / 1000, _dt.timezone.utc)
+        d = _dt.datetime.fromtimestamp(start / 1000, _dt.UTC)
         y, m = (d.year + 1, 1) if d.month == 12 else (d.year, d.month + 1)
         return calendar.timegm((y, m, 1, 0, 0, 0)) * 1000 - 1
     return start + step - 1
@@ -191,7 +192,7 @@ def pair_of(bsym: str) -> str:
     return bsym.split("_")[0]
 
 
-def parse_stream(name: str, profile: MarketProfile) -> Optional[tuple]:
+def parse_stream(name: str, profile: MarketProfile) -> tuple | None:
     """The key ``(kind, SYMBOL, param, speed)`` of a market stream name, or None if invalid.
 
     Kinds: ``trade``, ``aggTrade``, ``kline`` (param: interval), ``bookTicker``,
@@ -202,7 +203,7 @@ def parse_stream(name: str, profile: MarketProfile) -> Optional[tuple]:
     kinds ``allTicker``, ``allMiniTicker``, ``allMarkPrice``, ``allForceOrder``,
     ``allBookTicker``.
     """
-    if not isinstance(name, str) or "@" not in name and name != "!bookTicker":
+    if not isinstance(name, str) or ("@" not in name and name != "!bookTicker"):
         return None
     if name.startswith("!"):
         entry = _ALL_MARKET.get(name)

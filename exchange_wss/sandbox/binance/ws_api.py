@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from typing import TYPE_CHECKING, Any, Optional
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 
@@ -29,7 +30,7 @@ class ApiSession(Session):
 
     kind = "api"
 
-    def __init__(self, server: "BinanceServer", link: Any, path: str):
+    def __init__(self, server: BinanceServer, link: Any, path: str):
         super().__init__(server, link, path)
         self.subs: dict = {}             # subscriptionId -> api key
         self._sub_ids = itertools.count(0)
@@ -37,9 +38,9 @@ class ApiSession(Session):
         self.orders_10s: deque = deque()
         self.orders_day = 0
         #: The api key of ``session.logon`` (None: every request is signed).
-        self.logged_on: Optional[str] = None
+        self.logged_on: str | None = None
         self.connected_since = server.now_ms()
-        self.authorized_since: Optional[int] = None
+        self.authorized_since: int | None = None
 
     def _rate_limits(self, weight: int, order: bool) -> list:
         now = self.server.now()
@@ -86,6 +87,7 @@ class ApiSession(Session):
                         "rateLimits": self._rate_limits(weight, order)})
 
     def received(self, text: str) -> None:
+        """Handle one WebSocket-API request frame: answer it, or its error, with its id."""
         try:
             msg = orjson.loads(text)
         except orjson.JSONDecodeError:
@@ -234,7 +236,7 @@ class ApiSession(Session):
         self.server.user_data.delete_listen_key(api_key, params.get("listenKey"))
         return {}
 
-    _METHODS: dict = {
+    _METHODS: ClassVar[dict[str, Callable[..., Any]]] = {
         "ping": _ping_method, "time": _time,
         "userDataStream.subscribe.signature": _subscribe_signature,
         "userDataStream.subscribe": _subscribe_logged_on,
@@ -247,7 +249,9 @@ class ApiSession(Session):
         "userDataStream.start": _uds_start, "userDataStream.ping": _uds_ping,
         "userDataStream.stop": _uds_stop,
     }
-    _WEIGHTS = {"userDataStream.subscribe.signature": (2, False), "order.place": (1, True),
+    #: method -> (request weight, whether it counts against the order rate limit)
+    _WEIGHTS: ClassVar[dict[str, tuple[int, bool]]] = {
+                "userDataStream.subscribe.signature": (2, False), "order.place": (1, True),
                 "order.status": (4, False), "userDataStream.start": (2, False),
                 "session.logon": (2, False), "session.status": (2, False),
                 "session.logout": (2, False), "account.status": (20, False),
