@@ -227,18 +227,26 @@ def _relative_modules_and_builtins(app: Any, doctree: Any) -> None:
     - ``:mod:`.wire``` is relative to the module the docstring belongs to, as a relative
       import is (``exchange_wss.sandbox.wire`` in ``exchange_wss.sandbox.bitfinex_server``),
       not any module whose name ends in ``.wire``.
-    - A builtin's name in a parameter's type (``cls (type)``) is the builtin: Sphinx looks
-      such types up loosely, so ``type`` also matched every documented ``.type``
-      attribute (``Order.type``...) and linked to one of them.
+    - A builtin's name in a parameter's type (``cls (type)``, ``type[Order]``) is the
+      builtin: Sphinx looks such types up loosely, so ``type`` also matched every
+      documented ``.type`` attribute (``Order.type``...) and linked to one of them.
+    - A short class name the package exports at its top (``WssClient`` in an annotation
+      whose import is for type checkers only) is that export, not every class of that name
+      (the compat client's); :func:`_resolve_by_import` then finds where it is documented.
     """
     from sphinx import addnodes
 
     for node in doctree.findall(addnodes.pending_xref):
-        if node.get("refdomain") != "py" or not node.get("refspecific"):
+        # Sphinx tests the presence of refspecific, not its value (it may be False).
+        if node.get("refdomain") != "py" or "refspecific" not in node.attributes:
             continue
         target, module = node.get("reftarget", ""), node.get("py:module") or ""
         if node.get("reftype") == "class" and target in _BUILTIN_NAMES:
-            del node["refspecific"]  # Sphinx tests its presence, not its value
+            del node["refspecific"]
+        elif node.get("reftype") == "class" and "." not in target and \
+                target in _TOP_LEVEL_NAMES:
+            node["reftarget"] = f"exchange_wss.{target}"
+            del node["refspecific"]
         elif node.get("reftype") == "mod" and module.startswith("exchange_wss"):
             package = module if hasattr(_import(module), "__path__") else module.rpartition(".")[0]
             if importlib.util.find_spec(f"{package}.{target}") is not None:
@@ -247,6 +255,7 @@ def _relative_modules_and_builtins(app: Any, doctree: Any) -> None:
 
 
 _BUILTIN_NAMES = frozenset(name for name in dir(__import__("builtins")) if not name.startswith("_"))
+_TOP_LEVEL_NAMES = frozenset(getattr(_import("exchange_wss"), "__all__", ()))
 
 
 def _no_object_base(app: Any, name: str, obj: Any, options: Any, bases: list) -> None:
