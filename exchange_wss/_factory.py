@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from .symbols import Venue, parse_venue
 
+if TYPE_CHECKING:
+    from .binance.client import BinanceWssClient
+    from .bitfinex.client import WssClient
+    from .ftx.client import FtxWssClient
+
 __all__ = ["connect", "client_class"]
 
+# The venue names a type checker can map to their client class; any other
+# spelling parse_venue accepts ("BINANCE___SPOT", "Bitfinex") gives the union.
+_BinanceName = Literal["binance", "binance:spot", "binance:margin", "binance:usdm",
+                       "binance:coinm"]
 
-def client_class(venue: str | Venue, market: str | None = None) -> Any:
+
+def client_class(venue: str | Venue, market: str | None = None
+                 ) -> type[WssClient] | type[BinanceWssClient] | type[FtxWssClient]:
     """The client class of a venue (``WssClient``, ``BinanceWssClient`` or ``FtxWssClient``)."""
     v = parse_venue(venue, market)
     if v.exchange == "bitfinex":
@@ -22,14 +33,29 @@ def client_class(venue: str | Venue, market: str | None = None) -> Any:
     return FtxWssClient
 
 
+@overload
+def connect(venue: Literal["bitfinex"], key: str | None = None, secret: str | None = None,
+            **options: Any) -> WssClient: ...
+@overload
+def connect(venue: _BinanceName, key: str | None = None, secret: str | None = None,
+            **options: Any) -> BinanceWssClient: ...
+@overload
+def connect(venue: Literal["ftx"], key: str | None = None, secret: str | None = None,
+            **options: Any) -> FtxWssClient: ...
+@overload
 def connect(venue: str | Venue, key: str | None = None, secret: str | None = None,
-            **options: Any) -> Any:
+            **options: Any) -> WssClient | BinanceWssClient | FtxWssClient: ...
+def connect(venue: str | Venue, key: str | None = None, secret: str | None = None,
+            **options: Any) -> WssClient | BinanceWssClient | FtxWssClient:
     """Make the client of ``venue`` (not started: call ``start()`` or use ``with``).
 
     Args:
         venue: ``"bitfinex"``, ``"binance"`` (with ``market=``), ``"binance:usdm"``,
-            ``"ftx"``, or bt_api_py's ``"BINANCE___SPOT"`` style.
-        key, secret: API credentials, for account streams and orders.
+            ``"ftx"``, or bt_api_py's ``"BINANCE___SPOT"`` style. Type checkers
+            know the client class of the first four spellings; for a name read
+            at run time they see the union of the three clients.
+        key: the API key, for account streams and orders.
+        secret: the API secret.
         **options: the client's keywords. Every client takes the same names
             for the same things: ``ping_interval``, ``ping_timeout``,
             ``max_reconnect``, ``reconnect_delay``, ``max_reconnect_delay``,

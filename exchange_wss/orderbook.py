@@ -91,26 +91,26 @@ class OrderBook:
     # ------------------------------------------------------------------ reading
 
     @property
-    def bids(self) -> list[tuple]:
+    def bids(self) -> list[tuple[Any, ...]]:
         """Bid levels, best (highest price or rate) first."""
         return list(self._bids.values())
 
     @property
-    def asks(self) -> list[tuple]:
+    def asks(self) -> list[tuple[Any, ...]]:
         """Ask levels, best (lowest price or rate) first."""
         return list(self._asks.values())
 
     @property
-    def best_bid(self) -> tuple | None:
+    def best_bid(self) -> tuple[Any, ...] | None:
         """The best bid level, or None when there are no bids."""
         return self._bids.peekitem(0)[1] if self._bids else None
 
     @property
-    def best_ask(self) -> tuple | None:
+    def best_ask(self) -> tuple[Any, ...] | None:
         """The best ask level, or None when there are no asks."""
         return self._asks.peekitem(0)[1] if self._asks else None
 
-    def top(self, depth: int) -> tuple[list[tuple], list[tuple]]:
+    def top(self, depth: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         """Return ``(bids, asks)``, each cut to the best ``depth`` levels."""
         return (list(self._bids.values()[:depth]),
                 list(self._asks.values()[:depth]))
@@ -132,7 +132,7 @@ class OrderBook:
 
     # ------------------------------------------------------- Bitfinex entries
 
-    def apply_snapshot(self, entries: Iterable[Sequence]) -> None:
+    def apply_snapshot(self, entries: Iterable[Sequence[Any]]) -> None:
         """Replace the whole book with a Bitfinex snapshot.
 
         Args:
@@ -145,7 +145,7 @@ class OrderBook:
             apply(entry)
         self.synced = True
 
-    def apply_update(self, entry: Sequence) -> None:
+    def apply_update(self, entry: Sequence[Any]) -> None:
         """Apply one Bitfinex book entry.
 
         Aggregated books delete the level when COUNT is 0 (AMOUNT 1/-1 names
@@ -169,7 +169,7 @@ class OrderBook:
             raise LocalProtocolError(
                 "apply_update takes Bitfinex entries; use set_level() on a 'size' book")
 
-    def _update_price(self, entry: Sequence) -> None:
+    def _update_price(self, entry: Sequence[Any]) -> None:
         price = entry[0]
         count = entry[1]
         amount = entry[2]
@@ -216,7 +216,7 @@ class OrderBook:
         if top is not None:
             top.removed(key)
 
-    def _update_funding_price(self, entry: Sequence) -> None:
+    def _update_funding_price(self, entry: Sequence[Any]) -> None:
         rate = entry[0]
         period = entry[1]
         count = entry[2]
@@ -238,13 +238,13 @@ class OrderBook:
             self._asks[ask_key] = level
             self._bids.pop(bid_key, None)
 
-    def _update_raw(self, entry: Sequence) -> None:
+    def _update_raw(self, entry: Sequence[Any]) -> None:
         oid = entry[0]
         if self.funding:
             # [OFFER_ID, PERIOD, RATE, AMOUNT]
             price = entry[2]
             amount = entry[3]
-            level = (oid, entry[1], price, amount)
+            level: tuple[Any, ...] = (oid, entry[1], price, amount)
             is_bid = amount < 0
         else:
             # [ORDER_ID, PRICE, AMOUNT]
@@ -296,7 +296,7 @@ class OrderBook:
             book[key] = (price, size)
             self._added(book, key)
 
-    def set_snapshot(self, bids: Iterable[Sequence], asks: Iterable[Sequence]) -> None:
+    def set_snapshot(self, bids: Iterable[Sequence[Any]], asks: Iterable[Sequence[Any]]) -> None:
         """Replace a ``"size"`` book with ``[price, size]`` rows per side."""
         self.clear()
         for price, size, *_ in bids:
@@ -344,7 +344,7 @@ class OrderBook:
         return zlib.crc32(_joined(*self._top_texts(depth, _ftx_level_text)).encode("ascii"))
 
     def _top_texts(self, depth: int,
-                   level_text: Callable[[tuple], str]) -> tuple[list[str], list[str]]:
+                   level_text: Callable[[tuple[Any, ...]], str]) -> tuple[list[str], list[str]]:
         bid_top, ask_top = self._bid_top, self._ask_top
         if bid_top is None or bid_top.depth != depth:
             bid_top = self._bid_top = _TopTexts(self._bids, depth)
@@ -353,12 +353,12 @@ class OrderBook:
         return bid_top.texts_of(level_text), ask_top.texts_of(level_text)
 
 
-def _bitfinex_level_text(level: tuple) -> str:
+def _bitfinex_level_text(level: tuple[Any, ...]) -> str:
     # (price, count, amount) or raw (order_id, price, amount): key and amount
     return js_number_text(level[0]) + ":" + js_number_text(level[2])
 
 
-def _ftx_level_text(level: tuple) -> str:
+def _ftx_level_text(level: tuple[Any, ...]) -> str:
     return python_number_text(level[0]) + ":" + python_number_text(level[1])
 
 
@@ -410,7 +410,7 @@ class _TopTexts:
                 self.texts.append(None)
                 self.stale.append(key)
 
-    def texts_of(self, level_text: Callable[[tuple], str]) -> list[str]:
+    def texts_of(self, level_text: Callable[[tuple[Any, ...]], str]) -> list[str]:
         """The texts of the top levels, formatting those that changed."""
         texts = self.texts
         if self.stale:

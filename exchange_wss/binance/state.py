@@ -121,7 +121,8 @@ class AccountState:
         self._deliver(Snapshot("account", [*wallets, *positions, *orders], raw))
         # A held update of an order the snapshot lists as of that update or later is
         # already told: delivered again it would say the order changed (or went back).
-        told = {o.id: o.mts_update for o in orders if o.id is not None and o.mts_update}
+        told: dict[int | None, int] = {
+            o.id: o.mts_update for o in orders if o.id is not None and o.mts_update}
         if told:
             kept = []
             for event in self._held:
