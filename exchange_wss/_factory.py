@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from .symbols import Venue, parse_venue
 
 if TYPE_CHECKING:
-    from .binance.client import BinanceWssClient
-    from .bitfinex.client import WssClient
-    from .ftx.client import FtxWssClient
+    # Full names in the signatures below: the API reference links them to the classes
+    # (a bare "WssClient" would also match the compat module's).
+    import exchange_wss.binance.client
+    import exchange_wss.bitfinex.client
+    import exchange_wss.ftx.client
 
 __all__ = ["connect", "client_class"]
 
@@ -20,7 +22,9 @@ _BinanceName = Literal["binance", "binance:spot", "binance:margin", "binance:usd
 
 
 def client_class(venue: str | Venue, market: str | None = None
-                 ) -> type[WssClient] | type[BinanceWssClient] | type[FtxWssClient]:
+                 ) -> (type[exchange_wss.bitfinex.client.WssClient]
+                       | type[exchange_wss.binance.client.BinanceWssClient]
+                       | type[exchange_wss.ftx.client.FtxWssClient]):
     """The client class of a venue (``WssClient``, ``BinanceWssClient`` or ``FtxWssClient``)."""
     v = parse_venue(venue, market)
     if v.exchange == "bitfinex":
@@ -35,18 +39,22 @@ def client_class(venue: str | Venue, market: str | None = None
 
 @overload
 def connect(venue: Literal["bitfinex"], key: str | None = None, secret: str | None = None,
-            **options: Any) -> WssClient: ...
+            **options: Any) -> exchange_wss.bitfinex.client.WssClient: ...
 @overload
 def connect(venue: _BinanceName, key: str | None = None, secret: str | None = None,
-            **options: Any) -> BinanceWssClient: ...
+            **options: Any) -> exchange_wss.binance.client.BinanceWssClient: ...
 @overload
 def connect(venue: Literal["ftx"], key: str | None = None, secret: str | None = None,
-            **options: Any) -> FtxWssClient: ...
+            **options: Any) -> exchange_wss.ftx.client.FtxWssClient: ...
 @overload
 def connect(venue: str | Venue, key: str | None = None, secret: str | None = None,
-            **options: Any) -> WssClient | BinanceWssClient | FtxWssClient: ...
+            **options: Any) -> (exchange_wss.bitfinex.client.WssClient
+                                | exchange_wss.binance.client.BinanceWssClient
+                                | exchange_wss.ftx.client.FtxWssClient): ...
 def connect(venue: str | Venue, key: str | None = None, secret: str | None = None,
-            **options: Any) -> WssClient | BinanceWssClient | FtxWssClient:
+            **options: Any) -> (exchange_wss.bitfinex.client.WssClient
+                                | exchange_wss.binance.client.BinanceWssClient
+                                | exchange_wss.ftx.client.FtxWssClient):
     """Make the client of ``venue`` (not started: call ``start()`` or use ``with``).
 
     Args:

@@ -201,9 +201,9 @@ class Link:
         registry.arm(request)
         if self.ready():
             self.write_request(request)
-        elif self.was_ready and not (self.session is not None and self.conn.writable):
-            if registry.claim(request):
-                registry.not_written(request, f"{self.name} connection is down (reconnecting)")
+        elif (self.was_ready and not (self.session is not None and self.conn.writable)
+              and registry.claim(request)):
+            registry.not_written(request, f"{self.name} connection is down (reconnecting)")
 
     def send_control(self, frame: Any, what: str, *, needs_ready: bool = False) -> None:
         """Write a frame that gets no tracked answer (a ping, a calc).

@@ -77,10 +77,10 @@ class OrderBook:
         #: True once a snapshot was applied; False again after clear() (the
         #: client also sets it False while it resyncs the book).
         self.synced = False
-        self._bids: SortedDict = SortedDict()
-        self._asks: SortedDict = SortedDict()
+        self._bids: SortedDict[Any, tuple[Any, ...]] = SortedDict()
+        self._asks: SortedDict[Any, tuple[Any, ...]] = SortedDict()
         # order/offer id -> (side SortedDict, sort key); raw books only.
-        self._orders: dict[Any, tuple[SortedDict, Any]] = {}
+        self._orders: dict[Any, tuple[SortedDict[Any, tuple[Any, ...]], Any]] = {}
         # The checksummed top of each side with its levels' texts, created by
         # the first checksum and kept current by every change after it (see
         # _TopTexts); None until a checksum is asked for, so books that are
@@ -206,12 +206,12 @@ class OrderBook:
     # The checksum tops hear of every change (see _TopTexts). _update_price,
     # the hottest path, tests the top itself instead of calling _added.
 
-    def _added(self, side: SortedDict, key: Any) -> None:
+    def _added(self, side: SortedDict[Any, tuple[Any, ...]], key: Any) -> None:
         top = self._bid_top if side is self._bids else self._ask_top
         if top is not None:
             top.set(key)
 
-    def _removed(self, side: SortedDict, key: Any) -> None:
+    def _removed(self, side: SortedDict[Any, tuple[Any, ...]], key: Any) -> None:
         top = self._bid_top if side is self._bids else self._ask_top
         if top is not None:
             top.removed(key)
@@ -375,7 +375,7 @@ class _TopTexts:
 
     __slots__ = ("side", "depth", "keys", "texts", "stale")
 
-    def __init__(self, side: SortedDict, depth: int) -> None:
+    def __init__(self, side: SortedDict[Any, tuple[Any, ...]], depth: int) -> None:
         self.side = side
         self.depth = depth
         self.keys: list[Any] = list(islice(side, depth))

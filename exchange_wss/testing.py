@@ -55,8 +55,11 @@ import pytest
 from .venue_clients import started
 
 if TYPE_CHECKING:  # pragma: no cover - names for the annotations only, never imported
+    # The Bitfinex client by its full name: the API reference links it to the
+    # class (a bare "WssClient" would also match the compat module's).
+    import exchange_wss.bitfinex.client
+
     from .binance.client import BinanceWssClient
-    from .bitfinex.client import WssClient
     from .ftx.client import FtxWssClient
     from .sandbox import BinanceFaults, BinanceSandbox, BitfinexSandbox, FtxFaults, FtxSandbox
     from .sandbox.faults import Faults
@@ -192,7 +195,8 @@ def bitfinex_client_options() -> dict[str, Any]:
 
 @pytest.fixture
 def bitfinex_client(bitfinex_sandbox: BitfinexSandbox,
-                    bitfinex_client_options: dict[str, Any]) -> Iterator[WssClient]:
+                    bitfinex_client_options: dict[str, Any]
+                    ) -> Iterator[exchange_wss.bitfinex.client.WssClient]:
     """A started :class:`~exchange_wss.WssClient` connected to ``bitfinex_sandbox``.
 
     It carries the sandbox account's credentials, so ``authenticate()`` and

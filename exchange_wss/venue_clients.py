@@ -50,14 +50,13 @@ def subscriptions(venue: str, channels: list[str], symbols: list[str]
     table = CHANNELS.get(venue)
     if table is None:
         raise LocalProtocolError(f"unknown venue {venue!r}; expected one of {VENUES}")
-    out = []
+    out: list[tuple[str, tuple[str, ...]]] = []
     for channel in channels:
         if channel not in table:
             raise LocalProtocolError(f"{venue} has no channel {channel!r}; expected one of "
                                      f"{sorted(table)}")
         method, extra = table[channel]
-        for symbol in symbols:
-            out.append((method, (symbol, *extra)))
+        out.extend((method, (symbol, *extra)) for symbol in symbols)
     return out
 
 

@@ -3,8 +3,8 @@
 mypy runs as a user's would: from a directory of its own (neither this checkout
 nor its ``pyproject.toml`` on the path, so the package is found as installed, by
 ``pip install -e .`` or a wheel), ``--strict``, on a copy of a file of
-``tests/typing/``. One mypy run per file, shared by the tests of that file; its
-cache is in a temporary directory.
+``tests/typing/``. One mypy run per file (the two at once), shared by the tests;
+its cache is in a temporary directory, so each run starts cold as a fresh venv's.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ TYPING = HERE / "typing"
 
 pytest.importorskip("mypy", reason="mypy is in the test extra")
 
+pytestmark = pytest.mark.static
+
 # `path:line: error: message  [code]`
 _ERROR = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+): error: (?P<msg>.*?)\s+\[(?P<code>[a-z-]+)\]$")
 # `# E: [code] "text"` (the text is optional)
@@ -38,40 +40,49 @@ class MypyRun:
     errors: dict[int, list[tuple[str, str]]]   # line -> [(code, message)]
 
 
-def run_mypy(source: Path, workdir: Path) -> MypyRun:
-    """``mypy --strict`` on a copy of ``source`` in ``workdir``, as a user would run it."""
-    target = workdir / source.name
-    shutil.copy(source, target)
-    result = subprocess.run(
+def _start_mypy(source: Path, workdir: Path) -> subprocess.Popen[str]:
+    """Start ``mypy --strict`` on a copy of ``source`` in ``workdir``, as a user would run it."""
+    shutil.copy(source, workdir / source.name)
+    return subprocess.Popen(
         [sys.executable, "-m", "mypy", "--strict", "--no-pretty", "--show-error-codes",
          "--no-error-summary", "--no-color-output", "--cache-dir", str(workdir / ".mypy_cache"),
-         target.name],
-        cwd=workdir, capture_output=True, text=True, timeout=600)
+         source.name],
+        cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _finish(process: subprocess.Popen[str], source: Path) -> MypyRun:
+    """Wait for a mypy run; its errors on ``source`` by line."""
+    output, _ = process.communicate(timeout=600)
     errors: dict[int, list[tuple[str, str]]] = {}
-    for line in result.stdout.splitlines():
+    for line in output.splitlines():
         match = _ERROR.match(line)
         if match and Path(match["file"]).name == source.name:
             errors.setdefault(int(match["line"]), []).append((match["code"], match["msg"]))
-    return MypyRun(result.returncode, result.stdout + result.stderr, errors)
-
-
-def _isolated_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
-    """A directory outside the checkout, so mypy finds the package where pip put it."""
-    workdir = tmp_path_factory.mktemp(name)
-    assert not (workdir / "exchange_wss").exists()
-    return workdir
+    return MypyRun(process.returncode, output, errors)
 
 
 @pytest.fixture(scope="module")
-def user_code(tmp_path_factory: pytest.TempPathFactory) -> MypyRun:
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, MypyRun]:
+    """Both files checked at once (two processes: the machine has two cores), each from
+    a directory outside the checkout, so mypy finds the package where pip put it."""
+    started = {}
+    for name in ("user_code.py", "user_mistakes.py"):
+        workdir = tmp_path_factory.mktemp(name.removesuffix(".py"))
+        assert not (workdir / "exchange_wss").exists()
+        started[name] = _start_mypy(TYPING / name, workdir)
+    return {name: _finish(process, TYPING / name) for name, process in started.items()}
+
+
+@pytest.fixture(scope="module")
+def user_code(runs: dict[str, MypyRun]) -> MypyRun:
     """mypy's verdict on tests/typing/user_code.py."""
-    return run_mypy(TYPING / "user_code.py", _isolated_dir(tmp_path_factory, "user_code"))
+    return runs["user_code.py"]
 
 
 @pytest.fixture(scope="module")
-def user_mistakes(tmp_path_factory: pytest.TempPathFactory) -> MypyRun:
+def user_mistakes(runs: dict[str, MypyRun]) -> MypyRun:
     """mypy's verdict on tests/typing/user_mistakes.py."""
-    return run_mypy(TYPING / "user_mistakes.py", _isolated_dir(tmp_path_factory, "mistakes"))
+    return runs["user_mistakes.py"]
 
 
 def _expectations() -> dict[int, list[tuple[str, str]]]:
