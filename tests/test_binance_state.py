@@ -151,3 +151,24 @@ def test_a_held_update_the_snapshot_already_tells_is_counted_not_delivered_again
     assert [(e.__class__.__name__, e.kind) for e in flat(got)] == \
         [("Order", "snapshot"), ("Fill", "trade"), ("Order", "update")]
     assert state.superseded == 1 and state.orders[1].status == "PARTIALLY_FILLED"
+
+
+def test_an_update_the_snapshot_told_that_comes_after_it_is_counted_not_delivered():
+    """Futures load the snapshot over REST: an update it already included may still be on
+    the stream when it is delivered, and is then told once, not twice."""
+    state, got, _clock, _ = make()
+    state.hold()
+    state.snapshot([], [], [order(1, mts=100, kind="snapshot")])
+    state.live(order(1, mts=100))
+    assert [e.kind for e in flat(got)] == ["snapshot"] and state.superseded == 1
+
+
+def test_a_newer_update_after_the_snapshot_is_delivered_and_ends_its_entry():
+    """An update newer than the snapshot's is delivered, and so is everything after it."""
+    state, got, _clock, _ = make()
+    state.hold()
+    state.snapshot([], [], [order(1, mts=100, kind="snapshot")])
+    state.live(order(1, "PARTIALLY_FILLED", mts=101))
+    state.live(order(1, "PARTIALLY_FILLED", mts=101))
+    assert [e.kind for e in flat(got)] == ["snapshot", "update", "update"]
+    assert state.superseded == 0

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import json
+import pathlib
 import time
 import urllib.parse
 from decimal import Decimal
@@ -376,6 +377,36 @@ def test_open_orders_status_and_order_status(spot_keys):
     assert r["result"]["status"] == "NEW"
     r = api.call("order.status", api.signed(symbol="BTCUSDT", origClientOrderId="nope"))
     assert r["error"]["code"] == -2013
+
+
+def _documented(what):
+    path = pathlib.Path(__file__).parent / "fixtures" / "binance" / "docs_account_results.jsonl"
+    for line in path.read_text().splitlines():
+        entry = json.loads(line)
+        if entry["what"] == what:
+            data = entry["data"]
+            return data[0] if isinstance(data, list) else data
+    raise LookupError(what)
+
+
+def test_order_queries_have_binances_layout_and_the_last_events_time(spot_keys):
+    """openOrders.status and order.status answer in the documented query layout, with
+    updateTime the transaction time of the order's last event (a client tells a snapshot
+    from a later update by it)."""
+    api = Api(spot_keys)
+    api.call("userDataStream.subscribe.signature", api.signed())
+    bid = Decimal(spot_keys.book("BTCUSDT", 1)["bids"][0][0])
+    api.call("order.place", api.signed(symbol="BTCUSDT", side="BUY", type="LIMIT",
+                                       timeInForce="GTC", quantity="0.01", price=str(bid - 700),
+                                       newClientOrderId="layout-q"))
+    new = api.event(lambda m: m.get("event", {}).get("c") == "layout-q")["event"]
+    listed = [o for o in api.call("openOrders.status", api.signed(symbol="BTCUSDT"))["result"]
+              if o["clientOrderId"] == "layout-q"][0]
+    assert set(listed) == set(_documented("openOrders.status"))
+    queried = api.call("order.status", api.signed(symbol="BTCUSDT",
+                                                  origClientOrderId="layout-q"))["result"]
+    assert set(queried) <= set(_documented("order.status")) and "transactTime" not in queried
+    assert listed["updateTime"] == queried["updateTime"] == new["T"]
 
 
 # ------------------------------------------------------------- futures REST

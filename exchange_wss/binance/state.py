@@ -10,9 +10,12 @@ the live ones as they come. Every event, snapshot or live, also updates the
 state that ``client.balances()``, ``client.positions()`` and
 ``client.open_orders()`` copy.
 
-A held order update that the snapshot already tells (it lists the order as of that
+An order update that the snapshot already tells (it lists the order as of that
 update or later, by update time) is counted in ``superseded`` and not delivered a
-second time; every other held event is (fills always).
+second time, whether it was held or arrives after the snapshot: on futures the
+snapshot comes over REST and the events over the stream, so an update the REST
+answer already included can still be on its way. Every other event is delivered
+(fills always).
 
 The hold has a deadline: a snapshot that does not come within ``timeout``
 seconds (a query never answered) releases the held events and is reported.
@@ -60,6 +63,8 @@ class AccountState:
         self.loaded = False
         self._holding = False
         self._held: list[Any] = []
+        #: The last snapshot's update time per order, until a newer live update of it.
+        self._told: dict[Any, int] = {}
         #: Snapshots delivered, and live events that waited for one (monitoring, tests).
         self.snapshots = 0
         self.held_total = 0
@@ -100,8 +105,20 @@ class AccountState:
             self._held.append(event)
             self.held_total += 1
             return
+        if self._told and event.__class__ is Order and self._already_told(event):
+            self.superseded += 1
+            return
         self._apply(event)
         self._deliver(event)
+
+    def _already_told(self, order: Order) -> bool:
+        told = self._told.get(order.id)
+        if told is None:
+            return False
+        if order.mts_update and told >= order.mts_update:
+            return True
+        del self._told[order.id]  # a newer update: the snapshot's entry is history
+        return False
 
     def snapshot(self, wallets: list[Wallet], positions: list[Position], orders: list[Order],
                  raw: Any = None, *, wallet_types: list[str] | None = None) -> None:
@@ -121,13 +138,12 @@ class AccountState:
         self._deliver(Snapshot("account", [*wallets, *positions, *orders], raw))
         # A held update of an order the snapshot lists as of that update or later is
         # already told: delivered again it would say the order changed (or went back).
-        told: dict[int | None, int] = {
-            o.id: o.mts_update for o in orders if o.id is not None and o.mts_update}
-        if told:
+        self._told = {o.id: o.mts_update for o in orders
+                      if o.id is not None and o.mts_update}
+        if self._told:
             kept = []
             for event in self._held:
-                if event.__class__ is Order and event.mts_update and \
-                        told.get(event.id, 0) >= event.mts_update:
+                if event.__class__ is Order and self._already_told(event):
                     self.superseded += 1
                     continue
                 kept.append(event)

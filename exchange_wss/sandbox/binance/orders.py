@@ -219,7 +219,7 @@ class OrderService:
         t = self._find_order(owner, p)
         if t is None:
             raise ApiError(-2013, "Order does not exist.")
-        return reports.order_result(self.profile, t, "RESULT")
+        return reports.query_result(self.profile, t)
 
     def user_events(self, events: list) -> list:
         """Turn engine events into ``(owner, Binance event)`` pairs, updating tracked orders,
@@ -318,7 +318,7 @@ class OrderService:
         """``openOrders.status`` / REST ``openOrders``: the open orders (of ``symbol``)."""
         if symbol not in (None, ""):
             self.profile.engine_symbol(symbol)
-        return [reports.order_result(self.profile, t, "RESULT") for t in self.open_orders(owner)
+        return [reports.query_result(self.profile, t) for t in self.open_orders(owner)
                 if symbol in (None, "") or t.symbol == symbol]
 
     def _event(self, t: _TrackedOrder, x: str, now: int, trade: tuple | None = None,

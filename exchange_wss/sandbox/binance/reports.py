@@ -31,6 +31,23 @@ def avg_price(profile: MarketProfile, t: Any) -> Decimal:
     return (t.z * cs / t.Z).quantize(Decimal("0.01")) if t.Z else ZERO
 
 
+def query_result(profile: MarketProfile, t: Any) -> dict:
+    """An order as ``order.status`` and ``openOrders.status`` tell it: on Spot the query
+    layout (``time`` and ``updateTime``, no ``transactTime`` or fills), on futures the
+    same layout as the order response."""
+    if profile.futures:
+        return order_result(profile, t, "RESULT")
+    px = profile.px
+    return {"symbol": t.symbol, "orderId": t.id, "orderListId": -1,
+            "clientOrderId": t.client_id, "price": px(t.price or ZERO),
+            "origQty": px(t.qty), "executedQty": px(t.z), "cummulativeQuoteQty": px(t.Z),
+            "status": t.status, "timeInForce": t.tif, "type": t.type, "side": t.side,
+            "stopPrice": px(ZERO), "icebergQty": px(ZERO), "time": t.created,
+            "updateTime": t.updated, "isWorking": t.type != "MARKET",
+            "workingTime": t.created if t.type != "MARKET" else -1,
+            "origQuoteOrderQty": px(ZERO), "selfTradePreventionMode": "EXPIRE_MAKER"}
+
+
 def order_result(profile: MarketProfile, t: Any, resp_type: Any = None) -> dict:
     """The order response (ACK, RESULT or FULL for Spot; the futures layout otherwise)."""
     px = profile.px
