@@ -84,7 +84,8 @@ class BinanceWssClient(MarketStreams, BaseClient):
         testnet: use Binance's testnet hosts.
         rest_url, stream_url, api_url: override the REST base, the stream base
             and the whole WebSocket API URL (the sandbox and other venues).
-        raw: deliver decoded frames instead of typed models.
+        raw: deliver decoded frames instead of typed models (the callbacks' annotations
+            name the models: type a raw callback's argument as ``Any``).
         keepalive_interval: seconds between listenKey keepalives (futures, margin).
         legacy_user_stream: use ``/ws/<listenKey>`` for USDT-M too.
         recv_window: ``recvWindow`` (ms) of signed requests (Binance's default 5000

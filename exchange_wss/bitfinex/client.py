@@ -84,7 +84,8 @@ class WssClient(BaseClient):
         public_url: the public endpoint (default ``wss://api-pub.bitfinex.com/ws/2``).
         channels_per_connection: public subscriptions per connection (Bitfinex
             allows 25); 1 gives one socket per channel.
-        raw: deliver decoded frames (lists) instead of typed models.
+        raw: deliver decoded frames (lists) instead of typed models (the callbacks' annotations
+            name the models: type a raw callback's argument as ``Any``).
         checksum: ask for ``OB_CHECKSUM`` and verify every book (default True).
         seq_all: ask for ``SEQ_ALL`` and resync the connection on a gap.
         nonce_factory: makes each auth nonce instead of the µs generator (an int

@@ -128,7 +128,8 @@ class FtxWssClient(BaseClient):
         subaccount: the subaccount to log in to, if any.
         url: the endpoint (default ``wss://ftx.com/ws/``; FTX-protocol venues
             and the sandbox have their own).
-        raw: deliver decoded frames instead of typed models.
+        raw: deliver decoded frames instead of typed models (the callbacks' annotations
+            name the models: type a raw callback's argument as ``Any``).
         **options: hooks and reliability settings as for ``WssClient``.
     """
 
