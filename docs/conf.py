@@ -39,14 +39,6 @@ napoleon_use_rtype = False
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
-# The clients as modules name them for type checkers only (``if TYPE_CHECKING:`` imports,
-# so importing the package stays cheap): read those names as the package's own classes
-# (the compat module has a WssClient too).
-autodoc_type_aliases = {
-    "WssClient": "exchange_wss.WssClient",
-    "BinanceWssClient": "exchange_wss.BinanceWssClient",
-    "FtxWssClient": "exchange_wss.FtxWssClient",
-}
 
 autodoc_default_options = {"members": True, "show-inheritance": True}
 add_module_names = False          # `WssClient.subscribe_to_ticker`, not the full dotted path
