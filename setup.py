@@ -92,6 +92,12 @@ setup(
             "uvloop>=0.17",
             # the seed client the compat layer is tested against (drop-in proof)
             "bitfinex-v2==1.8.0",
+            # The static checks run in the suite (tests/test_static_checks.py,
+            # tests/test_typing.py), with the stubs of the two untyped dependencies.
+            "mypy>=1.11",
+            "ruff>=0.6",
+            "types-requests>=2.31",
+            "sortedcontainers-stubs>=2.4",
         ],
         "redis": REDIS_REQUIRES,
         "docs": DOCS_REQUIRES,

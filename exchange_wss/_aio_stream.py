@@ -12,7 +12,7 @@ import threading
 import weakref
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from .errors import ExchangeWssError, LocalProtocolError
 
@@ -22,9 +22,12 @@ POLICIES = ("latest", "drop_oldest", "backpressure")
 
 _END = object()
 
+_T_co = TypeVar("_T_co", covariant=True)
 
-class Stream:
-    """An async iterator over one kind of event; made by :class:`AsyncClient`.
+
+class Stream(Generic[_T_co]):
+    """An async iterator over one kind of event (``Stream[Ticker]`` yields
+    :class:`~exchange_wss.models.Ticker`); made by :class:`AsyncClient`.
 
     Produced on the reactor thread, consumed on the loop that created it. Use
     it in ``async for`` (leaving the loop closes it), or ``async with`` it,
@@ -39,7 +42,7 @@ class Stream:
     """
 
     def __init__(self, owner: Any, feed: _Feed, name: str, policy: str,
-                 maxsize: int, transform: Callable[[Stream, Any], None],
+                 maxsize: int, transform: Callable[[Stream[Any], Any], None],
                  account: bool = False) -> None:
         if policy not in POLICIES:
             raise LocalProtocolError(f"policy must be one of {POLICIES}, not {policy!r}")
@@ -58,10 +61,10 @@ class Stream:
         self._feed = feed
         self._loop = asyncio.get_running_loop()
         self._lock = threading.Lock()
-        self._items: deque = deque()
+        self._items: deque[Any] = deque()
         self._build: Callable[[], Any] | None = None
         self._stale = False
-        self._waiter: asyncio.Future | None = None
+        self._waiter: asyncio.Future[None] | None = None
         self._wake_pending = False
         self._overflowing = False
         self._holding = False      # the producer is paused because of us
@@ -180,10 +183,10 @@ class Stream:
             waiter.set_result(None)
 
     # -- consumer side (the loop) -----------------------------------------------------------
-    def __aiter__(self) -> Stream:
+    def __aiter__(self) -> Stream[_T_co]:
         return self
 
-    async def __anext__(self) -> Any:
+    async def __anext__(self) -> _T_co:
         while True:
             with self._lock:
                 if self._closed:
@@ -219,10 +222,14 @@ class Stream:
                 await self._close_async()
                 if isinstance(error, StopAsyncIteration):
                     raise StopAsyncIteration
+                # fail() and end() set _error before queueing _END (end(): StopAsyncIteration)
                 raise error  # type: ignore[misc]
-            return event
+            # The buffer holds this stream's events (typed by the AsyncClient method
+            # that made it) and the _END sentinel, handled above.
+            item: _T_co = event
+            return item
 
-    async def __aenter__(self) -> Stream:
+    async def __aenter__(self) -> Stream[_T_co]:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -269,26 +276,26 @@ class _Feed:
     (account feeds) sees every event once.
     """
 
-    def __init__(self, owner: Any, key: tuple,
+    def __init__(self, owner: Any, key: tuple[Any, ...],
                  hook: Callable[[Any], None] | None = None) -> None:
         self.owner = owner
         self.key = key
         self.hook = hook
-        self._refs: tuple[weakref.ref, ...] = ()
+        self._refs: tuple[weakref.ref[Stream[Any]], ...] = ()
         self.handle: Any = None         # what subscribe_* returned (label or Subscription)
         self.label: str | None = None
         self._lock = threading.Lock()
 
     @property
-    def streams(self) -> list[Stream]:
+    def streams(self) -> list[Stream[Any]]:
         """The live streams of this feed."""
         return [s for s in (r() for r in self._refs) if s is not None]
 
-    def attach(self, stream: Stream) -> None:
+    def attach(self, stream: Stream[Any]) -> None:
         with self._lock:
-            self._refs = self._refs + (weakref.ref(stream, self._gone),)
+            self._refs = (*self._refs, weakref.ref(stream, self._gone))
 
-    def detach(self, stream: Stream) -> None:
+    def detach(self, stream: Stream[Any]) -> None:
         with self._lock:
             before = len(self._refs)
             self._refs = tuple(r for r in self._refs if r() is not stream and r() is not None)
@@ -296,7 +303,7 @@ class _Feed:
         if empty:
             self.owner._feed_empty(self)
 
-    def _gone(self, ref: weakref.ref) -> None:
+    def _gone(self, ref: weakref.ref[Stream[Any]]) -> None:
         with self._lock:
             if ref not in self._refs:
                 return

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self, TypedDict, TypeVar
 
 from . import _reactor
 from ._dispatch import CallbackWorker
@@ -37,11 +37,51 @@ from .errors import (
 )
 from .models import BookSnapshot, ConnectionState, SubscriptionChanged, book_level_kind
 
-__all__ = ["BaseClient", "ClientStats", "CallbackError", "Callback"]
+__all__ = ["BaseClient", "ClientStats", "ClientOptions", "CallbackError", "Callback",
+           "EventHook", "ErrorHook"]
 
 log = logging.getLogger("exchange_wss.client")
 
+_T = TypeVar("_T")
+
 Callback = Callable[[Any], Any]
+#: An ``on_event`` hook: called with informational events of many kinds
+#: (:class:`~exchange_wss.models.ConnectionState`,
+#: :class:`~exchange_wss.models.SubscriptionChanged`, server info, pongs), so
+#: its argument is left open; narrow it with ``isinstance``.
+EventHook = Callable[[Any], object]
+#: An ``on_error`` hook: called with each error that did not stop the client.
+ErrorHook = Callable[[ExchangeWssError], object]
+
+class ClientOptions(TypedDict, total=False):
+    """The keywords every client takes beside its own (see :class:`BaseClient`), so
+    that a type checker knows their names and types in ``WssClient(**options)``."""
+
+    on_event: EventHook | None
+    on_error: ErrorHook | None
+    ping_interval: float | None
+    ping_timeout: float | None
+    reconnect_delay: float
+    max_reconnect_delay: float
+    max_reconnect: int | None
+    stale_timeout: float | None
+    open_timeout: float
+    tls_options: Any
+    fast_path: bool
+    max_message_size: int | None
+    report_failures_after: int
+    reactor: Any
+    callback_thread: bool
+    callback_queue_size: int
+    request_timeout: float
+    subscription_timeout: float
+    max_connection_age: float | None
+    rotation_overlap: float
+    record: Any
+    compression: bool
+    stale_after: float | None
+    health_interval: float | None
+
 
 #: Default ``max_message_size``: Bitfinex's largest snapshots (R0 books of 250
 #: orders a side, 10,000 trades) are a few hundred kB, Binance's all-market
@@ -143,7 +183,7 @@ class BaseClient:
     #: The venue this client speaks to (set by each exchange's client).
     venue: Any = None
 
-    def __init__(self, *, on_event: Callback | None = None, on_error: Callback | None = None,
+    def __init__(self, *, on_event: EventHook | None = None, on_error: ErrorHook | None = None,
                  ping_interval: float | None = 20.0, ping_timeout: float | None = 10.0,
                  reconnect_delay: float = 1.0, max_reconnect_delay: float = 60.0,
                  max_reconnect: int | None = None, stale_timeout: float | None = 30.0,
@@ -161,8 +201,8 @@ class BaseClient:
             raise LocalProtocolError("on_event must be callable")
         if on_error is not None and not callable(on_error):
             raise LocalProtocolError("on_error must be callable")
-        self.on_event = on_event
-        self.on_error = on_error
+        self.on_event: EventHook | None = on_event
+        self.on_error: ErrorHook | None = on_error
         # Recording (exchange_wss.recording): a path becomes a Recorder we own.
         self._recorder, self._owns_recorder = record, False
         if record is not None and not hasattr(record, "opened"):
@@ -235,7 +275,7 @@ class BaseClient:
             err.__cause__ = exc
             self._emit_error(err)
 
-    def _call_and_wait(self, fn: Callable[..., Any], *args: Any, timeout: float = 10.0) -> Any:
+    def _call_and_wait(self, fn: Callable[..., _T], *args: Any, timeout: float = 10.0) -> _T:
         if not self._own_reactor:
             return fn(*args)
         return _reactor.call_and_wait(fn, *args, timeout=timeout)
@@ -312,7 +352,7 @@ class BaseClient:
     def _left(deadline: float) -> float:
         return max(0.01, deadline - time.monotonic())
 
-    def __enter__(self) -> BaseClient:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -340,7 +380,7 @@ class BaseClient:
             except BaseException as exc:
                 self._callback_failed("on_event", exc)
 
-    def _emit_error(self, error: BaseException) -> None:
+    def _emit_error(self, error: ExchangeWssError) -> None:
         hook = self.on_error
         if hook is None:
             log.warning("%s: %s", type(error).__name__, short(str(error), 300))
@@ -434,7 +474,7 @@ class BaseClient:
                 raise ClientStopped("the client was stopped")
             sub = self._subs.get(label)
             new = sub is None
-            if new:
+            if sub is None:
                 sub = Subscription(label, spec, symbol, book=book() if book else None,
                                    unsubscribe=self.unsubscribe)
                 # Account events are quiet by nature: their silence is not staleness.
@@ -570,7 +610,7 @@ class BaseClient:
                           label=label, ident=ident)
         return self.requests.add(request)
 
-    def _request_settled(self, request: Request, error: BaseException | None) -> None:
+    def _request_settled(self, request: Request, error: ExchangeWssError | None) -> None:
         from .errors import OrderStateUnknown, RequestNotSent
         if isinstance(error, RequestNotSent):
             self.stats.requests_not_sent += 1

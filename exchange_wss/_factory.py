@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from .symbols import Venue, parse_venue
 
+if TYPE_CHECKING:
+    # Full names in the signatures below: the API reference links them to the classes
+    # (a bare "WssClient" would also match the compat module's).
+    import exchange_wss.binance.client
+    import exchange_wss.bitfinex.client
+    import exchange_wss.ftx.client
+
 __all__ = ["connect", "client_class"]
 
+# The venue names a type checker can map to their client class; any other
+# spelling parse_venue accepts ("BINANCE___SPOT", "Bitfinex") gives the union.
+_BinanceName = Literal["binance", "binance:spot", "binance:margin", "binance:usdm",
+                       "binance:coinm"]
 
-def client_class(venue: str | Venue, market: str | None = None) -> Any:
+
+def client_class(venue: str | Venue, market: str | None = None
+                 ) -> (type[exchange_wss.bitfinex.client.WssClient]
+                       | type[exchange_wss.binance.client.BinanceWssClient]
+                       | type[exchange_wss.ftx.client.FtxWssClient]):
     """The client class of a venue (``WssClient``, ``BinanceWssClient`` or ``FtxWssClient``)."""
     v = parse_venue(venue, market)
     if v.exchange == "bitfinex":
@@ -22,14 +37,33 @@ def client_class(venue: str | Venue, market: str | None = None) -> Any:
     return FtxWssClient
 
 
+@overload
+def connect(venue: Literal["bitfinex"], key: str | None = None, secret: str | None = None,
+            **options: Any) -> exchange_wss.bitfinex.client.WssClient: ...
+@overload
+def connect(venue: _BinanceName, key: str | None = None, secret: str | None = None,
+            **options: Any) -> exchange_wss.binance.client.BinanceWssClient: ...
+@overload
+def connect(venue: Literal["ftx"], key: str | None = None, secret: str | None = None,
+            **options: Any) -> exchange_wss.ftx.client.FtxWssClient: ...
+@overload
 def connect(venue: str | Venue, key: str | None = None, secret: str | None = None,
-            **options: Any) -> Any:
+            **options: Any) -> (exchange_wss.bitfinex.client.WssClient
+                                | exchange_wss.binance.client.BinanceWssClient
+                                | exchange_wss.ftx.client.FtxWssClient): ...
+def connect(venue: str | Venue, key: str | None = None, secret: str | None = None,
+            **options: Any) -> (exchange_wss.bitfinex.client.WssClient
+                                | exchange_wss.binance.client.BinanceWssClient
+                                | exchange_wss.ftx.client.FtxWssClient):
     """Make the client of ``venue`` (not started: call ``start()`` or use ``with``).
 
     Args:
         venue: ``"bitfinex"``, ``"binance"`` (with ``market=``), ``"binance:usdm"``,
-            ``"ftx"``, or bt_api_py's ``"BINANCE___SPOT"`` style.
-        key, secret: API credentials, for account streams and orders.
+            ``"ftx"``, or bt_api_py's ``"BINANCE___SPOT"`` style. Type checkers
+            know the client class of the first four spellings; for a name read
+            at run time they see the union of the three clients.
+        key: the API key, for account streams and orders.
+        secret: the API secret.
         **options: the client's keywords. Every client takes the same names
             for the same things: ``ping_interval``, ``ping_timeout``,
             ``max_reconnect``, ``reconnect_delay``, ``max_reconnect_delay``,

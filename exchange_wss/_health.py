@@ -287,9 +287,8 @@ class HealthMonitor:
         if self.interval is not None:
             return self.interval
         limits = [self.stale_after] if self.stale_after is not None else []
-        for sub in self.client.subscriptions():
-            if sub.stale_after is not None:
-                limits.append(sub.stale_after)
+        limits.extend(sub.stale_after for sub in self.client.subscriptions()
+                      if sub.stale_after is not None)
         return min([MAX_INTERVAL] + [limit / 4 for limit in limits])
 
     def _schedule(self) -> None:
@@ -434,8 +433,10 @@ class HealthMonitor:
                               if track.gap is not None else "recovered")
                 else:
                     signal = "first_data"
-                    # Seen at a sample: at most one interval after it arrived.
-                    reason = (f"first data seen {track.last_at - track.created:.2f}s "
+                    # Seen at a sample: at most one interval after it arrived. LIVE
+                    # means data came, so last_at is set.
+                    reason = (f"first data seen "
+                              f"{track.last_at - track.created:.2f}s "  # type: ignore[operator]
                               "after subscribing")
                 track.ever_live = True
                 track.resync = False

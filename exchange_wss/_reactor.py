@@ -25,7 +25,7 @@ _thread: threading.Thread | None = None
 _reactor_thread_ident: int | None = None
 
 
-def get_reactor():
+def get_reactor() -> Any:
     """Return the global reactor (installing the default one on first import)."""
     from twisted.internet import reactor
     return reactor
@@ -76,7 +76,8 @@ def call_soon(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         get_reactor().callFromThread(fn, *args, **kwargs)
 
 
-def call_and_wait(fn: Callable[..., T], *args: Any, timeout: float | None = 30.0, **kwargs: Any) -> T:
+def call_and_wait(fn: Callable[..., T], *args: Any, timeout: float | None = 30.0,
+                  **kwargs: Any) -> T:
     """Run ``fn`` on the reactor thread and return its result (waiting on Deferreds).
 
     Exceptions raised by ``fn`` (or the Deferred it returns) are re-raised in

@@ -35,7 +35,13 @@ from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
-from .errors import ClientStopped, LocalProtocolError, OrderStateUnknown, RequestNotSent
+from .errors import (
+    ClientStopped,
+    ExchangeWssError,
+    LocalProtocolError,
+    OrderStateUnknown,
+    RequestNotSent,
+)
 
 __all__ = ["QUEUED", "WRITTEN", "IN_DOUBT", "SETTLED", "Request", "RequestFuture",
            "RequestRegistry"]
@@ -48,7 +54,7 @@ SETTLED = "settled"
 T = TypeVar("T")
 
 
-class RequestFuture(Future, Generic[T]):  # type: ignore[type-arg]
+class RequestFuture(Future[T], Generic[T]):
     """A :class:`concurrent.futures.Future` of a request's outcome.
 
     Attributes:
@@ -133,7 +139,7 @@ class RequestRegistry:
     """
 
     def __init__(self, clock: Any, timeout: float,
-                 on_settled: Callable[[Request, BaseException | None], None] | None = None
+                 on_settled: Callable[[Request, ExchangeWssError | None], None] | None = None
                  ) -> None:
         if not timeout > 0:
             raise LocalProtocolError(f"request_timeout must be positive, got {timeout!r}")
@@ -206,7 +212,7 @@ class RequestRegistry:
         return True
 
     def written(self, request: Request, connection: Any) -> None:
-        """The transport accepted the bytes of a :meth:`claim`\\ ed request."""
+        r"""The transport accepted the bytes of a :meth:`claim`\ ed request."""
         request.state = request.future.state = WRITTEN
         request.connection = connection
 
@@ -243,7 +249,7 @@ class RequestRegistry:
         self._settle(request, result, None)
         return True
 
-    def reject(self, key: Hashable, error: BaseException) -> bool:
+    def reject(self, key: Hashable, error: ExchangeWssError) -> bool:
         """The exchange refused the request: settle with ``error``."""
         request = self._requests.get(key)
         if request is None or request.state == QUEUED:
@@ -295,7 +301,7 @@ class RequestRegistry:
         else:
             self.unknown(request, f"no answer within {self.timeout:g}s")
 
-    def _settle_unclaimed(self, request: Request, error: BaseException) -> None:
+    def _settle_unclaimed(self, request: Request, error: ExchangeWssError) -> None:
         # A queued request's future is still PENDING: move it to RUNNING first,
         # unless the user cancelled it (then there is nothing left to tell).
         if request.future.set_running_or_notify_cancel():
@@ -312,7 +318,7 @@ class RequestRegistry:
             if self._requests.get(request.key) is request:
                 del self._requests[request.key]
 
-    def _settle(self, request: Request, result: Any, error: BaseException | None) -> None:
+    def _settle(self, request: Request, result: Any, error: ExchangeWssError | None) -> None:
         if request.state == SETTLED:
             return
         self._forget(request)

@@ -12,7 +12,10 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import requests
-from twisted.internet import threads
+
+# defer for the annotations only (loaded with threads anyway), imported so that the
+# API reference can name the Deferred.
+from twisted.internet import defer, threads
 
 from .errors import ExchangeError, RestError
 
@@ -47,7 +50,7 @@ class RestClient:
 
     def call(self, method: str, path: str, params: dict[str, Any] | None = None, *,
              body: bytes | None = None, headers: dict[str, str] | None = None,
-             query: str | None = None):
+             query: str | None = None) -> defer.Deferred[Any]:
         """``method path?params`` in the thread pool; a Deferred of the decoded JSON.
 
         ``body`` (already-encoded JSON) and ``headers`` are sent as given, for

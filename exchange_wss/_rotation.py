@@ -79,7 +79,7 @@ class Handover:
             rest = [f for _k, f in stream.held[index + 1:]]
             self._join(stream)
             stream.delivered.clear()
-            return [frame] + rest
+            return [frame, *rest]
         stream.delivered[key] = None
         return [frame]
 

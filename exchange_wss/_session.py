@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 __all__ = ["Session", "SubscribeConfirmed", "SubscribeRefused", "UnsubscribeConfirmed",
-           "UnsubscribeRefused", "RequestAnswered", "ResyncNeeded", "MalformedFrame", "ReconnectRequested",
-           "Unexpected", "short"]
+           "UnsubscribeRefused", "RequestAnswered", "ResyncNeeded", "MalformedFrame",
+           "ReconnectRequested", "Unexpected", "short"]
 
 
 class Session(Protocol):

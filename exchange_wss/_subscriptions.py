@@ -1,11 +1,11 @@
-"""The lifecycle of one subscription, shared by every exchange, pure.
+r"""The lifecycle of one subscription, shared by every exchange, pure.
 
 A :class:`Subscription` is what the user asked for (a channel and its
 callbacks, a book); it outlives connections. A :class:`SubscriptionSet` drives
 the subscriptions of one connection through their states::
 
     requested ──subscribe written──> sent ──confirmed──> active
-        ^                             │  \\                 │  \\
+        ^                             │  \                 │  \
         │                          refused  user left      │   resync (checksum, gap,
         │                  (retry, bounded) ──> unsubscribe │    update before snapshot)
         │                             │                    │       │
@@ -121,7 +121,7 @@ class Subscription:
         if len(self.callbacks) == 1:
             self.deliver = callback
         else:
-            def fan_out(event: Any, _cbs: tuple = tuple(self.callbacks)) -> None:
+            def fan_out(event: Any, _cbs: tuple[Callback, ...] = tuple(self.callbacks)) -> None:
                 for cb in _cbs:
                     cb(event)
             self.deliver = fan_out

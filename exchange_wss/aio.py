@@ -38,6 +38,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import weakref
@@ -93,7 +94,7 @@ def _watch(feed: _Feed) -> None:
     handle.add_listener(changed)
 
 
-def _failure_of(feed: _Feed, stream: Stream, error: BaseException) -> BaseException | None:
+def _failure_of(feed: _Feed, stream: Stream[Any], error: BaseException) -> BaseException | None:
     """Whether an error the client reported to ``on_error`` ends ``stream`` (None: the
     client recovers from it): a connection given up ends every stream, refused
     credentials end the account streams, and, for a client without subscription
@@ -154,11 +155,12 @@ class AsyncClient:
         self.client = client
         self.venue: Venue = client.venue
         self.queue_size = queue_size
-        self._feeds: dict[tuple, _Feed] = {}
+        self._feeds: dict[tuple[Any, ...], _Feed] = {}
         self._lock = threading.Lock()
         self._account: _Feed | None = None
-        self._cancel_waiters: dict[Any, tuple[asyncio.AbstractEventLoop, asyncio.Future]] = {}
-        self._holders: dict[Any, set] = {}   # connection -> streams holding it paused
+        self._cancel_waiters: dict[Any, tuple[asyncio.AbstractEventLoop,
+                                              asyncio.Future[models.Order]]] = {}
+        self._holders: dict[Any, set[Stream[Any]]] = {}  # connection -> streams holding it paused
         self._user_on_error = client.on_error
         client.on_error = self._client_error
         if not client.running:
@@ -182,7 +184,7 @@ class AsyncClient:
 
     # -- market data -------------------------------------------------------------------
     def stream_ticker(self, symbol: str, *, policy: str = "latest",
-                      maxsize: int | None = None) -> Stream:
+                      maxsize: int | None = None) -> Stream[models.Ticker]:
         """Tickers (:class:`~exchange_wss.models.Ticker`) of ``symbol``."""
         native = self._native(symbol)
         feed = self._feed(("ticker", native),
@@ -190,7 +192,7 @@ class AsyncClient:
         return self._stream(feed, f"ticker {symbol}", policy, maxsize, _only(models.Ticker))
 
     def stream_trades(self, symbol: str, *, policy: str = "drop_oldest",
-                      maxsize: int | None = None) -> Stream:
+                      maxsize: int | None = None) -> Stream[models.Trade]:
         """Public trades (:class:`~exchange_wss.models.Trade`), each once, as they happen
         (Bitfinex's history snapshot and its ``tu`` confirmations are left out)."""
         native = self._native(symbol)
@@ -199,12 +201,13 @@ class AsyncClient:
         return self._stream(feed, f"trades {symbol}", policy, maxsize, _new_trades)
 
     def stream_klines(self, symbol: str, interval: str = "1m", *, policy: str = "drop_oldest",
-                      maxsize: int | None = None) -> Stream:
+                      maxsize: int | None = None) -> Stream[models.Candle]:
         """Candles (:class:`~exchange_wss.models.Candle`) of ``symbol`` in ``interval``
         (``"1m"``, ``"1h"``, ``"1d"``...). FTX has no candle channel: its candles are
         built here from the trades (``closed`` True once a newer candle began)."""
         native = self._native(symbol)
         client = self.client
+        transform: Callable[[Stream[Any], Any], None]
         if self.venue.exchange == "ftx":
             transform = _CandleBuilder(native, interval, _interval_seconds(interval)).transform
             feed = self._feed(("trades", native),
@@ -217,7 +220,7 @@ class AsyncClient:
         return self._stream(feed, f"klines {symbol} {interval}", policy, maxsize, transform)
 
     def stream_depth(self, symbol: str, levels: int = 25, *, policy: str = "latest",
-                     maxsize: int | None = None) -> Stream:
+                     maxsize: int | None = None) -> Stream[models.Depth]:
         """The maintained book of ``symbol`` after each change, as a
         :class:`~exchange_wss.models.Depth` of the best ``levels`` per side."""
         native = self._native(symbol)
@@ -225,16 +228,19 @@ class AsyncClient:
         if self.venue.exchange == "bitfinex":
             def read() -> Any:
                 return client.order_book(native, "P0")
-            subscribe = (lambda cb: client.subscribe_to_orderbook(
-                native, "P0", cb, length=25 if levels <= 25 else 100 if levels <= 100 else 250))
+            def subscribe(cb: Callable[[Any], None]) -> Any:
+                length = 25 if levels <= 25 else 100 if levels <= 100 else 250
+                return client.subscribe_to_orderbook(native, "P0", cb, length=length)
         else:
             def read() -> Any:
                 return client.order_book(native)
             if self.venue.exchange == "binance":
-                subscribe = (lambda cb: client.subscribe_to_orderbook(
-                    native, cb, limit=100 if levels <= 100 else 1000))
+                def subscribe(cb: Callable[[Any], None]) -> Any:
+                    limit = 100 if levels <= 100 else 1000
+                    return client.subscribe_to_orderbook(native, cb, limit=limit)
             else:
-                subscribe = (lambda cb: client.subscribe_to_orderbook(native, cb))
+                def subscribe(cb: Callable[[Any], None]) -> Any:
+                    return client.subscribe_to_orderbook(native, cb)
 
         def build() -> models.Depth:
             snap = read()
@@ -242,7 +248,7 @@ class AsyncClient:
                                       None, snap.kind)
             return models.Depth(snap.symbol, cut.bid_levels, cut.ask_levels)
 
-        def transform(stream: Stream, event: Any) -> None:
+        def transform(stream: Stream[Any], event: Any) -> None:
             if isinstance(event, (models.BookSnapshot, models.BookChange)):
                 stream.offer_latest(build)
 
@@ -250,12 +256,13 @@ class AsyncClient:
         return self._stream(feed, f"depth {symbol}", policy, maxsize, transform)
 
     # -- account -----------------------------------------------------------------------
-    def stream_orders(self, *, maxsize: int | None = None) -> Stream:
+    def stream_orders(self, *, maxsize: int | None = None) -> Stream[models.Order]:
         """Your orders' updates (:class:`~exchange_wss.models.Order`; read ``.state``).
         Never dropped: a slow consumer slows the account connection instead."""
         return self._account_stream("orders", maxsize)
 
-    def stream_balances(self, *, maxsize: int | None = None) -> Stream:
+    def stream_balances(self, *, maxsize: int | None = None
+                        ) -> Stream[models.Wallet | models.BalanceUpdate]:
         """Your balances (:class:`~exchange_wss.models.Wallet`, and Binance's
         :class:`~exchange_wss.models.BalanceUpdate` deltas). Never dropped.
         FTX's socket has no balance channel: its wallets are read over REST at
@@ -297,8 +304,8 @@ class AsyncClient:
             future = client.submit_order(native, side, price, amount, type=kind, **extra)
         return await asyncio.wrap_future(future)
 
-    async def cancel_order(self, order: Any, symbol: str | None = None,
-                           timeout: float = CANCEL_TIMEOUT) -> Any:
+    async def cancel_order(self, order: models.Order | int, symbol: str | None = None,
+                           timeout: float = CANCEL_TIMEOUT) -> models.Order:
         """Cancel an order (an :class:`~exchange_wss.models.Order` or its id).
 
         Returns the cancelled order as the exchange reports it. Raises
@@ -342,10 +349,11 @@ class AsyncClient:
         return to_unified(self.venue, native)
 
     def _stream(self, feed: _Feed, name: str, policy: str, maxsize: int | None,
-                transform: Callable[[Stream, Any], None]) -> Stream:
+                transform: Callable[[Stream[Any], Any], None]) -> Stream[Any]:
         return Stream(self, feed, name, policy, maxsize or self.queue_size, transform)
 
-    def _feed(self, key: tuple, subscribe: Callable[[Callable[[Any], None]], Any]) -> _Feed:
+    def _feed(self, key: tuple[Any, ...],
+              subscribe: Callable[[Callable[[Any], None]], Any]) -> _Feed:
         """The feed of one underlying subscription, subscribed on first use."""
         if self.client._stopped:
             raise ClientStopped("the client was stopped")
@@ -388,16 +396,14 @@ class AsyncClient:
         with self._lock:
             if feed.key in self._feeds:
                 return  # asked for again meanwhile: the new feed shares the subscription
-        try:
+        with contextlib.suppress(LocalProtocolError, ClientStopped):  # already gone
             self.client.unsubscribe(feed.handle)
-        except (LocalProtocolError, ClientStopped):
-            pass  # already gone
 
     # -- internals: account -----------------------------------------------------------------
-    def _account_stream(self, what: str, maxsize: int | None) -> Stream:
+    def _account_stream(self, what: str, maxsize: int | None) -> Stream[Any]:
         feed = self._ensure_account()
         kinds = models.Order if what == "orders" else (models.Wallet, models.BalanceUpdate)
-        stream = Stream(self, feed, what, "backpressure", maxsize or self.queue_size,
+        stream: Stream[Any] = Stream(self, feed, what, "backpressure", maxsize or self.queue_size,
                         _account_items(kinds), account=True)
         if what == "balances" and self.venue.exchange == "ftx":
             self._ftx_balances(stream)
@@ -446,7 +452,7 @@ class AsyncClient:
             loop.call_soon_threadsafe(_set_exception, done,
                                       OrderRejected(note.text, raw=note.raw, notification=note))
 
-    def _ftx_balances(self, stream: Stream) -> None:
+    def _ftx_balances(self, stream: Stream[Any]) -> None:
         future = self.client.get_balances()
         future.add_done_callback(lambda f: _offer_wallets(stream, f))
 
@@ -466,7 +472,7 @@ class AsyncClient:
         else:
             fn(*args)
 
-    def _hold(self, stream: Stream, hold: bool) -> None:
+    def _hold(self, stream: Stream[Any], hold: bool) -> None:
         """Pause (or resume) reading the account connections for ``stream`` (reactor thread)."""
         for conn in _account_connections(self.client):
             holders = self._holders.setdefault(conn, set())
@@ -484,7 +490,7 @@ class AsyncClient:
             elif was_held and not holders:
                 transport.resumeProducing()
 
-    def _overflowed(self, stream: Stream) -> None:
+    def _overflowed(self, stream: Stream[Any]) -> None:
         # Conflating tickers and books is the "latest" policy at work; dropping
         # trades or candles loses data: louder.
         level = logging.INFO if stream.policy == "latest" else logging.WARNING
@@ -522,15 +528,15 @@ def _account_connections(client: Any) -> list[Any]:
 
 # ------------------------------------------------------------------------- transforms
 
-def _only(kind: Any) -> Callable[[Stream, Any], None]:
-    def transform(stream: Stream, event: Any) -> None:
+def _only(kind: Any) -> Callable[[Stream[Any], Any], None]:
+    def transform(stream: Stream[Any], event: Any) -> None:
         if event.__class__ is kind or isinstance(event, kind):
             stream.offer(event)
     return transform
 
 
-def _account_items(kinds: Any) -> Callable[[Stream, Any], None]:
-    def transform(stream: Stream, event: Any) -> None:
+def _account_items(kinds: Any) -> Callable[[Stream[Any], Any], None]:
+    def transform(stream: Stream[Any], event: Any) -> None:
         if isinstance(event, models.Snapshot):  # e.g. Bitfinex os/ws after auth
             for item in event.items:
                 if isinstance(item, kinds):
@@ -540,7 +546,7 @@ def _account_items(kinds: Any) -> Callable[[Stream, Any], None]:
     return transform
 
 
-def _new_trades(stream: Stream, event: Any) -> None:
+def _new_trades(stream: Stream[Any], event: Any) -> None:
     if event.__class__ is models.Trade and event.kind != "tu":
         stream.offer(event)
 
@@ -554,16 +560,17 @@ class _CandleBuilder:
         self.ms = seconds * 1000
         self.current: models.Candle | None = None
 
-    def transform(self, stream: Stream, event: Any) -> None:
+    def transform(self, stream: Stream[Any], event: Any) -> None:
         if event.__class__ is not models.Trade or event.mts is None:
             return
         start = event.mts - event.mts % self.ms
         c = self.current
-        if c is not None and start > c.mts:
+        # The candles made here always carry their start: c.mts is an int.
+        if c is not None and start > c.mts:  # type: ignore[operator]
             stream.offer(models.Candle(c.symbol, c.timeframe, c.mts, c.open, c.close, c.high,
                                      c.low, c.volume, None, True))
             c = None
-        if c is None or start < c.mts:
+        if c is None or start < c.mts:  # type: ignore[operator]
             c = models.Candle(self.symbol, self.interval, start, event.price, event.price,
                               event.price, event.price, 0.0, None, False)
         c.close = event.price
@@ -575,7 +582,7 @@ class _CandleBuilder:
                                  c.volume, None, False))
 
 
-def _offer_wallets(stream: Stream, future: Future) -> None:
+def _offer_wallets(stream: Stream[Any], future: Future[list[models.Wallet]]) -> None:
     try:
         wallets = future.result()
     except Exception as exc:
@@ -585,12 +592,12 @@ def _offer_wallets(stream: Stream, future: Future) -> None:
         stream.offer(wallet)
 
 
-def _set_result(future: asyncio.Future, value: Any) -> None:
+def _set_result(future: asyncio.Future[Any], value: Any) -> None:
     if not future.done():
         future.set_result(value)
 
 
-def _set_exception(future: asyncio.Future, error: BaseException) -> None:
+def _set_exception(future: asyncio.Future[Any], error: BaseException) -> None:
     if not future.done():
         future.set_exception(error)
 
@@ -655,27 +662,29 @@ class Hub:
         client = self.clients[v] = connect(v.exchange, key, secret, **opts)
         return client
 
-    def stream_ticker(self, venue: str, symbol: str, **kw: Any) -> Stream:
+    def stream_ticker(self, venue: str, symbol: str, **kw: Any) -> Stream[models.Ticker]:
         """:meth:`AsyncClient.stream_ticker` on ``venue``."""
         return self.client(venue).stream_ticker(symbol, **kw)
 
-    def stream_depth(self, venue: str, symbol: str, **kw: Any) -> Stream:
+    def stream_depth(self, venue: str, symbol: str, **kw: Any) -> Stream[models.Depth]:
         """:meth:`AsyncClient.stream_depth` on ``venue``."""
         return self.client(venue).stream_depth(symbol, **kw)
 
-    def stream_trades(self, venue: str, symbol: str, **kw: Any) -> Stream:
+    def stream_trades(self, venue: str, symbol: str, **kw: Any) -> Stream[models.Trade]:
         """:meth:`AsyncClient.stream_trades` on ``venue``."""
         return self.client(venue).stream_trades(symbol, **kw)
 
-    def stream_klines(self, venue: str, symbol: str, interval: str = "1m", **kw: Any) -> Stream:
+    def stream_klines(self, venue: str, symbol: str, interval: str = "1m",
+                      **kw: Any) -> Stream[models.Candle]:
         """:meth:`AsyncClient.stream_klines` on ``venue``."""
         return self.client(venue).stream_klines(symbol, interval, **kw)
 
-    def stream_orders(self, venue: str, **kw: Any) -> Stream:
+    def stream_orders(self, venue: str, **kw: Any) -> Stream[models.Order]:
         """:meth:`AsyncClient.stream_orders` on ``venue``."""
         return self.client(venue).stream_orders(**kw)
 
-    def stream_balances(self, venue: str, **kw: Any) -> Stream:
+    def stream_balances(self, venue: str, **kw: Any
+                        ) -> Stream[models.Wallet | models.BalanceUpdate]:
         """:meth:`AsyncClient.stream_balances` on ``venue``."""
         return self.client(venue).stream_balances(**kw)
 

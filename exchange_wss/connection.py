@@ -16,7 +16,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 import orjson
@@ -30,10 +30,14 @@ from OpenSSL import SSL
 from twisted.application.internet import ClientService
 from twisted.internet import defer
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
+from twisted.internet.protocol import connectionDone
 from twisted.internet.ssl import optionsForClientTLS
 
 from .errors import LocalProtocolError
 from .pacing import PacedEndpoint
+
+if TYPE_CHECKING:
+    from twisted.python.failure import Failure
 
 __all__ = ["ConnectionOptions", "ConnectionListener", "WebSocketConnection", "ReconnectPolicy"]
 
@@ -129,6 +133,7 @@ class ReconnectPolicy:
         self.rng = rng
 
     def __call__(self, attempt: int) -> float:
+        """The delay before reconnect attempt ``attempt`` (jittered, capped)."""
         base = min(self.first * (2 ** min(attempt - 1, 64)), self.cap)
         return base / 2 + base / 2 * self.rng()
 
@@ -136,23 +141,31 @@ class ReconnectPolicy:
 class ConnectionListener(Protocol):
     """What a :class:`WebSocketConnection` tells its owner (the facade)."""
 
-    def connection_open(self, connection: WebSocketConnection) -> None: ...
+    def connection_open(self, connection: WebSocketConnection) -> None:
+        """The connection opened."""
 
-    def frame_received(self, msg: Any) -> None: ...
+    def frame_received(self, msg: Any) -> None:
+        """A decoded frame arrived."""
 
-    def frame_malformed(self, payload: bytes, reason: str) -> None: ...
+    def frame_malformed(self, payload: bytes, reason: str) -> None:
+        """A frame could not be decoded."""
 
-    def message_too_big(self, size: int, limit: int) -> None: ...
+    def message_too_big(self, size: int, limit: int) -> None:
+        """A message larger than ``limit`` was refused."""
 
     def connection_attempt_failed(self, connection: WebSocketConnection, reason: str
-                                  ) -> None: ...
+                                  ) -> None:
+        """An attempt to open failed (it will be retried)."""
 
     def connection_failing(self, connection: WebSocketConnection, reason: str,
-                           attempts: int) -> None: ...
+                           attempts: int) -> None:
+        """Attempts keep failing (reported once the count is reached)."""
 
-    def connection_closed(self, connection: WebSocketConnection, reason: str) -> None: ...
+    def connection_closed(self, connection: WebSocketConnection, reason: str) -> None:
+        """The open connection closed."""
 
-    def connection_gave_up(self, connection: WebSocketConnection, reason: str) -> None: ...
+    def connection_gave_up(self, connection: WebSocketConnection, reason: str) -> None:
+        """No more attempts will be made (``max_reconnect`` reached)."""
 
 
 _STATE_OPEN = WebSocketClientProtocol.STATE_OPEN
@@ -173,6 +186,9 @@ class _ClientProtocol(WebSocketClientProtocol):
     """
 
     owner: WebSocketConnection
+    # Set by autobahn from the factory's protocol options (declared for mypy only).
+    logOctets: bool
+    logFrames: bool
     #: Decided at open: whether this connection may use the fast path.
     fast_path = False
     #: The last ping written and when (the owner's clock), until its pong.
@@ -300,7 +316,7 @@ class _ClientProtocol(WebSocketClientProtocol):
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         self.owner._closed(self, wasClean, code, reason)
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         # Keep why the transport went (a TLS verification failure says so
         # here, autobahn's onClose only says "dropped").
         self.lost_reason = reason
@@ -428,8 +444,9 @@ class WebSocketConnection:
         if self._open_pacer is not None:
             endpoint = PacedEndpoint(endpoint, self._open_pacer)
         endpoint = _FailureRecordingEndpoint(endpoint, self)
-        self._service = ClientService(endpoint, self._factory, retryPolicy=self._retry_delay,
-                                      clock=self.reactor)
+        # Both provide their zope interfaces (@implementer), which mypy does not see.
+        self._service = ClientService(endpoint, self._factory,  # type: ignore[arg-type]
+                                      retryPolicy=self._retry_delay, clock=self.reactor)
         self._service.startService()
         if self.options.stale_timeout:
             self._schedule_watchdog()
@@ -625,7 +642,8 @@ class WebSocketConnection:
 
     # -- watchdog -----------------------------------------------------------------
     def _schedule_watchdog(self) -> None:
-        interval = min(1.0, self.options.stale_timeout / 4)
+        # Scheduled only when stale_timeout is set.
+        interval = min(1.0, self.options.stale_timeout / 4)  # type: ignore[operator]
         self._watchdog = self.reactor.callLater(interval, self._check_stale)
 
     def _cancel_watchdog(self) -> None:

@@ -30,7 +30,13 @@ class LocalProtocolError(ExchangeWssError, ValueError):
 
 
 class RemoteProtocolError(ExchangeWssError):
-    """The peer sent a frame that breaks the protocol (malformed, unexpected)."""
+    """The peer sent a frame that breaks the protocol (malformed, unexpected).
+
+    Attributes:
+        raw: the unusable frame or answer, where the error came from one (else None).
+    """
+
+    raw: Any = None
 
 
 class ExchangeError(ExchangeWssError):

@@ -114,7 +114,9 @@ class BookLevel(NamedTuple):
 
     price: float
     size: float
-    count: int | None = None
+    # Bitfinex's name for the orders at a level: the public field shadows
+    # tuple.count(), which no one calls on a level.
+    count: int | None = None  # type: ignore[assignment]
     order_id: int | None = None
 
 
@@ -126,7 +128,7 @@ def book_level_kind(kind: str, funding: bool = False) -> str:
     return kind
 
 
-def _level(kind: str | None, entry: tuple) -> BookLevel:
+def _level(kind: str | None, entry: tuple[Any, ...]) -> BookLevel:
     if kind == "price":          # Bitfinex (price, count, amount)
         return BookLevel(entry[0], abs(entry[2]), entry[1])
     if kind == "raw":            # Bitfinex (order_id, price, amount)
@@ -188,19 +190,24 @@ class Depth:
 
 @dataclass(slots=True)
 class Ticker:
-    """Best bid/ask and daily statistics of a trading pair."""
+    """Best bid/ask and daily statistics of a trading pair.
+
+    A field the venue does not send is None: Binance's futures tickers carry no
+    best bid or ask, FTX's no daily statistics (and a bid, an ask or a last
+    price may each be missing); Bitfinex sends them all.
+    """
 
     symbol: str
-    bid: float
-    bid_size: float
-    ask: float
-    ask_size: float
-    daily_change: float
-    daily_change_relative: float
-    last_price: float
-    volume: float
-    high: float
-    low: float
+    bid: float | None
+    bid_size: float | None
+    ask: float | None
+    ask_size: float | None
+    daily_change: float | None
+    daily_change_relative: float | None
+    last_price: float | None
+    volume: float | None
+    high: float | None
+    low: float | None
     raw: Any = field(default=None, repr=False, compare=False)
 
 
@@ -236,7 +243,7 @@ class Trade:
 
     symbol: str
     id: int
-    mts: int
+    mts: int | None  # None when the venue's time could not be read
     amount: float
     price: float
     kind: str = "te"
@@ -292,8 +299,8 @@ class BookSnapshot:
     """
 
     symbol: str
-    bids: list[tuple]
-    asks: list[tuple]
+    bids: list[tuple[Any, ...]]
+    asks: list[tuple[Any, ...]]
     raw: Any = field(default=None, repr=False, compare=False)
     #: False for a copy of a maintained book that is not (or no longer) in sync
     #: with the exchange: not yet snapshotted, resyncing, or its connection down.
@@ -422,7 +429,7 @@ class Candle:
 
     symbol: str
     timeframe: str
-    mts: int
+    mts: int | None  # None when the venue's time could not be read
     open: float
     close: float
     high: float
@@ -537,7 +544,7 @@ class Fill:
 
     id: int
     symbol: str
-    mts: int
+    mts: int | None  # None when the venue's time could not be read
     order_id: int
     amount: float
     price: float
@@ -579,14 +586,15 @@ class Fill:
         return self.id
 
     @property
-    def time(self) -> int:
+    def time(self) -> int | None:
         """:attr:`mts` (ms) under FTX's name."""
         return self.mts
 
 
 @dataclass(slots=True)
 class Wallet:
-    """A balance in one wallet (Bitfinex ``exchange``/``margin``/``funding``; Binance ``spot``...)."""
+    """A balance in one wallet (Bitfinex ``exchange``/``margin``/``funding``;
+    Binance ``spot``...)."""
 
     type: str
     currency: str
@@ -738,8 +746,8 @@ class BookDiff(BookChange):
     """
 
     symbol: str
-    bids: list[tuple]
-    asks: list[tuple]
+    bids: list[tuple[Any, ...]]
+    asks: list[tuple[Any, ...]]
     first_update_id: int | None
     last_update_id: int | None
     prev_update_id: int | None = None

@@ -41,7 +41,7 @@ def js_number_text(value: float | int) -> str:
     if "e" not in text:
         if text.endswith(".0"):
             return text[:-2]
-        if not (text.startswith("0.0000") or text.startswith("-0.0000")):
+        if not text.startswith(("0.0000", "-0.0000")):
             return text
     if value == 0.0:
         return "0"

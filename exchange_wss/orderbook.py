@@ -77,10 +77,10 @@ class OrderBook:
         #: True once a snapshot was applied; False again after clear() (the
         #: client also sets it False while it resyncs the book).
         self.synced = False
-        self._bids: SortedDict = SortedDict()
-        self._asks: SortedDict = SortedDict()
+        self._bids: SortedDict[Any, tuple[Any, ...]] = SortedDict()
+        self._asks: SortedDict[Any, tuple[Any, ...]] = SortedDict()
         # order/offer id -> (side SortedDict, sort key); raw books only.
-        self._orders: dict[Any, tuple[SortedDict, Any]] = {}
+        self._orders: dict[Any, tuple[SortedDict[Any, tuple[Any, ...]], Any]] = {}
         # The checksummed top of each side with its levels' texts, created by
         # the first checksum and kept current by every change after it (see
         # _TopTexts); None until a checksum is asked for, so books that are
@@ -91,26 +91,26 @@ class OrderBook:
     # ------------------------------------------------------------------ reading
 
     @property
-    def bids(self) -> list[tuple]:
+    def bids(self) -> list[tuple[Any, ...]]:
         """Bid levels, best (highest price or rate) first."""
         return list(self._bids.values())
 
     @property
-    def asks(self) -> list[tuple]:
+    def asks(self) -> list[tuple[Any, ...]]:
         """Ask levels, best (lowest price or rate) first."""
         return list(self._asks.values())
 
     @property
-    def best_bid(self) -> tuple | None:
+    def best_bid(self) -> tuple[Any, ...] | None:
         """The best bid level, or None when there are no bids."""
         return self._bids.peekitem(0)[1] if self._bids else None
 
     @property
-    def best_ask(self) -> tuple | None:
+    def best_ask(self) -> tuple[Any, ...] | None:
         """The best ask level, or None when there are no asks."""
         return self._asks.peekitem(0)[1] if self._asks else None
 
-    def top(self, depth: int) -> tuple[list[tuple], list[tuple]]:
+    def top(self, depth: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         """Return ``(bids, asks)``, each cut to the best ``depth`` levels."""
         return (list(self._bids.values()[:depth]),
                 list(self._asks.values()[:depth]))
@@ -132,7 +132,7 @@ class OrderBook:
 
     # ------------------------------------------------------- Bitfinex entries
 
-    def apply_snapshot(self, entries: Iterable[Sequence]) -> None:
+    def apply_snapshot(self, entries: Iterable[Sequence[Any]]) -> None:
         """Replace the whole book with a Bitfinex snapshot.
 
         Args:
@@ -145,7 +145,7 @@ class OrderBook:
             apply(entry)
         self.synced = True
 
-    def apply_update(self, entry: Sequence) -> None:
+    def apply_update(self, entry: Sequence[Any]) -> None:
         """Apply one Bitfinex book entry.
 
         Aggregated books delete the level when COUNT is 0 (AMOUNT 1/-1 names
@@ -169,7 +169,7 @@ class OrderBook:
             raise LocalProtocolError(
                 "apply_update takes Bitfinex entries; use set_level() on a 'size' book")
 
-    def _update_price(self, entry: Sequence) -> None:
+    def _update_price(self, entry: Sequence[Any]) -> None:
         price = entry[0]
         count = entry[1]
         amount = entry[2]
@@ -206,17 +206,17 @@ class OrderBook:
     # The checksum tops hear of every change (see _TopTexts). _update_price,
     # the hottest path, tests the top itself instead of calling _added.
 
-    def _added(self, side: SortedDict, key: Any) -> None:
+    def _added(self, side: SortedDict[Any, tuple[Any, ...]], key: Any) -> None:
         top = self._bid_top if side is self._bids else self._ask_top
         if top is not None:
             top.set(key)
 
-    def _removed(self, side: SortedDict, key: Any) -> None:
+    def _removed(self, side: SortedDict[Any, tuple[Any, ...]], key: Any) -> None:
         top = self._bid_top if side is self._bids else self._ask_top
         if top is not None:
             top.removed(key)
 
-    def _update_funding_price(self, entry: Sequence) -> None:
+    def _update_funding_price(self, entry: Sequence[Any]) -> None:
         rate = entry[0]
         period = entry[1]
         count = entry[2]
@@ -238,13 +238,13 @@ class OrderBook:
             self._asks[ask_key] = level
             self._bids.pop(bid_key, None)
 
-    def _update_raw(self, entry: Sequence) -> None:
+    def _update_raw(self, entry: Sequence[Any]) -> None:
         oid = entry[0]
         if self.funding:
             # [OFFER_ID, PERIOD, RATE, AMOUNT]
             price = entry[2]
             amount = entry[3]
-            level = (oid, entry[1], price, amount)
+            level: tuple[Any, ...] = (oid, entry[1], price, amount)
             is_bid = amount < 0
         else:
             # [ORDER_ID, PRICE, AMOUNT]
@@ -296,7 +296,7 @@ class OrderBook:
             book[key] = (price, size)
             self._added(book, key)
 
-    def set_snapshot(self, bids: Iterable[Sequence], asks: Iterable[Sequence]) -> None:
+    def set_snapshot(self, bids: Iterable[Sequence[Any]], asks: Iterable[Sequence[Any]]) -> None:
         """Replace a ``"size"`` book with ``[price, size]`` rows per side."""
         self.clear()
         for price, size, *_ in bids:
@@ -344,7 +344,7 @@ class OrderBook:
         return zlib.crc32(_joined(*self._top_texts(depth, _ftx_level_text)).encode("ascii"))
 
     def _top_texts(self, depth: int,
-                   level_text: Callable[[tuple], str]) -> tuple[list[str], list[str]]:
+                   level_text: Callable[[tuple[Any, ...]], str]) -> tuple[list[str], list[str]]:
         bid_top, ask_top = self._bid_top, self._ask_top
         if bid_top is None or bid_top.depth != depth:
             bid_top = self._bid_top = _TopTexts(self._bids, depth)
@@ -353,12 +353,12 @@ class OrderBook:
         return bid_top.texts_of(level_text), ask_top.texts_of(level_text)
 
 
-def _bitfinex_level_text(level: tuple) -> str:
+def _bitfinex_level_text(level: tuple[Any, ...]) -> str:
     # (price, count, amount) or raw (order_id, price, amount): key and amount
     return js_number_text(level[0]) + ":" + js_number_text(level[2])
 
 
-def _ftx_level_text(level: tuple) -> str:
+def _ftx_level_text(level: tuple[Any, ...]) -> str:
     return python_number_text(level[0]) + ":" + python_number_text(level[1])
 
 
@@ -375,7 +375,7 @@ class _TopTexts:
 
     __slots__ = ("side", "depth", "keys", "texts", "stale")
 
-    def __init__(self, side: SortedDict, depth: int) -> None:
+    def __init__(self, side: SortedDict[Any, tuple[Any, ...]], depth: int) -> None:
         self.side = side
         self.depth = depth
         self.keys: list[Any] = list(islice(side, depth))
@@ -410,7 +410,7 @@ class _TopTexts:
                 self.texts.append(None)
                 self.stale.append(key)
 
-    def texts_of(self, level_text: Callable[[tuple], str]) -> list[str]:
+    def texts_of(self, level_text: Callable[[tuple[Any, ...]], str]) -> list[str]:
         """The texts of the top levels, formatting those that changed."""
         texts = self.texts
         if self.stale:

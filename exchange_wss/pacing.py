@@ -76,6 +76,7 @@ class PacedEndpoint:
         self.pacer = pacer
 
     def connect(self, factory: Any) -> defer.Deferred:
+        """Open a connection when the pacer allows it; a Deferred of the protocol."""
         result: defer.Deferred = defer.Deferred()
 
         def go() -> None:

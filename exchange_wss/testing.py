@@ -48,13 +48,18 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
+from .venue_clients import started
+
 if TYPE_CHECKING:  # pragma: no cover - names for the annotations only, never imported
+    # The Bitfinex client by its full name: the API reference links it to the
+    # class (a bare "WssClient" would also match the compat module's).
+    import exchange_wss.bitfinex.client
+
     from .binance.client import BinanceWssClient
-    from .bitfinex.client import WssClient
     from .ftx.client import FtxWssClient
     from .sandbox import BinanceFaults, BinanceSandbox, BitfinexSandbox, FtxFaults, FtxSandbox
     from .sandbox.faults import Faults
@@ -68,6 +73,8 @@ __all__ = [
     "ftx_sandbox_options", "ftx_sandbox", "ftx_client_options", "ftx_client", "ftx_faults",
     "redis_server_options", "redis_server",
 ]
+
+_E = TypeVar("_E")
 
 #: Reconnect quickly (first delay 0.05 s, at most 0.5 s) so fault tests stay fast.
 _FAST_RECONNECT = {"reconnect_delay": 0.05, "max_reconnect_delay": 0.5}
@@ -90,6 +97,7 @@ class CallbackRecorder:
         self._cond = threading.Condition()
 
     def __call__(self, event: Any) -> None:
+        """Record ``event`` and wake the waiters."""
         with self._cond:
             self.events.append(event)
             self._cond.notify_all()
@@ -113,9 +121,10 @@ class CallbackRecorder:
         """
         return self.wait_count(predicate, 1, timeout)[0]
 
-    def wait_for_type(self, cls: type, timeout: float = 10.0) -> Any:
+    def wait_for_type(self, cls: type[_E], timeout: float = 10.0) -> _E:
         """Return the first recorded event that is an instance of ``cls``, waiting for it."""
-        return self.wait_for(lambda event: isinstance(event, cls), timeout)
+        event: _E = self.wait_for(lambda event: isinstance(event, cls), timeout)
+        return event
 
     def wait_count(self, predicate: Callable[[Any], bool], count: int,
                    timeout: float = 10.0) -> list[Any]:
@@ -167,7 +176,7 @@ def bitfinex_sandbox(bitfinex_sandbox_options: dict[str, Any]) -> Iterator[Bitfi
     from .sandbox import BitfinexSandbox
 
     options = {"host": "127.0.0.1", "port": 0, **bitfinex_sandbox_options}
-    sandbox = BitfinexSandbox(**options).start()
+    sandbox = started(BitfinexSandbox(**options))
     try:
         yield sandbox
     finally:
@@ -186,7 +195,8 @@ def bitfinex_client_options() -> dict[str, Any]:
 
 @pytest.fixture
 def bitfinex_client(bitfinex_sandbox: BitfinexSandbox,
-                    bitfinex_client_options: dict[str, Any]) -> Iterator[WssClient]:
+                    bitfinex_client_options: dict[str, Any]
+                    ) -> Iterator[exchange_wss.bitfinex.client.WssClient]:
     """A started :class:`~exchange_wss.WssClient` connected to ``bitfinex_sandbox``.
 
     It carries the sandbox account's credentials, so ``authenticate()`` and
@@ -256,7 +266,7 @@ def binance_sandbox(binance_market: str,
 
     options = {"host": "127.0.0.1", "port": 0, "market": binance_market,
                **binance_sandbox_options}
-    sandbox = BinanceSandbox(**options).start()
+    sandbox = started(BinanceSandbox(**options))
     try:
         yield sandbox
     finally:
@@ -327,7 +337,7 @@ def ftx_sandbox(ftx_sandbox_options: dict[str, Any]) -> Iterator[FtxSandbox]:
     from .sandbox import FtxSandbox
 
     options = {"host": "127.0.0.1", "port": 0, **ftx_sandbox_options}
-    sandbox = FtxSandbox(**options).start()
+    sandbox = started(FtxSandbox(**options))
     try:
         yield sandbox
     finally:

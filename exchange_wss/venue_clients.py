@@ -8,16 +8,21 @@ command.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .errors import LocalProtocolError
+
+if TYPE_CHECKING:
+    from .binance.client import BinanceWssClient
+    from .bitfinex.client import WssClient
+    from .ftx.client import FtxWssClient
 
 __all__ = ["VENUES", "CHANNELS", "subscriptions", "make_client", "parse_list"]
 
 VENUES = ("bitfinex", "binance", "ftx")
 
 #: venue -> channel name -> (client method, extra positional args before the callback).
-CHANNELS: dict[str, dict[str, tuple[str, tuple]]] = {
+CHANNELS: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {
     "bitfinex": {"ticker": ("subscribe_to_ticker", ()), "trades": ("subscribe_to_trades", ()),
                  "book": ("subscribe_to_orderbook", ("P0",)),
                  "candles": ("subscribe_to_candles", ("1m",))},
@@ -36,7 +41,7 @@ def parse_list(text: str) -> list[str]:
 
 
 def subscriptions(venue: str, channels: list[str], symbols: list[str]
-                  ) -> list[tuple[str, tuple]]:
+                  ) -> list[tuple[str, tuple[str, ...]]]:
     """The ``(method, args)`` calls (the callback goes last, by keyword) for each pair.
 
     Raises:
@@ -45,15 +50,28 @@ def subscriptions(venue: str, channels: list[str], symbols: list[str]
     table = CHANNELS.get(venue)
     if table is None:
         raise LocalProtocolError(f"unknown venue {venue!r}; expected one of {VENUES}")
-    out = []
+    out: list[tuple[str, tuple[str, ...]]] = []
     for channel in channels:
         if channel not in table:
             raise LocalProtocolError(f"{venue} has no channel {channel!r}; expected one of "
                                      f"{sorted(table)}")
         method, extra = table[channel]
-        for symbol in symbols:
-            out.append((method, (symbol,) + extra))
+        out.extend((method, (symbol, *extra)) for symbol in symbols)
     return out
+
+
+class _Startable(Protocol):
+    def start(self) -> object: ...
+
+
+_S = TypeVar("_S", bound=_Startable)
+
+
+def started(sandbox: _S) -> _S:
+    """``sandbox.start()`` seen through a typed protocol (the sandboxes' ``start``
+    is not annotated): it returns the sandbox itself, as ``start()`` does."""
+    sandbox.start()
+    return sandbox
 
 
 class Sandbox:
@@ -64,36 +82,41 @@ class Sandbox:
         from . import sandbox as sb
         self.venue = venue
         if venue == "bitfinex":
-            self.handle = sb.BitfinexSandbox(seed=seed, tick_interval=tick_interval).start()
+            self.handle: Any = started(sb.BitfinexSandbox(seed=seed, tick_interval=tick_interval))
             self.client_options: dict[str, Any] = {"url": self.handle.url}
             self.credentials = (sb.DEFAULT_KEY, sb.DEFAULT_SECRET)
         elif venue == "binance":
-            self.handle = sb.BinanceSandbox(market=market, seed=seed,
-                                            tick_interval=tick_interval).start()
+            self.handle = started(sb.BinanceSandbox(market=market, seed=seed,
+                                                    tick_interval=tick_interval))
             self.client_options = {"rest_url": self.handle.rest_url,
                                    "stream_url": self.handle.stream_url,
                                    "api_url": self.handle.api_url, "market": market}
             self.credentials = (sb.DEFAULT_BINANCE_KEY, sb.DEFAULT_BINANCE_SECRET)
         else:
-            self.handle = sb.FtxSandbox(seed=seed, tick_interval=tick_interval).start()
+            self.handle = started(sb.FtxSandbox(seed=seed, tick_interval=tick_interval))
             self.client_options = {"url": self.handle.url}
             self.credentials = (sb.DEFAULT_FTX_KEY, sb.DEFAULT_FTX_SECRET)
 
     @property
     def url(self) -> str:
-        return getattr(self.handle, "url", None) or self.handle.stream_url
+        """The sandbox's WebSocket address (Binance's: its stream address)."""
+        url: str = getattr(self.handle, "url", None) or self.handle.stream_url
+        return url
 
     def stop(self) -> None:
+        """Stop the sandbox."""
         self.handle.stop()
 
 
 def make_client(venue: str, *, sandbox: Sandbox | None = None, url: str | None = None,
-                market: str = "spot", account: bool = False, **options: Any) -> Any:
+                market: str = "spot", account: bool = False,
+                **options: Any) -> WssClient | BinanceWssClient | FtxWssClient:
     """An SDK client of ``venue``: on ``sandbox`` if given (with its credentials when
     ``account``), else on the venue (``url`` overriding its endpoint), public only."""
     from . import BinanceWssClient, FtxWssClient, WssClient
-    cls = {"bitfinex": WssClient, "binance": BinanceWssClient, "ftx": FtxWssClient}[venue]
-    creds: tuple = ()
+    cls: type[WssClient] | type[BinanceWssClient] | type[FtxWssClient] = {
+        "bitfinex": WssClient, "binance": BinanceWssClient, "ftx": FtxWssClient}[venue]
+    creds: tuple[()] | tuple[str, str] = ()
     if sandbox is not None:
         options.update(sandbox.client_options)
         if account:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import Any, overload
 
 from ..errors import LocalProtocolError
 
@@ -64,8 +64,15 @@ def _mts(value: Any) -> int | None:
     return None
 
 
+@overload
+def _f(value: str | float) -> float: ...
+@overload
+def _f(value: Any) -> float | None: ...
 def _f(value: Any) -> float | None:
-    """Decimal text -> float; None stays None; anything else unusable raises."""
+    """Decimal text -> float; None stays None; anything else unusable raises.
+
+    Typed: a value read from decoded JSON is ``Any``, so the result is too; the
+    overloads say what it is for a value whose type is known."""
     if value.__class__ is str:  # Binance's decimal text: the common case first
         return float(value)
     if value is None:

@@ -18,19 +18,20 @@ import itertools
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar, Unpack, cast
 
 from twisted.internet import defer
 
 from .. import models
 from .._endpoints import endpoint
-from .._facade import BaseClient, Callback
+from .._facade import BaseClient, Callback, ClientOptions
 from .._requests import RequestFuture
 from .._rest import RestClient
 from .._session import RequestAnswered, short
 from .._subscriptions import Subscription
 from ..errors import (
     ExchangeError,
+    ExchangeWssError,
     LocalProtocolError,
     OrderRejected,
     RemoteProtocolError,
@@ -47,6 +48,8 @@ from .state import AccountState
 
 __all__ = ["BinanceWssClient"]
 
+_T = TypeVar("_T")
+
 log = logging.getLogger("exchange_wss.binance")
 
 #: Binance cuts every connection at 24 h; rotate a little before.
@@ -54,8 +57,9 @@ DEFAULT_MAX_CONNECTION_AGE = 23.5 * 3600
 
 
 class _SyncedBook:
-    """What a diff-depth subscription's stream feeds: the :class:`~exchange_wss.binance.depth.DepthSync`
-    that keeps its book (``deliver`` is the session's target for the parsed diffs)."""
+    """What a diff-depth subscription's stream feeds: the
+    :class:`~exchange_wss.binance.depth.DepthSync` that keeps its book (``deliver`` is
+    the session's target for the parsed diffs)."""
 
     __slots__ = ("sync", "deliver")
 
@@ -80,7 +84,8 @@ class BinanceWssClient(MarketStreams, BaseClient):
         testnet: use Binance's testnet hosts.
         rest_url, stream_url, api_url: override the REST base, the stream base
             and the whole WebSocket API URL (the sandbox and other venues).
-        raw: deliver decoded frames instead of typed models.
+        raw: deliver decoded frames instead of typed models (the callbacks' annotations
+            name the models: type a raw callback's argument as ``Any``).
         keepalive_interval: seconds between listenKey keepalives (futures, margin).
         legacy_user_stream: use ``/ws/<listenKey>`` for USDT-M too.
         recv_window: ``recvWindow`` (ms) of signed requests (Binance's default 5000
@@ -95,7 +100,7 @@ class BinanceWssClient(MarketStreams, BaseClient):
                  stream_url: str | None = None, api_url: str | None = None,
                  raw: bool = False, keepalive_interval: float = 1800.0,
                  legacy_user_stream: bool = False, recv_window: int | None = None,
-                 **options: Any) -> None:
+                 **options: Unpack[ClientOptions]) -> None:
         options.setdefault("max_connection_age", DEFAULT_MAX_CONNECTION_AGE)
         super().__init__(**options)
         if market not in bn.MARKETS:
@@ -157,20 +162,23 @@ class BinanceWssClient(MarketStreams, BaseClient):
         when the connection logs on (Ed25519): the requests then go unsigned."""
         return (None, None) if self._logon else (self.key, self._secret)
 
-    def _signed_rest(self, method: str, path: str, params: Any) -> defer.Deferred:
+    def _signed_rest(self, method: str, path: str, params: Any) -> defer.Deferred[Any]:
         """A signed REST call (key in ``X-MBX-APIKEY``, signature over the query as
         sent), in the reactor's thread pool."""
-        query = bn.rest_signed_query(self._secret, params, self._timestamp(), self.recv_window)
+        # Signed calls are made for an account, whose credentials the caller checked.
+        query = bn.rest_signed_query(cast(str, self._secret), params, self._timestamp(),
+                                     self.recv_window)
         return self._rest.call(method, path, query=query)
 
     # -- market streams ------------------------------------------------------------
-    def subscribe_to_ticker(self, symbol: str, callback: Callback) -> Subscription:
+    def subscribe_to_ticker(self, symbol: str,
+                            callback: Callable[[models.Ticker], object]) -> Subscription:
         """24-hour rolling ticker: :class:`~exchange_wss.models.Ticker` events."""
         symbol = self._native(symbol)
         stream = bn.stream_name("ticker", symbol, market=self.market)
         return self._subscribe(stream, symbol, callback)
 
-    def subscribe_to_trades(self, symbol: str, callback: Callback,
+    def subscribe_to_trades(self, symbol: str, callback: Callable[[models.Trade], object],
                             aggregate: bool = False) -> Subscription:
         """Trades (``aggregate=True``: aggTrade): :class:`~exchange_wss.models.Trade` events."""
         kind = "aggTrade" if aggregate else "trade"
@@ -179,18 +187,22 @@ class BinanceWssClient(MarketStreams, BaseClient):
                                callback)
 
     def subscribe_to_candles(self, symbol: str, interval: str,
-                             callback: Callback) -> Subscription:
+                             callback: Callable[[models.Candle], object]) -> Subscription:
         """Klines: :class:`~exchange_wss.models.Candle` events (``interval`` e.g. ``"1m"``)."""
         return self._subscribe(bn.stream_name("kline", symbol, market=self.market,
                                               interval=interval), symbol, callback)
 
-    def subscribe_to_book_ticker(self, symbol: str, callback: Callback) -> Subscription:
+    def subscribe_to_book_ticker(self, symbol: str,
+                                 callback: Callable[[models.BookTicker], object]
+                                 ) -> Subscription:
         """Best bid and ask on every change."""
         symbol = self._native(symbol)
         stream = bn.stream_name("bookTicker", symbol, market=self.market)
         return self._subscribe(stream, symbol, callback)
 
-    def subscribe_to_orderbook(self, symbol: str, callback: Callback, limit: int = 1000,
+    def subscribe_to_orderbook(self, symbol: str,
+                               callback: Callable[[models.BookSnapshot | models.BookDiff], object],
+                               limit: int = 1000,
                                speed: str | None = None) -> Subscription:
         """A book kept in sync from the diff stream and a REST snapshot, by Binance's rules.
 
@@ -262,7 +274,9 @@ class BinanceWssClient(MarketStreams, BaseClient):
         book = sub.extra
         if book is None or not sub.wanted or self._stopped:
             return
-        path, params = bn.depth_snapshot_request(self.market, sub.symbol, book.sync.limit)
+        # A depth subscription always names its symbol.
+        path, params = bn.depth_snapshot_request(self.market, cast(str, sub.symbol),
+                                                 book.sync.limit)
         d = self._rest.call("GET", path, params)
         # addCallback then addErrback: a malformed body raised by on_snapshot
         # must reach the retry as well as a failed request.
@@ -288,7 +302,7 @@ class BinanceWssClient(MarketStreams, BaseClient):
                                      "snapshot"))
 
     # -- user data -------------------------------------------------------------------
-    def subscribe_to_user_data(self, callback: Callback) -> None:
+    def subscribe_to_user_data(self, callback: Callable[[Any], object]) -> None:
         """Every account event, typed: orders, fills, balances, positions, and the rest
         (unknown events arrive as :class:`~exchange_wss.models.UserEvent`)."""
         self._require_credentials()
@@ -297,16 +311,17 @@ class BinanceWssClient(MarketStreams, BaseClient):
         self._user_data_requested = True
         self._call(self._add_user_callback, self._safe(callback, "user data", droppable=False))
 
-    def subscribe_to_orders(self, callback: Callback) -> None:
+    def subscribe_to_orders(self, callback: Callable[[models.Order], object]) -> None:
         """Order updates only (:class:`~exchange_wss.models.Order`)."""
         self.subscribe_to_user_data(_only(models.Order, callback))
 
-    def subscribe_to_balances(self, callback: Callback) -> None:
+    def subscribe_to_balances(self, callback: Callable[[models.Wallet | models.BalanceUpdate],
+                                                       object]) -> None:
         """Balance updates only: :class:`~exchange_wss.models.Wallet` (one per asset)
         and :class:`~exchange_wss.models.BalanceUpdate` (deposits, transfers: deltas)."""
         self.subscribe_to_user_data(_only((models.Wallet, models.BalanceUpdate), callback))
 
-    def subscribe_to_positions(self, callback: Callback) -> None:
+    def subscribe_to_positions(self, callback: Callable[[models.Position], object]) -> None:
         """Position updates only (futures): :class:`~exchange_wss.models.Position`."""
         if self.market not in ("usdm", "coinm"):
             raise LocalProtocolError("positions exist on futures markets only")
@@ -357,7 +372,7 @@ class BinanceWssClient(MarketStreams, BaseClient):
                          f"{len(snap.wallets)} balances, {len(snap.positions)} positions, "
                          f"{len(snap.orders)} open orders")
 
-    def _account_snapshot_failed(self, error: BaseException) -> None:
+    def _account_snapshot_failed(self, error: ExchangeWssError) -> None:
         """The snapshot could not be loaded: say so, and deliver what was held."""
         self._emit_error(error)
         self._account.release()
@@ -387,7 +402,7 @@ class BinanceWssClient(MarketStreams, BaseClient):
         """The open orders as last known (see :meth:`balances`), oldest first."""
         return self._state_copy(lambda state: list(state.orders.values()))
 
-    def _state_copy(self, read: Callable[[AccountState], Any]) -> Any:
+    def _state_copy(self, read: Callable[[AccountState], _T]) -> _T:
         if not self._user_data_wanted and not self._user_data_requested:
             raise LocalProtocolError("the account state comes with user data: call "
                                      "subscribe_to_user_data() first")
@@ -527,9 +542,7 @@ class BinanceWssClient(MarketStreams, BaseClient):
     # -- lifecycle -----------------------------------------------------------------------
     def _links(self) -> list[Any]:
         links: list[Any] = list(self._market_links)
-        for link in (self._api_link, self._user_link):
-            if link is not None:
-                links.append(link)
+        links.extend(link for link in (self._api_link, self._user_link) if link is not None)
         return links
 
     def _start_connections(self) -> None:

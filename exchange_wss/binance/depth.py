@@ -170,8 +170,12 @@ class DepthSync:
 
     def _check(self, d: BookDiff) -> Any:
         """None: apply; _SKIP: stale, ignore; a string: why the stream has a gap."""
-        book_id = self.last_update_id
-        first, last, prev = d.first_update_id, d.last_update_id, d.prev_update_id
+        # Only Binance diffs come here: the parser checked that U and u are ints,
+        # and the book has an id whenever it is synced or a snapshot was applied.
+        book_id: Any = self.last_update_id
+        first: Any = d.first_update_id
+        last: Any = d.last_update_id
+        prev = d.prev_update_id
         if self.futures and self._first:
             if last < book_id:
                 return _SKIP
@@ -208,10 +212,11 @@ class DepthSync:
         self._buffer.clear()
         self._buffer.append(d)  # the event that showed the gap starts the new buffer
         self._snapshot = None
-        return [BookOutOfSync(self.stream, reason)] + self._need(reason)
+        return [BookOutOfSync(self.stream, reason), *self._need(reason)]
 
     def _try_sync(self) -> list[Any]:
-        last, bids, asks, raw = self._snapshot
+        snapshot: Any = self._snapshot  # set: _try_sync runs once a snapshot is in
+        last, bids, asks, raw = snapshot
         self._snapshot = None
         buf = self._buffer
         first_u = buf[0].first_update_id

@@ -50,7 +50,7 @@ class ServerShutdown:
 @dataclass(slots=True)
 class ListenKeyExpired:
     """``listenKeyExpired``: nothing more arrives on this key; get a new one.
-    (``E`` is sometimes a string on the wire; ``mts`` is always an int or None.)"""
+    (``E`` is sometimes a string on the wire; ``mts`` is always an int or None)."""
 
     listen_key: str | None = field(repr=False)  # a credential: never printed
     raw: Any = field(repr=False, compare=False)

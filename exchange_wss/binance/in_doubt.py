@@ -4,14 +4,15 @@ A request is in doubt when it was written on a connection that was lost before
 its answer came. Rather than fail it as unknown, the client asks about the
 order: Spot (and margin) with ``order.status`` over the WebSocket API once it
 is back (by ``origClientOrderId``, or the order id of a cancel), futures with
-the signed REST order query (off the reactor thread). What it learns decides:
+the signed REST order query (off the reactor thread). What it learns decides
+(RequestNotApplied is :class:`~exchange_wss.errors.RequestNotApplied`):
 
 ========================  =====================================  ===========================
 request                   the exchange says                      the future
 ========================  =====================================  ===========================
 new order                 the order (any status)                 resolves with that Order
 new order                 no such order (-2013), after the       fails with
-                          request's validity window              :class:`~exchange_wss.errors.RequestNotApplied`
+                          request's validity window              RequestNotApplied
 cancel                    the order is ``CANCELED``              resolves with that Order
 cancel                    the order is open, after the window    fails with RequestNotApplied
 cancel                    the order is done (filled, expired)    fails with RequestNotApplied

@@ -1,5 +1,5 @@
 """The three kinds of Binance connection of ``BinanceWssClient``, each a
-:class:`~exchange_wss._link.Link`:
+:class:`~exchange_wss._link.Link`.
 
 - :class:`MarketLink`: combined market streams, subscribed in paced batches;
 - :class:`ApiLink`: the WebSocket API (Spot user data, orders for every market);
@@ -21,7 +21,13 @@ from .._requests import Request
 from .._session import RequestAnswered
 from .._subscriptions import Subscription
 from ..connection import WebSocketConnection
-from ..errors import AuthenticationError, ExchangeError, RemoteProtocolError, RestError
+from ..errors import (
+    AuthenticationError,
+    ExchangeError,
+    ExchangeWssError,
+    RemoteProtocolError,
+    RestError,
+)
 from ..pacing import Pacer
 from . import protocol as bn
 from .session import BinanceSession
@@ -70,14 +76,17 @@ class MarketLink(Link):
         self._batch_call: Any = None
 
     def new_session(self) -> BinanceSession:
+        """A Binance session for this combined-stream connection."""
         return BinanceSession(self.control, market=self.client.market, raw=self.client.raw)
 
     frame_key = staticmethod(frame_key)
 
     def stream_names(self) -> list[Any]:
+        """The names of the streams this connection carries."""
         return [sub.spec for sub in self.subs]
 
     def replay(self, conn: WebSocketConnection, session: Any) -> None:
+        """Subscribe every stream of this connection again, in paced batches."""
         if self.retiring is None:
             # A reconnect may have lost diffs: start over from a snapshot. A
             # rotation loses none (the old socket delivers until the new one
@@ -88,6 +97,7 @@ class MarketLink(Link):
 
     # -- the SubscriptionSet's port: batched, paced control messages -------------------
     def send_subscribe(self, sub: Subscription) -> bool:
+        """Subscribe ``sub``'s stream (batched with others made meanwhile); False if closed."""
         if self.session is None:
             return False
         self._batch.append(sub)
@@ -110,6 +120,7 @@ class MarketLink(Link):
             self.pacer.call(self._write, session, frame)
 
     def send_unsubscribe(self, sub: Subscription) -> bool | None:
+        """Unsubscribe ``sub``'s stream; None when the server never confirmed it here."""
         session = self.session
         if session is None:
             return None
@@ -124,6 +135,7 @@ class MarketLink(Link):
             self.conn.send(frame)
 
     def closed(self, reason: str) -> None:
+        """The connection was lost: drop its unsent batch and paced control messages."""
         self.pacer.clear()
         self._batch.clear()
         if self._batch_call is not None and self._batch_call.active():
@@ -131,6 +143,7 @@ class MarketLink(Link):
         self._batch_call = None
 
     def exchange_event(self, event: Any) -> None:
+        """Route a Binance control event (subscription answers, errors) to the client."""
         self.client._binance_event(self, event)
 
 
@@ -150,18 +163,22 @@ class ApiLink(Link):
         self.user_data_ok: bool | None = None
 
     def new_session(self) -> BinanceSession:
+        """A Binance session for the WebSocket API connection."""
         return BinanceSession(self.control, market=self.client.market)
 
     frame_key = staticmethod(frame_key)
 
     def stream_names(self) -> list[Any]:
+        """The WebSocket API carries no market streams."""
         return ["user"] if self.client._user_data_wanted and self.client.market == "spot" else []
 
     def ready(self) -> bool:
+        """True when requests may be written: open, and logged on where that is used."""
         return self.session is not None and (self.logged_on or not self.client._logon)
 
     # -- on every open: logon first, then user data, then what waited ---------------------
     def replay(self, conn: WebSocketConnection, session: Any) -> None:
+        """On an open: log on (Ed25519 keys) and subscribe to user data where asked."""
         self.logged_on = False
         client = self.client
         if not client._logon:
@@ -217,6 +234,7 @@ class ApiLink(Link):
                 registry.not_written(request, why)
 
     def submit(self, request: Request) -> None:
+        """Write ``request`` once the connection is ready (it waits within its deadline)."""
         if self.session is not None and not self.ready() and self.logon_error is not None:
             registry = self.client.requests
             registry.arm(request)
@@ -227,11 +245,13 @@ class ApiLink(Link):
         super().submit(request)
 
     def flush_requests(self) -> None:
+        """The connection became ready: write the requests that waited, oldest first."""
         super().flush_requests()
         self.client._in_doubt.link_ready()
 
     # -- Spot user data and its snapshot -----------------------------------------------------
     def subscribe_user_data(self, conn: WebSocketConnection, session: Any) -> None:
+        """Subscribe this connection to the account's user data (Spot's WebSocket API)."""
         client = self.client
         if not (client._user_data_wanted and client.market == "spot"):
             return
@@ -299,9 +319,11 @@ class ApiLink(Link):
 
     # -- requests -------------------------------------------------------------------------
     def owns(self, request: Request) -> bool:
+        """True: every request of a Binance client is written on this connection."""
         return True
 
     def auth_state(self) -> str:
+        """``"ok"``, ``"pending"``, ``"failed"`` or ``"none"``: logon or user-data answer."""
         # Without session.logon orders are signed one by one: only the Spot user-data
         # subscription authenticates the connection itself.
         client = self.client
@@ -316,6 +338,7 @@ class ApiLink(Link):
         return "ok" if self.user_data_ok else "failed"
 
     def write_request(self, request: Request, frame: Any = None) -> bool:
+        """Write one queued request with this connection's id; whether the bytes left."""
         # The id is this connection's: the session stamps it on a copy.
         session = self.session
         if session is None:
@@ -328,6 +351,7 @@ class ApiLink(Link):
         self.client._in_doubt.add(requests, reason)
 
     def closed(self, reason: str) -> None:
+        """The connection was lost: its logon and user-data answer go with it."""
         self.user_data_ok = None
         self._cancel_logon_timer()
         self.logged_on = False
@@ -336,6 +360,7 @@ class ApiLink(Link):
             self.client._account.release()
 
     def exchange_event(self, event: Any) -> None:
+        """Route a WebSocket API event (answers, logon, user data) to the client."""
         if type(event) is RequestAnswered:
             self.client._answered(event)
         elif isinstance(event, bn.StreamTerminated) and self.client._user_data_wanted:
@@ -365,6 +390,7 @@ class UserStreamLink(Link):
         return f"<UserStreamLink open={self.session is not None}>"
 
     def new_session(self) -> BinanceSession:
+        """A Binance session for the listenKey user-data stream."""
         client = self.client
         session = BinanceSession(self.control, market=client.market)
         # The events the stream carries decide which event gives each trade's Fill.
@@ -373,15 +399,18 @@ class UserStreamLink(Link):
         return session
 
     def auth_state(self) -> str:
+        """``"ok"`` once a listenKey is in use, else ``"pending"``."""
         # The listenKey in the URL is the credential: open means accepted.
         return "ok" if self.session is not None else "pending"
 
     frame_key = staticmethod(frame_key)
 
     def stream_names(self) -> list[Any]:
+        """The user-data stream carries no market streams."""
         return ["user"]
 
     def replay(self, conn: WebSocketConnection, session: Any) -> None:
+        """On an open: load the account snapshot, which the live events follow."""
         client = self.client
         if self.retiring is None and client.market in bn.FUTURES_MARKETS:
             # A new stream may have missed events: load the account, and hold the
@@ -400,7 +429,9 @@ class UserStreamLink(Link):
         def loaded(results: Any) -> None:
             if session is not self.session:
                 return  # this connection is gone; the next one loads its own
-            client._account_snapshot_loaded(bn.futures_account_snapshot(*results, market))
+            account, position_risk, open_orders = results  # gatherResults of the 3 calls
+            client._account_snapshot_loaded(bn.futures_account_snapshot(
+                account, position_risk, open_orders, market))
 
         def failed(failure: Any) -> None:
             err = failure.value
@@ -414,6 +445,7 @@ class UserStreamLink(Link):
         d.addErrback(failed)
 
     def closed(self, reason: str) -> None:
+        """The connection was lost: release the events held for its snapshot."""
         # Live events held for a snapshot that will not come on this connection.
         self.client._account.release()
 
@@ -493,11 +525,13 @@ class UserStreamLink(Link):
         self._obtain_key().addCallbacks(switch, failed)
 
     def exchange_event(self, event: Any) -> None:
+        """Route a user-data control event (listenKey expired...) to the client."""
         if isinstance(event, bn.ListenKeyExpired):
             self.renew("listenKeyExpired")
         self.client._binance_event(self, event)
 
     def stop(self) -> defer.Deferred:
+        """Stop the keepalive timer and the connection."""
         if self._keepalive is not None and self._keepalive.active():
             self._keepalive.cancel()
         return super().stop()
@@ -510,7 +544,7 @@ def _listen_key_of(body: Any) -> str:
     return key
 
 
-def _rest_error(error: BaseException, what: str) -> BaseException:
+def _rest_error(error: BaseException, what: str) -> ExchangeWssError:
     """A library error for whatever a REST call failed with (never a raw TypeError)."""
     if isinstance(error, (ExchangeError, RemoteProtocolError)):
         return error

@@ -4,6 +4,9 @@ BookSnapshot, MarkPrice, LiquidationOrder).
 
 All-market ``@arr`` streams carry a list of such payloads: the session applies
 the parser to each element.
+
+Typing: a payload is decoded JSON (``Any``), read with ``.get``; ``symbol`` is the
+stream's (all-market streams have none and pass None: their payloads name it, ``s``).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from ._common import _f, _is_int, _levels, _mts
 _SIGN = {"BUY": 1.0, "SELL": -1.0}
 
 
-def _num(d: dict, key: str) -> float:
+def _num(d: Any, key: str) -> float:
     """A field the model cannot do without: present, a number, finite (else raise)."""
     value = _f(d[key])
     if value is None or not isfinite(value):
@@ -37,7 +40,7 @@ def _num(d: dict, key: str) -> float:
     return value
 
 
-def _trade(d: dict, symbol: str | None) -> Trade:
+def _trade(d: Any, symbol: str) -> Trade:
     qty = _num(d, "q")
     # m: the buyer was the maker, so the taker sold.
     amount = -qty if d.get("m") is True else qty
@@ -47,7 +50,7 @@ def _trade(d: dict, symbol: str | None) -> Trade:
                  "aggTrade" if agg else "trade", d)
 
 
-def _ticker(d: dict, symbol: str | None) -> Ticker:
+def _ticker(d: Any, symbol: str) -> Ticker:
     rel = _f(d.get("P"))
     # Futures tickers carry no best bid/ask (b, B, a, A): those stay None.
     return Ticker(d.get("s") or symbol, _f(d.get("b")), _f(d.get("B")), _f(d.get("a")),
@@ -55,7 +58,7 @@ def _ticker(d: dict, symbol: str | None) -> Ticker:
                   _num(d, "c"), _f(d.get("v")), _f(d.get("h")), _f(d.get("l")), d)
 
 
-def _book_ticker(d: dict, symbol: str | None) -> BookTicker:
+def _book_ticker(d: Any, symbol: str) -> BookTicker:
     # Futures bookTickers carry T and E; spot ones no time at all, so look
     # before converting (two calls per message saved on spot).
     mts = d.get("T")
@@ -69,7 +72,7 @@ def _book_ticker(d: dict, symbol: str | None) -> BookTicker:
                       _f(d.get("A")), d.get("u"), mts, d)
 
 
-def _kline(d: dict, symbol: str | None) -> Candle:
+def _kline(d: Any, symbol: str) -> Candle:
     k = d["k"]
     closed = k.get("x")
     return Candle(k.get("s") or d.get("s") or symbol, k.get("i"), _mts(k.get("t")),
@@ -77,7 +80,7 @@ def _kline(d: dict, symbol: str | None) -> Candle:
                   _f(k.get("v")), d, closed if closed.__class__ is bool else None)
 
 
-def _diff(d: dict, symbol: str | None) -> BookDiff:
+def _diff(d: Any, symbol: str) -> BookDiff:
     first, last, prev = d["U"], d["u"], d.get("pu")
     if not (_is_int(first) and _is_int(last)) or first > last:
         raise RemoteProtocolError(f"bad update ids U={first!r} u={last!r}")
@@ -87,7 +90,7 @@ def _diff(d: dict, symbol: str | None) -> BookDiff:
                     _mts(d.get("E")), d)
 
 
-def _partial(d: dict, symbol: str | None, book: OrderBook | None) -> BookSnapshot:
+def _partial(d: Any, symbol: str, book: OrderBook | None) -> BookSnapshot:
     # Spot partial depth: {lastUpdateId, bids, asks}; futures: a depthUpdate-shaped
     # {e, s, U, u, pu, b, a} that is nevertheless the whole top of book.
     bids = _levels(d["bids"] if "bids" in d else d["b"])
@@ -99,11 +102,11 @@ def _partial(d: dict, symbol: str | None, book: OrderBook | None) -> BookSnapsho
     return BookSnapshot(sym, bids, asks, d)
 
 
-def _passthrough(d: Any, symbol: str | None) -> Any:
+def _passthrough(d: Any, symbol: str) -> Any:
     return d
 
 
-def _mini_ticker(d: dict, symbol: str | None) -> MiniTicker:
+def _mini_ticker(d: Any, symbol: str) -> MiniTicker:
     return MiniTicker(d.get("s") or symbol, _f(d.get("o")), _f(d.get("c")), _f(d.get("h")),
                       _f(d.get("l")), _f(d.get("v")), _f(d.get("q")), _mts(d.get("E")),
                       d.get("ps"), d)
@@ -114,7 +117,7 @@ def _optional_f(value: Any) -> float | None:
     return None if value == "" else _f(value)
 
 
-def _mark_price(d: dict, symbol: str | None) -> MarkPrice:
+def _mark_price(d: Any, symbol: str) -> MarkPrice:
     if d.get("e") not in (None, "markPriceUpdate"):
         raise ValueError(f"not a markPriceUpdate: {d.get('e')!r}")
     nxt = _mts(d.get("T"))
@@ -123,7 +126,7 @@ def _mark_price(d: dict, symbol: str | None) -> MarkPrice:
                      _mts(d.get("E")), d)
 
 
-def _force_order(d: dict, symbol: str | None) -> LiquidationOrder:
+def _force_order(d: Any, symbol: str) -> LiquidationOrder:
     o = d["o"]
     sign = _SIGN.get(o.get("S"))
     if sign is None:
@@ -134,7 +137,7 @@ def _force_order(d: dict, symbol: str | None) -> LiquidationOrder:
                             o.get("ps"), d)
 
 
-def _continuous_kline(d: dict, symbol: str | None) -> Candle:
+def _continuous_kline(d: Any, symbol: str) -> Candle:
     # The pair is the symbol (``ps``); the contract type stays in raw["ct"].
     k = d["k"]
     closed = k.get("x")

@@ -137,7 +137,8 @@ class _PartialStream(_Stream):
 
     def handle(self, data: Any, msg: Any) -> None:
         try:
-            event = _partial(data, self.symbol, self.book)
+            # A partial-depth stream always names its symbol (<symbol>@depth<n>).
+            event = _partial(data, self.symbol, self.book)  # type: ignore[arg-type]
         except Exception as exc:
             self._bad(msg, exc)
             return
@@ -211,7 +212,10 @@ def _stream_kind(name: str) -> tuple[str, bool]:
     return "other", False
 
 
-_PARSERS = {"trade": _trade, "aggTrade": _trade, "bookTicker": _book_ticker,
+# Parsers of decoded payloads; all-market streams give them symbol None (each
+# payload names its own symbol), which their ``symbol: str`` leaves unsaid.
+_PARSERS: dict[str, Callable[[Any, Any], Any]] = {
+            "trade": _trade, "aggTrade": _trade, "bookTicker": _book_ticker,
             "ticker": _ticker, "miniTicker": _mini_ticker, "kline": _kline, "diff": _diff,
             "markPrice": _mark_price, "forceOrder": _force_order,
             "continuousKline": _continuous_kline, "other": _passthrough}
@@ -299,7 +303,7 @@ class BinanceSession:
         subs = [subs] if not isinstance(subs, (list, tuple)) else list(subs)
         targets = list(targets) if targets is not None else subs
         names = []
-        for sub, target in zip(subs, targets):
+        for sub, target in zip(subs, targets, strict=False):
             name = _norm_stream(sub.spec)
             self._route(name, target, self.raw, sub.book if _stream_kind(name)[0] == "partial"
                         else None)
@@ -311,14 +315,15 @@ class BinanceSession:
     def unsubscribe(self, sub: Any) -> dict[str, Any] | None:
         """Stop routing ``sub``'s stream at once; the ``UNSUBSCRIBE`` frame, or None
         if the server never confirmed it on this connection."""
-        name = _norm_stream(sub.spec)
+        spec = sub.spec
+        name = _norm_stream(spec)
         if self._confirmed.get(name) is not sub:
             return None
         del self._confirmed[name]
         self._retire(name)
         req_id = self.next_id()
         self._acks[req_id] = ("unsubscribe", [sub])
-        return unsubscribe_request([sub.spec], req_id)
+        return unsubscribe_request([spec], req_id)
 
     def request(self, key: Any, frame: dict[str, Any]) -> dict[str, Any]:
         """A WebSocket-API request frame for the registry's request ``key``: a copy

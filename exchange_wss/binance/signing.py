@@ -172,7 +172,8 @@ def _recv_window(value: Any) -> Any:
         raise _fail(f"recv_window must be a number of ms, got {value!r}")
     text = decimal_text(value, "recv_window")
     dec = Decimal(text)
-    if not 0 < dec <= MAX_RECV_WINDOW or dec.as_tuple().exponent < -3:
+    # decimal_text gives finite numbers only, whose exponent is an int.
+    if not 0 < dec <= MAX_RECV_WINDOW or dec.as_tuple().exponent < -3:  # type: ignore[operator]
         raise _fail(f"recv_window must be in (0, {MAX_RECV_WINDOW}] ms with at most 3 "
                     f"decimals, got {value!r}")
     return int(dec) if dec == dec.to_integral_value() else text
@@ -233,7 +234,9 @@ def auth_params(api_key: str | None, secret: str | bytes | None,
     None, the params of a logged-on connection (:func:`logged_on_params`)."""
     if api_key is None and secret is None:
         return logged_on_params(params, timestamp_ms, recv_window)
-    return signed_params(api_key, secret, params, timestamp_ms, recv_window)
+    # The clients hold both credentials or neither (checked when they are made).
+    return signed_params(api_key, secret,  # type: ignore[arg-type]
+                         params, timestamp_ms, recv_window)
 
 
 def rest_signed_query(secret: str | bytes, params: Mapping[str, Any], timestamp_ms: int,

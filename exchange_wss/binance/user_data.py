@@ -21,7 +21,7 @@ def _side_sign(side: Any) -> float:
     raise ValueError(f"unknown side {side!r}")
 
 
-def _execution_report(ev: dict, wallet_type: str) -> list[Any]:
+def _execution_report(ev: Any, wallet_type: str) -> list[Any]:
     sign = _side_sign(ev["S"])
     qty = _f(ev["q"])
     done = _f(ev.get("z")) or 0.0
@@ -42,7 +42,7 @@ def _execution_report(ev: dict, wallet_type: str) -> list[Any]:
     return [order, fill]
 
 
-def _order_trade_update(ev: dict, wallet_type: str) -> list[Any]:
+def _order_trade_update(ev: Any, wallet_type: str) -> list[Any]:
     o = ev["o"]
     sign = _side_sign(o["S"])
     qty = _f(o["q"])
@@ -60,14 +60,14 @@ def _order_trade_update(ev: dict, wallet_type: str) -> list[Any]:
     return [order, fill]
 
 
-def _trade_lite(ev: dict, wallet_type: str) -> list[Any]:
+def _trade_lite(ev: Any, wallet_type: str) -> list[Any]:
     sign = _side_sign(ev["S"])
     return [Fill(ev.get("t"), ev.get("s"), _mts(ev.get("T")), ev.get("i"), sign * _f(ev["l"]),
                  _f(ev["L"]), None, None, ev.get("m"), None, _f(ev.get("p")), ev.get("c"),
                  None, "lite", ev)]
 
 
-def _account_position(ev: dict, wallet_type: str) -> list[Any]:
+def _account_position(ev: Any, wallet_type: str) -> list[Any]:
     items = []
     for row in ev["B"]:
         free = _f(row.get("f"))
@@ -77,17 +77,16 @@ def _account_position(ev: dict, wallet_type: str) -> list[Any]:
     return [Snapshot("balances", items, ev)]
 
 
-def _balance_update(ev: dict, wallet_type: str) -> list[Any]:
+def _balance_update(ev: Any, wallet_type: str) -> list[Any]:
     return [BalanceUpdate(wallet_type, ev["a"], _f(ev["d"]),
                           _mts(ev.get("T")) or _mts(ev.get("E")), ev)]
 
 
-def _account_update(ev: dict, wallet_type: str) -> list[Any]:
+def _account_update(ev: Any, wallet_type: str) -> list[Any]:
     a = ev["a"]
-    items: list[Any] = []
-    for row in a.get("B") or ():
-        items.append(Wallet(wallet_type, row["a"], _f(row.get("wb")), None, _f(row.get("cw")),
-                            "update", row))
+    items: list[Any] = [Wallet(wallet_type, row["a"], _f(row.get("wb")), None,
+                               _f(row.get("cw")), "update", row)
+                        for row in a.get("B") or ()]
     for row in a.get("P") or ():
         amount = _f(row.get("pa"))
         items.append(Position(row["s"], "ACTIVE" if amount else "CLOSED", amount,
@@ -107,7 +106,7 @@ _USER_PARSERS: dict[str, Callable[[dict, str], list[Any]]] = {
 _CONTROL_EVENTS = frozenset(("listenKeyExpired", "eventStreamTerminated", "serverShutdown"))
 
 
-def _parse_user(ev: dict, wallet_type: str) -> list[Any]:
+def _parse_user(ev: Any, wallet_type: str) -> list[Any]:
     etype = ev.get("e")
     parser = _USER_PARSERS.get(etype) if etype.__class__ is str else None
     if parser is None:

@@ -92,6 +92,10 @@ def order_place_request(api_key: str | None, secret: str | None, timestamp_ms: i
     ``session.logon`` (timestamp only).
 
     Args:
+        api_key: the API key (None on a logged-on connection).
+        secret: the API secret that signs the request (None likewise).
+        timestamp_ms: the request's ``timestamp`` (ms since the epoch).
+        req_id: the request's id on its connection.
         symbol: ``"BTCUSDT"`` (sent upper-case).
         side: ``"BUY"`` or ``"SELL"`` (any case).
         type: ``"LIMIT"``, ``"MARKET"``, ``"STOP_LOSS_LIMIT"``... (sent upper-case).
@@ -119,9 +123,8 @@ def order_place_request(api_key: str | None, secret: str | None, timestamp_ms: i
             raise _fail("quantity is required (or quoteOrderQty for MARKET orders)")
     else:
         params["quantity"] = _positive_text(quantity, "quantity")
-    if otype in _TIF_TYPES or otype == "LIMIT_MAKER":
-        if price is None:
-            raise _fail(f"{otype} orders need a price")
+    if (otype in _TIF_TYPES or otype == "LIMIT_MAKER") and price is None:
+        raise _fail(f"{otype} orders need a price")
     if price is not None:
         params["price"] = _positive_text(price, "price")
     if time_in_force is None and otype in _TIF_TYPES:

@@ -1,0 +1,1 @@
+"""Bitfinex v2: sans-I/O protocol (frames, requests, handlers) and client."""

@@ -15,11 +15,11 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Unpack, cast
 
 from .. import models
 from .._endpoints import endpoint
-from .._facade import BaseClient, Callback
+from .._facade import BaseClient, Callback, ClientOptions
 from .._requests import Request, RequestFuture
 from .._subscriptions import Subscription
 from ..errors import ExchangePaused, LocalProtocolError
@@ -32,6 +32,20 @@ from .handlers import parse_auth_frame
 from .link import BitfinexLink
 from .requests import ChannelSpec
 from .utils import NonceGenerator, cid_to_date, create_cid, order_symbol
+
+if TYPE_CHECKING:
+    from ..models import (
+        BookSnapshot,
+        BookUpdate,
+        FundingBookUpdate,
+        FundingRawBookUpdate,
+        FundingTicker,
+        FundingTrade,
+        RawBookUpdate,
+        Ticker,
+        Trade,
+        TradesSnapshot,
+    )
 
 __all__ = ["WssClient", "DEFAULT_AUTH_URL", "DEFAULT_PUBLIC_URL"]
 
@@ -70,7 +84,8 @@ class WssClient(BaseClient):
         public_url: the public endpoint (default ``wss://api-pub.bitfinex.com/ws/2``).
         channels_per_connection: public subscriptions per connection (Bitfinex
             allows 25); 1 gives one socket per channel.
-        raw: deliver decoded frames (lists) instead of typed models.
+        raw: deliver decoded frames (lists) instead of typed models (the callbacks' annotations
+            name the models: type a raw callback's argument as ``Any``).
         checksum: ask for ``OB_CHECKSUM`` and verify every book (default True).
         seq_all: ask for ``SEQ_ALL`` and resync the connection on a gap.
         nonce_factory: makes each auth nonce instead of the µs generator (an int
@@ -93,7 +108,7 @@ class WssClient(BaseClient):
                  public_url: str | None = None, channels_per_connection: int = 25,
                  raw: bool = False, checksum: bool = True, seq_all: bool = False,
                  nonce_factory: Callable[[], Any] | None = None, calc_on_auth: bool = False,
-                 **options: Any) -> None:
+                 **options: Unpack[ClientOptions]) -> None:
         super().__init__(**options)
         if (key is None) != (secret is None):
             raise LocalProtocolError("give both key and secret, or neither")
@@ -131,7 +146,9 @@ class WssClient(BaseClient):
                 f"subscriptions={len(self._subs)} running={self.running}>")
 
     # -- subscriptions ------------------------------------------------------------
-    def subscribe_to_ticker(self, symbol: str, callback: Callback) -> Subscription:
+    def subscribe_to_ticker(self, symbol: str,
+                            callback: Callable[[Ticker], object]
+                            | Callable[[FundingTicker], object]) -> Subscription:
         """Subscribe to a ticker; ``callback`` gets :class:`~exchange_wss.models.Ticker`
         (or :class:`~exchange_wss.models.FundingTicker` for ``f`` symbols).
 
@@ -141,38 +158,51 @@ class WssClient(BaseClient):
         """
         return self._subscribe(ChannelSpec.ticker(symbol), callback)
 
-    def subscribe_to_trades(self, symbol: str, callback: Callback) -> Subscription:
+    def subscribe_to_trades(self, symbol: str,
+                            callback: Callable[[TradesSnapshot | Trade], object]
+                            | Callable[[TradesSnapshot | FundingTrade], object]
+                            ) -> Subscription:
         """Subscribe to public trades: a :class:`~exchange_wss.models.TradesSnapshot`,
         then :class:`~exchange_wss.models.Trade` events (``kind`` ``te`` and ``tu``)."""
         return self._subscribe(ChannelSpec.trades(symbol), callback)
 
-    def subscribe_to_orderbook(self, symbol: str, precision: str, callback: Callback,
+    def subscribe_to_orderbook(self, symbol: str, precision: str,
+                               callback: Callable[[BookSnapshot | BookUpdate], object]
+                               | Callable[[BookSnapshot | RawBookUpdate], object]
+                               | Callable[[BookSnapshot | FundingBookUpdate], object]
+                               | Callable[[BookSnapshot | FundingRawBookUpdate], object],
                                length: int = 25, frequency: str = "F0") -> Subscription:
         """Subscribe to an order book; the client maintains it (see :meth:`order_book`).
-
-        ``callback`` gets a :class:`~exchange_wss.models.BookSnapshot`, then
-        :class:`~exchange_wss.models.BookUpdate` (raw books: ``RawBookUpdate``).
 
         Args:
             symbol: e.g. ``"tBTCUSD"`` (``"BTCUSD"`` works too).
             precision: ``P0``..``P4`` or ``R0`` (raw).
+            callback: gets a :class:`~exchange_wss.models.BookSnapshot`, then
+                :class:`~exchange_wss.models.BookUpdate` events (raw books:
+                ``RawBookUpdate``; funding books ``FundingBookUpdate`` and
+                ``FundingRawBookUpdate``).
             length: 1, 25, 100 or 250 levels per side.
             frequency: ``F0`` (realtime) or ``F1`` (every 2 s).
         """
         return self._subscribe(ChannelSpec.book(symbol, precision, frequency, length), callback)
 
-    def subscribe_to_candles(self, symbol: str, timeframe: str, callback: Callback) -> Subscription:
+    def subscribe_to_candles(self, symbol: str, timeframe: str,
+                             callback: Callable[[models.CandlesSnapshot | models.Candle], object]
+                             ) -> Subscription:
         """Subscribe to candles: a :class:`~exchange_wss.models.CandlesSnapshot`
         (oldest first), then :class:`~exchange_wss.models.Candle` updates."""
         return self._subscribe(ChannelSpec.candles(symbol, timeframe), callback)
 
-    def subscribe_to_status(self, key: str, callback: Callback) -> Subscription:
+    def subscribe_to_status(self, key: str,
+                            callback: Callable[[models.DerivativesStatus], object]
+                            | Callable[[models.Liquidation], object]) -> Subscription:
         """Subscribe to a status channel, e.g. ``"deriv:tBTCF0:USTF0"`` or ``"liq:global"``."""
         return self._subscribe(ChannelSpec.status(key), callback)
 
     def _subscribe(self, spec: ChannelSpec, callback: Callback) -> Subscription:
         def book() -> OrderBook:
-            return OrderBook(spec.symbol, kind="raw" if spec.is_raw_book else "price",
+            # A book channel always names its symbol (status channels have none).
+            return OrderBook(cast(str, spec.symbol), kind="raw" if spec.is_raw_book else "price",
                              funding=spec.is_funding)
 
         # Liquidations come when they happen: a quiet liq: feed is not a stale one.
@@ -230,7 +260,8 @@ class WssClient(BaseClient):
         raise LocalProtocolError(f"no order book subscription for {symbol} {precision}")
 
     # -- authenticated channel --------------------------------------------------------
-    def authenticate(self, callback: Callback | None = None, filters: list[str] | None = None,
+    def authenticate(self, callback: Callable[[Any], object] | None = None,
+                     filters: list[str] | None = None,
                      dms: bool = False) -> None:
         """Authenticate on a connection of its own; account events go to ``callback``.
 
@@ -276,8 +307,10 @@ class WssClient(BaseClient):
         # refused with "nonce: small".
         nonce = (self._nonce_factory() if self._nonce_factory is not None
                  else self._nonces.next(self.key))
-        return bfx.auth_request(self.key, self._secret, nonce, filters=self._auth_filters,
-                                dms=self._auth_dms, calc=self.calc_on_auth)
+        # Only the auth link asks, and authenticate() made sure of the credentials.
+        return bfx.auth_request(cast(str, self.key), cast(str, self._secret), nonce,
+                                filters=self._auth_filters, dms=self._auth_dms,
+                                calc=self.calc_on_auth)
 
     def _require_credentials(self) -> None:
         if self.key is None:
@@ -319,7 +352,9 @@ class WssClient(BaseClient):
             symbol: ``"tBTCUSD"`` or ``"BTCUSD"``.
             amount: positive buys, negative sells (str, float, int or Decimal).
             price: limit or stop price (not for market orders).
-            price_trailing, price_aux_limit, price_oco_stop: as Bitfinex defines them.
+            price_trailing: the trailing distance (trailing stops), as Bitfinex defines it.
+            price_aux_limit: the limit price of a STOP LIMIT order.
+            price_oco_stop: the stop price of an OCO order.
             hidden: adds the hidden flag (64).
             flags: an int or a list of flag values, summed.
             tif: time in force, ``"YYYY-MM-DD HH:MM:SS"``.
@@ -349,7 +384,8 @@ class WssClient(BaseClient):
         payload = self.new_order_op(order_type, symbol, amount, price, **kwargs)
         self._order_request(orders.new_key(payload["cid"]), "on", payload, "order",
                             payload["cid"], report=True)
-        return payload["cid"]
+        cid: int = payload["cid"]
+        return cid
 
     def submit_order(self, order_type: str, symbol: str, amount: Any, price: Any = None,
                      **kwargs: Any) -> RequestFuture[models.Order]:

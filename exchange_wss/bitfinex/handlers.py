@@ -113,7 +113,7 @@ def _notification_data(ntype: Any, data: Any) -> Any:
             return _order(data, ntype, data)
         return data
     if ntype in _MULTI_REQS and data and all(d.__class__ is list for d in data):
-        out = []
+        out: list[Order | Notification] = []
         for item in data:
             # ox_multi answers may nest one notification per operation.
             if len(item) > 1 and item[1].__class__ is str:
@@ -296,6 +296,7 @@ class _TradesHandler(_Handler):
     def handle(self, msg: list) -> None:
         try:
             body = msg[1]
+            event: Trade | FundingTrade | TradesSnapshot
             if body.__class__ is str:
                 if body == "te" or body == "tu":
                     r = _numbers(msg[2], 4)
@@ -343,6 +344,9 @@ class _BookHandler(_Handler):
         self.have_snapshot = False
         # Set once a resync was asked for; cleared by the next snapshot.
         self.broken = False
+        # Funding levels have one field more (the period): called with 4 or 5 arguments.
+        self._make: Callable[..., BookUpdate | RawBookUpdate | FundingBookUpdate
+                             | FundingRawBookUpdate]
         if self.funding:
             self._make = FundingRawBookUpdate if self.kind == "raw" else FundingBookUpdate
         else:
@@ -466,6 +470,7 @@ class _CandlesHandler(_Handler):
                 self._unexpected(msg, body)
                 return
             sym, tf = self.symbol, self.timeframe
+            event: Candle | CandlesSnapshot
             if body and body[0].__class__ is not list:
                 r = _numbers(body, 6)
                 event = Candle(sym, tf, r[0], r[1], r[2], r[3], r[4], r[5], msg)
@@ -520,6 +525,7 @@ class _StatusHandler(_Handler):
                     return
                 self._unexpected(msg, body)
                 return
+            events: list[Any]  # Liquidation or DerivativesStatus, by the channel
             if self.liq:
                 # Each row is one liquidation; a snapshot may nest them deeper.
                 events = []
@@ -552,6 +558,7 @@ class AuthHandler:
         self.frames = 0
 
     def handle(self, msg: list) -> None:
+        """Deliver one chan-0 frame as its typed event (heartbeats dropped)."""
         try:
             event = _parse_auth(msg)
         except Exception as exc:
@@ -569,6 +576,7 @@ class RawAuthHandler(AuthHandler):
     __slots__ = ()
 
     def handle(self, msg: list) -> None:
+        """Deliver one chan-0 frame as received (heartbeats dropped)."""
         if len(msg) < 2:
             self.session._on_control(MalformedFrame(f"account: frame without payload: "
                                                     f"{short(msg)}", msg))
@@ -593,6 +601,7 @@ def make_handler(session: Any, sub: Any, chan_id: Any, raw: bool) -> Any:
         return _BookHandler(session, sub, chan_id, raw)
     if raw:
         return _RawHandler(session, sub, chan_id)
+    cls: type[_Handler]
     if channel == "ticker":
         cls = _FundingTickerHandler if sub.spec.is_funding else _TickerHandler
         return cls(session, sub, chan_id)

@@ -44,7 +44,7 @@ class BitfinexLink(Link):
     """A Bitfinex connection; ``auth=True`` for the account connection."""
 
     def __init__(self, client: Any, name: str, url: str, *, auth: bool) -> None:
-        host = urlsplit(url).hostname
+        host = urlsplit(url).hostname or ""  # no host: no limit names it
         limit = _OPEN_LIMITS.get(host)
         pacer = shared_pacer(host, limit[0], limit[1], client._get_reactor()) if limit else None
         super().__init__(client, name, url, open_pacer=pacer)
@@ -57,10 +57,12 @@ class BitfinexLink(Link):
 
     # -- Link hooks ---------------------------------------------------------------------
     def new_session(self) -> bs.BitfinexSession:
+        """A Bitfinex session for this connection (auth or public)."""
         client = self.client
         return bs.BitfinexSession(self.control, seq_all=client.seq_all, raw=client.raw)
 
     def replay(self, conn: WebSocketConnection, session: bs.BitfinexSession) -> None:
+        """On an open: send the conf flags, and authenticate the auth connection."""
         client = self.client
         if client.conf_flags:
             conn.send(conf_request(client.conf_flags))
@@ -76,16 +78,20 @@ class BitfinexLink(Link):
             conn.send(frame)
 
     def ready(self) -> bool:
+        """True when requests may be written: the connection is open and authenticated."""
         return self.authenticated and self.session is not None
 
     def owns(self, request: Request) -> bool:
+        """True when ``request`` is written here: orders go on the auth connection."""
         return self.auth  # requests go out on the account connection only
 
     def closed(self, reason: str) -> None:
+        """The connection was lost: its authentication goes with it."""
         self.authenticated = False
         self.auth_refused = False
 
     def auth_state(self) -> str:
+        """``"none"`` (public), ``"pending"``, ``"ok"`` or ``"failed"``."""
         if not self.auth:
             return "none"
         if self.authenticated:
@@ -93,6 +99,7 @@ class BitfinexLink(Link):
         return "failed" if self.auth_refused else "pending"
 
     def in_doubt(self, requests: list[Request], reason: str) -> None:
+        """Settle the requests the lost connection left unanswered, from the next snapshot."""
         # Settled by the order snapshot after the next authentication (see
         # WssClient._settle_in_doubt), or by their deadline.
         log.info("%s: %d request(s) in doubt until the order snapshot: %s", self.name,
@@ -140,6 +147,7 @@ class BitfinexLink(Link):
 
     # -- Bitfinex's own control events -------------------------------------------------
     def exchange_event(self, event: Any) -> None:
+        """Route a Bitfinex control event (auth, info, conf) to the client."""
         client = self.client
         kind = type(event)
         if kind is bs.AuthOk:

@@ -38,7 +38,8 @@ from .session import (
                         UnknownChannel,
 )
 
-__all__ = list(_request_names) + [
+__all__ = [
+    *_request_names,
     "Pong", "ConfAck", "AuthOk", "AuthFailed", "ErrorEvent", "InfoEvent",
     "SequenceGapEvent", "UnknownChannel", "MalformedFrame", "ResyncNeeded",
     "SubscribeConfirmed", "SubscribeRefused", "UnsubscribeConfirmed", "UnsubscribeRefused",

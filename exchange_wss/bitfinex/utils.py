@@ -100,7 +100,8 @@ def cid_to_date(cid: int) -> str:
 
 
 # api key -> highest nonce handed out for it in this process.
-_nonce_registry: dict[str, int] = {}
+# Read with None too (last() of a generator without a key): nothing is stored under it.
+_nonce_registry: dict[str | None, int] = {}
 _nonce_lock = threading.Lock()
 
 

@@ -31,11 +31,14 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..bitfinex.client import WssClient as _Client
 from ..bitfinex.utils import MAX_CID, MAX_NONCE
 from ..errors import LocalProtocolError
+
+if TYPE_CHECKING:
+    from .._subscriptions import Subscription
 
 __all__ = ["WssClient", "Operation", "TIMEFRAMES", "create_cid", "cid_to_date"]
 
@@ -46,7 +49,7 @@ TIMEFRAMES = {"1m": "1m", "5m": "5m", "15m": "15m", "30m": "30m", "1h": "1h", "3
 _cid_lock = threading.Lock()
 _last_cid = 0
 _nonce_lock = threading.Lock()
-_last_nonce: dict[str, Decimal] = {}
+_last_nonce: dict[str | None, Decimal] = {}  # by API key (set: _nonce is for auth)
 
 
 def create_cid() -> int:
@@ -170,21 +173,22 @@ class WssClient:
         self.client.authenticate(callback, filters)
 
     # -- public channels ---------------------------------------------------------------------
-    def subscribe_to_ticker(self, symbol: str, callback: Callable[[Any], Any]) -> str:
+    # Each returns the subscription handle; str() of it is the label bitfinex-v2 returned.
+    def subscribe_to_ticker(self, symbol: str, callback: Callable[[Any], Any]) -> Subscription:
         """Ticker frames of ``symbol`` (``"BTCUSD"`` or ``"tBTCUSD"``)."""
         return self.client.subscribe_to_ticker(symbol, callback)
 
-    def subscribe_to_trades(self, symbol: str, callback: Callable[[Any], Any]) -> str:
+    def subscribe_to_trades(self, symbol: str, callback: Callable[[Any], Any]) -> Subscription:
         """Trade frames (snapshot, ``te``, ``tu``) of ``symbol``."""
         return self.client.subscribe_to_trades(symbol, callback)
 
     def subscribe_to_orderbook(self, symbol: str, precision: str,
-                               callback: Callable[[Any], Any]) -> str:
+                               callback: Callable[[Any], Any]) -> Subscription:
         """Book frames of ``symbol`` at ``precision`` (``R0``, ``P0``..``P4``)."""
         return self.client.subscribe_to_orderbook(symbol, precision, callback)
 
     def subscribe_to_candles(self, symbol: str, timeframe: str | None,
-                             callback: Callable[[Any], Any]) -> str:
+                             callback: Callable[[Any], Any]) -> Subscription:
         """Candle frames of ``symbol``; ``timeframe`` one of :data:`TIMEFRAMES` (``'1m'``
         when empty).
 
@@ -193,7 +197,7 @@ class WssClient:
         """
         if timeframe:
             if timeframe not in TIMEFRAMES:
-                raise ValueError("timeframe must be any of %s" % list(TIMEFRAMES))
+                raise ValueError(f"timeframe must be any of {list(TIMEFRAMES)}")
         else:
             timeframe = "1m"
         return self.client.subscribe_to_candles(symbol, TIMEFRAMES[timeframe], callback)

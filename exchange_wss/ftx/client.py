@@ -14,14 +14,14 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, TypeVar, Unpack, cast
 
 import orjson
 from twisted.internet import defer
 
 from .. import models
 from .._endpoints import endpoint
-from .._facade import BaseClient, Callback
+from .._facade import BaseClient, Callback, ClientOptions
 from .._link import Link
 from .._requests import RequestFuture
 from .._subscriptions import Subscription
@@ -44,6 +44,8 @@ __all__ = ["FtxWssClient"]
 log = logging.getLogger("exchange_wss.ftx")
 
 _INFO_RESTARTING = 20001
+
+_R = TypeVar("_R")
 
 
 class _FtxLink(Link):
@@ -97,7 +99,7 @@ class _FtxLink(Link):
             return "ok"
         return "pending"
 
-    def stop(self) -> defer.Deferred:
+    def stop(self) -> defer.Deferred[Any]:
         self._cancel_ping()
         return super().stop()
 
@@ -126,7 +128,8 @@ class FtxWssClient(BaseClient):
         subaccount: the subaccount to log in to, if any.
         url: the endpoint (default ``wss://ftx.com/ws/``; FTX-protocol venues
             and the sandbox have their own).
-        raw: deliver decoded frames instead of typed models.
+        raw: deliver decoded frames instead of typed models (the callbacks' annotations
+            name the models: type a raw callback's argument as ``Any``).
         **options: hooks and reliability settings as for ``WssClient``.
     """
 
@@ -135,7 +138,7 @@ class FtxWssClient(BaseClient):
     def __init__(self, key: str | None = None, secret: str | None = None, *,
                  subaccount: str | None = None, url: str | None = None,
                  rest_url: str | None = None,
-                 raw: bool = False, **options: Any) -> None:
+                 raw: bool = False, **options: Unpack[ClientOptions]) -> None:
         super().__init__(**options)
         if (key is None) != (secret is None):
             raise LocalProtocolError("give both key and secret, or neither")
@@ -163,7 +166,8 @@ class FtxWssClient(BaseClient):
         return self._link
 
     # -- login ---------------------------------------------------------------------------
-    def authenticate(self, callback: Callback | None = None) -> None:
+    def authenticate(self, callback: Callable[[models.Fill | models.Order], object] | None = None
+                     ) -> None:
         """Log in (again on every reconnect, with a fresh signature).
 
         Login errors go to ``on_error`` as :class:`~exchange_wss.errors.AuthenticationError`.
@@ -185,26 +189,32 @@ class FtxWssClient(BaseClient):
             link.conn.send(self._login_request())
 
     def _login_request(self) -> dict[str, Any]:
-        return ftx.login_request(self.key, self._secret, int(time.time() * 1000), self.subaccount)
+        # Only authenticate() asks for a login, once it checked the credentials.
+        return ftx.login_request(cast(str, self.key), cast(str, self._secret),
+                                 int(time.time() * 1000), self.subaccount)
 
     # -- subscriptions -------------------------------------------------------------------
-    def subscribe_to_fills(self, callback: Callback) -> Subscription:
+    def subscribe_to_fills(self, callback: Callable[[models.Fill], object]) -> Subscription:
         """Your fills: :class:`~exchange_wss.models.Fill` (logs in if not done yet)."""
         return self._private("fills", callback)
 
-    def subscribe_to_orders(self, callback: Callback) -> Subscription:
+    def subscribe_to_orders(self, callback: Callable[[models.Order], object]) -> Subscription:
         """Your order updates: :class:`~exchange_wss.models.Order` (logs in if not done yet)."""
         return self._private("orders", callback)
 
-    def subscribe_to_ticker(self, market: str, callback: Callback) -> Subscription:
+    def subscribe_to_ticker(self, market: str,
+                            callback: Callable[[models.Ticker], object]) -> Subscription:
         """Best bid/ask and last price of ``market``: :class:`~exchange_wss.models.Ticker`."""
         return self._subscribe("ticker", self._native(market), callback)
 
-    def subscribe_to_trades(self, market: str, callback: Callback) -> Subscription:
+    def subscribe_to_trades(self, market: str,
+                            callback: Callable[[models.Trade], object]) -> Subscription:
         """Public trades of ``market``: one :class:`~exchange_wss.models.Trade` each."""
         return self._subscribe("trades", self._native(market), callback)
 
-    def subscribe_to_orderbook(self, market: str, callback: Callback) -> Subscription:
+    def subscribe_to_orderbook(self, market: str,
+                               callback: Callable[[models.BookSnapshot | models.BookDiff], object]
+                               ) -> Subscription:
         """The book of ``market``, kept and checksum-verified; read it with :meth:`order_book`.
 
         ``callback`` gets a :class:`~exchange_wss.models.BookSnapshot`, then
@@ -234,7 +244,7 @@ class FtxWssClient(BaseClient):
         label = channel if market is None else f"{channel}:{market}"
 
         def book() -> OrderBook:
-            return OrderBook(market, kind="size")
+            return OrderBook(cast(str, market), kind="size")  # books name their market
 
         return self._register(label, (channel, market), callback, symbol=market,
                               book=book if channel == "orderbook" else None,
@@ -278,11 +288,11 @@ class FtxWssClient(BaseClient):
         return self._rest_request(("cancel", order_id), order_id, f"cancel of {order_id}",
                                   "DELETE", f"/orders/{order_id}", None, lambda r: r)
 
-    def get_balances(self) -> Future:
+    def get_balances(self) -> Future[list[models.Wallet]]:
         """The account's wallets (``GET /wallet/balances``): a Future of
         :class:`~exchange_wss.models.Wallet` rows."""
         self._require_key()
-        future: Future = Future()
+        future: Future[list[models.Wallet]] = Future()
 
         def done(answer: Any, error: BaseException | None) -> None:
             if future.done():
@@ -303,7 +313,7 @@ class FtxWssClient(BaseClient):
             raise LocalProtocolError("this needs key and secret: FtxWssClient(key, secret)")
 
     def _rest_request(self, key: Any, ident: Any, label: str, method: str, path: str,
-                      body: Any, parse: Callable[[Any], Any]) -> RequestFuture[Any]:
+                      body: Any, parse: Callable[[Any], _R]) -> RequestFuture[_R]:
         request = self._new_request(key, None, "order", ident=ident, label=label)
         try:
             self._call(self._send_request, request, method, path, body, parse)
@@ -351,7 +361,9 @@ class FtxWssClient(BaseClient):
             self._rest_client = RestClient(self.rest_url, self._get_reactor())
         data = orjson.dumps(body) if body is not None else b""
         signed_path = urlsplit(self.rest_url).path + path
-        headers = ftx.rest_headers(self.key, self._secret, int(time.time() * 1000), method,
+        # REST calls are made for the account: _require_key() ran first.
+        headers = ftx.rest_headers(cast(str, self.key), cast(str, self._secret),
+                                   int(time.time() * 1000), method,
                                    signed_path, data, self.subaccount)
         d = self._rest_client.call(method, path, body=data if body is not None else None,
                                    headers=headers)

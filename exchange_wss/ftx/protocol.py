@@ -29,7 +29,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, overload
 
 from .._session import (
     MalformedFrame,
@@ -229,8 +229,15 @@ def _sec_mts(value: Any) -> int | None:
     return None
 
 
+@overload
+def _f(value: float) -> float: ...
+@overload
+def _f(value: Any) -> float | None: ...
 def _f(value: Any) -> float | None:
-    """A JSON number -> float; None stays None; anything else raises."""
+    """A JSON number -> float; None stays None; anything else raises.
+
+    Typed: a value read from decoded JSON is ``Any``, so the result is too; the
+    overloads say what it is for a value whose type is known."""
     cls = value.__class__
     if cls is float:
         return value
@@ -256,7 +263,8 @@ def _sign(side: Any) -> float:
     raise ValueError(f"unknown side {side!r}")
 
 
-def _obj(data: Any) -> dict:
+def _obj(data: Any) -> Any:
+    """``data`` itself, once it is a JSON object (a dict of decoded, untyped values)."""
     if data.__class__ is not dict:
         raise TypeError(f"data must be an object, got {type(data).__name__}")
     return data
@@ -432,6 +440,7 @@ class _BookHandler(_Handler):
             bids = _levels(d.get("bids"))
             asks = _levels(d.get("asks"))
             book = self.book
+            event: dict[str, Any] | BookSnapshot | BookDiff
             if mtype == "partial":
                 book.set_snapshot(bids, asks)
                 self.have_partial = True
@@ -486,7 +495,8 @@ def _is_login_error(text: Any) -> bool:
 
 # ----------------------------------------------------------------------------- session
 
-Key = tuple[str, str | None]
+# (channel, market) as read from the wire: what a frame names is not checked first.
+Key = tuple[str | None, str | None]
 
 
 class FtxSession:
@@ -694,5 +704,7 @@ def order_from_rest(result: Any) -> Order:
 
 def wallets_from_rest(result: Any) -> list[Wallet]:
     """``GET /wallet/balances`` rows as :class:`~exchange_wss.models.Wallet` (type ``"main"``)."""
-    return [Wallet("main", r.get("coin"), _f(r.get("total")), None, _f(r.get("free")), "rest", r)
+    # A row without coin or total gives a Wallet with None there (FTX sends both).
+    return [Wallet("main", r.get("coin"), _f(r.get("total")),  # type: ignore[arg-type]
+                   None, _f(r.get("free")), "rest", r)
             for r in result if r.__class__ is dict]
