@@ -208,7 +208,10 @@ def test_server_shutdown_reconnects_the_api_and_orders_work_after(make_client, s
     client.start()
     place_resting(sandbox, client)
     sandbox.faults.server_shutdown()
-    client.events.wait_for(lambda e: getattr(e, "state", None) == "reconnected")
+    # Every connection reconnects; orders go out on the API one (futures have a user-data
+    # connection too, which may be back first).
+    client.events.wait_for(lambda e: getattr(e, "state", None) == "reconnected"
+                           and getattr(e, "connection", None) == "api")
     order = place_resting(sandbox, client)
     orders.wait_for(lambda e: isinstance(e, models.Order) and e.id == order.id)
 

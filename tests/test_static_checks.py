@@ -5,11 +5,8 @@ temporary directory, so a fresh checkout pays one full run) and the tests read
 its findings: a test fails only on findings, and says which. A tool that is not
 installed skips (both are in the ``test`` extra).
 
-Two scopes. The typed API (the package without ``exchange_wss/sandbox``,
-``cli``, ``recording`` and ``redis``) is clean now. The whole repository (those
-four, ``tests/``, ``examples/`` and ``benchmarks/`` too) is clean once the work
-on those parts (branch ``typing-sb``) is merged: until then the ``*_everywhere``
-tests list what is left.
+ruff covers the whole checkout (the package, tests, examples, benchmarks, docs'
+configuration); mypy the whole package, the sandbox included.
 """
 
 from __future__ import annotations
@@ -26,17 +23,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.static
 
-#: The parts another branch (typing-sb) makes clean; everything else is checked now.
-ELSEWHERE = ("exchange_wss/sandbox/", "exchange_wss/cli/", "exchange_wss/recording/",
-             "exchange_wss/redis/", "tests/", "examples/", "benchmarks/")
-#: What this branch keeps clean itself: the typing proofs are in tests/ but belong here.
-OWN_TESTS = ("tests/typing/", "tests/test_typing.py", "tests/test_static_checks.py")
-
-
-def _own(path: str) -> bool:
-    """Whether ``path`` (relative to the checkout) is in the typed-API scope."""
-    return path.startswith(OWN_TESTS) or not path.startswith(ELSEWHERE)
-
 
 @dataclass(frozen=True)
 class Findings:
@@ -45,10 +31,9 @@ class Findings:
     items: list[tuple[str, str]]
     output: str
 
-    def where(self, keep: bool | None = None) -> list[str]:
-        """The findings as text; ``keep`` True: the typed API's only, None: all."""
-        return [f"{path}: {text}" for path, text in self.items
-                if keep is None or _own(path) == keep]
+    def where(self) -> list[str]:
+        """The findings as text, one a line."""
+        return [f"{path}: {text}" for path, text in self.items]
 
 
 def _tool(module: str) -> None:
@@ -97,21 +82,11 @@ def configured() -> None:
     assert "[tool.ruff.lint]" in text and "[tool.mypy]" in text
 
 
-def test_ruff_is_clean_on_the_typed_api(configured, ruff):
-    """ruff finds nothing in the package outside the sandbox, CLI, recording and Redis."""
-    assert ruff.where(keep=True) == []
-
-
-def test_mypy_is_clean_on_the_typed_api(configured, mypy):
-    """mypy (strict on the public modules) finds nothing outside the four parts left."""
-    assert mypy.where(keep=True) == []
-
-
 def test_ruff_is_clean_everywhere(configured, ruff):
-    """ruff finds nothing anywhere in the checkout (needs branch typing-sb merged)."""
+    """ruff finds nothing anywhere in the checkout."""
     assert ruff.where() == []
 
 
 def test_mypy_is_clean_everywhere(configured, mypy):
-    """mypy finds nothing anywhere in the package (needs branch typing-sb merged)."""
+    """mypy finds nothing anywhere in the package (strict on the public modules)."""
     assert mypy.where() == []
