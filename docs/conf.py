@@ -225,7 +225,7 @@ def _relative_modules_and_builtins(app: Any, doctree: Any) -> None:
     """Read two kinds of short reference as Python reads the names.
 
     - ``:mod:`.wire``` is relative to the module the docstring belongs to, as a relative
-      import is (``exchange_wss.sandbox.wire`` in ``exchange_wss.sandbox.bitfinex_server``),
+      import is (``exchange_wss.sandbox.wire`` in ``exchange_wss.sandbox.bitfinex``),
       not any module whose name ends in ``.wire``.
     - A builtin's name in a parameter's type (``cls (type)``, ``type[Order]``) is the
       builtin: Sphinx looks such types up loosely, so ``type`` also matched every

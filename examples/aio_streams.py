@@ -22,8 +22,7 @@ SYMBOLS = {"bitfinex": "BTC/USD", "binance": "BTC/USDT", "ftx": "BTC/USD:USD"}
 def start_sandbox(exchange):
     """An in-process sandbox and the keywords that reach it."""
     if exchange == "bitfinex":
-        from exchange_wss.sandbox import BitfinexSandbox
-        from exchange_wss.sandbox.bitfinex_server import DEFAULT_KEY, DEFAULT_SECRET
+        from exchange_wss.sandbox import DEFAULT_KEY, DEFAULT_SECRET, BitfinexSandbox
         sb = BitfinexSandbox(tick_interval=0.1).start()
         return sb, DEFAULT_KEY, DEFAULT_SECRET, {"url": sb.url}
     if exchange == "binance":
@@ -32,7 +31,7 @@ def start_sandbox(exchange):
         return sb, DEFAULT_BINANCE_KEY, DEFAULT_BINANCE_SECRET, {
             "market": "spot", "rest_url": sb.rest_url, "stream_url": sb.stream_url,
             "api_url": sb.api_url}
-    from exchange_wss.sandbox.ftx_server import DEFAULT_FTX_KEY, DEFAULT_FTX_SECRET, FtxSandbox
+    from exchange_wss.sandbox import DEFAULT_FTX_KEY, DEFAULT_FTX_SECRET, FtxSandbox
     sb = FtxSandbox(tick_interval=0.1).start()
     return sb, DEFAULT_FTX_KEY, DEFAULT_FTX_SECRET, {"url": sb.url, "rest_url": sb.rest_url}
 

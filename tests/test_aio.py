@@ -13,11 +13,14 @@ from exchange_wss.errors import StreamOverflow, SubscriptionError
 from exchange_wss.sandbox import (
     DEFAULT_BINANCE_KEY,
     DEFAULT_BINANCE_SECRET,
+    DEFAULT_FTX_KEY,
+    DEFAULT_FTX_SECRET,
+    DEFAULT_KEY,
+    DEFAULT_SECRET,
     BinanceSandbox,
     BitfinexSandbox,
+    FtxSandbox,
 )
-from exchange_wss.sandbox.bitfinex_server import DEFAULT_KEY, DEFAULT_SECRET
-from exchange_wss.sandbox.ftx_server import DEFAULT_FTX_KEY, DEFAULT_FTX_SECRET, FtxSandbox
 
 pytestmark = pytest.mark.timeout(120)
 

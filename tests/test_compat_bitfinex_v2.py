@@ -24,8 +24,7 @@ import pytest
 
 from exchange_wss.compat import bitfinex_v2
 from exchange_wss.errors import LocalProtocolError
-from exchange_wss.sandbox import BitfinexSandbox
-from exchange_wss.sandbox.bitfinex_server import DEFAULT_KEY, DEFAULT_SECRET
+from exchange_wss.sandbox import DEFAULT_KEY, DEFAULT_SECRET, BitfinexSandbox
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -127,7 +127,7 @@ def test_api_reference_has_a_page_per_area(built):
     pages = {"clients": "exchange_wss.WssClient", "models": "exchange_wss.models.Ticker",
              "errors": "exchange_wss.errors.ExchangeWssError",
              "connection": "exchange_wss.connection.ConnectionOptions",
-             "sandbox": "exchange_wss.sandbox.bitfinex_server.BitfinexSandbox",
+             "sandbox": "exchange_wss.sandbox.bitfinex.handle.BitfinexSandbox",
              "testing": "exchange_wss.testing.CallbackRecorder"}
     for page, anchor in pages.items():
         text = (built.html / "api" / f"{page}.html").read_text(encoding="utf-8")

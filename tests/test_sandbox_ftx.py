@@ -16,7 +16,7 @@ from websockets.sync.client import connect
 from exchange_wss.sandbox import DEFAULT_FTX_KEY as KEY
 from exchange_wss.sandbox import DEFAULT_FTX_SECRET as SECRET
 from exchange_wss.sandbox import FtxSandbox
-from exchange_wss.sandbox.ftx_server import login_signature
+from exchange_wss.sandbox.ftx.wire import login_signature
 
 OTHER_KEY, OTHER_SECRET = "other-key", "other-secret"
 FILL_FIELDS = {"fee", "feeRate", "feeCurrency", "future", "id", "liquidity", "market", "orderId",

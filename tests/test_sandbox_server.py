@@ -20,7 +20,8 @@ from websockets.sync.client import connect
 
 from exchange_wss.numtext import js_number_text
 from exchange_wss.sandbox import DEFAULT_KEY, DEFAULT_SECRET, BitfinexSandbox
-from exchange_wss.sandbox.bitfinex_server import SandboxServer, _Session
+from exchange_wss.sandbox.bitfinex.server import SandboxServer
+from exchange_wss.sandbox.bitfinex.session import _Session
 
 ACCOUNTS = {DEFAULT_KEY: DEFAULT_SECRET, "key-2": "secret-2", "key-3": "secret-3",
             "key-4": "secret-4", "key-5": "secret-5"}

@@ -7,7 +7,7 @@ import pytest
 
 from exchange_wss.errors import LocalProtocolError
 from exchange_wss.sandbox.binance import PROFILES
-from exchange_wss.sandbox.ftx_server import FTX_MARKETS
+from exchange_wss.sandbox.ftx.wire import FTX_MARKETS
 from exchange_wss.sandbox.market import SimulatedMarket
 from exchange_wss.symbols import Venue, parse_venue, to_native, to_unified
 

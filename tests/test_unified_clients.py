@@ -188,7 +188,7 @@ def test_ftx_rest_orders_refused_and_unanswered():
     import socket
 
     from exchange_wss.errors import OrderRejected, OrderStateUnknown, RequestNotSent
-    from exchange_wss.sandbox.ftx_server import DEFAULT_FTX_KEY, DEFAULT_FTX_SECRET, FtxSandbox
+    from exchange_wss.sandbox import DEFAULT_FTX_KEY, DEFAULT_FTX_SECRET, FtxSandbox
     sb = FtxSandbox(tick_interval=None).start()
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))

@@ -24,9 +24,9 @@ FTX (the protocol of the defunct FTX; orders placed through the handle, as FTX's
     sb.stop()
 
 Modules: :mod:`.engine` (matching engine), :mod:`.market` (simulated market and
-public views), :mod:`.bitfinex_server` (the Bitfinex WebSocket server),
+public views), :mod:`.bitfinex` (the Bitfinex WebSocket server, a package),
 :mod:`.binance` (the Binance server, a package),
-:mod:`.ftx_server` (the FTX server), :mod:`.faults`.
+:mod:`.ftx` (the FTX server, a package), :mod:`.faults`.
 """
 
 from .binance import (
@@ -37,7 +37,7 @@ from .binance import (
                               BinanceSandbox,
                               BinanceServer,
 )
-from .bitfinex_server import (
+from .bitfinex import (
                               DEFAULT_BALANCES,
                               DEFAULT_KEY,
                               DEFAULT_SECRET,
@@ -46,7 +46,7 @@ from .bitfinex_server import (
 )
 from .engine import MatchingEngine, OrderView, PairSpec, Result
 from .faults import Faults
-from .ftx_server import DEFAULT_FTX_KEY, DEFAULT_FTX_SECRET, FtxFaults, FtxSandbox, FtxServer
+from .ftx import DEFAULT_FTX_KEY, DEFAULT_FTX_SECRET, FtxFaults, FtxSandbox, FtxServer
 from .market import BookMirror, SimulatedMarket
 
 __all__ = [

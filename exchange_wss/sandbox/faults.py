@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING
 from ._faults_base import ChecksumFaults, FaultsBase, HandshakeFaults, WireFaults
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .bitfinex_server import BitfinexSandbox
+    from .bitfinex import BitfinexSandbox
 
 __all__ = ["Faults", "FaultState", "INFO_TEXTS"]
 

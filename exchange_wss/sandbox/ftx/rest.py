@@ -27,7 +27,7 @@ from autobahn.twisted.resource import WebSocketResource
 from twisted.web.resource import Resource
 
 # One Site that tracks its keep-alive channels, shared with the Binance sandbox.
-from .binance.rest import _Site
+from ..binance.rest import _Site
 
 __all__ = ["FtxRestApi", "make_site", "REST_WINDOW_MS"]
 
