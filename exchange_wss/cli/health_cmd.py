@@ -32,12 +32,11 @@ from typing import Any
 
 from . import fmt
 from ._process import on_sigterm, restore_sigterm, route_logging
-from ._rich import RichMissing, live, require_rich
-from .health import HealthTracker
+from ._rich import live
 from .output import Printer
 from .state import MarketState, Record
-from .venues import VENUES, Venue, VenueError
-from .watch import REFRESH, parse_channels
+from .venues import Venue, VenueError
+from .watch import REFRESH, set_up_streams
 
 __all__ = ["cmd_health", "health_lines", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE"]
 
@@ -65,42 +64,20 @@ def health_lines(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _usage(message: str) -> int:
-    print(f"exchange-wss health: {message}", file=sys.stderr)
-    return EXIT_USAGE
-
-
 def cmd_health(args: argparse.Namespace) -> int:
     """Run ``exchange-wss health``; see the module docstring."""
-    venue_cls = VENUES[args.venue]
-    try:
-        channels = parse_channels(args.channels, venue_cls)
-    except VenueError as exc:
-        return _usage(str(exc))
-    if args.market is not None and args.venue != "binance":
-        return _usage("--market applies to binance only")
-    if args.url is not None and (args.sandbox or args.venue == "binance"):
-        return _usage("--url applies to bitfinex and ftx without --sandbox")
-    use_ui = not (args.no_ui or args.json) and sys.stdout.isatty()
-    if use_ui:
-        try:
-            require_rich()
-        except RichMissing as exc:
-            print(f"exchange-wss health: {exc}", file=sys.stderr)
-            return EXIT_FAILED
-    state = MarketState(HealthTracker(stale_after=args.stale_after),
-                        title="exchange-wss health", channels=channels, duration=args.duration)
-    venue = venue_cls(state, sandbox=args.sandbox, market=args.market, url=args.url,
-                      seed=args.seed)
-    state.where = venue.where
-    symbols = [venue.normalize(s) for s in args.symbols]
-    printer = Printer()
-    if not use_ui and not args.json:
+    cmd = set_up_streams(args, "health")
+    if isinstance(cmd, int):
+        return cmd
+    if not cmd.use_ui and not args.json:
+        printer = cmd.printer
+
         def print_note(record: Record) -> None:
             if record.kind == "note":
                 printer(record.data["line"])
-        state.listeners.append(print_note)
-    return _run(args, state, venue, channels, symbols, printer, use_ui)
+        cmd.state.listeners.append(print_note)
+    return _run(args, cmd.state, cmd.venue, cmd.channels, cmd.symbols, cmd.printer,
+                cmd.use_ui)
 
 
 def _report(venue: Venue, printer: Printer, as_json: bool) -> None:

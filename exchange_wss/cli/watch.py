@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ._process import on_sigterm, restore_sigterm, route_logging
 from ._rich import RichMissing, live, require_rich
@@ -25,7 +26,8 @@ from .output import Printer, sink
 from .state import MarketState
 from .venues import VENUES, Venue, VenueError
 
-__all__ = ["cmd_watch", "parse_channels", "run_until", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE"]
+__all__ = ["cmd_watch", "parse_channels", "run_until", "set_up_streams", "StreamCommand",
+           "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -65,41 +67,60 @@ def run_until(state: MarketState, venue: Venue, stop: threading.Event,
         stop.wait(wait)
 
 
-def _usage(message: str) -> int:
-    print(f"exchange-wss watch: {message}", file=sys.stderr)
-    return EXIT_USAGE
+@dataclass
+class StreamCommand:
+    """What ``watch`` and ``health`` both set up from their stream arguments."""
+
+    state: MarketState
+    venue: Venue
+    channels: list[str]
+    symbols: list[str]
+    printer: Printer
+    use_ui: bool
 
 
-def cmd_watch(args: argparse.Namespace) -> int:
-    """Run ``exchange-wss watch``; see the module docstring."""
+def set_up_streams(args: argparse.Namespace, command: str) -> StreamCommand | int:
+    """Check the stream arguments of ``exchange-wss COMMAND`` and make its state, venue
+    and output; an int is the exit status of a usage error (already reported)."""
+    def usage(message: str) -> int:
+        print(f"exchange-wss {command}: {message}", file=sys.stderr)
+        return EXIT_USAGE
+
     venue_cls = VENUES[args.venue]
     try:
         channels = parse_channels(args.channels, venue_cls)
     except VenueError as exc:
-        return _usage(str(exc))
+        return usage(str(exc))
     if args.market is not None and args.venue != "binance":
-        return _usage("--market applies to binance only")
+        return usage("--market applies to binance only")
     if args.url is not None and (args.sandbox or args.venue == "binance"):
-        return _usage("--url applies to bitfinex and ftx without --sandbox")
+        return usage("--url applies to bitfinex and ftx without --sandbox")
     use_ui = not (args.no_ui or args.json) and sys.stdout.isatty()
     if use_ui:
         try:
             require_rich()
         except RichMissing as exc:
-            print(f"exchange-wss watch: {exc}", file=sys.stderr)
+            print(f"exchange-wss {command}: {exc}", file=sys.stderr)
             return EXIT_FAILED
-
-    health = HealthTracker(stale_after=args.stale_after)
-    state = MarketState(health, title="exchange-wss watch", channels=channels,
+    state = MarketState(HealthTracker(stale_after=args.stale_after),
+                        title=f"exchange-wss {command}", channels=channels,
                         duration=args.duration)
     venue = venue_cls(state, sandbox=args.sandbox, market=args.market, url=args.url,
                       seed=args.seed)
     state.where = venue.where
     symbols = [venue.normalize(s) for s in args.symbols]
-    printer = Printer()
-    if not use_ui:
-        state.listeners.append(sink(printer, args.json))
-    return _run(args, state, venue, channels, symbols, printer, use_ui)
+    return StreamCommand(state, venue, channels, symbols, Printer(), use_ui)
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    """Run ``exchange-wss watch``; see the module docstring."""
+    cmd = set_up_streams(args, "watch")
+    if isinstance(cmd, int):
+        return cmd
+    if not cmd.use_ui:
+        cmd.state.listeners.append(sink(cmd.printer, args.json))
+    return _run(args, cmd.state, cmd.venue, cmd.channels, cmd.symbols, cmd.printer,
+                cmd.use_ui)
 
 
 def _run(args: argparse.Namespace, state: MarketState, venue: Venue, channels: Sequence[str],
