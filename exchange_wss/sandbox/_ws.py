@@ -276,11 +276,13 @@ class SandboxHandle(Generic[_ServerT]):
 
 
 class ServerTimeAndStall:
-    """Clock and stall fault shared by the exchange servers (a mixin).
+    """What the exchange servers share (a mixin): the clock, the stall fault, and
+    writing to or aborting every connection.
 
     The server sets ``reactor``, ``faults`` (with a ``stalled`` flag),
-    ``sessions`` (each with ``flush_held()``) and ``_stall_call = None``;
-    :meth:`_resumed` lets an exchange add what resuming means for it.
+    ``sessions`` (each with ``flush_held()``, ``write()`` and ``drop()``) and
+    ``_stall_call = None``; :meth:`_resumed` lets an exchange add what resuming
+    means for it.
     """
 
     reactor: Any  # a Twisted reactor
@@ -295,6 +297,18 @@ class ServerTimeAndStall:
     def now_ms(self) -> int:
         """The reactor's time, in ms."""
         return int(self.reactor.seconds() * 1000)
+
+    def broadcast_raw(self, data: Any) -> None:
+        """Write ``data`` as it is to every connection."""
+        for s in list(self.sessions):
+            s.write(data)
+
+    def drop_all(self) -> int:
+        """Abort every connection (no close frame); returns how many."""
+        sessions = list(self.sessions)
+        for s in sessions:
+            s.drop()
+        return len(sessions)
 
     def stall(self, seconds: float | None) -> None:
         """Hold every outgoing frame until :meth:`resume`, or for ``seconds``."""

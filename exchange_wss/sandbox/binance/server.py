@@ -268,8 +268,3 @@ class BinanceServer(ServerTimeAndStall):
         else:
             close_all()
         return len(sessions)
-
-    def broadcast_raw(self, data: bytes) -> None:
-        """Write ``data`` as it is to every connection."""
-        for s in list(self.sessions):
-            s.write(data)

@@ -208,18 +208,6 @@ class SandboxServer(ServerTimeAndStall):
         for s in list(self.sessions):
             s.send_event(event)
 
-    def broadcast_raw(self, text: str) -> None:
-        """Write ``text`` as it is to every connection."""
-        for s in list(self.sessions):
-            s.write(text)
-
-    def drop_all(self) -> int:
-        """Abort every connection (no close frame); returns how many."""
-        sessions = list(self.sessions)
-        for s in sessions:
-            s.drop()
-        return len(sessions)
-
     def skip_sequence(self) -> None:
         """Make every connection skip one sequence number on its next frame."""
         for s in self.sessions:
@@ -269,8 +257,5 @@ class _Protocol(TrackedServerProtocol):
             log.exception("sandbox failed handling %r", payload[:200])
 
 
-
 class _Factory(TrackedServerFactory):
     protocol = _Protocol
-
-

@@ -288,19 +288,6 @@ class FtxServer(ServerTimeAndStall):
         for s in list(self.sessions):
             s.send(obj)
 
-    def broadcast_raw(self, text: str) -> None:
-        """Write ``text`` as it is to every connection."""
-        for s in list(self.sessions):
-            s.write(text)
-
-    def drop_all(self) -> int:
-        """Abort every connection (no close frame); returns how many."""
-        sessions = list(self.sessions)
-        for s in sessions:
-            s.drop()
-        return len(sessions)
-
-
 
 # -- autobahn adapter -----------------------------------------------------------------
 
@@ -328,5 +315,3 @@ class _Protocol(TrackedServerProtocol):
 
 class _Factory(TrackedServerFactory):
     protocol = _Protocol
-
-
