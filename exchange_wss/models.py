@@ -158,6 +158,29 @@ class BookChange:
         return out
 
 
+class _SignedChange(BookChange):
+    """A Bitfinex book change of one level or order: the amount's sign is the side
+    (positive: a bid), ``size`` says how much is left (0: gone)."""
+
+    __slots__ = ()
+    price: float
+    amount: float
+
+    @property
+    def size(self) -> float:  # defined by each change
+        raise NotImplementedError
+
+    @property
+    def bids(self) -> list[tuple[float, float]]:
+        """``[(price, size)]`` when the change is on the bid side, else ``[]``."""
+        return [(self.price, self.size)] if self.amount > 0 else []
+
+    @property
+    def asks(self) -> list[tuple[float, float]]:
+        """``[(price, size)]`` when the change is on the ask side, else ``[]``."""
+        return [] if self.amount > 0 else [(self.price, self.size)]
+
+
 @dataclass(slots=True)
 class Depth:
     """An order book in the unified view: ``bids``/``asks`` best first, as :class:`BookLevel`.
@@ -321,7 +344,7 @@ class BookSnapshot:
 
 
 @dataclass(slots=True)
-class BookUpdate(BookChange):
+class BookUpdate(_SignedChange):
     """One aggregated level changed. ``count == 0`` deletes the level.
 
     As a :class:`BookChange`, :attr:`bids`/:attr:`asks` hold the one level as
@@ -344,19 +367,9 @@ class BookUpdate(BookChange):
         """The level's size now (0: deleted)."""
         return abs(self.amount) if self.count else 0.0
 
-    @property
-    def bids(self) -> list[tuple[float, float]]:
-        """``[(price, size)]`` when the level is a bid, else ``[]``."""
-        return [(self.price, self.size)] if self.amount > 0 else []
-
-    @property
-    def asks(self) -> list[tuple[float, float]]:
-        """``[(price, size)]`` when the level is an ask, else ``[]``."""
-        return [] if self.amount > 0 else [(self.price, self.size)]
-
 
 @dataclass(slots=True)
-class RawBookUpdate(BookChange):
+class RawBookUpdate(_SignedChange):
     """One order changed in a raw (R0) book. ``price == 0`` deletes it.
 
     As a :class:`BookChange` it reads as the order's ``(price, size)``; a
@@ -373,16 +386,6 @@ class RawBookUpdate(BookChange):
     def size(self) -> float:
         """The order's size now (0: deleted)."""
         return abs(self.amount) if self.price else 0.0
-
-    @property
-    def bids(self) -> list[tuple[float, float]]:
-        """``[(price, size)]`` when the order is a bid, else ``[]``."""
-        return [(self.price, self.size)] if self.amount > 0 else []
-
-    @property
-    def asks(self) -> list[tuple[float, float]]:
-        """``[(price, size)]`` when the order is an ask, else ``[]``."""
-        return [] if self.amount > 0 else [(self.price, self.size)]
 
 
 @dataclass(slots=True)
