@@ -347,7 +347,7 @@ class BookSnapshot:
 class BookUpdate(_SignedChange):
     """One aggregated level changed. ``count == 0`` deletes the level.
 
-    As a :class:`BookChange`, :attr:`bids`/:attr:`asks` hold the one level as
+    As a :class:`BookChange`, ``bids``/``asks`` hold the one level as
     ``(price, size)`` (size 0 when deleted).
     """
 
