@@ -187,18 +187,18 @@ class AsyncClient:
                       maxsize: int | None = None) -> Stream[models.Ticker]:
         """Tickers (:class:`~exchange_wss.models.Ticker`) of ``symbol``."""
         native = self._native(symbol)
-        feed = self._feed(("ticker", native),
-                          lambda cb: self.client.subscribe_to_ticker(native, cb))
-        return self._stream(feed, f"ticker {symbol}", policy, maxsize, _only(models.Ticker))
+        return self._open(("ticker", native),
+                          lambda cb: self.client.subscribe_to_ticker(native, cb),
+                          f"ticker {symbol}", policy, maxsize, _only(models.Ticker))
 
     def stream_trades(self, symbol: str, *, policy: str = "drop_oldest",
                       maxsize: int | None = None) -> Stream[models.Trade]:
         """Public trades (:class:`~exchange_wss.models.Trade`), each once, as they happen
         (Bitfinex's history snapshot and its ``tu`` confirmations are left out)."""
         native = self._native(symbol)
-        feed = self._feed(("trades", native),
-                          lambda cb: self.client.subscribe_to_trades(native, cb))
-        return self._stream(feed, f"trades {symbol}", policy, maxsize, _new_trades)
+        return self._open(("trades", native),
+                          lambda cb: self.client.subscribe_to_trades(native, cb),
+                          f"trades {symbol}", policy, maxsize, _new_trades)
 
     def stream_klines(self, symbol: str, interval: str = "1m", *, policy: str = "drop_oldest",
                       maxsize: int | None = None) -> Stream[models.Candle]:
@@ -208,16 +208,20 @@ class AsyncClient:
         native = self._native(symbol)
         client = self.client
         transform: Callable[[Stream[Any], Any], None]
+        subscribe: Callable[[Callable[[Any], None]], Any]
         if self.venue.exchange == "ftx":
             transform = _CandleBuilder(native, interval, _interval_seconds(interval)).transform
-            feed = self._feed(("trades", native),
-                              lambda cb: client.subscribe_to_trades(native, cb))
+            key: tuple[Any, ...] = ("trades", native)
+            def subscribe(cb: Callable[[Any], None]) -> Any:
+                return client.subscribe_to_trades(native, cb)
         else:
             tf = _native_interval(self.venue, interval)
             transform = _only(models.Candle)
-            feed = self._feed(("klines", native, tf),
-                              lambda cb: client.subscribe_to_candles(native, tf, cb))
-        return self._stream(feed, f"klines {symbol} {interval}", policy, maxsize, transform)
+            key = ("klines", native, tf)
+            def subscribe(cb: Callable[[Any], None]) -> Any:
+                return client.subscribe_to_candles(native, tf, cb)
+        return self._open(key, subscribe, f"klines {symbol} {interval}", policy, maxsize,
+                          transform)
 
     def stream_depth(self, symbol: str, levels: int = 25, *, policy: str = "latest",
                      maxsize: int | None = None) -> Stream[models.Depth]:
@@ -252,8 +256,8 @@ class AsyncClient:
             if isinstance(event, (models.BookSnapshot, models.BookChange)):
                 stream.offer_latest(build)
 
-        feed = self._feed(("depth", native), subscribe)
-        return self._stream(feed, f"depth {symbol}", policy, maxsize, transform)
+        return self._open(("depth", native), subscribe, f"depth {symbol}", policy, maxsize,
+                          transform)
 
     # -- account -----------------------------------------------------------------------
     def stream_orders(self, *, maxsize: int | None = None) -> Stream[models.Order]:
@@ -348,29 +352,34 @@ class AsyncClient:
         """The unified form of one of this venue's symbols."""
         return to_unified(self.venue, native)
 
-    def _stream(self, feed: _Feed, name: str, policy: str, maxsize: int | None,
-                transform: Callable[[Stream[Any], Any], None]) -> Stream[Any]:
-        return Stream(self, feed, name, policy, maxsize or self.queue_size, transform)
-
-    def _feed(self, key: tuple[Any, ...],
-              subscribe: Callable[[Callable[[Any], None]], Any]) -> _Feed:
-        """The feed of one underlying subscription, subscribed on first use."""
+    def _open(self, key: tuple[Any, ...], subscribe: Callable[[Callable[[Any], None]], Any],
+              name: str, policy: str, maxsize: int | None,
+              transform: Callable[[Stream[Any], Any], None]) -> Stream[Any]:
+        """A stream on the feed of ``key``; the feed subscribes on first use, after the
+        stream is attached (the first frames, a ticker's snapshot among them, must find
+        it there: a feed delivers only to the streams it holds)."""
         if self.client._stopped:
             raise ClientStopped("the client was stopped")
         with self._lock:
             feed = self._feeds.get(key)
-            if feed is not None:
-                return feed
-            feed = self._feeds[key] = _Feed(self, key)
+            new = feed is None
+            if feed is None:
+                feed = self._feeds[key] = _Feed(self, key)
+        stream: Stream[Any] = Stream(self, feed, name, policy, maxsize or self.queue_size,
+                                     transform)
+        if not new:
+            return stream
         try:
             feed.handle = subscribe(feed.deliver)
         except BaseException:
             with self._lock:  # refused before anything was sent (a bad symbol...)
-                self._feeds.pop(key, None)
+                if self._feeds.get(key) is feed:
+                    del self._feeds[key]
+            feed.detach(stream)
             raise
         feed.label = str(feed.handle) if feed.handle is not None else None
         _watch(feed)
-        return feed
+        return stream
 
     def _feed_empty(self, feed: _Feed) -> None:
         if feed is self._account:

@@ -170,6 +170,28 @@ def test_a_cancelled_iterator_leaves_no_subscription(venue):
     asyncio.run(main())
 
 
+def test_a_frame_delivered_before_subscribe_returns_reaches_the_stream(manual_bitfinex):
+    """The reactor thread may deliver a subscription's first frame (a ticker's snapshot)
+    before ``subscribe_*`` has returned to the caller: the stream is already attached."""
+    sb = manual_bitfinex
+    early = models.Ticker("tBTCUSD", 1.0, 1.0, 2.0, 1.0, 0.0, 0.0, 1.5, 10.0, 2.0, 1.0)
+
+    async def main():
+        async with aio.connect("bitfinex", url=sb.url) as client:
+            subscribe = client.client.subscribe_to_ticker
+
+            def subscribe_and_deliver_at_once(symbol, callback, *args, **kwargs):
+                handle = subscribe(symbol, callback, *args, **kwargs)
+                callback(early)  # as if the snapshot beat the return
+                return handle
+
+            client.client.subscribe_to_ticker = subscribe_and_deliver_at_once
+            stream = client.stream_ticker("BTC/USD", policy="drop_oldest")
+            return (await first(stream, timeout=5))[0]
+
+    assert asyncio.run(main()) is early
+
+
 def test_two_streams_share_a_subscription_until_the_last_leaves(venue):
     """A stream leaving does not cut another that uses the same subscription."""
     async def main():
