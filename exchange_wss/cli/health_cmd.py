@@ -25,18 +25,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
 import time
-from collections.abc import Sequence
 from typing import Any
 
 from . import fmt
-from ._process import on_sigterm, restore_sigterm, route_logging
-from ._rich import live
 from .output import Printer
-from .state import MarketState, Record
-from .venues import Venue, VenueError
-from .watch import REFRESH, set_up_streams
+from .state import Record
+from .venues import Venue
+from .watch import REFRESH, StreamCommand, running, set_up_streams
 
 __all__ = ["cmd_health", "health_lines", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE"]
 
@@ -76,8 +72,7 @@ def cmd_health(args: argparse.Namespace) -> int:
             if record.kind == "note":
                 printer(record.data["line"])
         cmd.state.listeners.append(print_note)
-    return _run(args, cmd.state, cmd.venue, cmd.channels, cmd.symbols, cmd.printer,
-                cmd.use_ui)
+    return _run(args, cmd)
 
 
 def _report(venue: Venue, printer: Printer, as_json: bool) -> None:
@@ -89,22 +84,20 @@ def _report(venue: Venue, printer: Printer, as_json: bool) -> None:
             printer(line)
 
 
-def _run(args: argparse.Namespace, state: MarketState, venue: Venue, channels: Sequence[str],
-         symbols: Sequence[str], printer: Printer, use_ui: bool) -> int:
-    stop = threading.Event()
-    previous = on_sigterm(stop.set)
-    restore_logging = route_logging(state.note, use_ui)
-    display = None
-    status, failure = EXIT_OK, ""
+def _run(args: argparse.Namespace, cmd: StreamCommand) -> int:
+    state, venue, printer, use_ui = cmd.state, cmd.venue, cmd.printer, cmd.use_ui
     report: dict[str, Any] | None = None
-    try:
-        if use_ui:
-            from .layout import HealthScreen
-            display = live(HealthScreen(state.frame))
-        venue.start(channels, symbols)
+    screen = None
+    if use_ui:
+        from .layout import HealthScreen
+
+        def screen() -> Any:
+            return HealthScreen(state.frame)
+    with running(cmd, screen) as run:
+        run.start()
         deadline = None if args.duration is None else time.monotonic() + args.duration
         next_report = time.monotonic() + args.interval
-        while not stop.is_set() and not printer.closed.is_set():
+        while not run.stop.is_set() and not printer.closed.is_set():
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 break
@@ -115,28 +108,13 @@ def _run(args: argparse.Namespace, state: MarketState, venue: Venue, channels: S
             wait = min(REFRESH, max(0.0, next_report - now))
             if deadline is not None:
                 wait = min(wait, max(0.0, deadline - now))
-            stop.wait(wait)
+            run.stop.wait(wait)
         report = venue.client.health()
         if not use_ui and not printer.closed.is_set():
             _report(venue, printer, args.json)
-    except KeyboardInterrupt:
-        pass  # Ctrl-C is how one stops looking: not an error
-    except VenueError as exc:
-        status, failure = EXIT_USAGE, str(exc)
-    except Exception as exc:  # e.g. the sandbox's port: one line, no traceback
-        status, failure = EXIT_FAILED, f"cannot start: {type(exc).__name__}: {exc}"
-    finally:
-        state.stopping = True
-        if display is not None:
-            display.stop()
-        try:
-            venue.stop()
-        finally:
-            restore_logging()
-            restore_sigterm(previous)
-    if status != EXIT_OK:
-        print(f"exchange-wss health: {failure}", file=sys.stderr)
-        return status
+    if run.status != EXIT_OK:
+        print(f"exchange-wss health: {run.failure}", file=sys.stderr)
+        return run.status
     if printer.closed.is_set() or args.duration is None or report is None:
         return EXIT_OK
     not_live = [s for s in report["streams"] if s["state"] != "live"]

@@ -16,8 +16,10 @@ import argparse
 import sys
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
 
 from ._process import on_sigterm, restore_sigterm, route_logging
 from ._rich import RichMissing, live, require_rich
@@ -27,6 +29,7 @@ from .state import MarketState
 from .venues import VENUES, Venue, VenueError
 
 __all__ = ["cmd_watch", "parse_channels", "run_until", "set_up_streams", "StreamCommand",
+           "running", "Run",
            "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -119,46 +122,73 @@ def cmd_watch(args: argparse.Namespace) -> int:
         return cmd
     if not cmd.use_ui:
         cmd.state.listeners.append(sink(cmd.printer, args.json))
-    return _run(args, cmd.state, cmd.venue, cmd.channels, cmd.symbols, cmd.printer,
-                cmd.use_ui)
+    return _run(args, cmd)
 
 
-def _run(args: argparse.Namespace, state: MarketState, venue: Venue, channels: Sequence[str],
-         symbols: Sequence[str], printer: Printer, use_ui: bool) -> int:
-    stop = threading.Event()
-    previous = on_sigterm(stop.set)
-    restore_logging = route_logging(state.note, use_ui)
-    display = None
-    status = EXIT_OK
+@dataclass
+class Run:
+    """One run of a stream command: :meth:`start` opens the view and starts the venue;
+    ``stop`` ends the run (SIGTERM sets it); ``status`` and ``failure`` say how it ended."""
+
+    cmd: StreamCommand
+    screen: Callable[[], Any] | None
+    stop: threading.Event = field(default_factory=threading.Event)
+    status: int = EXIT_OK
+    failure: str = ""
+    display: Any = None
+
+    def start(self) -> None:
+        """The live view (when there is a ``screen``), then the venue's streams."""
+        if self.screen is not None:
+            self.display = live(self.screen())
+        self.cmd.venue.start(self.cmd.channels, self.cmd.symbols)
+
+
+@contextmanager
+def running(cmd: StreamCommand, screen: Callable[[], Any] | None) -> Iterator[Run]:
+    """A run of ``cmd`` with the live view ``screen()`` makes (None: plain output); the
+    body calls :meth:`Run.start` first. On leaving, everything stops, whatever happened:
+    Ctrl-C ends a run normally, a usage error or a failure to start becomes its status
+    (one line, no traceback)."""
+    run = Run(cmd, screen)
+    previous = on_sigterm(run.stop.set)
+    restore_logging = route_logging(cmd.state.note, cmd.use_ui)
     try:
-        if use_ui:
-            from .layout import Screen
-            display = live(Screen(state.frame, symbols, venue.book_label))
-        venue.start(channels, symbols)
-        # Counted from here: starting a sandbox takes from half a second to a few on a
-        # busy machine, and --duration is how long to watch.
-        deadline = None if args.duration is None else time.monotonic() + args.duration
-        run_until(state, venue, stop, deadline, printer)
+        yield run
     except KeyboardInterrupt:
-        pass  # Ctrl-C is how one stops watching: not an error
+        pass  # Ctrl-C is how one stops looking: not an error
     except VenueError as exc:
-        status = EXIT_USAGE
-        failure = str(exc)
-    except Exception as exc:  # e.g. the sandbox's port: one line, no traceback
-        status = EXIT_FAILED
-        failure = f"cannot start: {type(exc).__name__}: {exc}"
+        run.status, run.failure = EXIT_USAGE, str(exc)
+    except Exception as exc:  # e.g. the sandbox's port
+        run.status, run.failure = EXIT_FAILED, f"cannot start: {type(exc).__name__}: {exc}"
     finally:
-        state.stopping = True
-        if display is not None:
-            display.stop()
+        cmd.state.stopping = True
+        if run.display is not None:
+            run.display.stop()
         try:
-            venue.stop()
+            cmd.venue.stop()
         finally:
             restore_logging()
             restore_sigterm(previous)
-    if status != EXIT_OK:
-        print(f"exchange-wss watch: {failure}", file=sys.stderr)
-        return status
+
+
+def _run(args: argparse.Namespace, cmd: StreamCommand) -> int:
+    state, venue, printer = cmd.state, cmd.venue, cmd.printer
+    screen = None
+    if cmd.use_ui:
+        from .layout import Screen
+
+        def screen() -> Any:
+            return Screen(state.frame, cmd.symbols, venue.book_label)
+    with running(cmd, screen) as run:
+        run.start()
+        # Counted from here: starting a sandbox takes from half a second to a few on a
+        # busy machine, and --duration is how long to watch.
+        deadline = None if args.duration is None else time.monotonic() + args.duration
+        run_until(state, venue, run.stop, deadline, printer)
+    if run.status != EXIT_OK:
+        print(f"exchange-wss watch: {run.failure}", file=sys.stderr)
+        return run.status
     if printer.closed.is_set():
         return EXIT_OK  # the reader had what it wanted (`| head -2`)
     if args.duration is not None and not any(s.messages for s in state.health.streams()):
