@@ -9,6 +9,7 @@ whoever waits for a socket to be gone.
 
 from __future__ import annotations
 
+import logging
 import struct
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 
@@ -31,6 +32,9 @@ class _Transport(Protocol):
     connected: bool
 
     def write(self, data: bytes) -> None: ...
+
+
+_log = logging.getLogger("exchange_wss.sandbox")
 
 
 class TrackedServerProtocol(WebSocketServerProtocol):
@@ -135,6 +139,36 @@ class TrackedServerProtocol(WebSocketServerProtocol):
         if self.session is not None:
             session, self.session = self.session, None
             self.factory.server.session_closed(session)
+
+
+class TextSessionProtocol(TrackedServerProtocol):
+    """Moves text between autobahn and a sans-I/O session: one is made at open
+    (``session_class(server, send_text, abort)``), and each text frame goes to its
+    ``received``. A subclass says how its exchange refuses a binary frame."""
+
+    session_class: Any
+    #: Who the log names when handling a frame failed.
+    exchange = "sandbox"
+
+    def refuse_binary(self, session: Any) -> None:
+        """Answer a binary frame as the exchange answers bad JSON."""
+        raise NotImplementedError
+
+    def onOpen(self) -> None:
+        server = self.factory.server
+        self.session = self.session_class(server, self.send_text, self.abort)
+        server.session_opened(self.session)
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        if self.session is None:
+            return
+        if isBinary:
+            self.refuse_binary(self.session)
+            return
+        try:
+            self.session.received(payload.decode("utf-8"))
+        except Exception:  # a bug here must not kill the reactor thread
+            _log.exception("%s failed handling %r", self.exchange, payload[:200])
 
 
 class TrackedServerFactory(WebSocketServerFactory):

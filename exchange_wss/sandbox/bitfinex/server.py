@@ -15,7 +15,7 @@ from typing import Any, cast
 from autobahn.websocket.types import ConnectionDeny
 from twisted.internet.task import LoopingCall
 
-from .._ws import ServerTimeAndStall, TrackedServerFactory, TrackedServerProtocol
+from .._ws import ServerTimeAndStall, TextSessionProtocol, TrackedServerFactory
 from ..engine import Result
 from ..faults import FaultState
 from ..margin import DEFAULT_MARGIN_BALANCES
@@ -229,10 +229,11 @@ def random_bits(seed: int) -> int:
 
 # -- autobahn adapter -----------------------------------------------------------------
 
-class _Protocol(TrackedServerProtocol):
+class _Protocol(TextSessionProtocol):
     """Moves text between autobahn and a :class:`_Session`."""
 
     session: _Session | None = None
+    session_class = _Session
 
     def onConnect(self, request):
         status = self.factory.server.faults.take_handshake_rejection()
@@ -240,21 +241,8 @@ class _Protocol(TrackedServerProtocol):
             raise ConnectionDeny(status, "Too Many Requests" if status == 429 else "Refused")
         return None
 
-    def onOpen(self):
-        server = self.factory.server
-        self.session = _Session(server, self.send_text, self.abort)
-        server.session_opened(self.session)
-
-    def onMessage(self, payload, isBinary):
-        if self.session is None:
-            return
-        if isBinary:
-            self.session.send_event({"event": "error", "msg": "invalid json", "code": 10000})
-            return
-        try:
-            self.session.received(payload.decode("utf-8"))
-        except Exception:  # a bug here must not kill the reactor thread
-            log.exception("sandbox failed handling %r", payload[:200])
+    def refuse_binary(self, session: _Session) -> None:
+        session.send_event({"event": "error", "msg": "invalid json", "code": 10000})
 
 
 class _Factory(TrackedServerFactory):

@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from twisted.internet.task import LoopingCall
 
-from .._ws import ServerTimeAndStall, TrackedServerFactory, TrackedServerProtocol
+from .._ws import ServerTimeAndStall, TextSessionProtocol, TrackedServerFactory
 from ..engine import FLAG_POST_ONLY, OrderEvent, OrderView, TradeEvent
 from ..faults import FaultState
 from ..market import SimulatedMarket
@@ -291,26 +291,15 @@ class FtxServer(ServerTimeAndStall):
 
 # -- autobahn adapter -----------------------------------------------------------------
 
-class _Protocol(TrackedServerProtocol):
+class _Protocol(TextSessionProtocol):
     """Moves text between autobahn and a :class:`_Session`."""
 
     session: _Session | None = None
+    session_class = _Session
+    exchange = "ftx sandbox"
 
-    def onOpen(self):
-        server = self.factory.server
-        self.session = _Session(server, self.send_text, self.abort)
-        server.session_opened(self.session)
-
-    def onMessage(self, payload, isBinary):
-        if self.session is None:
-            return
-        if isBinary:
-            self.session.send(_error("Invalid JSON"))
-            return
-        try:
-            self.session.received(payload.decode("utf-8"))
-        except Exception:  # a bug here must not kill the reactor thread
-            log.exception("ftx sandbox failed handling %r", payload[:200])
+    def refuse_binary(self, session: _Session) -> None:
+        session.send(_error("Invalid JSON"))
 
 
 class _Factory(TrackedServerFactory):
