@@ -112,6 +112,8 @@ class ClientStats:
         requests_unknown: requests written whose fate stayed unknown.
         duplicate_fills: fills of a trade already delivered that arrived again
             and were left out (each exchange trade reaches the user once).
+        superseded_order_updates: order updates left out because the account
+            snapshot just delivered already told that state of the order (Binance).
     """
 
     reconnects: int = 0
@@ -127,6 +129,7 @@ class ClientStats:
     requests_not_sent: int = 0
     requests_unknown: int = 0
     duplicate_fills: int = 0
+    superseded_order_updates: int = 0
 
 
 class BaseClient:

@@ -112,6 +112,7 @@ def test_spot_snapshot_comes_first_and_holds_events_that_arrive_meanwhile():
     assert wallets["USDT"].balance == pytest.approx(float(free + locked))
     assert client._account.held_total >= 1, "the live event did not have to wait"
     assert client._account.superseded == 1
+    assert client.stats.superseded_order_updates == 1
 
 
 def test_spot_state_is_the_snapshot_kept_current_by_live_events():

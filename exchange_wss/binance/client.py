@@ -137,7 +137,8 @@ class BinanceWssClient(MarketStreams, BaseClient):
         #: Balances, positions and open orders, and the gate that puts the account
         #: snapshot before live events (reactor thread).
         self._account = AccountState(self._user_deliver, self._get_reactor(),
-                                     self.requests.timeout, self._account_snapshot_timed_out)
+                                     self.requests.timeout, self._account_snapshot_timed_out,
+                                     self._order_update_superseded)
         #: Requests in doubt being settled by asking the exchange.
         self._in_doubt = InDoubt(self)
 
@@ -376,6 +377,10 @@ class BinanceWssClient(MarketStreams, BaseClient):
         """The snapshot could not be loaded: say so, and deliver what was held."""
         self._emit_error(error)
         self._account.release()
+
+    def _order_update_superseded(self) -> None:
+        # Counted, never delivered: the snapshot already told this state of the order.
+        self.stats.superseded_order_updates += 1
 
     def _account_snapshot_timed_out(self, timeout: float) -> None:
         self._emit_error(RemoteProtocolError(

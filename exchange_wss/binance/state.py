@@ -45,15 +45,18 @@ class AccountState:
         clock: ``callLater(delay, fn)`` for the hold's deadline (None: no deadline).
         timeout: seconds a hold may last.
         on_timeout: called (with ``timeout``) when a hold ran out, after the release.
+        on_superseded: called for each order update left out as already told.
     """
 
     def __init__(self, deliver: Callable[[Any], None], clock: Any = None,
                  timeout: float = 30.0,
-                 on_timeout: Callable[[float], None] | None = None) -> None:
+                 on_timeout: Callable[[float], None] | None = None,
+                 on_superseded: Callable[[], None] | None = None) -> None:
         self._deliver = deliver
         self._clock = clock
         self.timeout = timeout
         self._on_timeout = on_timeout
+        self._on_superseded = on_superseded
         self._timer: Any = None
         self.wallets: dict[tuple[str, str], Wallet] = {}
         self.positions: dict[tuple[str, Any], Position] = {}
@@ -106,10 +109,15 @@ class AccountState:
             self.held_total += 1
             return
         if self._told and event.__class__ is Order and self._already_told(event):
-            self.superseded += 1
+            self._superseded_one()
             return
         self._apply(event)
         self._deliver(event)
+
+    def _superseded_one(self) -> None:
+        self.superseded += 1
+        if self._on_superseded is not None:
+            self._on_superseded()
 
     def _already_told(self, order: Order) -> bool:
         told = self._told.get(order.id)
@@ -144,7 +152,7 @@ class AccountState:
             kept = []
             for event in self._held:
                 if event.__class__ is Order and self._already_told(event):
-                    self.superseded += 1
+                    self._superseded_one()
                     continue
                 kept.append(event)
             self._held = kept
