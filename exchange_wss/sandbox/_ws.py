@@ -155,11 +155,13 @@ class TextSessionProtocol(TrackedServerProtocol):
         raise NotImplementedError
 
     def onOpen(self) -> None:
+        """Make this connection's session and tell the server it opened."""
         server = self.factory.server
         self.session = self.session_class(server, self.send_text, self.abort)
         server.session_opened(self.session)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        """Hand a text frame to the session; refuse a binary one."""
         if self.session is None:
             return
         if isBinary:
